@@ -1,0 +1,227 @@
+// Package runbook holds the smoke plan: the runbook's commands, timeouts and optional sections, and the deviations a plan makes from it.
+package runbook
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/difftrain/gpusmoke/artifacts"
+)
+
+//go:embed runbook.yaml
+var runbookYAML []byte
+
+// EmbeddedPath is the Path of the default plan, which is compiled into the binary.
+const EmbeddedPath = "(embedded runbook)"
+
+// Plan is an approved list of steps, one per checklist section, in runbook order.
+type Plan struct {
+	Name  string `yaml:"name"`
+	Steps []Step `yaml:"steps"`
+	// Path is where the plan was read from; SHA256 is the hash of its bytes.
+	Path   string `yaml:"-"`
+	SHA256 string `yaml:"-"`
+}
+
+// Step is one checklist section. Sections 00 (preflight) and 05 (artifacts) run no command.
+type Step struct {
+	Section  string   `yaml:"section"`
+	Name     string   `yaml:"name"`
+	Title    string   `yaml:"title"`
+	Expected string   `yaml:"expected"`
+	Command  []string `yaml:"command"`
+	Timeout  Duration `yaml:"timeout"`
+	// Optional marks the runbook's optional sections; only those may be skipped.
+	Optional bool `yaml:"optional"`
+	// Skip leaves an optional section out of this run; Reason says why.
+	Skip bool `yaml:"skip"`
+	// Reason justifies a command that differs from the runbook, or a skipped section.
+	Reason string `yaml:"reason"`
+}
+
+// ID is the section's label in logs and reports, e.g. "04-train".
+func (s Step) ID() string { return s.Section + "-" + s.Name }
+
+// Flag returns the value that follows flag in the command, or "".
+func (s Step) Flag(flag string) string {
+	i := slices.Index(s.Command, flag)
+	if i < 0 || i+1 >= len(s.Command) {
+		return ""
+	}
+	return s.Command[i+1]
+}
+
+// Argv is the command with the word "python" replaced by the interpreter.
+func (s Step) Argv(python string) []string {
+	argv := slices.Clone(s.Command)
+	if len(argv) > 0 && argv[0] == "python" {
+		argv[0] = python
+	}
+	return argv
+}
+
+// Duration is a time.Duration written as "30m" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML reads a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("line %d: timeout %q is not a positive duration such as 30m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Default is the runbook's own plan.
+func Default() *Plan {
+	p, err := parse(runbookYAML, EmbeddedPath)
+	if err != nil {
+		panic("embedded runbook.yaml: " + err.Error()) // a build defect, caught by the package tests
+	}
+	return p
+}
+
+// Load reads a plan file and checks it against the runbook. A plan that changes a command
+// without a reason, or that does not list the runbook's sections in order, is refused.
+func Load(path string) (*Plan, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	return Parse(b, path)
+}
+
+// Parse reads a plan from b, which came from path, and checks it against the runbook.
+func Parse(b []byte, path string) (*Plan, error) {
+	p, err := parse(b, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.check(Default()); err != nil {
+		return nil, fmt.Errorf("plan %s: %w", path, err)
+	}
+	return p, nil
+}
+
+func parse(b []byte, path string) (*Plan, error) {
+	var p Plan
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("plan %s: empty file", path)
+	} else if err != nil {
+		return nil, fmt.Errorf("plan %s: %s", path, oneLine(err))
+	}
+	sum := sha256.Sum256(b)
+	p.Path, p.SHA256 = path, hex.EncodeToString(sum[:])
+	for i, s := range p.Steps {
+		if s.Section == "" || s.Name == "" {
+			return nil, fmt.Errorf("plan %s: steps[%d]: section and name are required", path, i)
+		}
+		if s.Timeout <= 0 {
+			return nil, fmt.Errorf("plan %s: step %s: timeout is required", path, s.ID())
+		}
+	}
+	return &p, nil
+}
+
+// check compares p with the runbook's plan.
+func (p *Plan) check(base *Plan) error {
+	if len(p.Steps) != len(base.Steps) {
+		return fmt.Errorf("steps: has %d steps, the runbook has %d (%s)", len(p.Steps), len(base.Steps), base.ids())
+	}
+	for i, s := range p.Steps {
+		b := base.Steps[i]
+		if s.Section != b.Section || s.Name != b.Name {
+			return fmt.Errorf("steps[%d]: is %s, the runbook has %s here", i, s.ID(), b.ID())
+		}
+		switch {
+		case len(b.Command) == 0 && len(s.Command) > 0:
+			return fmt.Errorf("step %s: command: this section runs no command", s.ID())
+		case s.Skip && !b.Optional:
+			return fmt.Errorf("step %s: skip: the runbook does not make this section optional", s.ID())
+		case s.Skip && strings.TrimSpace(s.Reason) == "":
+			return fmt.Errorf("step %s: skip: a skipped section needs a reason", s.ID())
+		case !s.Skip && len(b.Command) > 0 && len(s.Command) == 0:
+			return fmt.Errorf("step %s: command: missing (the runbook runs %s)", s.ID(), Quote(b.Command))
+		case !s.Skip && !slices.Equal(s.Command, b.Command) && strings.TrimSpace(s.Reason) == "":
+			return fmt.Errorf("step %s: command: differs from the runbook (%s) and has no reason", s.ID(), Quote(b.Command))
+		}
+	}
+	return nil
+}
+
+func (p *Plan) ids() string {
+	ids := make([]string, len(p.Steps))
+	for i, s := range p.Steps {
+		ids[i] = s.ID()
+	}
+	return strings.Join(ids, ", ")
+}
+
+// Step returns the step with the given name.
+func (p *Plan) Step(name string) (Step, error) {
+	for _, s := range p.Steps {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return Step{}, fmt.Errorf("plan %s: no step named %q", p.Path, name)
+}
+
+// Deviations lists the steps whose command differs from the runbook's, or that are skipped, with the plan's reasons.
+func (p *Plan) Deviations() []artifacts.Deviation {
+	base := Default()
+	var out []artifacts.Deviation
+	for i, s := range p.Steps {
+		b := base.Steps[i]
+		if !s.Skip && slices.Equal(s.Command, b.Command) {
+			continue
+		}
+		cmd := Quote(s.Command)
+		if s.Skip {
+			cmd = "(skipped)"
+		}
+		out = append(out, artifacts.Deviation{Section: s.Section, Name: s.Name, Runbook: Quote(b.Command), Command: cmd, Reason: s.Reason})
+	}
+	return out
+}
+
+// Quote renders an argv for reading and for pasting into a POSIX shell.
+func Quote(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = quoteWord(a)
+	}
+	return strings.Join(q, " ")
+}
+
+func quoteWord(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// oneLine flattens yaml.v3's multi-line type errors into one line.
+func oneLine(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return "yaml: " + strings.Join(te.Errors, "; ")
+	}
+	return err.Error()
+}

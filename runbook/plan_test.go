@@ -1,0 +1,101 @@
+package runbook
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"gotest.tools/v3/golden"
+)
+
+func TestDefaultIsTheRunbook(t *testing.T) {
+	p := Default()
+	require.Equal(t, EmbeddedPath, p.Path)
+	require.Len(t, p.SHA256, 64)
+	var ids []string
+	for _, s := range p.Steps {
+		ids = append(ids, s.ID())
+	}
+	require.Equal(t, []string{"00-preflight", "01-install", "02-dataset", "03-validate", "04-train",
+		"05-artifacts", "06-resume", "07-amp-fp16", "08-amp-bf16"}, ids)
+
+	// The runbook's commands, word for word.
+	runbook, err := os.ReadFile("../../shared/runbook.md")
+	if err != nil {
+		t.Skipf("runbook not beside the checkout: %v", err)
+	}
+	for _, name := range []string{"install", "dataset", "validate", "train", "resume", "amp-fp16"} {
+		s, err := p.Step(name)
+		require.NoError(t, err)
+		cmd := strings.ReplaceAll(Quote(s.Command), "'", `"`)
+		require.Contains(t, string(runbook), "`"+cmd+"`", "step %s", s.ID())
+	}
+	require.Empty(t, p.Deviations())
+}
+
+func TestFixturePlanDeviatesWithReasons(t *testing.T) {
+	p, err := Load("../testdata/fixture-plan.yaml")
+	require.NoError(t, err)
+	devs := p.Deviations()
+	require.Len(t, devs, 1)
+	require.Equal(t, "install", devs[0].Name)
+	require.Contains(t, devs[0].Reason, "offline")
+	require.Equal(t, `python -m pip install -e './difftrain[text2image]'`, devs[0].Runbook)
+}
+
+func TestStepHelpers(t *testing.T) {
+	s, err := Default().Step("dataset")
+	require.NoError(t, err)
+	require.Equal(t, "./data/smoke_text2image", s.Flag("--output-dir"))
+	require.Equal(t, "64", s.Flag("--image-size"))
+	require.Equal(t, "", s.Flag("--nope"))
+	require.Equal(t, "/usr/bin/python3", s.Argv("/usr/bin/python3")[0])
+	require.Equal(t, "python", s.Command[0], "Argv must not change the plan")
+	require.Equal(t, 5*time.Minute, time.Duration(s.Timeout))
+	_, err = Default().Step("nope")
+	require.ErrorContains(t, err, `no step named "nope"`)
+}
+
+func TestSkippedOptionalSectionIsADeviation(t *testing.T) {
+	b, err := os.ReadFile("runbook.yaml")
+	require.NoError(t, err)
+	s := strings.Replace(string(b), "    optional: true\n  - section: \"07\"",
+		"    optional: true\n    skip: true\n    reason: the lead waived resume on this instance\n  - section: \"07\"", 1)
+	p, err := Parse([]byte(s), "waive.yaml")
+	require.NoError(t, err)
+	devs := p.Deviations()
+	require.Len(t, devs, 1)
+	require.Equal(t, "resume", devs[0].Name)
+	require.Equal(t, "(skipped)", devs[0].Command)
+}
+
+func TestQuote(t *testing.T) {
+	require.Equal(t, `python -c 'print("a b")' 'it'\''s' ''`, Quote([]string{"python", "-c", `print("a b")`, "it's", ""}))
+}
+
+// TestBadPlans runs every broken plan in testdata/bad/plan: each is refused with one line that
+// names the file and, where there is one, the step or field. The errors are kept in a golden file.
+func TestBadPlans(t *testing.T) {
+	files, err := filepath.Glob("../testdata/bad/plan/*.yaml")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 10)
+	var got strings.Builder
+	for _, f := range files {
+		_, err := Load(f)
+		require.Error(t, err, f)
+		msg := err.Error()
+		require.NotContains(t, msg, "\n", f)
+		require.Contains(t, msg, f, "the error must name the file")
+		got.WriteString(filepath.Base(f) + ": " + strings.ReplaceAll(msg, f, "FILE") + "\n")
+	}
+	golden.Assert(t, got.String(), "bad-plans.golden")
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	require.ErrorContains(t, err, "read plan: open ")
+	require.ErrorContains(t, err, "nope.yaml")
+}

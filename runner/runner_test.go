@@ -1,0 +1,215 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func sh(script string) []string { return []string{"/bin/sh", "-c", script} }
+
+func run(t *testing.T, ctx context.Context, c Cmd) (Result, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if c.Log == "" {
+		c.Log = filepath.Join(dir, "logs", "04-train.log")
+	}
+	if c.Dir == "" {
+		c.Dir = dir
+	}
+	var stream bytes.Buffer
+	c.Stream, c.Prefix = &stream, "04-train"
+	res := Run(ctx, c)
+	log, err := os.ReadFile(c.Log)
+	require.NoError(t, err)
+	return res, string(log), stream.String()
+}
+
+func TestExitCodesAndLog(t *testing.T) {
+	type testCase struct {
+		name     string
+		script   string
+		code     int
+		err      string
+		log      string
+		streamed string
+	}
+	run1 := func(t *testing.T, tc testCase) {
+		res, log, stream := run(t, context.Background(), Cmd{Argv: sh(tc.script)})
+		require.Equal(t, tc.code, res.ExitCode)
+		if tc.err == "" {
+			require.NoError(t, res.Err)
+		} else {
+			require.EqualError(t, res.Err, tc.err)
+		}
+		require.Equal(t, tc.log, log)
+		require.Contains(t, stream, tc.streamed)
+		require.Equal(t, int64(len(tc.log)), res.Bytes)
+	}
+	for _, tc := range []testCase{
+		{name: "ok", script: "echo out; echo err >&2", log: "out\nerr\n", streamed: "] err\n"},
+		{name: "exit 3", script: "echo boom >&2; exit 3", code: 3, err: "exit status 3", log: "boom\n", streamed: "[04-train +"},
+		{name: "no newline", script: "printf tail", log: "tail", streamed: "] tail\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { run1(t, tc) })
+	}
+}
+
+func TestRunsInDirWithEnv(t *testing.T) {
+	dir := t.TempDir()
+	res, log, _ := run(t, context.Background(), Cmd{Argv: sh("pwd; echo $SMOKE_X"), Dir: dir, Env: []string{"SMOKE_X=42", "PATH=/usr/bin:/bin"}})
+	require.NoError(t, res.Err)
+	require.Equal(t, dir+"\n42\n", log)
+}
+
+func TestStartFailureIsLogged(t *testing.T) {
+	res, log, _ := run(t, context.Background(), Cmd{Argv: []string{"/nonexistent/python"}})
+	require.ErrorContains(t, res.Err, "start /nonexistent/python")
+	require.Equal(t, -1, res.ExitCode)
+	require.Contains(t, log, "start /nonexistent/python")
+}
+
+// alive reports whether pid is a live process (zombies count as gone).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
+
+// childPids reads the pids a script wrote, one per line.
+func childPids(t *testing.T, path string) []int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		p, err := strconv.Atoi(f)
+		require.NoError(t, err)
+		pids = append(pids, p)
+	}
+	require.NotEmpty(t, pids)
+	return pids
+}
+
+// A hung step, with a child that ignores SIGTERM, is killed at its timeout with its whole group.
+func TestTimeoutKillsProcessGroup(t *testing.T) {
+	pids := filepath.Join(t.TempDir(), "pids")
+	script := fmt.Sprintf(`sh -c 'trap "" TERM; echo $$ >> %[1]s; sleep 300' & echo $$ >> %[1]s; echo started; sleep 300`, pids)
+	res, log, _ := run(t, context.Background(), Cmd{Argv: sh(script), Timeout: 500 * time.Millisecond})
+	require.True(t, res.TimedOut)
+	require.EqualError(t, res.Err, "timed out after 500ms")
+	require.Contains(t, log, "started\n")
+	require.Contains(t, log, "timed out after 500ms; process group")
+	for _, pid := range childPids(t, pids) {
+		require.False(t, alive(pid), "pid %d survived", pid)
+	}
+}
+
+func TestInterruptKillsProcessGroup(t *testing.T) {
+	pids := filepath.Join(t.TempDir(), "pids")
+	script := fmt.Sprintf(`sleep 300 & echo $! >> %[1]s; echo $$ >> %[1]s; echo started; wait`, pids)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for !fileHas(pids, 2) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}()
+	res, log, _ := run(t, ctx, Cmd{Argv: sh(script), Timeout: time.Minute})
+	require.True(t, res.Interrupted)
+	require.False(t, res.TimedOut)
+	require.ErrorContains(t, res.Err, "interrupted after")
+	require.Contains(t, log, "started\n")
+	require.Less(t, res.Duration, 5*time.Second+Grace)
+	for _, pid := range childPids(t, pids) {
+		require.False(t, alive(pid), "pid %d survived", pid)
+	}
+}
+
+func fileHas(path string, lines int) bool {
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), "\n") >= lines
+}
+
+// A step that exits 0 but leaves a background child behind does not leave it running.
+func TestNoDescendantOutlivesAStep(t *testing.T) {
+	pids := filepath.Join(t.TempDir(), "pids")
+	script := fmt.Sprintf(`(sleep 300 >/dev/null 2>&1 & echo $! >> %s); echo done`, pids)
+	res, _, _ := run(t, context.Background(), Cmd{Argv: sh(script)})
+	require.NoError(t, res.Err)
+	for _, pid := range childPids(t, pids) {
+		require.False(t, alive(pid), "pid %d survived", pid)
+	}
+}
+
+// Huge, binary and invalid UTF-8 output is kept whole in the log; the live stream stays bounded.
+func TestHugeOutput(t *testing.T) {
+	script := `head -c 3000000 /dev/zero | tr '\0' 'x'; printf '\n\377\376bin\n'; i=0; while [ $i -lt 2500 ]; do echo line $i; i=$((i+1)); done`
+	res, log, stream := run(t, context.Background(), Cmd{Argv: sh(script)})
+	require.NoError(t, res.Err)
+	require.Equal(t, int64(len(log)), res.Bytes)
+	require.True(t, strings.HasPrefix(log, strings.Repeat("x", 3000000)+"\n\xff\xfebin\n"))
+	require.True(t, strings.HasSuffix(log, "line 2499\n"))
+	// Assert on booleans: a failure must not print megabytes.
+	require.True(t, strings.Contains(stream, "…[2999600 bytes in the log]"))
+	require.True(t, strings.Contains(stream, "] \uFFFDbin\n"))
+	require.True(t, strings.Contains(stream, "further output goes to the log only"))
+	require.False(t, strings.Contains(stream, "line 2499"))
+	require.Less(t, len(stream), (streamLinesMax+10)*(streamLineMax+80))
+}
+
+type upper struct{ w io.Writer }
+
+func (u upper) Write(p []byte) (int, error) { return u.w.Write(bytes.ToUpper(p)) }
+func (u upper) Close() error                { _, err := u.w.Write([]byte("CLOSED\n")); return err }
+
+func TestFilterWrapsTheLog(t *testing.T) {
+	res, log, _ := run(t, context.Background(), Cmd{Argv: sh("echo secret"), Filter: func(w io.Writer) io.WriteCloser { return upper{w} }})
+	require.NoError(t, res.Err)
+	require.Equal(t, "SECRET\nCLOSED\n", log)
+}
+
+func TestKilledBySignal(t *testing.T) {
+	res, _, _ := run(t, context.Background(), Cmd{Argv: sh("kill -9 $$")})
+	require.EqualError(t, res.Err, "killed by "+syscall.SIGKILL.String())
+}
+
+func TestTail(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "log")
+	var b strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	b.WriteString(strings.Repeat("y", 2<<20) + "\n")
+	b.WriteString("last \xff\n")
+	require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o644))
+	got, err := Tail(p, 40)
+	require.NoError(t, err)
+	lines := strings.Split(got, "\n")
+	require.Len(t, lines, 1, "only the last line fits after the 2 MiB line's cut start")
+	require.Equal(t, "last \uFFFD", lines[0])
+
+	small := filepath.Join(dir, "small")
+	require.NoError(t, os.WriteFile(small, []byte("a\nb\nc\n"), 0o644))
+	got, err = Tail(small, 2)
+	require.NoError(t, err)
+	require.Equal(t, "b\nc", got)
+
+	_, err = Tail(filepath.Join(dir, "nope"), 2)
+	require.ErrorContains(t, err, "nope")
+}
