@@ -46,8 +46,10 @@ type GPU struct {
 	PowerLimitWatts   float64 `json:"power_limit_watts"`
 	MaxSMClockMHz     uint32  `json:"max_sm_clock_mhz"`
 	MaxMemClockMHz    uint32  `json:"max_mem_clock_mhz"`
-	PCIeGen           int     `json:"pcie_gen"`
-	PCIeWidth         int     `json:"pcie_width"`
+	// PCIeGen and PCIeWidth are the most the GPU and its slot support together (an x16 card in
+	// an x8 slot reads 8); unlike the current link they do not drop while the GPU idles.
+	PCIeGen   int `json:"pcie_gen"`
+	PCIeWidth int `json:"pcie_width"`
 }
 
 // Host is the operating system and hardware around the GPUs.
@@ -57,8 +59,10 @@ type Host struct {
 	Kernel      string `json:"kernel"` // uname release
 	Arch        string `json:"arch"`
 	CPUModel    string `json:"cpu_model"`
-	CPUCores    int    `json:"cpu_cores"`
-	MemoryBytes uint64 `json:"memory_bytes"`
+	CPUCores    int    `json:"cpu_cores"`    // logical CPUs this process may run on
+	MemoryBytes uint64 `json:"memory_bytes"` // MemTotal from /proc/meminfo
+	// MemoryLimitBytes is the cgroup v2 memory limit of this container, when one is set.
+	MemoryLimitBytes uint64 `json:"memory_limit_bytes,omitempty"`
 	// SysVendor and ProductName come from /sys/class/dmi/id and name the cloud and instance type on most clouds.
 	SysVendor   string `json:"sys_vendor,omitempty"`
 	ProductName string `json:"product_name,omitempty"`
@@ -87,6 +91,8 @@ type Torch struct {
 	CUDAAvailable bool     `json:"cuda_available"`
 	Devices       []string `json:"devices,omitempty"` // torch.cuda.get_device_name(i)
 	BF16Supported bool     `json:"bf16_supported"`
+	// Error is why torch could not be imported or queried when it is installed.
+	Error string `json:"error,omitempty"`
 }
 
 // Severity grades a health finding.

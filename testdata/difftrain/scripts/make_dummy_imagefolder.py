@@ -20,6 +20,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     _fixture.touch_tracked("make_dummy_imagefolder")
+    _fixture.leak_env()
     _fixture.inject("make_dummy_imagefolder")
 
     out = Path(args.output_dir)

@@ -20,6 +20,7 @@ def main() -> int:
     parser.add_argument("--output-dir", default=None, help="default: train.output_dir")
     args = parser.parse_args()
     _fixture.touch_tracked("smoke_repro")
+    _fixture.leak_env()
     _fixture.inject("smoke_repro")
 
     cfg, text = load_config(args.config)

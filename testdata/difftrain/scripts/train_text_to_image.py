@@ -20,6 +20,7 @@ def main() -> None:
     parser.add_argument("--resume-from", default=None, help="checkpoint-<step>.pt to resume from")
     args = parser.parse_args()
     _fixture.touch_tracked("train_text_to_image")
+    _fixture.leak_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(levelname)s - %(message)s")
 
     cfg, text = load_config(args.config)  # the flags override the config but are not written into it

@@ -19,6 +19,7 @@ def main() -> None:
     parser.add_argument("--deterministic", action="store_true")
     args = parser.parse_args()
     _fixture.touch_tracked("validate_config")
+    _fixture.leak_env()
     _fixture.inject("validate_config")
 
     cfg, text = load_config(args.config)

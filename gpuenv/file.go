@@ -1,0 +1,51 @@
+package gpuenv
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// Write saves the facts as indented JSON (gpu_env.json).
+func Write(path string, f *Facts) error {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// Read loads a facts file. Its one-line errors name the file and, for a wrong type, the field.
+func Read(path string) (*Facts, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var f Facts
+	if err := json.Unmarshal(b, &f); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			line, col := position(b, syn.Offset)
+			return nil, fmt.Errorf("read %s: line %d, column %d: %w", path, line, col, err)
+		}
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if f.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("read %s: schema_version is %d, this build reads %d", path, f.SchemaVersion, SchemaVersion)
+	}
+	return &f, nil
+}
+
+// position turns a json.SyntaxError offset, which counts the offending byte, into the 1-based
+// line and column of that byte.
+func position(b []byte, offset int64) (line, col int) {
+	before := b[:min(max(offset, 0), int64(len(b)))]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = max(len(before)-bytes.LastIndexByte(before, '\n')-1, 1)
+	return line, col
+}

@@ -1,0 +1,74 @@
+package gpuenv
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/gpuenv/gpufake"
+)
+
+func TestWriteReadRoundTrip(t *testing.T) {
+	f, err := Collect(context.Background(), Options{Lib: FromNVML(gpufake.NewRTX4090(gpufake.WithBusy()))})
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), FileName)
+	require.NoError(t, Write(path, f))
+	got, err := Read(path)
+	require.NoError(t, err)
+	require.Equal(t, f, got)
+
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	for _, want := range []string{`"schema_version": 1,`, `"cuda_driver_version": "12.6",`, `"memory_total_bytes": 25757220864,`, `"severity": "note",`} {
+		require.Contains(t, string(b), want)
+	}
+}
+
+func TestReadErrorsNameFileAndField(t *testing.T) {
+	type testCase struct {
+		name, content, want string // want follows "read <path>: "
+	}
+	run := func(t *testing.T, tc testCase) {
+		path := filepath.Join(t.TempDir(), FileName)
+		require.NoError(t, os.WriteFile(path, []byte(tc.content), 0o644))
+		_, err := Read(path)
+		require.Error(t, err)
+		require.Equal(t, "read "+path+": "+tc.want, err.Error())
+		require.NotContains(t, err.Error(), "\n")
+	}
+	for _, tc := range []testCase{
+		{
+			name:    "syntax",
+			content: "{\n  \"schema_version\": 1,\n  \"nvml\": {\"available\": tru}\n}\n",
+			want:    "line 3, column 28: invalid character '}' in literal true (expecting 'e')",
+		},
+		{
+			name:    "type",
+			content: `{"schema_version": 1, "nvml": {"gpus": [{"memory_total_bytes": "24 GiB"}]}}`,
+			want:    "json: cannot unmarshal string into Go struct field GPU.nvml.gpus.memory_total_bytes of type uint64",
+		},
+		{
+			name:    "truncated",
+			content: `{"schema_version": 1, "nvml": {`,
+			want:    "line 1, column 31: unexpected end of JSON input",
+		},
+		{
+			name:    "schema version",
+			content: `{"schema_version": 2}`,
+			want:    "schema_version is 2, this build reads 1",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) { run(t, tc) })
+	}
+}
+
+func TestReadMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	_, err := Read(path)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	require.True(t, strings.HasPrefix(err.Error(), "read "+path+": "))
+}

@@ -1,0 +1,88 @@
+package gpuenv
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// The health preflight reads what DCGM's quick diagnostic reads, without running work on the
+// GPU: it takes milliseconds.
+
+// busyMemMiB is the allocated memory above which an idle-looking GPU counts as already busy.
+const busyMemMiB = 1024
+
+// troubleClockEvents are clock-event reasons that mean a fault or cooling trouble. A power cap
+// under load, idle clocks and application clocks are normal and left out.
+var troubleClockEvents = []struct {
+	bit  uint64
+	name string
+}{
+	{ClockEventHWSlowdown, "HW slowdown"},
+	{ClockEventHWThermal, "HW thermal slowdown"},
+	{ClockEventSWThermal, "SW thermal slowdown"},
+	{ClockEventHWPowerBrake, "HW power brake"},
+}
+
+// unreadable is the fatal finding for a GPU whose facts or health could not be read.
+func unreadable(i int, err error) Finding {
+	if errors.Is(err, ErrGPULost) {
+		return Finding{Severity: Fatal, GPU: i, Message: fmt.Sprintf("GPU %d has fallen off the bus (%v): reset or replace it", i, err)}
+	}
+	return Finding{Severity: Fatal, GPU: i, Message: fmt.Sprintf("GPU %d cannot be read: %v", i, err)}
+}
+
+// judge turns the raw health of GPU g into findings.
+func judge(g GPU, h DeviceHealth) []Finding {
+	i := g.Index
+	var out []Finding
+	fatal := func(format string, args ...any) {
+		out = append(out, Finding{Severity: Fatal, GPU: i, Message: fmt.Sprintf("GPU %d: ", i) + fmt.Sprintf(format, args...)})
+	}
+	note := func(format string, args ...any) {
+		out = append(out, Finding{Severity: Note, GPU: i, Message: fmt.Sprintf("GPU %d: ", i) + fmt.Sprintf(format, args...)})
+	}
+	if h.ECCUncorrected > 0 {
+		fatal("%d volatile uncorrectable ECC error(s) since the driver loaded", h.ECCUncorrected)
+	}
+	if h.RetiredPagesPending {
+		fatal("retired pages are pending: reset the GPU before trusting its memory")
+	}
+	if h.RowRemapFailed {
+		fatal("row remapping failed: the GPU has no spare memory rows left and needs service")
+	}
+	if h.RowRemapPending {
+		note("a row remap is pending: it takes effect at the next GPU reset")
+	}
+	var reasons []string
+	for _, r := range troubleClockEvents {
+		if h.ClockEventReasons&r.bit != 0 {
+			reasons = append(reasons, r.name)
+		}
+	}
+	if len(reasons) > 0 {
+		note("clocks are held down: %s", strings.Join(reasons, ", "))
+	}
+	if used := h.MemoryUsedBytes >> 20; h.Processes > 0 || used > busyMemMiB {
+		procs := "an unknown number of"
+		if h.Processes >= 0 {
+			procs = fmt.Sprint(h.Processes)
+		}
+		note("already busy: %s process(es), %d MiB in use", procs, used)
+	}
+	if g.PersistenceMode == "disabled" {
+		note("persistence mode is off: each process pays the driver start-up and clocks reset between runs")
+	}
+	return out
+}
+
+// Fatal returns the findings that fail preflight.
+func (f *Facts) Fatal() []Finding {
+	var out []Finding
+	for _, h := range f.Health {
+		if h.Severity == Fatal {
+			out = append(out, h)
+		}
+	}
+	return out
+}

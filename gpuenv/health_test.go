@@ -1,0 +1,119 @@
+package gpuenv
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/gpuenv/gpufake"
+)
+
+func TestHealthPreflight(t *testing.T) {
+	type testCase struct {
+		name string
+		fake *gpufake.Fake
+		want []Finding
+	}
+	run := func(t *testing.T, tc testCase) {
+		start := time.Now()
+		f, err := Collect(context.Background(), Options{Lib: FromNVML(tc.fake), Strict: true})
+		require.NoError(t, err, "health findings are not Collect errors")
+		require.Less(t, time.Since(start), time.Second)
+		require.Equal(t, tc.want, f.Health)
+		var fatal []Finding
+		for _, h := range tc.want {
+			if h.Severity == Fatal {
+				fatal = append(fatal, h)
+			}
+		}
+		require.Equal(t, fatal, f.Fatal())
+	}
+	fatal := func(msg string) Finding { return Finding{Severity: Fatal, GPU: 0, Message: msg} }
+	note := func(msg string) Finding { return Finding{Severity: Note, GPU: 0, Message: msg} }
+
+	for _, tc := range []testCase{
+		{name: "healthy RTX 4090", fake: gpufake.NewRTX4090(), want: []Finding{}},
+		{name: "healthy H200", fake: gpufake.NewH200(), want: []Finding{}},
+		{
+			name: "ECC errors",
+			fake: gpufake.NewRTX4090(gpufake.WithECCErrors(3)),
+			want: []Finding{fatal("GPU 0: 3 volatile uncorrectable ECC error(s) since the driver loaded")},
+		},
+		{
+			name: "retired pages pending",
+			fake: gpufake.NewRTX4090(gpufake.WithRetiredPagesPending()),
+			want: []Finding{fatal("GPU 0: retired pages are pending: reset the GPU before trusting its memory")},
+		},
+		{
+			name: "row remap failure",
+			fake: gpufake.NewH200(gpufake.WithRemapFailure()),
+			want: []Finding{fatal("GPU 0: row remapping failed: the GPU has no spare memory rows left and needs service")},
+		},
+		{
+			name: "GPU fallen off the bus",
+			fake: gpufake.NewRTX4090(gpufake.WithLostGPU()),
+			want: []Finding{fatal("GPU 0 has fallen off the bus (GPU 0: read name: ERROR_GPU_IS_LOST): reset or replace it")},
+		},
+		{
+			name: "device cannot be read",
+			fake: gpufake.NewH200(gpufake.WithUnreadableDevice()),
+			want: []Finding{fatal("GPU 0 cannot be read: GPU 0: get handle: ERROR_UNKNOWN")},
+		},
+		{
+			name: "thermal and HW slowdown",
+			fake: gpufake.NewRTX4090(gpufake.WithThrottle(nvml.ClocksThrottleReasonHwSlowdown | nvml.ClocksThrottleReasonHwThermalSlowdown | nvml.ClocksEventReasonSwPowerCap)),
+			want: []Finding{note("GPU 0: clocks are held down: HW slowdown, HW thermal slowdown")},
+		},
+		{
+			name: "power brake",
+			fake: gpufake.NewRTX4090(gpufake.WithThrottle(nvml.ClocksThrottleReasonHwPowerBrakeSlowdown)),
+			want: []Finding{note("GPU 0: clocks are held down: HW power brake")},
+		},
+		{
+			name: "a power cap under load is normal",
+			fake: gpufake.NewRTX4090(gpufake.WithThrottle(nvml.ClocksEventReasonSwPowerCap)),
+			want: []Finding{},
+		},
+		{
+			name: "busy",
+			fake: gpufake.NewRTX4090(gpufake.WithBusy()),
+			want: []Finding{note("GPU 0: already busy: 1 process(es), 18432 MiB in use")},
+		},
+		{
+			name: "persistence off",
+			fake: gpufake.NewRTX4090(gpufake.WithPersistenceOff()),
+			want: []Finding{note("GPU 0: persistence mode is off: each process pays the driver start-up and clocks reset between runs")},
+		},
+		{
+			name: "two faults on one GPU",
+			fake: gpufake.NewH200(gpufake.WithECCErrors(1), gpufake.WithRemapFailure()),
+			want: []Finding{
+				fatal("GPU 0: 1 volatile uncorrectable ECC error(s) since the driver loaded"),
+				fatal("GPU 0: row remapping failed: the GPU has no spare memory rows left and needs service"),
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) { run(t, tc) })
+	}
+}
+
+// Memory in use with no process NVML can see (another container) still counts as busy.
+func TestBusyByMemoryAlone(t *testing.T) {
+	fake := gpufake.NewRTX4090()
+	fake.SetLoad(0, gpufake.Load{MemUsedMiB: 4096})
+	f, err := Collect(context.Background(), Options{Lib: FromNVML(fake)})
+	require.NoError(t, err)
+	require.Equal(t, []Finding{{Severity: Note, GPU: 0, Message: "GPU 0: already busy: 0 process(es), 4096 MiB in use"}}, f.Health)
+}
+
+func TestRowRemapPendingIsANote(t *testing.T) {
+	fake := gpufake.NewH200()
+	fake.GPU(0).GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) { return 1, 0, true, false, nvml.SUCCESS }
+	f, err := Collect(context.Background(), Options{Lib: FromNVML(fake)})
+	require.NoError(t, err)
+	require.Empty(t, f.Fatal())
+	require.Equal(t, []Finding{{Severity: Note, GPU: 0, Message: "GPU 0: a row remap is pending: it takes effect at the next GPU reset"}}, f.Health)
+}

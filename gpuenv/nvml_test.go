@@ -1,0 +1,186 @@
+package gpuenv
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
+	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/gpuenv/gpufake"
+)
+
+// open wraps an nvml.Interface and initialises it for the length of the test.
+func open(t *testing.T, iface nvml.Interface) Library {
+	t.Helper()
+	lib := FromNVML(iface)
+	require.NoError(t, lib.Init())
+	t.Cleanup(func() { require.NoError(t, lib.Shutdown()) })
+	return lib
+}
+
+func TestRTX4090FakeReadsAsARealBoard(t *testing.T) {
+	lib := open(t, gpufake.NewRTX4090())
+
+	sys, err := lib.System()
+	require.NoError(t, err)
+	require.Equal(t, System{DriverVersion: "560.35.03", CUDADriverVersion: 12060, NVMLVersion: "12.560.35.03"}, sys)
+
+	n, err := lib.DeviceCount()
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	g, err := lib.GPU(0)
+	require.NoError(t, err)
+	require.Equal(t, GPU{
+		Index:             0,
+		Name:              "NVIDIA GeForce RTX 4090",
+		UUID:              "GPU-00000000-0000-4000-8000-000000004090",
+		PCIBusID:          "00000000:01:00.0",
+		MemoryTotalBytes:  24564 << 20,
+		ComputeCapability: "8.9",
+		PersistenceMode:   "enabled",
+		ECCMode:           "disabled",
+		MIGMode:           "n/a",
+		PowerLimitWatts:   450,
+		MaxSMClockMHz:     3120,
+		MaxMemClockMHz:    10501,
+		PCIeGen:           4,
+		PCIeWidth:         16,
+	}, g)
+
+	h, err := lib.Health(0)
+	require.NoError(t, err)
+	require.Equal(t, DeviceHealth{
+		ECCUncorrected:    -1, // ECC is off on GeForce
+		ClockEventReasons: ClockEventGPUIdle,
+		Processes:         0,
+		MemoryUsedBytes:   2 << 20, // v2 "used": the driver's 348 MiB reservation is left out
+	}, h)
+
+	s, err := lib.Sample(0)
+	require.NoError(t, err)
+	require.Equal(t, Sample{MemUsedMiB: 2, UtilPct: 0, TempC: 34, PowerW: 21.5}, s)
+}
+
+func TestH200FakeHasEightHealthyGPUs(t *testing.T) {
+	lib := open(t, gpufake.NewH200())
+	n, err := lib.DeviceCount()
+	require.NoError(t, err)
+	require.Equal(t, 8, n)
+	g, err := lib.GPU(7)
+	require.NoError(t, err)
+	require.Equal(t, "NVIDIA H200 141GB HBM3e", g.Name)
+	require.Equal(t, "00000000:DB:00.0", g.PCIBusID)
+	require.Equal(t, "9.0", g.ComputeCapability)
+	require.Equal(t, "enabled", g.ECCMode)
+	require.Equal(t, "disabled", g.MIGMode)
+	require.Equal(t, uint64(144384)<<20, g.MemoryTotalBytes)
+	require.Equal(t, 5, g.PCIeGen)
+	h, err := lib.Health(7)
+	require.NoError(t, err)
+	require.Equal(t, int64(0), h.ECCUncorrected)
+	require.False(t, h.RowRemapFailed)
+}
+
+// A bare go-nvml mock sets only a few calls; the others panic. Through FromNVML they read as
+// not supported instead of crashing the suite.
+func TestBareMockReadsUnsetCallsAsNotSupported(t *testing.T) {
+	lib := open(t, dgxa100.New())
+	g, err := lib.GPU(0)
+	require.NoError(t, err)
+	require.Equal(t, "Mock NVIDIA A100-SXM4-40GB", g.Name)
+	require.Equal(t, "8.0", g.ComputeCapability)
+	require.Equal(t, "n/a", g.PersistenceMode)
+	require.Equal(t, "disabled", g.MIGMode)
+	require.Zero(t, g.PowerLimitWatts)
+
+	h, err := lib.Health(0)
+	require.NoError(t, err)
+	require.Equal(t, int64(-1), h.ECCUncorrected)
+	require.Equal(t, -1, h.Processes)
+
+	_, err = lib.WatchXid()
+	require.ErrorIs(t, err, ErrNotSupported)
+}
+
+func TestQueriesOutsideInitReturnErrNotInitialized(t *testing.T) {
+	for name, lib := range map[string]Library{"fake": FromNVML(gpufake.NewRTX4090()), "real": RealNVML()} {
+		t.Run(name, func(t *testing.T) {
+			_, err := lib.DeviceCount()
+			require.ErrorIs(t, err, ErrNotInitialized)
+			_, err = lib.Sample(0)
+			require.ErrorIs(t, err, ErrNotInitialized)
+			require.ErrorIs(t, lib.Shutdown(), ErrNotInitialized)
+		})
+	}
+}
+
+func TestInitIsReferenceCounted(t *testing.T) {
+	lib := FromNVML(gpufake.NewRTX4090())
+	require.NoError(t, lib.Init())
+	require.NoError(t, lib.Init())
+	require.NoError(t, lib.Shutdown())
+	_, err := lib.DeviceCount()
+	require.NoError(t, err, "one Shutdown of two Inits keeps the library open")
+	require.NoError(t, lib.Shutdown())
+	_, err = lib.DeviceCount()
+	require.ErrorIs(t, err, ErrNotInitialized)
+}
+
+func TestLostGPUErrorsWrapErrGPULost(t *testing.T) {
+	lib := open(t, gpufake.NewRTX4090(gpufake.WithLostGPU()))
+	g, err := lib.GPU(0)
+	require.ErrorIs(t, err, ErrGPULost)
+	require.EqualError(t, err, "GPU 0: read name: ERROR_GPU_IS_LOST")
+	require.Equal(t, 0, g.Index)
+	_, err = lib.Sample(0)
+	require.ErrorIs(t, err, ErrGPULost)
+}
+
+func TestFailedInitSaysWhy(t *testing.T) {
+	err := FromNVML(gpufake.NoDriver()).Init()
+	require.EqualError(t, err, "nvml init: ERROR_LIBRARY_NOT_FOUND (libnvidia-ml.so.1 not found: no NVIDIA driver installed)")
+	err = FromNVML(gpufake.FailInit(nvml.ERROR_DRIVER_NOT_LOADED)).Init()
+	require.ErrorContains(t, err, "kernel driver is not loaded")
+}
+
+// On a machine without a driver the real library fails at Init, quickly. Where a driver and
+// GPU exist (the device machine) it reads them instead.
+func TestRealNVML(t *testing.T) {
+	lib := RealNVML()
+	start := time.Now()
+	err := lib.Init()
+	if err != nil {
+		require.Less(t, time.Since(start), 2*time.Second)
+		require.ErrorContains(t, err, "nvml init: ")
+		return
+	}
+	defer lib.Shutdown()
+	sys, err := lib.System()
+	require.NoError(t, err)
+	require.NotEmpty(t, sys.DriverVersion)
+	require.Greater(t, sys.CUDADriverVersion, 11000)
+	n, err := lib.DeviceCount()
+	require.NoError(t, err)
+	require.Positive(t, n)
+	g, err := lib.GPU(0)
+	require.NoError(t, err)
+	require.NotEmpty(t, g.Name)
+	require.Regexp(t, `^\d+\.\d+$`, g.ComputeCapability)
+	s, err := lib.Sample(0)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, s.TempC, int64(0))
+	w, err := lib.WatchXid()
+	if err == nil {
+		start := time.Now()
+		_, err := w.Poll()
+		require.NoError(t, err)
+		require.Less(t, time.Since(start), 100*time.Millisecond, "Poll must not block")
+		require.NoError(t, w.Close())
+	} else {
+		require.True(t, errors.Is(err, ErrNotSupported), "WatchXid: %v", err)
+	}
+}

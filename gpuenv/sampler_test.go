@@ -1,0 +1,288 @@
+package gpuenv
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/gpuenv/gpufake"
+)
+
+// syncBuffer is a CSV sink the test can read while the sampler writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) rows() []string {
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	return lines[1:]
+}
+
+// sequence returns the next value of vs at each call, then the last one.
+func sequence[T any](vs ...T) func() T {
+	var mu sync.Mutex
+	n := 0
+	return func() T {
+		mu.Lock()
+		defer mu.Unlock()
+		v := vs[min(n, len(vs)-1)]
+		n++
+		return v
+	}
+}
+
+func TestSamplerRecordsPeaksAndCSV(t *testing.T) {
+	fake := gpufake.NewRTX4090()
+	d := fake.GPU(0)
+	mem := sequence[uint64](1200, 21870, 9000)
+	util := sequence[uint32](10, 97, 40)
+	temp := sequence[uint32](40, 66, 71)
+	power := sequence[uint32](100_500, 431_250, 250_000)
+	d.GetMemoryInfo_v2Func = func() (nvml.Memory_v2, nvml.Return) { return nvml.Memory_v2{Used: mem() << 20}, nvml.SUCCESS }
+	d.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) { return nvml.Utilization{Gpu: util()}, nvml.SUCCESS }
+	d.GetTemperatureFunc = func(nvml.TemperatureSensors) (uint32, nvml.Return) { return temp(), nvml.SUCCESS }
+	d.GetPowerUsageFunc = func() (uint32, nvml.Return) { return power(), nvml.SUCCESS }
+	lib := open(t, fake)
+
+	var csv syncBuffer
+	s := NewSampler(lib, 5*time.Millisecond, &csv)
+	s.Start("train")
+	require.Eventually(t, func() bool { return len(csv.rows()) >= 3 }, 5*time.Second, time.Millisecond)
+	p := s.Stop()
+	require.NoError(t, s.Close())
+
+	require.GreaterOrEqual(t, p.Samples, 3)
+	require.Equal(t, Peaks{Samples: p.Samples, PeakMemMiB: 21870, PeakUtilPct: 97, MaxTempC: 71, MaxPowerW: 431.25}, p)
+
+	lines := strings.Split(csv.String(), "\n")
+	require.Equal(t, strings.TrimSuffix(TelemetryHeader, "\n"), lines[0])
+	row := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z,train,0,`)
+	for i, want := range []string{"1200,10,40,100.5", "21870,97,66,431.25", "9000,40,71,250"} {
+		require.Regexp(t, row, lines[i+1])
+		require.True(t, strings.HasSuffix(lines[i+1], ",train,0,"+want), lines[i+1])
+	}
+	require.Len(t, csv.rows(), p.Samples, "one row per GPU per sample")
+}
+
+func TestSamplerWritesOneRowPerGPU(t *testing.T) {
+	lib := open(t, gpufake.NewH200())
+	var csv syncBuffer
+	s := NewSampler(lib, time.Hour, &csv)
+	s.Start(`resume, "fp16"`)
+	p := s.Stop()
+	require.NoError(t, s.Close())
+	require.Equal(t, 1, p.Samples)
+	rows := csv.rows()
+	require.Len(t, rows, 8)
+	for i, r := range rows {
+		f := strings.SplitN(r, ",", 2)
+		require.Equal(t, `"resume, ""fp16""",`+string(rune('0'+i))+",0,0,29,76.25", f[1])
+	}
+	require.Equal(t, 76.25, p.MaxPowerW)
+}
+
+func TestSamplerStopIsPrompt(t *testing.T) {
+	s := NewSampler(open(t, gpufake.NewRTX4090()), time.Hour, nil)
+	s.Start("step")
+	start := time.Now()
+	p := s.Stop()
+	require.Less(t, time.Since(start), 100*time.Millisecond)
+	require.Equal(t, 1, p.Samples, "one sample at Start, none while waiting for the hour")
+	require.NoError(t, s.Close())
+}
+
+func TestSamplerInterval(t *testing.T) {
+	lib := open(t, gpufake.NewRTX4090())
+	fast := NewSampler(lib, 10*time.Millisecond, nil)
+	slow := NewSampler(lib, 0, nil) // DefaultInterval: 1 s
+	fast.Start("fast")
+	slow.Start("slow")
+	time.Sleep(300 * time.Millisecond)
+	require.GreaterOrEqual(t, fast.Stop().Samples, 10)
+	require.Equal(t, 1, slow.Stop().Samples)
+	require.NoError(t, fast.Close())
+	require.NoError(t, slow.Close())
+}
+
+func TestSamplerReportsXids(t *testing.T) {
+	fake := gpufake.NewRTX4090(gpufake.WithXid(79))
+	s := NewSampler(open(t, fake), time.Hour, nil)
+
+	s.Start("install")
+	p := s.Stop()
+	require.Equal(t, []uint64{79}, p.Xids)
+	require.Equal(t, []XidEvent{{GPU: 0, Xid: 79}}, p.XidEvents)
+
+	s.Start("dataset")
+	require.Nil(t, s.Stop().Xids, "an Xid belongs to one step")
+
+	require.NoError(t, s.Close())
+}
+
+// An Xid after the last sample is still collected when the step stops.
+func TestSamplerCollectsXidsAtStop(t *testing.T) {
+	fake := gpufake.NewRTX4090()
+	var csv syncBuffer
+	s := NewSampler(open(t, fake), time.Hour, &csv)
+	s.Start("train")
+	require.Eventually(t, func() bool { return len(csv.rows()) == 1 }, 5*time.Second, time.Millisecond)
+	fake.InjectXid(0, 48)
+	require.Equal(t, []uint64{48}, s.Stop().Xids)
+	require.NoError(t, s.Close())
+}
+
+func TestSamplerXidOnSecondGPU(t *testing.T) {
+	fake := gpufake.NewH200()
+	s := NewSampler(open(t, fake), time.Hour, nil)
+	fake.InjectXid(3, 94)
+	s.Start("train")
+	require.Equal(t, []XidEvent{{GPU: 3, Xid: 94}}, s.Stop().XidEvents)
+	require.NoError(t, s.Close())
+}
+
+func TestSamplerWithoutGPUsRecordsNothing(t *testing.T) {
+	for name, lib := range map[string]Library{
+		"nil":       nil,
+		"no driver": FromNVML(gpufake.NoDriver()),
+		"no GPU":    FromNVML(gpufake.NoGPU()),
+	} {
+		t.Run(name, func(t *testing.T) {
+			var csv bytes.Buffer
+			s := NewSampler(lib, time.Millisecond, &csv)
+			s.Start("train")
+			time.Sleep(5 * time.Millisecond)
+			require.Equal(t, Peaks{}, s.Stop())
+			require.NoError(t, s.Close())
+			require.Empty(t, csv.String())
+		})
+	}
+}
+
+// The sampler holds its own reference: it samples a library the caller has already shut down
+// (as Collect does), and releases it at Close.
+func TestSamplerHoldsItsOwnReference(t *testing.T) {
+	lib := FromNVML(gpufake.NewRTX4090())
+	s := NewSampler(lib, time.Hour, nil)
+	s.Start("train")
+	require.Equal(t, 1, s.Stop().Samples)
+	require.NoError(t, s.Close())
+	_, err := lib.DeviceCount()
+	require.ErrorIs(t, err, ErrNotInitialized, "Close gives the reference back")
+
+	s.Start("after close")
+	require.Equal(t, Peaks{}, s.Stop())
+	require.NoError(t, s.Close(), "Close twice is harmless")
+}
+
+// On this machine (no driver) the real library gives a sampler that records nothing.
+func TestSamplerRealNVMLWithoutDriver(t *testing.T) {
+	if hasGPU() {
+		t.Skip("this machine has an NVIDIA driver and GPU")
+	}
+	s := NewSampler(RealNVML(), time.Millisecond, nil)
+	s.Start("train")
+	require.Equal(t, Peaks{}, s.Stop())
+	require.NoError(t, s.Close())
+}
+
+func TestSamplerKeepsTheFirstError(t *testing.T) {
+	fake := gpufake.NewRTX4090()
+	fake.GPU(0).GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) {
+		return nvml.Utilization{}, nvml.ERROR_GPU_IS_LOST
+	}
+	var csv syncBuffer
+	s := NewSampler(open(t, fake), time.Hour, &csv)
+	s.Start("train")
+	p := s.Stop()
+	require.NoError(t, s.Close())
+	require.Equal(t, "GPU 0: read utilization: ERROR_GPU_IS_LOST", p.Err)
+	require.Equal(t, uint32(34), p.MaxTempC, "the other readings are kept")
+	require.True(t, strings.HasSuffix(csv.rows()[0], ",train,0,2,,34,21.5"), "unknown values are empty cells: %s", csv.rows()[0])
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestSamplerCloseReportsWriteErrors(t *testing.T) {
+	s := NewSampler(open(t, gpufake.NewRTX4090()), time.Hour, failingWriter{})
+	s.Start("train")
+	require.Equal(t, 1, s.Stop().Samples)
+	require.EqualError(t, s.Close(), "write telemetry: disk full")
+}
+
+// stubLibrary answers instantly, so a benchmark over it measures the sampler's own cost.
+type stubLibrary struct{ gpus int }
+
+func (stubLibrary) Init() error                      { return nil }
+func (stubLibrary) Shutdown() error                  { return nil }
+func (stubLibrary) System() (System, error)          { return System{}, nil }
+func (l stubLibrary) DeviceCount() (int, error)      { return l.gpus, nil }
+func (stubLibrary) GPU(i int) (GPU, error)           { return GPU{Index: i}, nil }
+func (stubLibrary) Health(int) (DeviceHealth, error) { return DeviceHealth{}, nil }
+func (stubLibrary) WatchXid() (XidWatch, error)      { return stubWatch{}, nil }
+func (stubLibrary) Sample(i int) (Sample, error) {
+	return Sample{MemUsedMiB: 21870, UtilPct: 97, TempC: 66, PowerW: 431.25}, nil
+}
+
+type stubWatch struct{}
+
+func (stubWatch) Poll() ([]XidEvent, error) { return nil, nil }
+func (stubWatch) Close() error              { return nil }
+
+// BenchmarkSamplerSample measures one sampling round (Xid poll, every GPU read, CSV row).
+// The sampler's CPU per second is this cost times the rate: reported at 1 Hz and 10 Hz.
+// Over go-nvml's mocks the figure includes the mocks' own call recording; over the stub it
+// is gpuenv's overhead alone. Real NVML calls add a few microseconds each (ioctls).
+func BenchmarkSamplerSample(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		lib  func() Library
+	}{
+		{"stub-1gpu", func() Library { return stubLibrary{gpus: 1} }},
+		{"mock-rtx4090", func() Library { return FromNVML(gpufake.NewRTX4090()) }},
+		{"mock-h200x8", func() Library { return FromNVML(gpufake.NewH200()) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			lib := bc.lib()
+			if err := lib.Init(); err != nil {
+				b.Fatal(err)
+			}
+			defer lib.Shutdown()
+			s := NewSampler(lib, time.Second, io.Discard)
+			s.step = appendCSVField(nil, "train")
+			now := time.Now()
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				s.sample(now)
+				n++
+			}
+			perSample := float64(b.Elapsed().Nanoseconds()) / float64(n)
+			b.ReportMetric(perSample, "ns/sample")
+			b.ReportMetric(perSample*1/1e3, "cpu-µs/s@1Hz")
+			b.ReportMetric(perSample*10/1e3, "cpu-µs/s@10Hz")
+		})
+	}
+}

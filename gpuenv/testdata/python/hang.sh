@@ -1,0 +1,3 @@
+#!/bin/sh
+# An interpreter stuck in CUDA initialisation.
+sleep 30
