@@ -1,0 +1,163 @@
+package checklist
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// countCells counts a table row's cells as GitHub's table extension splits them: at every pipe
+// not preceded by a backslash. It also counts them the CommonMark way, where a backslash escapes
+// whichever character follows it, and returns -1 when the two disagree, so a row is only safe
+// when both readings agree.
+func countCells(row string) int {
+	gfm := splitCells(row, func(s string, i int) bool { return i > 0 && s[i-1] == '\\' })
+	cm := 0
+	{
+		s := strings.TrimSpace(row)
+		n := 1
+		for i := 0; i < len(s); i++ {
+			switch s[i] {
+			case '\\':
+				i++
+			case '|':
+				n++
+			}
+		}
+		if strings.HasPrefix(s, "|") {
+			n--
+		}
+		if len(s) > 1 && strings.HasSuffix(s, "|") && !strings.HasSuffix(s, `\|`) {
+			n--
+		}
+		cm = n
+	}
+	if gfm != cm {
+		return -1
+	}
+	return gfm
+}
+
+func splitCells(row string, escaped func(string, int) bool) int {
+	s := strings.TrimSpace(row)
+	n := 1
+	for i := 0; i < len(s); i++ {
+		if s[i] == '|' && !escaped(s, i) {
+			n++
+		}
+	}
+	if strings.HasPrefix(s, "|") {
+		n--
+	}
+	if len(s) > 1 && strings.HasSuffix(s, "|") && !strings.HasSuffix(s, `\|`) {
+		n--
+	}
+	return n
+}
+
+// unescapeText reverses Text, to show that escaping loses nothing but line breaks.
+func unescapeText(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && i+1 < len(s):
+			i++
+			b.WriteByte(s[i])
+		case strings.HasPrefix(s[i:], "&lt;"):
+			b.WriteByte('<')
+			i += 3
+		case strings.HasPrefix(s[i:], "&gt;"):
+			b.WriteByte('>')
+			i += 3
+		case strings.HasPrefix(s[i:], "&amp;"):
+			b.WriteByte('&')
+			i += 4
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+func TestText(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":                       "plain",
+		"a | b":                       `a \| b`,
+		"line one\nline two\r\nthree": "line one line two three",
+		"<script>alert(1)</script>":   "&lt;script&gt;alert(1)&lt;/script&gt;",
+		"fish & chips":                "fish &amp; chips",
+		"`code`":                      "\\`code\\`",
+		`C:\path\|x`:                  `C:\\path\\\|x`,
+		"  padded\t\tand\x00nul  ":    "padded and nul",
+	} {
+		if got := Text(in); got != want {
+			t.Errorf("Text(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCode(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                        "",
+		"python -m pip":           "`python -m pip`",
+		"a|b":                     "`a\\|b`",
+		"echo `date`":             "`` echo `date` ``",
+		"`x`":                     "`` `x` ``",
+		"<b>&</b>":                "`<b>&</b>`",
+		"two\nlines":              "`two lines`",
+		`back\|slash before pipe`: `back\\\|slash before pipe`, // falls back to Text
+	} {
+		if got := Code(in); got != want {
+			t.Errorf("Code(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestFence(t *testing.T) {
+	got := Fence("text", "a\n```\nb\n")
+	want := "````text\na\n```\nb\n````\n"
+	if got != want {
+		t.Errorf("Fence = %q, want %q", got, want)
+	}
+}
+
+// FuzzTableCell: no value, escaped with Text or Code, can break out of its cell, and Text keeps
+// everything but line breaks and control characters.
+func FuzzTableCell(f *testing.F) {
+	for _, s := range []string{"", "a|b", `a\|b`, `\`, "`", "``|``", "<br>", "line\nbreak", "&amp;", "\xff\xfe", "| --- |"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for name, cell := range map[string]string{"Text": Text(s), "Code": Code(s)} {
+			if strings.ContainsAny(cell, "\r\n") {
+				t.Fatalf("%s(%q) = %q spans lines", name, s, cell)
+			}
+			if !utf8.ValidString(cell) {
+				t.Fatalf("%s(%q) = %q is not valid UTF-8", name, s, cell)
+			}
+			if n := countCells(Row(cell)); n != 1 {
+				t.Fatalf("%s(%q) = %q makes a row of %d cells, want 1", name, s, cell, n)
+			}
+		}
+		text := Text(s)
+		if strings.ContainsAny(text, "<>") {
+			t.Fatalf("Text(%q) = %q holds raw HTML brackets", s, text)
+		}
+		if got, want := unescapeText(text), oneLine(s); got != want {
+			t.Fatalf("Text(%q) = %q reads back as %q, want %q", s, text, got, want)
+		}
+	})
+}
+
+// FuzzRenderRow: a row of three escaped values always has three cells.
+func FuzzRenderRow(f *testing.F) {
+	f.Add("04", "python train.py --x 'a|b'", "exit status 1: <oops> | `bad`")
+	f.Add(`\`, "`", "|")
+	f.Add("a\nb", `c\|d`, "e\\")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		row := Row(Text(a), Code(b), Text(c))
+		if n := countCells(row); n != 3 {
+			t.Fatalf("Row(%q, %q, %q) = %q has %d cells, want 3", a, b, c, row, n)
+		}
+	})
+}

@@ -1,0 +1,699 @@
+package checklist
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/difftrain/gpusmoke/artifacts"
+)
+
+// FillTemplate fills a copy of the checkout's checklist template (docs/mvp_smoke_checklist.md)
+// from the evidence and returns it with the kind of template it recognised:
+//
+//   - KindUpstream: the newer template, a "| Field | Value |" metadata table and step tables
+//     "| Step | Command | Expected | Result (PASS/FAIL/NA) | Notes |". Blank Value cells whose
+//     Field it knows are filled; a step row whose Command cell holds a command that ran gets its
+//     Result and Notes. "- Field:" summary bullets are filled too.
+//   - KindLegacy: the older template, "- Field: " lines and "- [ ] item `command`" checkboxes,
+//     ticked when their step passed and followed by " — RESULT: notes".
+//   - "none" when it has neither: the copy only gets the banner and the footer.
+//
+// Commands match after NormalizeCommand. A row whose command did not run keeps a blank Result
+// and says so in its Notes; a row for a step that ran a deviating command is NA with the reason.
+// Text outside tables and list items, and everything inside fenced code blocks, is kept as is.
+func FillTemplate(tmpl []byte, e *Evidence, opts Options) ([]byte, string) {
+	text := string(tmpl)
+	crlf := strings.Contains(text, "\r\n")
+	text = strings.ReplaceAll(text, "\r\n", "\n")
+	lines := strings.Split(text, "\n")
+	f := &filler{e: e, opts: opts, used: map[string]bool{}}
+
+	fence := ""
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if m := fenceRE.FindStringSubmatch(line); m != nil {
+			switch {
+			case fence == "":
+				fence = m[1]
+			case strings.HasPrefix(m[1], fence[:1]) && len(m[1]) >= len(fence) && strings.TrimSpace(line[len(m[0]):]) == "":
+				fence = ""
+			}
+			continue
+		}
+		if fence != "" {
+			continue
+		}
+		if isTableLine(line) && i+1 < len(lines) && isDelimiterRow(lines[i+1]) {
+			hdr, _, _ := splitRow(line)
+			r := tableRoles(hdr)
+			for i += 2; i < len(lines) && isTableLine(lines[i]); i++ {
+				lines[i] = f.fillRow(lines[i], r)
+			}
+			i--
+			continue
+		}
+		lines[i] = f.fillBullet(line)
+	}
+
+	out := strings.Join(lines, "\n")
+	out = e.banners() + out
+	if !strings.HasSuffix(out, "\n") {
+		out += "\n"
+	}
+	out += f.footer()
+	if crlf {
+		out = strings.ReplaceAll(out, "\n", "\r\n")
+	}
+	kind := "none"
+	switch {
+	case f.table:
+		kind = KindUpstream
+	case f.bullets:
+		kind = KindLegacy
+	}
+	return []byte(out), kind
+}
+
+// The template kinds FillTemplate recognises.
+const (
+	KindUpstream = "upstream"
+	KindLegacy   = "legacy"
+)
+
+var (
+	fenceRE        = regexp.MustCompile("^ {0,3}(`{3,}|~{3,})")
+	delimCellRE    = regexp.MustCompile(`^\s*:?-+:?\s*$`)
+	checkboxRE     = regexp.MustCompile(`^(\s*[-*+]\s+)\[([ xX])\](\s?)(.*)$`)
+	fieldRE        = regexp.MustCompile("^(\\s*[-*+]\\s+)(\\*\\*)?([^:*\\[\\]`|]+?)(\\*\\*)?:(\\*\\*)?[ \\t]*(_*)[ \\t]*$")
+	codeSpanRE     = regexp.MustCompile("(`+)(.+?)(`+)")
+	blankRE        = regexp.MustCompile(`(?i)^(|_+|-|—|tbd|todo|\?|(pass|fail|na)(\s*/\s*(pass|fail|na))+)$`)
+	checkptRE      = regexp.MustCompile(`^checkpoint-\d+\.pt$`)
+	artifactWordRE = regexp.MustCompile(`(?i)\bartifacts?\b`)
+)
+
+type filler struct {
+	e              *Evidence
+	opts           Options
+	used           map[string]bool // sections some row or item reports
+	table, bullets bool
+}
+
+// roles are the column indexes a table's header gives; -1 when absent.
+type roles struct{ field, value, command, result, notes int }
+
+func tableRoles(hdr []string) roles {
+	r := roles{-1, -1, -1, -1, -1}
+	for i, h := range hdr {
+		h = strings.ToLower(strings.Trim(strings.TrimSpace(h), "*_ "))
+		switch {
+		case h == "field" || h == "item" || h == "property":
+			r.field = i
+		case h == "value":
+			r.value = i
+		case strings.Contains(h, "command"):
+			r.command = i
+		case strings.HasPrefix(h, "result") || h == "status" || strings.HasPrefix(h, "pass/fail"):
+			r.result = i
+		case strings.Contains(h, "note"):
+			r.notes = i
+		}
+	}
+	return r
+}
+
+func isTableLine(line string) bool {
+	return strings.TrimSpace(line) != "" && strings.Contains(line, "|")
+}
+
+func isDelimiterRow(line string) bool {
+	if !isTableLine(line) {
+		return false
+	}
+	cells, _, _ := splitRow(line)
+	for _, c := range cells {
+		if !delimCellRE.MatchString(c) {
+			return false
+		}
+	}
+	return len(cells) > 0
+}
+
+// splitRow splits a table row at its unescaped pipes (GitHub's rule: a pipe after a backslash
+// is part of the cell), and says whether the row had leading and trailing pipes.
+func splitRow(line string) (cells []string, lead, trail bool) {
+	s := strings.TrimSpace(line)
+	var cur strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '|' && (i == 0 || s[i-1] != '\\') {
+			cells = append(cells, cur.String())
+			cur.Reset()
+			continue
+		}
+		cur.WriteByte(s[i])
+	}
+	cells = append(cells, cur.String())
+	lead = strings.HasPrefix(s, "|")
+	trail = len(s) > 1 && strings.HasSuffix(s, "|") && !strings.HasSuffix(s, `\|`)
+	if lead {
+		cells = cells[1:]
+	}
+	if trail && len(cells) > 0 {
+		cells = cells[:len(cells)-1]
+	}
+	return cells, lead, trail
+}
+
+func joinRow(indent string, cells []string, lead, trail bool) string {
+	s := strings.Join(cells, "|")
+	if lead {
+		s = "|" + s
+	}
+	if trail {
+		s += "|"
+	}
+	return indent + s
+}
+
+func leadingSpace(s string) string { return s[:len(s)-len(strings.TrimLeft(s, " \t"))] }
+
+func isBlank(cell string) bool { return blankRE.MatchString(strings.TrimSpace(cell)) }
+
+func (f *filler) fillRow(line string, r roles) string {
+	cells, lead, trail := splitRow(line)
+	get := func(i int) (string, bool) {
+		if i < 0 || i >= len(cells) {
+			return "", false
+		}
+		return cells[i], true
+	}
+	set := func(i int, v string) { cells[i] = " " + v + " " }
+	changed := false
+
+	if key, ok := get(r.field); ok {
+		if val, ok := get(r.value); ok && isBlank(val) {
+			if v, code, known := f.meta(key); known {
+				f.table = true
+				if code {
+					set(r.value, Code(v))
+				} else {
+					set(r.value, Text(v))
+				}
+				changed = true
+			}
+		}
+	}
+	if cmd, ok := get(r.command); ok && r.result >= 0 {
+		cands := commandCandidates(cmd)
+		res, _ := get(r.result)
+		if len(cands) > 0 && r.result < len(cells) && isBlank(res) {
+			f.table = true
+			result, note := f.outcome(cands)
+			if result != "" {
+				set(r.result, result)
+			} else if strings.TrimSpace(res) != "" {
+				set(r.result, "")
+			}
+			if n, ok := get(r.notes); ok {
+				set(r.notes, appendNote(n, Text(note)))
+			}
+			changed = true
+		}
+	}
+	if !changed {
+		return line
+	}
+	return joinRow(leadingSpace(line), cells, lead, trail)
+}
+
+func appendNote(existing, note string) string {
+	existing = strings.TrimSpace(existing)
+	if isBlank(existing) {
+		return note
+	}
+	return existing + "; " + note
+}
+
+func (f *filler) fillBullet(line string) string {
+	if m := checkboxRE.FindStringSubmatch(line); m != nil {
+		var result, note string
+		if strings.ContainsRune(m[4], '`') {
+			cands := commandCandidates(m[4])
+			if len(cands) == 0 {
+				return line
+			}
+			result, note = f.outcome(cands)
+		} else if s, ok := f.section(artifactSection); ok && artifactWordRE.MatchString(m[4]) {
+			result, note = f.sectionOutcome(s, "")
+		} else {
+			return line // prose that names no command
+		}
+		f.bullets = true
+		mark := " "
+		if result == artifacts.Pass {
+			mark = "x"
+		}
+		suffix := ""
+		switch {
+		case result != "" && note != "":
+			suffix = " — " + result + ": " + Text(note)
+		case result != "":
+			suffix = " — " + result
+		default:
+			suffix = " — " + Text(note)
+		}
+		return m[1] + "[" + mark + "]" + m[3] + strings.TrimRight(m[4], " ") + suffix
+	}
+	if m := fieldRE.FindStringSubmatch(line); m != nil {
+		v, code, known := f.meta(m[3])
+		if !known {
+			return line
+		}
+		f.bullets = true
+		head := strings.TrimRight(strings.TrimSuffix(strings.TrimRight(line, " \t"), m[6]), " \t")
+		if code {
+			return head + " " + Code(v)
+		}
+		return head + " " + Text(v)
+	}
+	return line
+}
+
+// commandCandidates are the normalized commands a cell or item names: each code span, or the
+// whole text when it has none.
+func commandCandidates(cell string) []string {
+	var out []string
+	for _, m := range codeSpanRE.FindAllStringSubmatch(cell, -1) {
+		if len(m[1]) != len(m[3]) {
+			continue
+		}
+		if c := NormalizeCommand(strings.ReplaceAll(m[2], `\|`, "|")); c != "" {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 && !strings.Contains(cell, "`") {
+		if c := NormalizeCommand(strings.ReplaceAll(cell, `\|`, "|")); c != "" && !isBlank(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// outcome is what a template row or item whose command cell names cands records: its result
+// word (PASS, FAIL or NA; empty when no step ran its command) and a note.
+func (f *filler) outcome(cands []string) (result, note string) {
+	e := f.e
+	for _, c := range cands {
+		for _, s := range e.Sections {
+			cmd := s.Command
+			if cmd == "" {
+				cmd = s.Planned
+			}
+			if cmd != "" && NormalizeCommand(cmd) == c {
+				return f.sectionOutcome(s, "")
+			}
+		}
+	}
+	// Artifact rows: every candidate names a file the runbook's step 5 checks.
+	allArtifacts := true
+	for _, c := range cands {
+		if !isArtifactCheck(c) {
+			allArtifacts = false
+		}
+	}
+	if s, ok := f.section(artifactSection); ok && allArtifacts {
+		kept := ""
+		if w := strings.Fields(cands[0]); len(cands) == 1 && len(w) == 1 {
+			if fl, ok := f.copyOf(w[0]); ok {
+				kept = fmt.Sprintf("kept as %s (sha256 %s…)", fl.Path, fl.SHA256[:12])
+			} else {
+				kept = "no copy in " + artifacts.CopiesDir + "/"
+			}
+		}
+		return f.sectionOutcome(s, kept)
+	}
+	for _, c := range cands {
+		// nvidia-smi: the preflight records its output.
+		if w := strings.Fields(c); len(w) > 0 && w[0] == "nvidia-smi" {
+			if s, ok := f.section("00"); ok {
+				if !e.HasSMI {
+					f.used[s.Number] = true
+					return artifacts.NA, "nvidia-smi output not recorded"
+				}
+				return f.sectionOutcome(s, "output in "+e.outPath(artifacts.NvidiaSMIFile))
+			}
+		}
+		// Preparing an AMP config: the AMP section writes its own temporary config.
+		if s, ok := f.prepSection(c); ok {
+			extra := "done by " + s.Slug() + " itself"
+			for _, t := range e.Run.TempConfigs {
+				if path.Base(t) == configBase(s.Command) {
+					extra += " (" + t + ")"
+				}
+			}
+			return f.sectionOutcome(s, extra)
+		}
+	}
+	// The runbook's command for a step that ran a deviating one.
+	for _, c := range cands {
+		for _, d := range e.Deviations() {
+			runbook := d.Runbook
+			if runbook == "" {
+				if cat, ok := lookupCatalog(d.Section); ok {
+					runbook = cat.Command
+				}
+			}
+			if runbook == "" || NormalizeCommand(runbook) != c {
+				continue
+			}
+			if s, ok := f.section(d.Section); ok {
+				f.used[s.Number] = true
+				return artifacts.NA, fmt.Sprintf("not run as written: %s ran %s instead (deviation: %s); that step: %s",
+					s.Slug(), orDash(s.Command), orDash(d.Reason), s.Result)
+			}
+		}
+	}
+	return "", "not run by the harness"
+}
+
+func (f *filler) section(number string) (Section, bool) {
+	for _, s := range f.e.Sections {
+		if s.Number == number {
+			return s, true
+		}
+	}
+	return Section{}, false
+}
+
+// copyOf is the evidence copy of a runbook artifact path such as ./difftrain/_tmp_run/env.json.
+func (f *filler) copyOf(p string) (File, bool) {
+	suffix := "/" + path.Base(path.Dir(p)) + "/" + path.Base(p)
+	for _, fl := range f.e.Files {
+		if !fl.Missing && strings.HasSuffix("/"+fl.Path, suffix) {
+			return fl, true
+		}
+	}
+	return File{}, false
+}
+
+// configBase is the base name of a command's --config value.
+func configBase(cmd string) string {
+	w := shellWords(cmd)
+	for i := 0; i+1 < len(w); i++ {
+		if w[i] == "--config" {
+			return path.Base(w[i+1])
+		}
+	}
+	return ""
+}
+
+// prepSection is the AMP section that does what candidate c prepares by hand: copying the
+// smoke config to the AMP section's temporary config, or editing train.precision.
+func (f *filler) prepSection(c string) (Section, bool) {
+	w := strings.Fields(c)
+	if len(w) >= 3 && w[0] == "cp" {
+		target := path.Base(w[len(w)-1])
+		for _, s := range f.e.Sections {
+			if s.Command != "" && configBase(s.Command) == target {
+				return s, true
+			}
+		}
+		return Section{}, false
+	}
+	if strings.Contains(c, "train.precision") {
+		for _, s := range f.e.Sections {
+			if strings.Contains(configBase(s.Command), "fp16") {
+				return s, true
+			}
+		}
+	}
+	return Section{}, false
+}
+
+func (f *filler) sectionOutcome(s Section, extra string) (string, string) {
+	f.used[s.Number] = true
+	parts := []string{s.Slug()}
+	result := s.Result
+	switch s.Result {
+	case artifacts.Pass, artifacts.Fail, artifacts.NA:
+	default: // SKIPPED, INTERRUPTED, NOT RUN
+		parts[0] += " " + s.Result
+		result = artifacts.NA
+	}
+	if s.Duration != "" {
+		parts[0] += " in " + s.Duration + " s"
+	}
+	if n := sectionNotes(s); n != "" {
+		parts = append(parts, n)
+	}
+	if extra != "" {
+		parts = append(parts, extra)
+	}
+	return result, strings.Join(parts, "; ")
+}
+
+func isArtifactCheck(c string) bool {
+	words := strings.Fields(c)
+	if len(words) > 0 && slices.Contains([]string{"ls", "stat", "test", "[", "sha256sum", "du", "file"}, words[0]) {
+		words = words[1:]
+	}
+	n := 0
+	for _, w := range words {
+		if strings.HasPrefix(w, "-") || w == "]" {
+			continue
+		}
+		b := path.Base(w)
+		if !slices.Contains(runbookArtifacts, b) && !checkptRE.MatchString(b) {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
+
+// meta is the value for a Run Metadata field or an environment bullet, and whether to show
+// it as code. known is false for a field it does not fill.
+func (f *filler) meta(field string) (value string, code, known bool) {
+	e := f.e
+	k := strings.ToLower(strings.TrimSpace(strings.Trim(strings.TrimSpace(field), "*_:")))
+	k = strings.Join(strings.Fields(k), " ")
+	env := e.Env
+	nr := func(v string) string {
+		if v == "" {
+			return notRecorded
+		}
+		return v
+	}
+	switch {
+	case k == "date" || k == "date (utc)" || k == "run date" || k == "date/time":
+		t, _ := time.Parse(time.RFC3339, e.Run.StartedUTC)
+		return t.UTC().Format("2006-01-02 15:04 UTC"), false, true
+	case k == "operator" || k == "tester" || k == "test engineer":
+		if f.opts.Operator == "" {
+			return "", false, false
+		}
+		return f.opts.Operator, false, true
+	case k == "location" || k == "region" || k == "cloud":
+		if f.opts.Location != "" {
+			return f.opts.Location, false, true
+		}
+		if env == nil || env.Host.SysVendor == "" {
+			return "", false, false
+		}
+		return env.Host.SysVendor, false, true
+	case k == "machine" || k == "instance" || k == "host" || k == "instance type":
+		if env == nil {
+			return notRecorded, false, true
+		}
+		v := env.Host.Hostname
+		if inst := strings.TrimSpace(env.Host.SysVendor + " " + env.Host.ProductName); inst != "" {
+			v = strings.TrimSpace(v + " (" + inst + ")")
+		}
+		return nr(v), false, true
+	case k == "vram" || k == "gpu memory":
+		if env == nil || len(env.NVML.GPUs) == 0 {
+			return notRecorded, false, true
+		}
+		return mib(env.NVML.GPUs[0].MemoryTotalBytes), false, true
+	case strings.HasPrefix(k, "gpu"):
+		return gpuShort(e), false, true
+	case strings.Contains(k, "driver"):
+		if env == nil {
+			return notRecorded, false, true
+		}
+		return nr(env.NVML.DriverVersion), false, true
+	case k == "cudnn" || k == "cudnn version":
+		if env == nil {
+			return notRecorded, false, true
+		}
+		return nr(env.Python.Torch.CuDNN), false, true
+	case strings.HasPrefix(k, "cuda"):
+		if env == nil {
+			return notRecorded, false, true
+		}
+		var parts []string
+		if env.NVML.CUDADriverVersion != "" {
+			parts = append(parts, env.NVML.CUDADriverVersion+" (driver)")
+		}
+		if env.Python.Torch.CUDA != "" {
+			parts = append(parts, env.Python.Torch.CUDA+" (torch build)")
+		}
+		return nr(strings.Join(parts, "; ")), false, true
+	case k == "python" || k == "python version":
+		v := ""
+		if env != nil {
+			v = env.Python.Version
+		}
+		if e.Run.Python != "" {
+			v = strings.TrimSpace(v + " (" + e.Run.Python + ")")
+		}
+		return nr(v), false, true
+	case k == "pytorch" || k == "pytorch version" || k == "torch" || k == "torch version":
+		if env == nil {
+			return notRecorded, false, true
+		}
+		return nr(env.Python.Torch.Version), false, true
+	case k == "os" || k == "os version" || k == "operating system":
+		if env == nil {
+			return notRecorded, false, true
+		}
+		v := env.Host.OS
+		if env.Host.Kernel != "" {
+			v += ", kernel " + env.Host.Kernel
+		}
+		return nr(v), false, true
+	case k == "repo path" || k == "repository path" || k == "repo" || k == "repository" || k == "difftrain path":
+		return e.Run.DifftrainDir, true, e.Run.DifftrainDir != ""
+	case k == "git commit" || k == "commit" || k == "git sha":
+		if !e.Run.Git.IsRepo {
+			return "not a git repository", false, true
+		}
+		return strings.TrimSpace(e.Run.Git.Commit + " " + paren(e.Run.Git.Branch)), false, true
+	case strings.HasPrefix(k, "working tree clean") || strings.HasPrefix(k, "clean working tree") || strings.HasPrefix(k, "tree clean"):
+		switch {
+		case !e.Run.Git.IsRepo:
+			return "NA (not a git repository)", false, true
+		case e.Run.Git.Clean:
+			return "Y", false, true
+		}
+		return "N", false, true
+	case strings.HasPrefix(k, "overall") || k == "verdict":
+		return e.verdictText(), false, true
+	case strings.Contains(k, "warning") && (strings.Contains(k, "nan") || strings.Contains(k, "fail")):
+		return "warnings: " + warningsSummary(e) + "; NaNs: " + nanSummary(e) + "; failures: " + failuresSummary(e), false, true
+	case strings.Contains(k, "artifact") || strings.Contains(k, "log path") || k == "logs":
+		return fmt.Sprintf("checklist %s; logs %s; artifacts %s", e.outPath(artifacts.ChecklistFile),
+			e.outPath(artifacts.LogsDir+"/"), e.outPath(artifacts.CopiesDir+"/")), false, true
+	case strings.HasPrefix(k, "deviation"):
+		return deviationsSummary(e), false, true
+	case k == "warnings":
+		return warningsSummary(e), false, true
+	case k == "nans" || k == "nan" || k == "nan losses":
+		return nanSummary(e), false, true
+	case k == "failures" || k == "errors":
+		return failuresSummary(e), false, true
+	}
+	if env != nil {
+		var pkgs []string
+		for _, w := range strings.FieldsFunc(k, func(r rune) bool { return r == '/' || r == ',' || r == ' ' }) {
+			for _, p := range envPackages {
+				if strings.EqualFold(w, p) {
+					pkgs = append(pkgs, p+" "+nr(env.Python.Packages[p]))
+				}
+			}
+		}
+		if len(pkgs) > 0 {
+			return strings.Join(pkgs, " / "), false, true
+		}
+	}
+	return "", false, false
+}
+
+func deviationsSummary(e *Evidence) string {
+	var parts []string
+	for _, d := range e.Deviations() {
+		name := d.Section
+		if d.Name != "" {
+			name += "-" + d.Name
+		}
+		parts = append(parts, name+": "+orDash(d.Reason))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func warningsSummary(e *Evidence) string {
+	var parts []string
+	total := 0
+	for _, s := range e.Sections {
+		if s.Warnings > 0 {
+			total += s.Warnings
+			parts = append(parts, fmt.Sprintf("%s: %d", s.Slug(), s.Warnings))
+		}
+	}
+	if total == 0 {
+		return "none recorded"
+	}
+	return fmt.Sprintf("%s in the logs (%s)", plural(total, "warning line"), strings.Join(parts, ", "))
+}
+
+var nanRE = regexp.MustCompile(`(?i)\bnan\b`)
+
+func nanSummary(e *Evidence) string {
+	var parts []string
+	for _, s := range e.Sections {
+		for _, t := range []string{s.Notes, s.Reason} {
+			if nanRE.MatchString(t) {
+				parts = append(parts, s.Slug()+": "+t)
+				break
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return "none recorded"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func failuresSummary(e *Evidence) string {
+	var parts []string
+	if e.TestMain != "" {
+		parts = append(parts, "suite: TestMain: "+lastMessage(e.TestMain))
+	}
+	for _, s := range append(slices.Clone(e.Sections), e.Others...) {
+		if s.Result == artifacts.Fail || s.Result == artifacts.Interrupted {
+			parts = append(parts, s.Slug()+" "+s.Result+": "+orDash(s.Reason))
+		}
+	}
+	for _, g := range e.Run.Guardrails {
+		if !g.OK {
+			parts = append(parts, "guardrail violated: "+g.Rule)
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (f *filler) footer() string {
+	e := f.e
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n---\n\nFilled by gpusmoke from %s on %s. Verdict: %s. The full evidence is in %s.\n",
+		Code(e.Out), f.opts.now().Format("2006-01-02 15:04 UTC"), e.verdictLine(), Code(e.outPath(artifacts.ChecklistFile)))
+	var missing []string
+	for _, s := range e.Sections {
+		if !f.used[s.Number] {
+			missing = append(missing, fmt.Sprintf("%s (%s)", Text(s.Slug()), s.Result))
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(&b, "Sections with no row in this template: %s.\n", strings.Join(missing, ", "))
+	}
+	return b.String()
+}
