@@ -1,0 +1,234 @@
+package artifacts
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ResolvedConfigFile is the name difftrain gives the resolved config in its output directory.
+const ResolvedConfigFile = "config.resolved.yaml"
+
+// Sections are the resolved config's top-level keys, in declaration order; no other key is allowed.
+var Sections = []string{"train", "data", "model", "scheduler", "loss"}
+
+// Expect is what the runbook requires of a resolved config. A zero field is not checked.
+type Expect struct {
+	Precision string // train.precision: fp32, fp16 or bf16
+	Seed      int    // train.seed
+	MaxSteps  int    // train.max_steps
+	DataRoot  string // data.data_root, compared after filepath.Clean ("./data/x" == "data/x")
+}
+
+// ReadYAMLConfig reads a YAML config into the generic tree; it must be a mapping.
+func ReadYAMLConfig(path string) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parseYAMLConfig(path, data)
+}
+
+func parseYAMLConfig(name string, data []byte) (map[string]any, error) {
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("%s: not YAML: %v", name, oneLine(err.Error()))
+	}
+	if v == nil {
+		return nil, fmt.Errorf("%s: empty document", name)
+	}
+	m, ok := normalizeYAML(v).(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: want a mapping of sections, got %s", name, typeName(v))
+	}
+	return m, nil
+}
+
+// CheckResolvedConfig checks config.resolved.yaml against the source config it was resolved
+// from and the runbook's expectations, and returns it. It must have exactly the five sections
+// (each a mapping), and every key the source sets, at any depth, must have the same value in
+// it. A source section left empty (null) takes its defaults and is not compared.
+func CheckResolvedConfig(resolvedPath, sourcePath string, want Expect) (map[string]any, error) {
+	resolved, err := ReadYAMLConfig(resolvedPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSections(resolvedPath, resolved); err != nil {
+		return nil, err
+	}
+	if sourcePath != "" {
+		source, raw, err := readSourceConfig(sourcePath)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkSourceKeys(resolvedPath, sourcePath, source, raw, resolved); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkExpect(resolvedPath, resolved, want); err != nil {
+		return nil, err
+	}
+	return resolved, nil
+}
+
+func checkSections(name string, cfg map[string]any) error {
+	known := map[string]bool{}
+	for _, s := range Sections {
+		known[s] = true
+		v, ok := cfg[s]
+		if !ok {
+			return fmt.Errorf("%s: %s: missing section", name, s)
+		}
+		if _, ok := v.(map[string]any); !ok {
+			return fmt.Errorf("%s: %s: want a mapping, got %s", name, s, typeName(v))
+		}
+	}
+	for _, k := range sortedKeys(cfg) {
+		if !known[k] {
+			return fmt.Errorf("%s: %s: unknown top-level key (want only %v)", name, k, Sections)
+		}
+	}
+	return nil
+}
+
+// checkSourceKeys walks the source config: each leaf it sets must be equal in the resolved one.
+// raw holds the source's scalar texts by dotted path, for pyyamlEqual.
+func checkSourceKeys(resolvedName, sourceName string, source map[string]any, raw map[string]string, resolved map[string]any) error {
+	var walk func(path string, src, res any) error
+	walk = func(path string, src, res any) error {
+		if sm, ok := src.(map[string]any); ok {
+			rm, ok := res.(map[string]any)
+			if !ok {
+				return fmt.Errorf("%s: %s: want a mapping as in %s, got %s", resolvedName, path, sourceName, typeName(res))
+			}
+			for _, k := range sortedKeys(sm) {
+				rv, ok := rm[k]
+				if !ok {
+					return fmt.Errorf("%s: %s: missing, but %s sets it to %s", resolvedName, joinPath(path, k), sourceName, brief(sm[k]))
+				}
+				if err := walk(joinPath(path, k), sm[k], rv); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if !equalValues(src, res) && !pyyamlEqual(raw[path], res) {
+			return fmt.Errorf("%s: %s: %s, but %s sets %s", resolvedName, path, brief(res), sourceName, brief(src))
+		}
+		return nil
+	}
+	for _, k := range sortedKeys(source) {
+		rv, ok := resolved[k]
+		if !ok {
+			return fmt.Errorf("%s: %s: missing, but %s has this section", resolvedName, k, sourceName)
+		}
+		if source[k] == nil { // "model:" with nothing under it: all defaults
+			continue
+		}
+		if err := walk(k, source[k], rv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkExpect(name string, cfg map[string]any, want Expect) error {
+	get := func(section, key string) any {
+		m, _ := cfg[section].(map[string]any)
+		return m[key]
+	}
+	if want.Precision != "" {
+		if got := get("train", "precision"); !equalValues(want.Precision, got) {
+			return fmt.Errorf("%s: train.precision: %s, want %q", name, brief(got), want.Precision)
+		}
+	}
+	if want.Seed != 0 {
+		if got := get("train", "seed"); !equalValues(want.Seed, got) {
+			return fmt.Errorf("%s: train.seed: %s, want %d", name, brief(got), want.Seed)
+		}
+	}
+	if want.MaxSteps != 0 {
+		if got := get("train", "max_steps"); !equalValues(want.MaxSteps, got) {
+			return fmt.Errorf("%s: train.max_steps: %s, want %d", name, brief(got), want.MaxSteps)
+		}
+	}
+	if want.DataRoot != "" {
+		got, ok := get("data", "data_root").(string)
+		if !ok || filepath.Clean(got) != filepath.Clean(want.DataRoot) {
+			return fmt.Errorf("%s: data.data_root: %s, want %q", name, brief(get("data", "data_root")), want.DataRoot)
+		}
+	}
+	return nil
+}
+
+// readSourceConfig reads the source config like ReadYAMLConfig, and also returns the text of
+// each scalar leaf by dotted path: difftrain reads YAML with PyYAML (YAML 1.1), yaml.v3 reads
+// YAML 1.2, and the two disagree on a few plain scalars (see pyyamlEqual).
+func readSourceConfig(path string) (map[string]any, map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := parseYAMLConfig(path, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	var doc yaml.Node
+	raw := map[string]string{}
+	if yaml.Unmarshal(data, &doc) == nil && len(doc.Content) == 1 {
+		collectScalars("", doc.Content[0], raw, 0)
+	}
+	return cfg, raw, nil
+}
+
+func collectScalars(path string, n *yaml.Node, raw map[string]string, depth int) {
+	if depth > 64 {
+		return
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Style == 0 { // plain, unquoted: the only kind YAML 1.1 and 1.2 read differently
+			raw[path] = n.Value
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			collectScalars(joinPath(path, n.Content[i].Value), n.Content[i+1], raw, depth+1)
+		}
+	case yaml.AliasNode:
+		if n.Alias != nil {
+			collectScalars(path, n.Alias, raw, depth+1)
+		}
+	}
+}
+
+// pyyamlEqual reports whether a plain scalar's text, read by PyYAML as difftrain does, gives
+// res: PyYAML takes yes/no/on/off as booleans, takes 1e-4 (no dot) as a string, and allows
+// underscores in numbers, where yaml.v3 does otherwise.
+func pyyamlEqual(text string, res any) bool {
+	if text == "" {
+		return false
+	}
+	switch r := res.(type) {
+	case bool:
+		switch text {
+		case "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE":
+			return r
+		case "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE":
+			return !r
+		}
+	case string:
+		return text == r
+	default:
+		if strings.Contains(text, "_") {
+			if n, ok := number(json.Number(strings.ReplaceAll(text, "_", ""))); ok {
+				want, _ := number(res)
+				return want != nil && n.Cmp(want) == 0
+			}
+		}
+	}
+	return false
+}

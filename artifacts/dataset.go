@@ -1,0 +1,135 @@
+package artifacts
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// MetadataFile is the captions file of an ImageFolder dataset.
+const MetadataFile = "metadata.jsonl"
+
+// CheckDataset checks the dummy ImageFolder dataset of runbook step 2: dir holds exactly n
+// PNG files, each size×size, and metadata.jsonl has n records {"file_name", "text"} (both
+// strings) naming exactly those files, each once. Blank lines in metadata.jsonl are skipped;
+// other files in dir are allowed.
+func CheckDataset(dir string, n, size int) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("check dataset: %w", err)
+	}
+	pngs := map[string]bool{}
+	var names []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.EqualFold(filepath.Ext(e.Name()), ".png") {
+			pngs[e.Name()] = true
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	if len(names) != n {
+		return fmt.Errorf("check dataset %s: %d PNG files, want %d", dir, len(names), n)
+	}
+	for _, name := range names {
+		if err := checkPNG(filepath.Join(dir, name), size); err != nil {
+			return err
+		}
+	}
+	meta := filepath.Join(dir, MetadataFile)
+	f, err := os.Open(meta)
+	if err != nil {
+		return fmt.Errorf("check dataset: %w", err)
+	}
+	defer f.Close()
+	seen := map[string]int{}
+	r := bufio.NewReader(f)
+	records := 0
+	for line := 1; ; line++ {
+		text, err := readLineLimited(r, 1<<20)
+		if len(bytes.TrimSpace(text)) > 0 {
+			records++
+			name, perr := parseMetadataRecord(text)
+			if perr != nil {
+				return fmt.Errorf("%s: line %d: %v", meta, line, perr)
+			}
+			if !pngs[name] {
+				return fmt.Errorf("%s: line %d: file_name: %q is not a PNG in %s", meta, line, name, dir)
+			}
+			if prev, dup := seen[name]; dup {
+				return fmt.Errorf("%s: line %d: file_name: %q already named on line %d", meta, line, name, prev)
+			}
+			seen[name] = line
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return fmt.Errorf("%s: line %d: %v", meta, line, err)
+		}
+	}
+	if records != n {
+		return fmt.Errorf("%s: %d records, want %d", meta, records, n)
+	}
+	return nil
+}
+
+func parseMetadataRecord(line []byte) (string, error) {
+	v, err := decodeJSON(line)
+	if err != nil {
+		return "", fmt.Errorf("not JSON: %v", err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return "", fmt.Errorf("want a JSON object, got %s", typeName(v))
+	}
+	for _, k := range []string{"file_name", "text"} {
+		f, ok := m[k]
+		if !ok {
+			return "", fmt.Errorf("%s: missing", k)
+		}
+		if _, ok := f.(string); !ok {
+			return "", fmt.Errorf("%s: want string, got %s", k, typeName(f))
+		}
+	}
+	return m["file_name"].(string), nil
+}
+
+func checkPNG(path string, size int) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("check dataset: %w", err)
+	}
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	if err != nil {
+		return fmt.Errorf("%s: not a PNG: %v", path, err)
+	}
+	if cfg.Width != size || cfg.Height != size {
+		return fmt.Errorf("%s: size: %dx%d, want %dx%d", path, cfg.Width, cfg.Height, size, size)
+	}
+	return nil
+}
+
+// readLineLimited reads one line (without its '\n'); a longer line than limit is an error.
+// It returns io.EOF with the last line when the input ends.
+func readLineLimited(r *bufio.Reader, limit int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > limit {
+			return nil, fmt.Errorf("line longer than %d bytes", limit)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return bytes.TrimRight(line, "\r\n"), err
+	}
+}

@@ -1,0 +1,191 @@
+package artifacts
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// WriteSums writes out/SHA256SUMS covering every file under out but itself, in sha256sum's
+// format ("<hex>  <path>", paths relative to out with '/', sorted; a name with '\n' or '\\'
+// is escaped and its line starts with '\\', as GNU sha256sum does), so `sha256sum -c
+// SHA256SUMS` run in out verifies it. Symlinks are hashed as what they point to.
+func WriteSums(out string) error {
+	files, err := listFiles(out)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", SumsFile, err)
+	}
+	var b strings.Builder
+	for _, rel := range files {
+		sum, _, err := hashFile(filepath.Join(out, filepath.FromSlash(rel)))
+		if err != nil {
+			return fmt.Errorf("write %s: %w", SumsFile, err)
+		}
+		if strings.ContainsAny(rel, "\n\\") {
+			fmt.Fprintf(&b, "\\%s  %s\n", sum, strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(rel))
+		} else {
+			fmt.Fprintf(&b, "%s  %s\n", sum, rel)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(out, SumsFile), []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", SumsFile, err)
+	}
+	return nil
+}
+
+// listFiles returns the files under root, relative with '/', sorted, without SHA256SUMS.
+func listFiles(root string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if rel == SumsFile {
+			return nil
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			st, err := os.Stat(p)
+			if err != nil {
+				return fmt.Errorf("symlink %s: %w", p, err)
+			}
+			if st.IsDir() {
+				return nil // not followed: the files it leads to are not part of out
+			}
+		} else if !d.Type().IsRegular() {
+			return fmt.Errorf("%s: not a regular file", p)
+		}
+		files = append(files, rel)
+		return nil
+	})
+	sort.Strings(files)
+	return files, err
+}
+
+// SumsError is VerifySums' finding: the files that no longer match SHA256SUMS.
+type SumsError struct {
+	Dir        string
+	Mismatched []string // hash differs
+	Missing    []string // listed, not on disk
+	Extra      []string // on disk, not listed
+}
+
+func (e *SumsError) Error() string {
+	var parts []string
+	for _, p := range []struct {
+		what  string
+		files []string
+	}{{"mismatched", e.Mismatched}, {"missing", e.Missing}, {"extra", e.Extra}} {
+		if len(p.files) > 0 {
+			shown := p.files
+			if len(shown) > 5 {
+				shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(p.files)-5))
+			}
+			parts = append(parts, fmt.Sprintf("%d %s (%s)", len(p.files), p.what, strings.Join(shown, ", ")))
+		}
+	}
+	return fmt.Sprintf("verify %s: %s", filepath.Join(e.Dir, SumsFile), strings.Join(parts, "; "))
+}
+
+// VerifySums re-hashes every file under out against out/SHA256SUMS. It returns a *SumsError
+// listing mismatched, missing and extra files, or nil when all match.
+func VerifySums(out string) error {
+	sumsPath := filepath.Join(out, SumsFile)
+	f, err := os.Open(sumsPath)
+	if err != nil {
+		return fmt.Errorf("verify sums: %w", err)
+	}
+	defer f.Close()
+	want := map[string]string{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		sum, rel, err := parseSumLine(sc.Text())
+		if err != nil {
+			return fmt.Errorf("%s: line %d: %v", sumsPath, line, err)
+		}
+		want[rel] = sum
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", sumsPath, err)
+	}
+	have, err := listFiles(out)
+	if err != nil {
+		return fmt.Errorf("verify sums: %w", err)
+	}
+	e := &SumsError{Dir: out}
+	onDisk := map[string]bool{}
+	for _, rel := range have {
+		onDisk[rel] = true
+		sum, ok := want[rel]
+		if !ok {
+			e.Extra = append(e.Extra, rel)
+			continue
+		}
+		got, _, err := hashFile(filepath.Join(out, filepath.FromSlash(rel)))
+		if err != nil {
+			return fmt.Errorf("verify sums: %w", err)
+		}
+		if got != sum {
+			e.Mismatched = append(e.Mismatched, rel)
+		}
+	}
+	for rel := range want {
+		if !onDisk[rel] {
+			e.Missing = append(e.Missing, rel)
+		}
+	}
+	sort.Strings(e.Missing)
+	if len(e.Mismatched)+len(e.Missing)+len(e.Extra) > 0 {
+		return e
+	}
+	return nil
+}
+
+func parseSumLine(line string) (sum, rel string, err error) {
+	escaped := strings.HasPrefix(line, `\`)
+	if escaped {
+		line = line[1:]
+	}
+	sum, rel, ok := strings.Cut(line, "  ")
+	if !ok {
+		sum, rel, ok = strings.Cut(line, " *") // binary-mode marker
+	}
+	if !ok || len(sum) != 64 || strings.Trim(strings.ToLower(sum), "0123456789abcdef") != "" || rel == "" {
+		return "", "", errors.New(`want "<sha256>  <path>"`)
+	}
+	if escaped {
+		rel = unescapeSumName(rel)
+	}
+	return strings.ToLower(sum), rel, nil
+}
+
+func unescapeSumName(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+			switch s[i] {
+			case 'n':
+				b.WriteByte('\n')
+			default:
+				b.WriteByte(s[i])
+			}
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
