@@ -78,6 +78,11 @@ type Section struct {
 	Subtests  []string
 }
 
+// refusedRetry reports whether s is the suite refusing to run a section a second time.
+func refusedRetry(s Section) bool {
+	return s.Result == artifacts.Skipped && strings.HasPrefix(s.Reason, "already ran in this process")
+}
+
 // Slug is the section's short name as the logs and reasons write it: "04-train".
 func (s Section) Slug() string {
 	if s.Name == "" {
@@ -402,7 +407,13 @@ func (e *Evidence) readJUnit(p string) error {
 			}
 			continue
 		}
-		if prev, dup := firstCase[s.Number]; dup {
+		// With -count=N the suite refuses to run a section again (the runbook forbids
+		// retries); such a refusal does not replace the section's real result.
+		if refusedRetry(s) {
+			if _, dup := firstCase[s.Number]; dup {
+				continue
+			}
+		} else if prev, dup := firstCase[s.Number]; dup && !refusedRetry(*bySection[s.Number]) {
 			return where("section %s is already recorded by testcase %d", s.Number, prev)
 		}
 		firstCase[s.Number] = n

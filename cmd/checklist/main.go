@@ -2,6 +2,9 @@
 //
 //	checklist DIR                 writes DIR/checklist.md, DIR/report.md and DIR/mvp_smoke_checklist.md
 //	checklist [-o FILE] DIR DIR...  writes one matrix of the runs (default ./checklist-matrix.md)
+//	checklist -verify DIR...        re-checks each DIR's SHA256SUMS
+//
+// Rendering one directory ends by sealing it: SHA256SUMS then covers every file in it.
 //
 // It prints the paths it wrote and exits 0 when rendering succeeded, even for a run that
 // FAILED; bad input exits 2 with a one-line error. SMOKE_OPERATOR and SMOKE_LOCATION fill the
@@ -14,9 +17,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/difftrain/gpusmoke/artifacts"
 	"github.com/difftrain/gpusmoke/checklist"
 )
 
@@ -28,6 +33,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("checklist", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("o", "checklist-matrix.md", "matrix file to write when given several directories")
+	verify := fs.Bool("verify", false, "re-check each directory's SHA256SUMS instead of rendering")
 	tmpl := fs.String("template", "", "checklist template to fill (default <difftrain_dir>/docs/mvp_smoke_checklist.md)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: checklist [-template FILE] DIR | checklist [-o FILE] DIR DIR...")
@@ -40,6 +46,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(dirs) == 0 {
 		fs.Usage()
 		return 2
+	}
+	if *verify {
+		code := 0
+		for _, d := range dirs {
+			if err := artifacts.VerifySums(d); err != nil {
+				fmt.Fprintf(stderr, "checklist: %v\n", err)
+				code = 1
+				continue
+			}
+			fmt.Fprintf(stdout, "%s: every file matches %s\n", d, artifacts.SumsFile)
+		}
+		return code
 	}
 	opts := checklist.Options{
 		Operator:    os.Getenv("SMOKE_OPERATOR"),
@@ -63,7 +81,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "checklist: %v\n", err)
 			return 2
 		}
-		written = res.Written
+		if err := artifacts.WriteSums(dirs[0]); err != nil {
+			fmt.Fprintf(stderr, "checklist: %v\n", err)
+			return 2
+		}
+		written = append(res.Written, filepath.Join(dirs[0], artifacts.SumsFile))
 		if res.TemplateNote != "" {
 			fmt.Fprintf(stderr, "checklist: %s\n", res.TemplateNote)
 		}

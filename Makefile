@@ -1,0 +1,78 @@
+# The smoke suite's entry points. `make help` lists them; the README explains the settings.
+SHELL := /bin/bash
+GO ?= go
+
+# GPU=1 builds the suite with -tags gpu: NVML, a driver and a GPU become required.
+TAGS := $(if $(filter 1,$(GPU)),-tags gpu,)
+# SMOKE_OUT is the evidence directory; by default a new runs/<UTC timestamp>/ per run.
+SMOKE_OUT ?= $(CURDIR)/runs/$(shell date -u +%Y%m%dT%H%M%SZ)
+export SMOKE_OUT
+# RUNS are the evidence directories `make checklist` renders: by default the newest run.
+RUNS ?= $(lastword $(sort $(wildcard $(CURDIR)/runs/*/)))
+FUZZTIME ?= 30s
+# TESTFLAGS are extra go test flags for make smoke, for example -run 'Test0[0-5]' or -shuffle=on.
+TESTFLAGS ?=
+
+.PHONY: help smoke checklist verify test bench fuzz bundle clean
+
+help:
+	@echo 'make smoke      run the runbook (fixture unless DIFFTRAIN_DIR is set; GPU=1 for -tags gpu)'
+	@echo 'make checklist  render checklist.md and report.md again (RUNS="dir1 dir2" for a matrix)'
+	@echo 'make verify     re-check SHA256SUMS of an evidence directory (RUNS=dir)'
+	@echo 'make test       vet and run every test, including end-to-end runs of make smoke'
+	@echo 'make bench      benchmarks, as ratios against baselines in the same run'
+	@echo 'make fuzz       run every fuzz target for FUZZTIME each'
+	@echo 'make bundle     dist/ for an instance without Go'
+
+# The suite through gotestsum: JUnit and the go test -json stream land in SMOKE_OUT, then the
+# checklist and report are rendered whether the run passed or not. The exit status is the suite's.
+# A Ctrl-C stops the suite (which marks the running section INTERRUPTED); the recipe's shell
+# traps it so the checklist is still rendered.
+smoke: .bin/gotestsum
+	@mkdir -p "$(SMOKE_OUT)"
+	@trap 'echo "make smoke: interrupted; rendering the checklist" >&2' INT TERM; status=0; \
+	.bin/gotestsum --format standard-verbose \
+	  --junitfile "$(SMOKE_OUT)/junit.xml" --jsonfile "$(SMOKE_OUT)/go-test.json" \
+	  -- -count=1 $(TAGS) $(TESTFLAGS) ./smoke || status=$$?; \
+	$(GO) run ./cmd/checklist "$(SMOKE_OUT)" || { [ $$status = 0 ] && status=2; }; \
+	exit $$status
+
+# gotestsum runs as its own binary, not under `go tool`, which would hand it a second Ctrl-C.
+.bin/gotestsum: go.mod go.sum
+	$(GO) build -o $@ gotest.tools/gotestsum
+
+checklist:
+	@test -n "$(RUNS)" || { echo "make checklist: no evidence directory: set RUNS=runs/<stamp> (none under runs/)" >&2; exit 2; }
+	$(GO) run ./cmd/checklist $(RUNS)
+
+verify:
+	@test -n "$(RUNS)" || { echo "make verify: no evidence directory: set RUNS=runs/<stamp>" >&2; exit 2; }
+	$(GO) run ./cmd/checklist -verify $(RUNS)
+
+test:
+	$(GO) vet ./...
+	$(GO) vet -tags gpu ./...
+	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/smoke$$')
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 $$($(GO) list ./... | grep -v '/smoke$$')
+
+fuzz:
+	@for pkg in $$($(GO) list ./... | grep -v '/smoke$$'); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+# dist/ runs the suite on a machine without Go: copy it over and run dist/run-smoke.
+bundle:
+	@rm -rf dist && mkdir -p dist
+	$(GO) test -c -tags gpu -o dist/smoke.test ./smoke
+	$(GO) build -o dist/gotestsum gotest.tools/gotestsum
+	$(GO) build -o dist/test2json cmd/test2json
+	$(GO) build -o dist/checklist ./cmd/checklist
+	cp scripts/run-smoke dist/run-smoke
+	@echo "dist/ ready: copy it to the instance and run dist/run-smoke"
+
+clean:
+	rm -rf dist .bin

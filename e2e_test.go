@@ -1,0 +1,421 @@
+package gpusmoke_test
+
+// End-to-end tests of the suite as a user runs it: `make smoke` against the bundled fixture,
+// with the fixture's fault knobs, and the bad settings an operator can give.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	junit "github.com/joshdk/go-junit"
+	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/artifacts"
+	"github.com/difftrain/gpusmoke/checklist"
+)
+
+// smokeRun is one finished `make smoke`.
+type smokeRun struct {
+	out      string // SMOKE_OUT
+	code     int
+	output   string
+	cases    map[string]junit.Test        // by test name, as a common JUnit reader sees them
+	sections map[string]checklist.Section // by test name, with the properties the suite set
+}
+
+// result is a section's result and reason, from its JUnit properties.
+func (r smokeRun) result(t *testing.T, name string) (string, string) {
+	t.Helper()
+	s, ok := r.sections[name]
+	require.True(t, ok, "%s not in junit.xml; output:\n%s", name, r.tail())
+	return s.Result, s.Reason
+}
+
+func (r smokeRun) tail() string {
+	lines := strings.Split(r.output, "\n")
+	return strings.Join(lines[max(0, len(lines)-60):], "\n")
+}
+
+func (r smokeRun) read(t *testing.T, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(r.out, rel))
+	require.NoError(t, err)
+	return string(b)
+}
+
+// cleanEnv is the test's environment without any of the suite's settings or fixture knobs.
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "SMOKE_") || strings.HasPrefix(k, "FIXTURE_") || k == "DIFFTRAIN_DIR" || k == "GPU" || k == "TESTFLAGS" || k == "PYTHONPATH" || k == "MAKEFLAGS" || k == "MAKELEVEL" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+// makeSmoke runs `make smoke` with the given settings and reads the JUnit it wrote.
+func makeSmoke(t *testing.T, env ...string) smokeRun {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "evidence")
+	cmd := exec.Command("make", "--no-print-directory", "smoke")
+	cmd.Env = cleanEnv(append([]string{"SMOKE_OUT=" + out}, env...)...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	return finish(t, out, cmd, err, buf.String())
+}
+
+func finish(t *testing.T, out string, cmd *exec.Cmd, err error, output string) smokeRun {
+	t.Helper()
+	r := smokeRun{out: out, output: output, cases: map[string]junit.Test{}, sections: map[string]checklist.Section{}}
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		require.True(t, ok, "make smoke: %v\n%s", err, output)
+		r.code = ee.ExitCode()
+	}
+	suites, err := junit.IngestFile(filepath.Join(out, artifacts.JUnitFile))
+	require.NoError(t, err, "junit.xml must parse with a common JUnit reader; output:\n%s", r.tail())
+	seen := map[string]int{}
+	for _, s := range suites {
+		for _, tc := range s.Tests {
+			r.cases[tc.Name] = tc
+			seen[tc.Name]++
+		}
+	}
+	ev, err := checklist.Load(out)
+	require.NoError(t, err, r.tail())
+	for _, s := range ev.Sections {
+		if s.Test != "" {
+			r.sections[s.Test] = s
+			if seen[s.Test] > 1 {
+				continue // -count=N: a refused retry is recorded too
+			}
+			// The JUnit reader agrees with the suite's own result property.
+			want := map[string]junit.Status{artifacts.Pass: junit.StatusPassed, artifacts.Fail: junit.StatusFailed,
+				artifacts.Interrupted: junit.StatusFailed, artifacts.Skipped: junit.StatusSkipped}[s.Result]
+			require.Equal(t, want, r.cases[s.Test].Status, "%s", s.Test)
+		}
+	}
+	return r
+}
+
+var sections = []string{"Test00Preflight", "Test01Install", "Test02Dataset", "Test03Validate", "Test04Train",
+	"Test05Artifacts", "Test06Resume", "Test07AMPFP16", "Test08AMPBF16"}
+
+// requireEvidence checks the evidence directory's layout after a run.
+func requireEvidence(t *testing.T, r smokeRun, logs ...string) {
+	t.Helper()
+	for _, f := range []string{artifacts.JUnitFile, artifacts.JSONFile, artifacts.RunFile, "gpu_env.json",
+		artifacts.NvidiaSMIFile, artifacts.ChecklistFile, artifacts.ReportFile, artifacts.SumsFile} {
+		require.FileExists(t, filepath.Join(r.out, f))
+	}
+	for _, l := range logs {
+		require.FileExists(t, filepath.Join(r.out, artifacts.LogsDir, l+".log"))
+	}
+}
+
+// requireHalted checks that section n failed, the run exited non-zero, and every later section
+// was blocked by it. It returns the failure's reason.
+func requireHalted(t *testing.T, r smokeRun, n int) string {
+	t.Helper()
+	require.NotEqual(t, 0, r.code)
+	res, reason := r.result(t, sections[n])
+	require.Equal(t, artifacts.Fail, res, reason)
+	slug := fmt.Sprintf("%02d-", n)
+	for _, name := range sections[n+1:] {
+		res, blocked := r.result(t, name)
+		require.Equal(t, artifacts.Skipped, res, name)
+		require.Regexp(t, "^blocked by "+slug+"[a-z0-9-]+$", blocked, name)
+	}
+	return reason
+}
+
+func TestSmokeFixturePasses(t *testing.T) {
+	r := makeSmoke(t)
+	require.Equal(t, 0, r.code, r.tail())
+	for _, name := range sections[:7] {
+		res, reason := r.result(t, name)
+		require.Equal(t, artifacts.Pass, res, "%s: %s", name, reason)
+	}
+	for _, name := range sections[7:] {
+		res, reason := r.result(t, name)
+		require.Equal(t, artifacts.Skipped, res, name)
+		require.Contains(t, reason, "torch sees no CUDA")
+	}
+	requireEvidence(t, r, "01-install", "02-dataset", "03-validate", "04-train", "06-resume")
+	for _, f := range []string{"artifacts/04-train/checkpoint-2.pt", "artifacts/03-validate/env.json",
+		"artifacts/06-resume/before/run_manifest.json", "artifacts/06-resume/after/run_manifest.json"} {
+		require.FileExists(t, filepath.Join(r.out, f))
+	}
+	// Progress streams live, prefixed with the section and the elapsed time.
+	require.Regexp(t, regexp.MustCompile(`\[04-train \+\d+\.\ds\] .*training completed: global_step=2`), r.output)
+	var info artifacts.RunInfo
+	require.NoError(t, json.Unmarshal([]byte(r.read(t, artifacts.RunFile)), &info))
+	require.True(t, info.Fixture)
+	require.True(t, info.Git.IsRepo)
+	require.True(t, info.Git.Clean)
+	require.Len(t, info.Plan.Deviations, 1)
+	require.Contains(t, r.read(t, artifacts.ChecklistFile), "FIXTURE")
+	require.Contains(t, r.read(t, artifacts.ReportFile), "FIXTURE")
+}
+
+// A failing train step halts the run: 05-08 are blocked, the full log, the checklist and the report are kept.
+func TestTrainFailureHalts(t *testing.T) {
+	for _, flags := range []string{"", "-shuffle=on"} {
+		t.Run("flags="+flags, func(t *testing.T) {
+			r := makeSmoke(t, "FIXTURE_FAIL=train_text_to_image", "TESTFLAGS="+flags)
+			require.Contains(t, requireHalted(t, r, 4), "exit code 1")
+			requireEvidence(t, r, "04-train")
+			require.Contains(t, r.read(t, "logs/04-train.log"), "RuntimeError: injected failure")
+			require.NoFileExists(t, filepath.Join(r.out, "logs/06-resume.log"), "a blocked section must not run")
+			// The failure text names the command, the exit code and the log, and shows its tail.
+			var jerr junit.Error
+			require.ErrorAs(t, r.cases["Test04Train"].Error, &jerr)
+			require.Contains(t, jerr.Body, "04-train: exit status 1 (exit code 1): ")
+			require.Contains(t, jerr.Body, "log: "+filepath.Join(r.out, "logs/04-train.log"))
+			require.Contains(t, jerr.Body, "--- last 40 lines of logs/04-train.log ---")
+			repro := r.read(t, artifacts.ReproFile)
+			require.Contains(t, repro, "train_text_to_image.py")
+			require.Contains(t, r.read(t, artifacts.ReportFile), "04")
+		})
+	}
+}
+
+func TestNaNLossFailsTraining(t *testing.T) {
+	r := makeSmoke(t, "FIXTURE_NAN=1")
+	require.Contains(t, requireHalted(t, r, 4), "NaN")
+}
+
+func TestTrackedFileChangeFailsTheStep(t *testing.T) {
+	r := makeSmoke(t, "FIXTURE_TOUCH_TRACKED=make_dummy_imagefolder")
+	require.Contains(t, requireHalted(t, r, 2), "configs/base.yaml")
+}
+
+func TestPretendCUDARunsAMP(t *testing.T) {
+	pretend, err := filepath.Abs("testdata/pretend-cuda")
+	require.NoError(t, err)
+	r := makeSmoke(t, "PYTHONPATH="+pretend)
+	require.Equal(t, 0, r.code, r.tail())
+	for _, name := range sections {
+		res, reason := r.result(t, name)
+		require.Equal(t, artifacts.Pass, res, "%s: %s", name, reason)
+	}
+	require.FileExists(t, filepath.Join(r.out, "artifacts/07-amp-fp16/checkpoint-2.pt"))
+
+	// The bf16 fallback is a failure: the GPU did not run bf16.
+	r = makeSmoke(t, "PYTHONPATH="+pretend, "FIXTURE_NO_BF16=1")
+	res, _ := r.result(t, "Test07AMPFP16")
+	require.Equal(t, artifacts.Pass, res)
+	res, reason := r.result(t, "Test08AMPBF16")
+	require.Equal(t, artifacts.Fail, res)
+	require.Contains(t, reason, "did not run bf16")
+}
+
+// The real-torch lane: the fixture trains a tiny real model and saves real torch.save checkpoints.
+func TestRealTorch(t *testing.T) {
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
+		if os.Getenv("SMOKE_REQUIRE_TORCH") == "1" {
+			t.Fatalf("SMOKE_REQUIRE_TORCH=1 but %s cannot import torch: %v", py, err)
+		}
+		t.Skipf("%s cannot import torch (install python3-torch): %v", py, err)
+	}
+	r := makeSmoke(t, "SMOKE_PYTHON="+py)
+	require.Equal(t, 0, r.code, r.tail())
+	for _, name := range sections[:7] {
+		res, reason := r.result(t, name)
+		require.Equal(t, artifacts.Pass, res, "%s: %s", name, reason)
+	}
+	var facts struct {
+		Python struct {
+			Torch struct{ Version string } `json:"torch"`
+		} `json:"python"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.read(t, "gpu_env.json")), &facts))
+	require.Regexp(t, `^\d+\.\d+`, facts.Python.Torch.Version)
+}
+
+// With -tags gpu on a machine without NVIDIA driver or GPU, preflight fails at once and no step runs.
+func TestGPUModeWithoutGPU(t *testing.T) {
+	if _, err := os.Stat("/dev/nvidiactl"); err == nil {
+		t.Skip("this machine has an NVIDIA driver")
+	}
+	// An interpreter that would take 60 s proves preflight does not wait for the Python probe.
+	slow := filepath.Join(t.TempDir(), "python")
+	require.NoError(t, os.WriteFile(slow, []byte("#!/bin/sh\nsleep 60\n"), 0o755))
+	start := time.Now()
+	r := makeSmoke(t, "GPU=1", "SMOKE_PYTHON="+slow)
+	require.Contains(t, requireHalted(t, r, 0), "no NVIDIA driver/GPU")
+	entries, _ := os.ReadDir(filepath.Join(r.out, artifacts.LogsDir))
+	require.Empty(t, entries, "no step may run")
+	t.Logf("preflight test time %v; whole make smoke %v", r.cases["Test00Preflight"].Duration, time.Since(start))
+}
+
+// Each section runs once: -count=2 does not re-run a section, failed or not.
+func TestNoRetry(t *testing.T) {
+	r := makeSmoke(t, "FIXTURE_FAIL=train_text_to_image", "TESTFLAGS=-count=2 -run Test0[0-4]")
+	stream := r.read(t, artifacts.JSONFile) // each output line once, unlike the terminal's failure summary
+	require.Equal(t, 2, strings.Count(stream, `"Action":"run","Package":"github.com/difftrain/gpusmoke/smoke","Test":"Test04Train"`), "-count=2 calls the test twice")
+	require.Equal(t, 1, strings.Count(stream, "04-train: running "), "the train step ran more than once")
+	require.Equal(t, 1, strings.Count(stream, "02-dataset: running "), "a passed step ran again")
+	require.Contains(t, r.output, "already ran in this process (FAIL); the runbook forbids retries")
+	res, _ := r.result(t, "Test04Train")
+	require.Equal(t, artifacts.Fail, res, "the checklist keeps the real result, not the refused retry")
+}
+
+// Ctrl-C during a step kills its process group, marks it INTERRUPTED, and still renders the checklist.
+func TestInterrupt(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "evidence")
+	cmd := exec.Command("make", "--no-print-directory", "smoke")
+	cmd.Env = cleanEnv("SMOKE_OUT="+out, "FIXTURE_HANG=train_text_to_image")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	require.NoError(t, cmd.Start())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for !strings.Contains(fileText(filepath.Join(out, "logs/04-train.log")), "\n") {
+		require.NoError(t, ctx.Err(), "the train step never started:\n%s", buf.String())
+		time.Sleep(100 * time.Millisecond)
+	}
+	var info artifacts.RunInfo
+	require.NoError(t, json.Unmarshal([]byte(fileText(filepath.Join(out, artifacts.RunFile))), &info))
+	sent := time.Now()
+	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)) // what a terminal's Ctrl-C does
+	err := cmd.Wait()
+	t.Logf("make exited %v after %v", err, time.Since(sent))
+	r := finish(t, out, cmd, err, buf.String())
+	res, reason := r.result(t, "Test04Train")
+	require.Equal(t, artifacts.Interrupted, res, r.tail())
+	require.Contains(t, reason, "interrupted")
+	require.Contains(t, r.read(t, "logs/04-train.log"), "process group")
+	require.FileExists(t, filepath.Join(out, artifacts.ChecklistFile))
+	require.Empty(t, processesIn(info.Workspace), "a process of the step survived")
+}
+
+func fileText(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}
+
+// processesIn lists live processes whose working directory or command line mentions dir.
+func processesIn(dir string) []string {
+	var found []string
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		cwd, _ := os.Readlink(filepath.Join(p, "cwd"))
+		cmdline := strings.ReplaceAll(fileText(filepath.Join(p, "cmdline")), "\x00", " ")
+		stat := fileText(filepath.Join(p, "stat"))
+		if i := strings.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue
+		}
+		if strings.HasPrefix(cwd, dir) || strings.Contains(cmdline, dir) {
+			found = append(found, p+": "+cmdline)
+		}
+	}
+	return found
+}
+
+// A hung step is killed at the plan's timeout and marked FAIL, its log kept.
+func TestTimeout(t *testing.T) {
+	b, err := os.ReadFile("testdata/fixture-plan.yaml")
+	require.NoError(t, err)
+	plan := strings.Replace(string(b), "name: train\n    title: Smoke training (2 steps)\n", "name: train\n    title: Smoke training (2 steps)\n", 1)
+	i := strings.Index(plan, "name: train\n")
+	j := i + strings.Index(plan[i:], "timeout: 30m")
+	plan = plan[:j] + "timeout: 2s" + plan[j+len("timeout: 30m"):]
+	p := filepath.Join(t.TempDir(), "plan.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(plan), 0o644))
+	r := makeSmoke(t, "SMOKE_PLAN="+p, "FIXTURE_HANG=train_text_to_image")
+	res, reason := r.result(t, "Test04Train")
+	require.Equal(t, artifacts.Fail, res)
+	require.Contains(t, reason, "timed out after 2s")
+	require.Contains(t, r.read(t, "logs/04-train.log"), "timed out after 2s; process group")
+}
+
+// Bad settings: one line on stderr that names the setting, exit status 2, and no section runs.
+func TestBadSettings(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "smoke.test")
+	build := exec.Command("go", "test", "-c", "-o", bin, "./smoke")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	dir := t.TempDir()
+	notCheckout := filepath.Join(dir, "difftrain")
+	require.NoError(t, os.Mkdir(notCheckout, 0o755))
+	aFile := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(aFile, nil, 0o644))
+	badPlan := filepath.Join(dir, "plan.yaml")
+	require.NoError(t, os.WriteFile(badPlan, []byte("steps: [\n"), 0o644))
+	noReason, err := os.ReadFile("testdata/bad/plan/changed-command-no-reason.yaml")
+	require.NoError(t, err)
+	noReasonPlan := filepath.Join(dir, "no-reason.yaml")
+	require.NoError(t, os.WriteFile(noReasonPlan, noReason, 0o644))
+
+	type testCase struct {
+		name, env, want string
+	}
+	run := func(t *testing.T, tc testCase) {
+		cmd := exec.Command(bin, "-test.run", "Test0")
+		cmd.Env = cleanEnv(tc.env, "SMOKE_OUT="+filepath.Join(t.TempDir(), "out"))
+		if strings.HasPrefix(tc.env, "SMOKE_OUT=") {
+			cmd.Env = cleanEnv(tc.env)
+		}
+		var stderr, stdout bytes.Buffer
+		cmd.Stderr, cmd.Stdout = &stderr, &stdout
+		err := cmd.Run()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee)
+		require.Equal(t, 2, ee.ExitCode())
+		msg := strings.TrimRight(stderr.String(), "\n")
+		require.NotContains(t, msg, "\n", "one line")
+		require.Regexp(t, "^smoke: "+tc.want, msg)
+		require.NotContains(t, stdout.String(), "=== RUN", "no section may run")
+	}
+	for _, tc := range []testCase{
+		{"missing checkout", "DIFFTRAIN_DIR=" + filepath.Join(dir, "nope"), `DIFFTRAIN_DIR=\S+/nope: no such file or directory`},
+		{"not a checkout", "DIFFTRAIN_DIR=" + notCheckout, `DIFFTRAIN_DIR=\S+/difftrain: not a difftrain checkout: no scripts/train_text_to_image.py`},
+		{"python not found", "SMOKE_PYTHON=python-does-not-exist", `SMOKE_PYTHON=python-does-not-exist: interpreter not found`},
+		{"out not writable", "SMOKE_OUT=" + filepath.Join(aFile, "out"), `SMOKE_OUT=\S+/file/out: not writable`},
+		{"out read-only", "SMOKE_OUT=/proc/smoke-out", `SMOKE_OUT=/proc/smoke-out: not writable`},
+		{"plan does not parse", "SMOKE_PLAN=" + badPlan, `SMOKE_PLAN=\S+: plan \S+: yaml: line \d+`},
+		{"plan without reason", "SMOKE_PLAN=" + noReasonPlan, `SMOKE_PLAN=\S+: plan \S+: step 02-dataset: command: differs from the runbook .* and has no reason`},
+		{"bad sample interval", "SMOKE_SAMPLE_INTERVAL=fast", `SMOKE_SAMPLE_INTERVAL=fast: want a duration`},
+	} {
+		t.Run(tc.name, func(t *testing.T) { run(t, tc) })
+	}
+}
+
+// Secrets never reach the evidence: a token a step prints is redacted in the logs, the JUnit and
+// the go test -json stream.
+func TestSecretsAreRedacted(t *testing.T) {
+	const secret = "hf_e2eSecretValue42"
+	r := makeSmoke(t, "HF_TOKEN="+secret, "MY_API_KEY=k3y-"+secret, "FIXTURE_LEAK=HF_TOKEN,MY_API_KEY", "TESTFLAGS=-run Test0[0-2]")
+	require.Equal(t, 0, r.code, r.tail())
+	require.Contains(t, r.read(t, "logs/02-dataset.log"), "[fixture] HF_TOKEN=[REDACTED:HF_TOKEN]")
+	err := filepath.WalkDir(r.out, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		require.False(t, bytes.Contains(b, []byte(secret)), "%s holds the secret", p)
+		return nil
+	})
+	require.NoError(t, err)
+}

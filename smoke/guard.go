@@ -1,0 +1,113 @@
+package smoke
+
+import (
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+
+	"github.com/difftrain/gpusmoke/artifacts"
+)
+
+// gitState is the checkout's HEAD and `git status --porcelain` at one moment.
+type gitState struct {
+	head, branch string
+	tracked      []string // porcelain lines for tracked files that differ from HEAD
+	untracked    []string // paths git neither tracks nor ignores
+	err          error
+}
+
+func readGit(dir string) gitState {
+	var g gitState
+	run := func(args ...string) string {
+		if g.err != nil {
+			return ""
+		}
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		if err != nil {
+			msg := err.Error()
+			if ee, ok := err.(*exec.ExitError); ok {
+				msg = strings.TrimSpace(string(ee.Stderr))
+			}
+			g.err = fmt.Errorf("git %s in %s: %s", args[0], dir, msg)
+		}
+		return strings.TrimRight(string(out), "\n")
+	}
+	g.head = run("rev-parse", "HEAD")
+	g.branch = run("rev-parse", "--abbrev-ref", "HEAD")
+	status := run("status", "--porcelain", "--untracked-files=all")
+	for _, line := range strings.Split(status, "\n") {
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "?? "):
+			g.untracked = append(g.untracked, line[3:])
+		default:
+			g.tracked = append(g.tracked, line)
+		}
+	}
+	return g
+}
+
+func (g gitState) info() artifacts.GitInfo {
+	if g.err != nil {
+		return artifacts.GitInfo{Error: g.err.Error()}
+	}
+	status := strings.Join(append(slices.Clone(g.tracked), prefixed("?? ", g.untracked)...), "\n")
+	return artifacts.GitInfo{IsRepo: true, Commit: g.head, Branch: g.branch,
+		Clean: len(g.tracked) == 0 && len(g.untracked) == 0, Status: status}
+}
+
+func prefixed(p string, xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = p + x
+	}
+	return out
+}
+
+// guardTracked fails the section if the step changed HEAD or a tracked file of the checkout
+// (runbook: "Do not modify tracked files"), and records new untracked files for the report.
+func (c *Section) guardTracked() {
+	c.T.Helper()
+	su := c.Suite
+	base := su.baseGit
+	if base.err != nil {
+		c.Notef("tracked files not checked: %v", base.err)
+		return
+	}
+	now := readGit(su.Settings.DifftrainDir)
+	rule := fmt.Sprintf("%s left the checkout's tracked files and HEAD unchanged", c.Step.ID())
+	var problems []string
+	if now.err != nil {
+		problems = append(problems, now.err.Error())
+	} else {
+		if now.head != base.head {
+			problems = append(problems, fmt.Sprintf("HEAD moved from %s to %s", short(base.head), short(now.head)))
+		}
+		for _, l := range now.tracked {
+			if !slices.Contains(base.tracked, l) {
+				problems = append(problems, strings.TrimSpace(l))
+			}
+		}
+	}
+	su.mu.Lock()
+	for _, u := range now.untracked {
+		if !slices.Contains(base.untracked, u) && !slices.Contains(su.Info.Untracked, u) {
+			su.Info.Untracked = append(su.Info.Untracked, u)
+		}
+	}
+	su.Info.Guardrails = append(su.Info.Guardrails, artifacts.Guardrail{Rule: rule, OK: len(problems) == 0, Detail: strings.Join(problems, ", ")})
+	su.mu.Unlock()
+	if len(problems) > 0 {
+		c.Fatalf("%s modified the difftrain checkout (runbook: do not modify tracked files): %s", c.Step.ID(), strings.Join(problems, ", "))
+	}
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

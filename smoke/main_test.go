@@ -1,0 +1,145 @@
+package smoke
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/difftrain/gpusmoke/artifacts"
+	"github.com/difftrain/gpusmoke/gpuenv"
+)
+
+// suite is the run the sections share; TestMain sets it up.
+var suite *Suite
+
+// TestMain is the preflight fixture: it reads the settings, gathers the machine's facts once
+// (section 00 reports them), runs the sections and writes run.json at the end.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	// The runbook's order is the contract: -shuffle would run a section before its inputs exist.
+	if f := flag.Lookup("test.shuffle"); f != nil && f.Value.String() != "off" {
+		fmt.Fprintf(os.Stderr, "smoke: -shuffle=%s ignored: sections run in the runbook's order\n", f.Value)
+		_ = f.Value.Set("off")
+	}
+	s, err := LoadSettings(os.Getenv, GPUTag)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "smoke:", err)
+		return 2
+	}
+	raiseTimeout(s)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	var caught os.Signal
+	go func() {
+		if sig, ok := <-sigs; ok {
+			caught = sig
+			fmt.Fprintf(os.Stderr, "\nsmoke: %s: stopping the running step; later sections are blocked\n", sig)
+			cancel()
+		}
+	}()
+
+	su, err := NewSuite(ctx, s)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "smoke:", err)
+		return 2
+	}
+	suite = su
+	banner(s)
+	su.preflight()
+
+	code := m.Run()
+
+	su.mu.Lock()
+	su.Info.FinishedUTC = time.Now().UTC().Format(time.RFC3339)
+	if caught != nil {
+		su.Info.Interrupted = caught.String()
+	}
+	su.mu.Unlock()
+	if su.Sampler != nil {
+		if err := su.Sampler.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "smoke:", err)
+		}
+	}
+	if err := su.WriteInfo(); err != nil {
+		fmt.Fprintln(os.Stderr, "smoke:", err)
+		code = 1
+	}
+	fmt.Fprintf(os.Stderr, "smoke: evidence in %s\n", s.Out)
+	return code
+}
+
+func banner(s *Settings) {
+	checkout := s.DifftrainDir
+	if s.Fixture {
+		checkout += " (bundled fixture, not real difftrain)"
+	}
+	fmt.Fprintf(os.Stderr, "smoke: checkout %s\nsmoke: python %s\nsmoke: plan %s (sha256 %.12s)\nsmoke: evidence %s\n",
+		checkout, s.Python, s.Plan.Path, s.Plan.SHA256, s.Out)
+}
+
+// raiseTimeout lifts go test's default 10m limit to the plan's total, so the plan's own
+// per-step timeouts decide. An explicit -timeout other than the default is kept.
+func raiseTimeout(s *Settings) {
+	f := flag.Lookup("test.timeout")
+	if f == nil {
+		return
+	}
+	cur, err := time.ParseDuration(f.Value.String())
+	if err != nil || cur == 0 || cur != 10*time.Minute {
+		return
+	}
+	var total time.Duration
+	for _, st := range s.Plan.Steps {
+		total += time.Duration(st.Timeout)
+	}
+	total += 5 * time.Minute
+	_ = f.Value.Set(total.String())
+}
+
+// preflight gathers the machine's facts and writes them, with nvidia-smi's output, to SMOKE_OUT.
+func (su *Suite) preflight() {
+	s := su.Settings
+	ctx, cancel := context.WithTimeout(su.Ctx, 2*time.Minute)
+	defer cancel()
+	lib := gpuenv.RealNVML()
+	facts, err := gpuenv.Collect(ctx, gpuenv.Options{Lib: lib, Python: s.Python, Dir: s.Workspace,
+		Env: append(os.Environ(), stepEnv...), Strict: s.GPU})
+	su.Facts, su.FactsErr = facts, err
+	if facts != nil {
+		p := filepath.Join(s.Out, gpuenv.FileName)
+		werr := gpuenv.Write(p, facts)
+		if werr == nil {
+			werr = su.Redactor.RedactFile(p)
+		}
+		if werr != nil && su.FactsErr == nil {
+			su.FactsErr = werr
+		}
+	}
+	smi := gpuenv.NvidiaSMI(ctx)
+	if werr := os.WriteFile(filepath.Join(s.Out, artifacts.NvidiaSMIFile), su.Redactor.Bytes([]byte(smi)), 0o644); werr != nil && su.FactsErr == nil {
+		su.FactsErr = fmt.Errorf("write %s: %w", artifacts.NvidiaSMIFile, werr)
+	}
+	if facts != nil && facts.NVML.Available {
+		p := filepath.Join(s.Out, artifacts.TelemetryFile)
+		f, err := os.Create(p)
+		if err != nil {
+			su.FactsErr = fmt.Errorf("create %s: %w", p, err)
+			return
+		}
+		su.Sampler = gpuenv.NewSampler(lib, s.SampleEvery, f)
+	}
+}

@@ -1,0 +1,214 @@
+package smoke
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	gpusmoke "github.com/difftrain/gpusmoke"
+	"github.com/difftrain/gpusmoke/runbook"
+)
+
+// Settings are the operator's choices, read from the environment. The README documents each.
+type Settings struct {
+	GPU          bool   // built with -tags gpu
+	DifftrainDir string // DIFFTRAIN_DIR: the checkout under test
+	Workspace    string // its parent: every command runs here
+	Fixture      bool   // DIFFTRAIN_DIR was unset: a fresh copy of the bundled stand-in
+	Python       string // SMOKE_PYTHON
+	Out          string // SMOKE_OUT, absolute
+	Plan         *runbook.Plan
+	// SampleEvery is SMOKE_SAMPLE_INTERVAL, the GPU sampler's period.
+	SampleEvery time.Duration
+	// CopyCap is SMOKE_COPY_CAP_MB: larger artifacts are hashed and referenced, not copied.
+	CopyCap int64
+}
+
+// minFree is the free space SMOKE_OUT needs at the start, so a run is not lost to a full disk.
+const minFree = 64 << 20
+
+// LoadSettings reads the settings. Each error is one line that names the setting.
+func LoadSettings(getenv func(string) string, gpu bool) (*Settings, error) {
+	s := &Settings{GPU: gpu, SampleEvery: time.Second, CopyCap: 256 << 20}
+	var err error
+	if v := getenv("SMOKE_SAMPLE_INTERVAL"); v != "" {
+		if s.SampleEvery, err = time.ParseDuration(v); err != nil || s.SampleEvery < 10*time.Millisecond {
+			return nil, fmt.Errorf("SMOKE_SAMPLE_INTERVAL=%s: want a duration of at least 10ms, such as 1s or 100ms", v)
+		}
+	}
+	if v := getenv("SMOKE_COPY_CAP_MB"); v != "" {
+		mb, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || mb < 0 {
+			return nil, fmt.Errorf("SMOKE_COPY_CAP_MB=%s: want a whole number of MiB", v)
+		}
+		s.CopyCap = mb << 20
+	}
+	if err := s.python(getenv("SMOKE_PYTHON")); err != nil {
+		return nil, err
+	}
+	if err := s.out(getenv("SMOKE_OUT")); err != nil {
+		return nil, err
+	}
+	if err := s.checkout(getenv("DIFFTRAIN_DIR")); err != nil {
+		return nil, err
+	}
+	if err := s.plan(getenv("SMOKE_PLAN")); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Settings) python(v string) error {
+	if v == "" {
+		v = "python"
+		if _, err := exec.LookPath(v); err != nil {
+			v = "python3"
+		}
+	}
+	p, err := exec.LookPath(v)
+	if err != nil {
+		return fmt.Errorf("SMOKE_PYTHON=%s: interpreter not found (%v)", v, unwrapExec(err))
+	}
+	if strings.ContainsRune(v, filepath.Separator) {
+		if p, err = filepath.Abs(p); err != nil {
+			return fmt.Errorf("SMOKE_PYTHON=%s: %w", v, err)
+		}
+	}
+	s.Python = p
+	return nil
+}
+
+func unwrapExec(err error) error {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return ee.Err
+	}
+	return err
+}
+
+// out makes SMOKE_OUT and proves it can hold a run.
+func (s *Settings) out(v string) error {
+	name := "SMOKE_OUT=" + v
+	if v == "" {
+		v = filepath.Join(moduleRoot(), "runs", time.Now().UTC().Format("20060102T150405Z"))
+		name = "SMOKE_OUT (default " + v + ")"
+	}
+	abs, err := filepath.Abs(v)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return fmt.Errorf("%s: not writable: %w", name, err)
+	}
+	probe := filepath.Join(abs, ".smoke-write-probe")
+	if err := os.WriteFile(probe, make([]byte, 4096), 0o644); err != nil {
+		return fmt.Errorf("%s: not writable: %w", name, err)
+	}
+	os.Remove(probe)
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(abs, &st); err == nil {
+		if free := int64(st.Bavail) * int64(st.Bsize); free < minFree {
+			return fmt.Errorf("%s: only %d MiB free, a run needs at least %d MiB", name, free>>20, minFree>>20)
+		}
+	}
+	s.Out = abs
+	return nil
+}
+
+// moduleRoot is the nearest directory above the working directory that holds go.mod
+// (go test runs in the package directory), else the working directory.
+func moduleRoot() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return wd
+		}
+	}
+}
+
+// checkout finds the difftrain checkout, or lays out a fresh copy of the fixture as a git repo.
+func (s *Settings) checkout(v string) error {
+	if v == "" {
+		ws, err := os.MkdirTemp("", "difftrain-smoke-")
+		if err != nil {
+			return fmt.Errorf("DIFFTRAIN_DIR (unset): make a workspace for the fixture: %w", err)
+		}
+		dir := filepath.Join(ws, "difftrain")
+		if err := gpusmoke.WriteFixture(dir); err != nil {
+			return fmt.Errorf("DIFFTRAIN_DIR (unset): %w", err)
+		}
+		if err := commitAll(dir); err != nil {
+			return fmt.Errorf("DIFFTRAIN_DIR (unset): make the fixture a git repo: %w", err)
+		}
+		s.DifftrainDir, s.Workspace, s.Fixture = dir, ws, true
+		return nil
+	}
+	abs, err := filepath.Abs(v)
+	if err != nil {
+		return fmt.Errorf("DIFFTRAIN_DIR=%s: %w", v, err)
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return fmt.Errorf("DIFFTRAIN_DIR=%s: %w", v, errors.Unwrap(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("DIFFTRAIN_DIR=%s: not a directory", v)
+	}
+	for _, f := range []string{"scripts/train_text_to_image.py", "scripts/make_dummy_imagefolder.py", "configs/smoke_text2image.yaml"} {
+		if _, err := os.Stat(filepath.Join(abs, f)); err != nil {
+			return fmt.Errorf("DIFFTRAIN_DIR=%s: not a difftrain checkout: no %s", v, f)
+		}
+	}
+	if filepath.Base(abs) != "difftrain" {
+		return fmt.Errorf("DIFFTRAIN_DIR=%s: the checkout must be named difftrain, as the runbook's ./difftrain/... paths assume", v)
+	}
+	s.DifftrainDir, s.Workspace = abs, filepath.Dir(abs)
+	return nil
+}
+
+// commitAll makes dir a git repository with one commit of everything in it.
+func commitAll(dir string) error {
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main"},
+		{"add", "-A"},
+		{"-c", "user.name=smoke", "-c", "user.email=smoke@localhost", "commit", "-q", "-m", "bundled difftrain fixture"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("git %s in %s: %v: %s", args[0], dir, err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+func (s *Settings) plan(v string) error {
+	var err error
+	switch {
+	case v != "":
+		s.Plan, err = runbook.Load(v)
+		if err != nil {
+			return fmt.Errorf("SMOKE_PLAN=%s: %w", v, err)
+		}
+	case s.Fixture:
+		s.Plan, err = runbook.Parse(gpusmoke.FixturePlan(), "testdata/fixture-plan.yaml (embedded)")
+		if err != nil {
+			return fmt.Errorf("SMOKE_PLAN (fixture default): %w", err)
+		}
+	default:
+		s.Plan = runbook.Default()
+	}
+	return nil
+}
