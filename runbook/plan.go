@@ -155,9 +155,9 @@ func (p *Plan) check(base *Plan) error {
 		case s.Skip && strings.TrimSpace(s.Reason) == "":
 			return fmt.Errorf("step %s: skip: a skipped section needs a reason", s.ID())
 		case !s.Skip && len(b.Command) > 0 && len(s.Command) == 0:
-			return fmt.Errorf("step %s: command: missing (the runbook runs %s)", s.ID(), Quote(b.Command))
+			return fmt.Errorf("step %s: command: missing (the runbook runs %s)", s.ID(), artifacts.Quote(b.Command))
 		case !s.Skip && !slices.Equal(s.Command, b.Command) && strings.TrimSpace(s.Reason) == "":
-			return fmt.Errorf("step %s: command: differs from the runbook (%s) and has no reason", s.ID(), Quote(b.Command))
+			return fmt.Errorf("step %s: command: differs from the runbook (%s) and has no reason", s.ID(), artifacts.Quote(b.Command))
 		}
 	}
 	return nil
@@ -190,31 +190,13 @@ func (p *Plan) Deviations() []artifacts.Deviation {
 		if !s.Skip && slices.Equal(s.Command, b.Command) {
 			continue
 		}
-		cmd := Quote(s.Command)
+		cmd := artifacts.Quote(s.Command)
 		if s.Skip {
 			cmd = "(skipped)"
 		}
-		out = append(out, artifacts.Deviation{Section: s.Section, Name: s.Name, Runbook: Quote(b.Command), Command: cmd, Reason: s.Reason})
+		out = append(out, artifacts.Deviation{Section: s.Section, Name: s.Name, Runbook: artifacts.Quote(b.Command), Command: cmd, Reason: s.Reason})
 	}
 	return out
-}
-
-// Quote renders an argv for reading and for pasting into a POSIX shell.
-func Quote(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = quoteWord(a)
-	}
-	return strings.Join(q, " ")
-}
-
-func quoteWord(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // oneLine flattens yaml.v3's multi-line type errors into one line.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/artifacts"
 	"gotest.tools/v3/golden"
 )
 
@@ -30,7 +32,7 @@ func TestDefaultIsTheRunbook(t *testing.T) {
 	for _, name := range []string{"install", "dataset", "validate", "train", "resume", "amp-fp16"} {
 		s, err := p.Step(name)
 		require.NoError(t, err)
-		cmd := strings.ReplaceAll(Quote(s.Command), "'", `"`)
+		cmd := strings.ReplaceAll(artifacts.Quote(s.Command), "'", `"`)
 		require.Contains(t, string(runbook), "`"+cmd+"`", "step %s", s.ID())
 	}
 	require.Empty(t, p.Deviations())
@@ -70,10 +72,6 @@ func TestSkippedOptionalSectionIsADeviation(t *testing.T) {
 	require.Len(t, devs, 1)
 	require.Equal(t, "resume", devs[0].Name)
 	require.Equal(t, "(skipped)", devs[0].Command)
-}
-
-func TestQuote(t *testing.T) {
-	require.Equal(t, `python -c 'print("a b")' 'it'\''s' ''`, Quote([]string{"python", "-c", `print("a b")`, "it's", ""}))
 }
 
 // TestBadPlans runs every broken plan in testdata/bad/plan: each is refused with one line that
