@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,8 +21,10 @@ import (
 	junit "github.com/joshdk/go-junit"
 	"github.com/stretchr/testify/require"
 
+	gpusmoke "github.com/difftrain/gpusmoke"
 	"github.com/difftrain/gpusmoke/artifacts"
 	"github.com/difftrain/gpusmoke/checklist"
+	"github.com/difftrain/gpusmoke/runbook"
 )
 
 // smokeRun is one finished `make smoke`.
@@ -170,6 +173,35 @@ func TestSmokeFixturePasses(t *testing.T) {
 	require.Len(t, info.Plan.Deviations, 1)
 	require.Contains(t, r.read(t, artifacts.ChecklistFile), "FIXTURE")
 	require.Contains(t, r.read(t, artifacts.ReportFile), "FIXTURE")
+
+	// Approved commands only: what ran is exactly the plan's commands, in order.
+	plan, err := runbook.Load("testdata/fixture-plan.yaml")
+	require.NoError(t, err)
+	var want []string
+	for _, st := range plan.Steps[:7] {
+		if len(st.Command) > 0 {
+			want = append(want, st.ID()+": "+artifacts.Quote(st.Argv(info.Python)))
+		}
+	}
+	require.Equal(t, want, commandsRun(t, r))
+	require.NoError(t, exec.Command("make", "--no-print-directory", "verify", "RUNS="+r.out).Run(), "SHA256SUMS must verify")
+}
+
+// commandsRun lists the commands the suite ran, from the go test -json stream.
+func commandsRun(t *testing.T, r smokeRun) []string {
+	t.Helper()
+	re := regexp.MustCompile(`: (\d\d-[a-z0-9-]+: )running (.*) \(timeout `)
+	var ran []string
+	for _, line := range strings.Split(r.read(t, artifacts.JSONFile), "\n") {
+		var ev struct{ Action, Output string }
+		if json.Unmarshal([]byte(line), &ev) != nil || ev.Action != "output" {
+			continue
+		}
+		if m := re.FindStringSubmatch(ev.Output); m != nil {
+			ran = append(ran, m[1]+m[2])
+		}
+	}
+	return ran
 }
 
 // A failing train step halts the run: 05-08 are blocked, the full log, the checklist and the report are kept.
@@ -346,13 +378,34 @@ func TestTimeout(t *testing.T) {
 	require.Contains(t, r.read(t, "logs/04-train.log"), "timed out after 2s; process group")
 }
 
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// smokeBinary is the suite compiled once with go test -c, as an instance without Go runs it.
+func smokeBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "smoke-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "smoke.test")
+		out, err := exec.Command("go", "test", "-c", "-o", binPath, "./smoke").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go test -c ./smoke: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
 // Bad settings: one line on stderr that names the setting, exit status 2, and no section runs.
 func TestBadSettings(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "smoke.test")
-	build := exec.Command("go", "test", "-c", "-o", bin, "./smoke")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, string(out))
-
+	bin := smokeBinary(t)
 	dir := t.TempDir()
 	notCheckout := filepath.Join(dir, "difftrain")
 	require.NoError(t, os.Mkdir(notCheckout, 0o755))
@@ -394,6 +447,8 @@ func TestBadSettings(t *testing.T) {
 		{"plan does not parse", "SMOKE_PLAN=" + badPlan, `SMOKE_PLAN=\S+: plan \S+: yaml: line \d+`},
 		{"plan without reason", "SMOKE_PLAN=" + noReasonPlan, `SMOKE_PLAN=\S+: plan \S+: step 02-dataset: command: differs from the runbook .* and has no reason`},
 		{"bad sample interval", "SMOKE_SAMPLE_INTERVAL=fast", `SMOKE_SAMPLE_INTERVAL=fast: want a duration`},
+		{"min free out of range", "SMOKE_MIN_FREE_MB=1099511627777", `SMOKE_MIN_FREE_MB=1099511627777: want a whole number of MiB`},
+		{"not enough free space", "SMOKE_MIN_FREE_MB=1073741824", `SMOKE_OUT=\S+: only \d+ MiB free, a run needs at least 1073741824 MiB \(SMOKE_MIN_FREE_MB\)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) { run(t, tc) })
 	}
@@ -418,4 +473,86 @@ func TestSecretsAreRedacted(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+}
+
+// SIGTERM to the suite during a step kills the step's process group, leaves no process behind,
+// flushes the log and records the interruption in run.json.
+func TestSIGTERM(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "evidence")
+	cmd := exec.Command(smokeBinary(t), "-test.v")
+	cmd.Env = cleanEnv("SMOKE_OUT="+out, "FIXTURE_HANG=validate_config")
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	require.NoError(t, cmd.Start())
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(fileText(filepath.Join(out, "logs/03-validate.log")), "hanging") {
+		require.True(t, time.Now().Before(deadline), "the validate step never started:\n%s", buf.String())
+		time.Sleep(50 * time.Millisecond)
+	}
+	var info artifacts.RunInfo
+	require.NoError(t, json.Unmarshal([]byte(fileText(filepath.Join(out, artifacts.RunFile))), &info))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("the suite did not stop within 5 s of SIGTERM:\n%s", buf.String())
+	}
+	require.Empty(t, processesIn(info.Workspace), "a process of the step survived")
+	require.Contains(t, fileText(filepath.Join(out, "logs/03-validate.log")), "interrupted after")
+	require.NoError(t, json.Unmarshal([]byte(fileText(filepath.Join(out, artifacts.RunFile))), &info))
+	require.Equal(t, "terminated", info.Interrupted)
+	require.Contains(t, buf.String(), "--- FAIL: Test03Validate")
+	require.Contains(t, buf.String(), "blocked by 03-validate")
+}
+
+// Untracked files written outside the plan's output directories are listed in the report.
+func TestUntrackedFilesAreListed(t *testing.T) {
+	r := makeSmoke(t, "FIXTURE_UNTRACKED=validate_config", "TESTFLAGS=-run Test0[0-3]")
+	require.Equal(t, 0, r.code, r.tail())
+	var info artifacts.RunInfo
+	require.NoError(t, json.Unmarshal([]byte(r.read(t, artifacts.RunFile)), &info))
+	require.Equal(t, []string{"notes/validate_config.txt"}, info.Untracked, "_tmp_run/ is declared, notes/ is not")
+	require.Contains(t, r.read(t, artifacts.ReportFile), "notes/validate_config.txt")
+}
+
+// A step that prints a lot, in long lines and invalid UTF-8, is logged whole while the live
+// stream (and so go test -json and gotestsum) stays small.
+func TestHugeOutputIsLoggedWhole(t *testing.T) {
+	const noise = 40 << 20
+	r := makeSmoke(t, fmt.Sprintf("FIXTURE_NOISE=%d", noise), "TESTFLAGS=-run Test0[0-4]")
+	require.Equal(t, 0, r.code, r.tail())
+	st, err := os.Stat(filepath.Join(r.out, "logs/04-train.log"))
+	require.NoError(t, err)
+	require.Greater(t, st.Size(), int64(noise))
+	js, err := os.Stat(filepath.Join(r.out, artifacts.JSONFile))
+	require.NoError(t, err)
+	require.Less(t, js.Size(), int64(4<<20), "the live stream must be bounded")
+}
+
+// One section runs alone with -run when its inputs exist: here 05 re-verifies an earlier run.
+func TestSectionAloneReverifies(t *testing.T) {
+	ws := t.TempDir()
+	dir := filepath.Join(ws, "difftrain")
+	require.NoError(t, gpusmoke.WriteFixture(dir))
+	plan, err := filepath.Abs("testdata/fixture-plan.yaml")
+	require.NoError(t, err)
+	r := makeSmoke(t, "DIFFTRAIN_DIR="+dir, "SMOKE_PLAN="+plan)
+	require.Equal(t, 0, r.code, r.tail())
+
+	r = makeSmoke(t, "DIFFTRAIN_DIR="+dir, "SMOKE_PLAN="+plan, "TESTFLAGS=-run Test05Artifacts")
+	require.Equal(t, 0, r.code, r.tail())
+	res, reason := r.result(t, "Test05Artifacts")
+	require.Equal(t, artifacts.Pass, res, reason)
+	require.Len(t, r.sections, 1, "only 05 ran")
+
+	// A broken artifact makes the same re-verification fail, naming the file.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "_tmp_run", "env.json"), []byte(`{"python": 3}`), 0o644))
+	r = makeSmoke(t, "DIFFTRAIN_DIR="+dir, "SMOKE_PLAN="+plan, "TESTFLAGS=-run Test05Artifacts")
+	require.NotEqual(t, 0, r.code)
+	res, reason = r.result(t, "Test05Artifacts")
+	require.Equal(t, artifacts.Fail, res)
+	require.Contains(t, reason, "env.json")
 }

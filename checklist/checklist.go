@@ -564,6 +564,12 @@ func writeGuardrails(b *bytes.Buffer, e *Evidence) {
 		}
 		b.WriteString(line + "\n")
 	}
+	if len(e.Run.TempConfigs) > 0 {
+		fmt.Fprintf(b, "- Temporary configs (runbook: record the path): %s\n", codeList(e.Run.TempConfigs))
+	}
+	if len(e.Run.Untracked) > 0 {
+		fmt.Fprintf(b, "- Untracked files written outside the plan's output directories: %s\n", codeList(e.Run.Untracked))
+	}
 }
 
 // failureTails renders, for each failed or interrupted section, the last lines of its log.

@@ -184,7 +184,7 @@ func writeReport(b *bytes.Buffer, e *Evidence, opts Options) {
 				if wd == "" {
 					wd = "(workspace not recorded)"
 				}
-				fmt.Fprintf(b, " From the workspace, run:\n\n%s", Fence("sh", "cd "+shellQuote(wd)+"\n"+s.Command))
+				fmt.Fprintf(b, " From the workspace, run:\n\n%s", Fence("sh", "cd "+artifacts.ShellQuote(wd)+"\n"+s.Command))
 			} else {
 				b.WriteString(" It runs no command of its own; see its notes in the checklist.\n")
 			}

@@ -3,6 +3,7 @@ package smoke
 import (
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -92,17 +93,48 @@ func (c *Section) guardTracked() {
 			}
 		}
 	}
+	declared := su.declaredDirs()
 	su.mu.Lock()
 	for _, u := range now.untracked {
+		if slices.ContainsFunc(declared, func(d string) bool { return u == d || strings.HasPrefix(u, d+"/") }) {
+			continue
+		}
 		if !slices.Contains(base.untracked, u) && !slices.Contains(su.Info.Untracked, u) {
 			su.Info.Untracked = append(su.Info.Untracked, u)
 		}
 	}
-	su.Info.Guardrails = append(su.Info.Guardrails, artifacts.Guardrail{Rule: rule, OK: len(problems) == 0, Detail: strings.Join(problems, ", ")})
 	su.mu.Unlock()
+	su.guard(rule, len(problems) == 0, strings.Join(problems, ", "))
 	if len(problems) > 0 {
 		c.Fatalf("%s modified the difftrain checkout (runbook: do not modify tracked files): %s", c.Step.ID(), strings.Join(problems, ", "))
 	}
+}
+
+// declaredDirs are the directories inside the checkout that the plan's commands write to
+// (their --output-dir, which also holds the AMP sections' temporary configs), relative to it.
+func (su *Suite) declaredDirs() []string {
+	var dirs []string
+	for _, st := range su.Settings.Plan.Steps {
+		v := st.Flag("--output-dir")
+		if v == "" {
+			continue
+		}
+		if !filepath.IsAbs(v) {
+			v = filepath.Join(su.Settings.Workspace, v)
+		}
+		rel, err := filepath.Rel(su.Settings.DifftrainDir, v)
+		if rel = filepath.ToSlash(rel); err == nil && rel != "." && !strings.HasPrefix(rel, "..") && !slices.Contains(dirs, rel) {
+			dirs = append(dirs, rel)
+		}
+	}
+	return dirs
+}
+
+// guard records a guardrail the suite checked, for the report.
+func (su *Suite) guard(rule string, ok bool, detail string) {
+	su.mu.Lock()
+	defer su.mu.Unlock()
+	su.Info.Guardrails = append(su.Info.Guardrails, artifacts.Guardrail{Rule: rule, OK: ok, Detail: detail})
 }
 
 func short(h string) string {

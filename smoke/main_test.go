@@ -62,6 +62,9 @@ func run(m *testing.M) int {
 	su.preflight()
 
 	code := m.Run()
+	if h := su.Halted(); h != "" {
+		su.guard("stop at the first failure: no section after "+h+" ran", true, "")
+	}
 
 	su.mu.Lock()
 	su.Info.FinishedUTC = time.Now().UTC().Format(time.RFC3339)

@@ -182,7 +182,9 @@ func (c *Section) amp(p string) {
 		c.Fatalf("%v", err)
 	}
 	allowed := c.Path(runDir.Flag("--output-dir"))
-	if filepath.Dir(tmp) != filepath.Clean(allowed) {
+	inside := filepath.Dir(tmp) == filepath.Clean(allowed)
+	c.Suite.guard("temporary configs only under "+runDir.Flag("--output-dir")+"/", inside, tmp)
+	if !inside {
 		c.Fatalf("%s: the temporary config %s must be under %s (runbook guardrail)", c.Step.ID(), tmp, allowed)
 	}
 	if err := artifacts.SetPrecision(c.trainConfig(), tmp, p); err != nil {

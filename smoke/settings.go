@@ -28,26 +28,31 @@ type Settings struct {
 	SampleEvery time.Duration
 	// CopyCap is SMOKE_COPY_CAP_MB: larger artifacts are hashed and referenced, not copied.
 	CopyCap int64
+	// MinFree is SMOKE_MIN_FREE_MB: the free space SMOKE_OUT needs at the start, so that a
+	// run is not lost to a full disk.
+	MinFree int64
 }
-
-// minFree is the free space SMOKE_OUT needs at the start, so a run is not lost to a full disk.
-const minFree = 64 << 20
 
 // LoadSettings reads the settings. Each error is one line that names the setting.
 func LoadSettings(getenv func(string) string, gpu bool) (*Settings, error) {
-	s := &Settings{GPU: gpu, SampleEvery: time.Second, CopyCap: 256 << 20}
+	s := &Settings{GPU: gpu, SampleEvery: time.Second, CopyCap: 256 << 20, MinFree: 64 << 20}
 	var err error
 	if v := getenv("SMOKE_SAMPLE_INTERVAL"); v != "" {
 		if s.SampleEvery, err = time.ParseDuration(v); err != nil || s.SampleEvery < 10*time.Millisecond {
 			return nil, fmt.Errorf("SMOKE_SAMPLE_INTERVAL=%s: want a duration of at least 10ms, such as 1s or 100ms", v)
 		}
 	}
-	if v := getenv("SMOKE_COPY_CAP_MB"); v != "" {
-		mb, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || mb < 0 {
-			return nil, fmt.Errorf("SMOKE_COPY_CAP_MB=%s: want a whole number of MiB", v)
+	for _, mib := range []struct {
+		name string
+		dst  *int64
+	}{{"SMOKE_COPY_CAP_MB", &s.CopyCap}, {"SMOKE_MIN_FREE_MB", &s.MinFree}} {
+		if v := getenv(mib.name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 || n > 1<<40 {
+				return nil, fmt.Errorf("%s=%s: want a whole number of MiB", mib.name, v)
+			}
+			*mib.dst = n << 20
 		}
-		s.CopyCap = mb << 20
 	}
 	if err := s.python(getenv("SMOKE_PYTHON")); err != nil {
 		return nil, err
@@ -113,8 +118,8 @@ func (s *Settings) out(v string) error {
 	os.Remove(probe)
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(abs, &st); err == nil {
-		if free := int64(st.Bavail) * int64(st.Bsize); free < minFree {
-			return fmt.Errorf("%s: only %d MiB free, a run needs at least %d MiB", name, free>>20, minFree>>20)
+		if free := int64(st.Bavail) * int64(st.Bsize); free < s.MinFree {
+			return fmt.Errorf("%s: only %d MiB free, a run needs at least %d MiB (SMOKE_MIN_FREE_MB)", name, free>>20, s.MinFree>>20)
 		}
 	}
 	s.Out = abs

@@ -63,6 +63,8 @@ func NewSuite(ctx context.Context, s *Settings) (*Suite, error) {
 	}
 	su.baseGit = readGit(s.DifftrainDir)
 	su.Info.Git = su.baseGit.info()
+	su.guard("approved commands only: each command is the runbook's, or the plan gives a reason", true,
+		fmt.Sprintf("plan %s, sha256 %.12s, %d deviation(s)", s.Plan.Path, s.Plan.SHA256, len(su.Info.Plan.Deviations)))
 	return su, su.WriteInfo()
 }
 
@@ -128,7 +130,7 @@ func (su *Suite) Section(t *testing.T, name string, body func(*Section)) {
 	attr(t, artifacts.PropTitle, step.Title)
 	attr(t, artifacts.PropExpected, step.Expected)
 	if len(step.Command) > 0 {
-		attr(t, artifacts.PropCommand, runbook.Quote(step.Argv(su.Settings.Python)))
+		attr(t, artifacts.PropCommand, artifacts.Quote(step.Argv(su.Settings.Python)))
 	}
 	for _, d := range su.Info.Plan.Deviations {
 		if d.Name == step.Name {
@@ -144,6 +146,7 @@ func (su *Suite) Section(t *testing.T, name string, body func(*Section)) {
 	su.mu.Unlock()
 	switch {
 	case ran:
+		su.guard("no retry: a section runs once", true, step.ID()+" was not run again")
 		sec.Skipf("already ran in this process (%s); the runbook forbids retries", prev)
 	case halt != "":
 		sec.Skipf("blocked by %s", halt)
@@ -259,7 +262,7 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 	su, s := c.Suite, c.Suite.Settings
 	logPath := c.Out(c.LogRel())
 	env := append(os.Environ(), stepEnv...)
-	c.T.Logf("%s: running %s (timeout %s, log %s)", c.Step.ID(), runbook.Quote(argv), time.Duration(c.Step.Timeout), c.LogRel())
+	c.T.Logf("%s: running %s (timeout %s, log %s)", c.Step.ID(), artifacts.Quote(argv), time.Duration(c.Step.Timeout), c.LogRel())
 	if su.Sampler != nil {
 		su.Sampler.Start(c.Step.ID())
 	}
@@ -290,7 +293,7 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 			tail = terr.Error()
 		}
 		c.Fatalf("%s: %s (exit code %d): %s\nlog: %s\n--- last 40 lines of %s ---\n%s",
-			c.Step.ID(), res.Err, res.ExitCode, runbook.Quote(argv), logPath, c.LogRel(), tail)
+			c.Step.ID(), res.Err, res.ExitCode, artifacts.Quote(argv), logPath, c.LogRel(), tail)
 	}
 	if len(peaks.Xids) > 0 {
 		c.Fatalf("%s: GPU Xid error %v during the step (see dmesg); log: %s", c.Step.ID(), peaks.Xids, logPath)

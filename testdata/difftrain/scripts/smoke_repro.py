@@ -21,6 +21,7 @@ def main() -> int:
     args = parser.parse_args()
     _fixture.touch_tracked("smoke_repro")
     _fixture.leak_env()
+    _fixture.write_untracked("smoke_repro")
     _fixture.inject("smoke_repro")
 
     cfg, text = load_config(args.config)

@@ -20,6 +20,7 @@ def main() -> None:
     args = parser.parse_args()
     _fixture.touch_tracked("validate_config")
     _fixture.leak_env()
+    _fixture.write_untracked("validate_config")
     _fixture.inject("validate_config")
 
     cfg, text = load_config(args.config)

@@ -61,3 +61,11 @@ def leak_env() -> None:
     """FIXTURE_LEAK=<VAR>[,...]: print those variables' values, as a chatty library might log a token."""
     for var in sorted(_names("FIXTURE_LEAK")):
         print(f"[fixture] {var}={os.environ.get(var, '')}", flush=True)
+
+
+def write_untracked(stem: str) -> None:
+    """FIXTURE_UNTRACKED=<stem>: write notes/<stem>.txt, an untracked file outside the declared outputs."""
+    if stem in _names("FIXTURE_UNTRACKED"):
+        notes = CHECKOUT / "notes"
+        notes.mkdir(exist_ok=True)
+        (notes / f"{stem}.txt").write_text("written by the fixture (FIXTURE_UNTRACKED)\n", encoding="utf-8")
