@@ -3,7 +3,8 @@ SHELL := /bin/bash
 GO ?= go
 
 # GPU=1 builds the suite with -tags gpu: NVML, a driver and a GPU become required.
-TAGS := $(if $(filter 1,$(GPU)),-tags gpu,)
+# FAKEGPU=1 (for the suite's own tests) swaps NVML for a go-nvml mock RTX 4090; see SMOKE_FAKE_GPU.
+TAGS := $(if $(filter 1,$(GPU))$(filter 1,$(FAKEGPU)),-tags '$(if $(filter 1,$(GPU)),gpu) $(if $(filter 1,$(FAKEGPU)),fakegpu)',)
 # SMOKE_OUT is the evidence directory; by default a new runs/<UTC timestamp>/ per run.
 SMOKE_OUT ?= $(CURDIR)/runs/$(shell date -u +%Y%m%dT%H%M%SZ)
 export SMOKE_OUT

@@ -258,13 +258,7 @@ func TestPretendCUDARunsAMP(t *testing.T) {
 
 // The real-torch lane: the fixture trains a tiny real model and saves real torch.save checkpoints.
 func TestRealTorch(t *testing.T) {
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
-		if os.Getenv("SMOKE_REQUIRE_TORCH") == "1" {
-			t.Fatalf("SMOKE_REQUIRE_TORCH=1 but %s cannot import torch: %v", py, err)
-		}
-		t.Skipf("%s cannot import torch (install python3-torch): %v", py, err)
-	}
+	py := torchPython(t)
 	r := makeSmoke(t, "SMOKE_PYTHON="+py)
 	require.Equal(t, 0, r.code, r.tail())
 	for _, name := range sections[:7] {
@@ -278,6 +272,19 @@ func TestRealTorch(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.read(t, "gpu_env.json")), &facts))
 	require.Regexp(t, `^\d+\.\d+`, facts.Python.Torch.Version)
+}
+
+// torchPython is Debian's python3 with python3-torch (CPU), which .ci/run installs.
+func torchPython(t *testing.T) string {
+	t.Helper()
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
+		if os.Getenv("SMOKE_REQUIRE_TORCH") == "1" {
+			t.Fatalf("SMOKE_REQUIRE_TORCH=1 but %s cannot import torch: %v", py, err)
+		}
+		t.Skipf("%s cannot import torch (install python3-torch): %v", py, err)
+	}
+	return py
 }
 
 // With -tags gpu on a machine without NVIDIA driver or GPU, preflight fails at once and no step runs.
@@ -555,4 +562,44 @@ func TestSectionAloneReverifies(t *testing.T) {
 	res, reason = r.result(t, "Test05Artifacts")
 	require.Equal(t, artifacts.Fail, res)
 	require.Contains(t, reason, "env.json")
+}
+
+// The GPU path end to end, on a go-nvml mock RTX 4090 (-tags "gpu fakegpu") and the pretend-CUDA
+// torch: strict preflight, telemetry per section, env.json against NVML, and the faults.
+func TestFakeGPU(t *testing.T) {
+	pretend, err := filepath.Abs("testdata/pretend-cuda")
+	require.NoError(t, err)
+	gpu := []string{"GPU=1", "FAKEGPU=1"}
+
+	t.Run("passes", func(t *testing.T) {
+		r := makeSmoke(t, append(gpu, "PYTHONPATH="+pretend)...)
+		require.Equal(t, 0, r.code, r.tail())
+		for _, name := range sections {
+			res, reason := r.result(t, name)
+			require.Equal(t, artifacts.Pass, res, "%s: %s", name, reason)
+		}
+		train := r.sections["Test04Train"]
+		require.Equal(t, "34", train.Peaks.TempC, "the section's telemetry peaks are in its properties")
+		require.Contains(t, r.read(t, artifacts.TelemetryFile), ",04-train,0,")
+		require.Contains(t, r.read(t, artifacts.ChecklistFile), "## Telemetry peaks")
+		require.Contains(t, r.read(t, "gpu_env.json"), `"name": "NVIDIA GeForce RTX 4090"`)
+	})
+	t.Run("torch without CUDA fails strict preflight", func(t *testing.T) {
+		r := makeSmoke(t, append(gpu, "SMOKE_PYTHON="+torchPython(t))...)
+		require.Contains(t, requireHalted(t, r, 0), "CUDA")
+	})
+	t.Run("ECC errors fail preflight", func(t *testing.T) {
+		r := makeSmoke(t, append(gpu, "PYTHONPATH="+pretend, "SMOKE_FAKE_GPU=rtx4090,ecc")...)
+		require.Contains(t, requireHalted(t, r, 0), "ECC")
+	})
+	t.Run("an Xid fails the step it happens in", func(t *testing.T) {
+		r := makeSmoke(t, append(gpu, "PYTHONPATH="+pretend, "SMOKE_FAKE_GPU=rtx4090,xid=79")...)
+		require.Contains(t, requireHalted(t, r, 1), "Xid error [79]")
+	})
+	t.Run("a bf16 fallback fails the AMP section", func(t *testing.T) {
+		r := makeSmoke(t, append(gpu, "PYTHONPATH="+pretend, "FIXTURE_NO_BF16=1")...)
+		res, reason := r.result(t, "Test08AMPBF16")
+		require.Equal(t, artifacts.Fail, res)
+		require.Contains(t, reason, "the GPU did not run bf16")
+	})
 }

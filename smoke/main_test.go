@@ -116,13 +116,25 @@ func raiseTimeout(s *Settings) {
 // preflight gathers the machine's facts and writes them, with nvidia-smi's output, to SMOKE_OUT.
 func (su *Suite) preflight() {
 	s := su.Settings
+	su.Facts = &gpuenv.Facts{}
 	ctx, cancel := context.WithTimeout(su.Ctx, 2*time.Minute)
 	defer cancel()
-	lib := gpuenv.RealNVML()
+	lib, fake, err := nvmlLibrary()
+	if err != nil {
+		su.FactsErr = err
+		return
+	}
+	if fake != "" {
+		fmt.Fprintf(os.Stderr, "smoke: NVML is a %s\n", fake)
+	}
 	facts, err := gpuenv.Collect(ctx, gpuenv.Options{Lib: lib, Python: s.Python, Dir: s.Workspace,
 		Env: append(os.Environ(), stepEnv...), Strict: s.GPU})
-	su.Facts, su.FactsErr = facts, err
+	su.FactsErr = err
 	if facts != nil {
+		su.Facts = facts
+		if fake != "" {
+			facts.Notes = append(facts.Notes, "NVML is a "+fake+", not this machine's GPU")
+		}
 		p := filepath.Join(s.Out, gpuenv.FileName)
 		werr := gpuenv.Write(p, facts)
 		if werr == nil {

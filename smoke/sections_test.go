@@ -172,15 +172,14 @@ var reproFiles = []string{"env.json", "config.resolved.yaml", "run_manifest.json
 // amp runs the training with train.precision set to p in a temporary config, as the runbook's
 // optional AMP tests do, and proves the GPU ran p.
 func (c *Section) amp(p string) {
-	t := c.Suite.Facts.Python.Torch
-	if !t.CUDAAvailable {
-		c.Skipf("torch sees no CUDA (torch %s): AMP %s needs a GPU", t.Version, p)
-	}
-	tmp := c.flagPath("--config")
 	runDir, err := c.Suite.Settings.Plan.Step("train")
 	if err != nil {
 		c.Fatalf("%v", err)
 	}
+	if cuda, torch := c.torchCUDA(c.Path(runDir.Flag("--output-dir"))); !cuda {
+		c.Skipf("torch sees no CUDA (%s): AMP %s needs a GPU", torch, p)
+	}
+	tmp := c.flagPath("--config")
 	allowed := c.Path(runDir.Flag("--output-dir"))
 	inside := filepath.Dir(tmp) == filepath.Clean(allowed)
 	c.Suite.guard("temporary configs only under "+runDir.Flag("--output-dir")+"/", inside, tmp)
@@ -204,6 +203,21 @@ func (c *Section) amp(p string) {
 	want := c.expect(tmp)
 	c.checkCheckpoints(out, want, c.checkRepro(out, tmp, want))
 	c.keep(out, append(reproFiles, c.checkpoints()...)...)
+}
+
+// torchCUDA says whether torch sees CUDA. Preflight probes torch before the install step; if it
+// was not installed then, the training run's env.json (written by the torch the install
+// brought) answers instead.
+func (c *Section) torchCUDA(trainOut string) (bool, string) {
+	t := c.Suite.Facts.Python.Torch
+	if t.Version != gpuenv.NotInstalled && t.Version != "" {
+		return t.CUDAAvailable, "torch " + t.Version
+	}
+	env, err := artifacts.ReadEnvJSON(filepath.Join(trainOut, "env.json"))
+	if err != nil {
+		return false, "torch not installed at preflight, and no env.json from the training run"
+	}
+	return env.CUDAAvailable, "torch " + env.TorchVersion + ", as the training run's env.json records"
 }
 
 // trainConfig is the config the training step uses.
