@@ -209,14 +209,15 @@ func TestTrainFailureHalts(t *testing.T) {
 	for _, flags := range []string{"", "-shuffle=on"} {
 		t.Run("flags="+flags, func(t *testing.T) {
 			r := makeSmoke(t, "FIXTURE_FAIL=train_text_to_image", "TESTFLAGS="+flags)
-			require.Contains(t, requireHalted(t, r, 4), "exit code 1")
+			require.Equal(t, "04-train: exit code 1: RuntimeError: injected failure (FIXTURE_FAIL)", requireHalted(t, r, 4))
 			requireEvidence(t, r, "04-train")
 			require.Contains(t, r.read(t, "logs/04-train.log"), "RuntimeError: injected failure")
 			require.NoFileExists(t, filepath.Join(r.out, "logs/06-resume.log"), "a blocked section must not run")
 			// The failure text names the command, the exit code and the log, and shows its tail.
 			var jerr junit.Error
 			require.ErrorAs(t, r.cases["Test04Train"].Error, &jerr)
-			require.Contains(t, jerr.Body, "04-train: exit status 1 (exit code 1): ")
+			require.Contains(t, jerr.Body, "04-train: exit code 1: RuntimeError: injected failure (FIXTURE_FAIL)\n")
+			require.Contains(t, jerr.Body, "command: "+r.sections["Test04Train"].Command+"\n")
 			require.Contains(t, jerr.Body, "log: "+filepath.Join(r.out, "logs/04-train.log"))
 			require.Contains(t, jerr.Body, "--- last 40 lines of logs/04-train.log ---")
 			repro := r.read(t, artifacts.ReproFile)

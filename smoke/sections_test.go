@@ -23,12 +23,8 @@ func Test00Preflight(t *testing.T) {
 		if c.Suite.FactsErr != nil {
 			c.Fatalf("preflight: %v", c.Suite.FactsErr)
 		}
-		if !f.NVML.Available {
-			c.Notef("no NVIDIA GPU: %s", f.NVML.Error)
-		} else {
-			for _, g := range f.NVML.GPUs {
-				c.Notef("GPU %d: %s, %d MiB, driver %s, CUDA %s", g.Index, g.Name, g.MemoryTotalBytes>>20, f.NVML.DriverVersion, f.NVML.CUDADriverVersion)
-			}
+		for _, g := range f.NVML.GPUs {
+			c.Notef("GPU %d: %s, %d MiB, driver %s, CUDA %s", g.Index, g.Name, g.MemoryTotalBytes>>20, f.NVML.DriverVersion, f.NVML.CUDADriverVersion)
 		}
 		c.Notef("python %s, torch %s (CUDA build %s, cuda available %t)", f.Python.Version, f.Python.Torch.Version, orNone(f.Python.Torch.CUDA), f.Python.Torch.CUDAAvailable)
 		for _, n := range f.Notes {

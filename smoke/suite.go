@@ -292,8 +292,16 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 		if terr != nil {
 			tail = terr.Error()
 		}
-		c.Fatalf("%s: %s (exit code %d): %s\nlog: %s\n--- last 40 lines of %s ---\n%s",
-			c.Step.ID(), res.Err, res.ExitCode, artifacts.Quote(argv), logPath, c.LogRel(), tail)
+		why := res.Err.Error()
+		if res.ExitCode >= 0 {
+			why = fmt.Sprintf("exit code %d", res.ExitCode)
+		}
+		if scan, err := artifacts.ScanLog(logPath); err == nil && len(scan.First[artifacts.KindTraceback]) > 0 {
+			tb := scan.First[artifacts.KindTraceback]
+			why += ": " + tb[len(tb)-1]
+		}
+		c.Fatalf("%s: %s\ncommand: %s\nlog: %s\n--- last 40 lines of %s ---\n%s",
+			c.Step.ID(), why, artifacts.Quote(argv), logPath, c.LogRel(), tail)
 	}
 	if len(peaks.Xids) > 0 {
 		c.Fatalf("%s: GPU Xid error %v during the step (see dmesg); log: %s", c.Step.ID(), peaks.Xids, logPath)
