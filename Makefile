@@ -53,6 +53,7 @@ verify:
 test:
 	$(GO) vet ./...
 	$(GO) vet -tags gpu ./...
+	$(GO) vet -tags 'gpu fakegpu' ./smoke
 	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/smoke$$')
 
 bench:

@@ -304,14 +304,14 @@ func TestGPUModeWithoutGPU(t *testing.T) {
 	t.Logf("preflight test time %v; whole make smoke %v", r.cases["Test00Preflight"].Duration, time.Since(start))
 }
 
-// Each section runs once: -count=2 does not re-run a section, failed or not.
+// Each section runs once: -count=3 does not re-run a section, failed or not.
 func TestNoRetry(t *testing.T) {
-	r := makeSmoke(t, "FIXTURE_FAIL=train_text_to_image", "TESTFLAGS=-count=2 -run Test0[0-4]")
+	r := makeSmoke(t, "FIXTURE_FAIL=train_text_to_image", "TESTFLAGS=-count=3 -run Test0[0-4]")
 	stream := r.read(t, artifacts.JSONFile) // each output line once, unlike the terminal's failure summary
-	require.Equal(t, 2, strings.Count(stream, `"Action":"run","Package":"github.com/difftrain/gpusmoke/smoke","Test":"Test04Train"`), "-count=2 calls the test twice")
+	require.Equal(t, 3, strings.Count(stream, `"Action":"run","Package":"github.com/difftrain/gpusmoke/smoke","Test":"Test04Train"`), "-count=3 calls the test thrice")
 	require.Equal(t, 1, strings.Count(stream, "04-train: running "), "the train step ran more than once")
 	require.Equal(t, 1, strings.Count(stream, "02-dataset: running "), "a passed step ran again")
-	require.Contains(t, r.output, "already ran in this process (FAIL); the runbook forbids retries")
+	require.Equal(t, 2, strings.Count(stream, `"Key":"reason","Value":"already ran in this process (FAIL); the runbook forbids retries"`), "both refusals name the first result")
 	res, _ := r.result(t, "Test04Train")
 	require.Equal(t, artifacts.Fail, res, "the checklist keeps the real result, not the refused retry")
 }

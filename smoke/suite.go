@@ -115,6 +115,8 @@ type Section struct {
 	reason string
 	// interrupted marks a step stopped by Ctrl-C or SIGTERM.
 	interrupted bool
+	// retry marks a second call of a section that already ran, which is refused.
+	retry bool
 }
 
 // Section runs body as the section named name, unless an earlier section failed, the section
@@ -142,10 +144,13 @@ func (su *Suite) Section(t *testing.T, name string, body func(*Section)) {
 	su.mu.Lock()
 	prev, ran := su.ran[step.ID()]
 	halt := su.halt
-	su.ran[step.ID()] = "running"
+	if !ran {
+		su.ran[step.ID()] = "running"
+	}
 	su.mu.Unlock()
 	switch {
 	case ran:
+		sec.retry = true
 		su.guard("no retry: a section runs once", true, step.ID()+" was not run again")
 		sec.Skipf("already ran in this process (%s); the runbook forbids retries", prev)
 	case halt != "":
@@ -171,9 +176,7 @@ func (c *Section) finish() {
 		result = artifacts.Skipped
 	}
 	su.mu.Lock()
-	if _, again := su.ran[c.Step.ID()]; again && su.ran[c.Step.ID()] != "running" {
-		// A retry was refused: keep the first result.
-	} else {
+	if !c.retry { // a refused retry keeps the first result
 		su.ran[c.Step.ID()] = result
 	}
 	if (result == artifacts.Fail || result == artifacts.Interrupted) && su.halt == "" {
