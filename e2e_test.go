@@ -232,6 +232,12 @@ func TestNaNLossFailsTraining(t *testing.T) {
 	require.Contains(t, requireHalted(t, r, 4), "NaN")
 }
 
+func TestMissingCheckpointFailsArtifacts(t *testing.T) {
+	r := makeSmoke(t, "FIXTURE_SKIP_CHECKPOINT=1")
+	require.Regexp(t, `^artifacts: \S+/difftrain/_tmp_run/checkpoint-1.pt is missing$`, requireHalted(t, r, 5))
+	require.FileExists(t, filepath.Join(r.out, "artifacts/04-train/checkpoint-2.pt"), "what exists is still kept")
+}
+
 func TestTrackedFileChangeFailsTheStep(t *testing.T) {
 	r := makeSmoke(t, "FIXTURE_TOUCH_TRACKED=make_dummy_imagefolder")
 	require.Contains(t, requireHalted(t, r, 2), "configs/base.yaml")
