@@ -249,18 +249,6 @@ func FuzzDecodePayload(f *testing.F) {
 	})
 }
 
-func BenchmarkReadCheckpoint(b *testing.B) {
-	path := filepath.Join(input, "checkpoints", "good", "fp16", "checkpoint-2.pt")
-	st, err := os.Stat(path)
-	require.NoError(b, err)
-	b.SetBytes(st.Size())
-	for b.Loop() {
-		if _, err := ReadCheckpoint(path); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // dataPKL returns a checkpoint's data.pkl, for the fuzz corpus.
 func dataPKL(t testing.TB, path string) []byte {
 	zr, err := zip.OpenReader(path)

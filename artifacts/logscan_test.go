@@ -264,16 +264,6 @@ func writeBenchLog(b *testing.B) string {
 	return path
 }
 
-func BenchmarkScanLog(b *testing.B) {
-	path := writeBenchLog(b)
-	b.SetBytes(64 << 20)
-	for b.Loop() {
-		if _, err := ScanLog(path); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 func TestCheckCompleted(t *testing.T) {
 	dir := t.TempDir()
 	write := func(s string) string {

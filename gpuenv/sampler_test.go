@@ -3,7 +3,6 @@ package gpuenv
 import (
 	"bytes"
 	"errors"
-	"io"
 	"regexp"
 	"strings"
 	"sync"
@@ -230,59 +229,4 @@ func TestSamplerCloseReportsWriteErrors(t *testing.T) {
 	s.Start("train")
 	require.Equal(t, 1, s.Stop().Samples)
 	require.EqualError(t, s.Close(), "write telemetry: disk full")
-}
-
-// stubLibrary answers instantly, so a benchmark over it measures the sampler's own cost.
-type stubLibrary struct{ gpus int }
-
-func (stubLibrary) Init() error                      { return nil }
-func (stubLibrary) Shutdown() error                  { return nil }
-func (stubLibrary) System() (System, error)          { return System{}, nil }
-func (l stubLibrary) DeviceCount() (int, error)      { return l.gpus, nil }
-func (stubLibrary) GPU(i int) (GPU, error)           { return GPU{Index: i}, nil }
-func (stubLibrary) Health(int) (DeviceHealth, error) { return DeviceHealth{}, nil }
-func (stubLibrary) WatchXid() (XidWatch, error)      { return stubWatch{}, nil }
-func (stubLibrary) Sample(i int) (Sample, error) {
-	return Sample{MemUsedMiB: 21870, UtilPct: 97, TempC: 66, PowerW: 431.25}, nil
-}
-
-type stubWatch struct{}
-
-func (stubWatch) Poll() ([]XidEvent, error) { return nil, nil }
-func (stubWatch) Close() error              { return nil }
-
-// BenchmarkSamplerSample measures one sampling round (Xid poll, every GPU read, CSV row).
-// The sampler's CPU per second is this cost times the rate: reported at 1 Hz and 10 Hz.
-// Over go-nvml's mocks the figure includes the mocks' own call recording; over the stub it
-// is gpuenv's overhead alone. Real NVML calls add a few microseconds each (ioctls).
-func BenchmarkSamplerSample(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		lib  func() Library
-	}{
-		{"stub-1gpu", func() Library { return stubLibrary{gpus: 1} }},
-		{"mock-rtx4090", func() Library { return FromNVML(gpufake.NewRTX4090()) }},
-		{"mock-h200x8", func() Library { return FromNVML(gpufake.NewH200()) }},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			lib := bc.lib()
-			if err := lib.Init(); err != nil {
-				b.Fatal(err)
-			}
-			defer lib.Shutdown()
-			s := NewSampler(lib, time.Second, io.Discard)
-			s.step = appendCSVField(nil, "train")
-			now := time.Now()
-			b.ReportAllocs()
-			n := 0
-			for b.Loop() {
-				s.sample(now)
-				n++
-			}
-			perSample := float64(b.Elapsed().Nanoseconds()) / float64(n)
-			b.ReportMetric(perSample, "ns/sample")
-			b.ReportMetric(perSample*1/1e3, "cpu-µs/s@1Hz")
-			b.ReportMetric(perSample*10/1e3, "cpu-µs/s@10Hz")
-		})
-	}
 }

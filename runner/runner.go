@@ -3,6 +3,7 @@ package runner
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -212,7 +213,7 @@ type lineStreamer struct {
 
 func (l *lineStreamer) write(p []byte) {
 	for len(p) > 0 {
-		i := indexNL(p)
+		i := bytes.IndexByte(p, '\n')
 		chunk := p
 		if i >= 0 {
 			chunk = p[:i]
@@ -229,15 +230,6 @@ func (l *lineStreamer) write(p []byte) {
 		l.emit()
 		p = p[i+1:]
 	}
-}
-
-func indexNL(p []byte) int {
-	for i, b := range p {
-		if b == '\n' {
-			return i
-		}
-	}
-	return -1
 }
 
 func (l *lineStreamer) emit() {
