@@ -110,7 +110,7 @@ func Parse(b []byte, path string) (*Plan, error) {
 		return nil, err
 	}
 	if err := p.check(Default()); err != nil {
-		return nil, fmt.Errorf("plan %s: %w", path, err)
+		return nil, fmt.Errorf("plan %s: %s", path, oneLine(err))
 	}
 	return p, nil
 }
@@ -131,7 +131,7 @@ func parse(b []byte, path string) (*Plan, error) {
 			return nil, fmt.Errorf("plan %s: steps[%d]: section and name are required", path, i)
 		}
 		if s.Timeout <= 0 {
-			return nil, fmt.Errorf("plan %s: step %s: timeout is required", path, s.ID())
+			return nil, fmt.Errorf("plan %s: step %q: timeout is required", path, s.ID())
 		}
 	}
 	return &p, nil
@@ -199,11 +199,13 @@ func (p *Plan) Deviations() []artifacts.Deviation {
 	return out
 }
 
-// oneLine flattens yaml.v3's multi-line type errors into one line.
+// oneLine flattens an error into one line: yaml.v3's type errors list one problem per line,
+// and a value it quotes may span lines.
 func oneLine(err error) string {
+	msg := err.Error()
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		return "yaml: " + strings.Join(te.Errors, "; ")
+		msg = "yaml: " + strings.Join(te.Errors, "; ")
 	}
-	return err.Error()
+	return strings.ReplaceAll(msg, "\n", `\n`)
 }
