@@ -58,7 +58,7 @@ func ReadEnvJSON(path string) (*EnvJSON, error) {
 
 // ParseEnvJSON checks env.json's content; name is the file named in errors.
 func ParseEnvJSON(name string, data []byte) (*EnvJSON, error) {
-	v, err := decodeJSON(data)
+	v, err := decodeJSONFile(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not JSON: %v", name, err)
 	}

@@ -51,7 +51,7 @@ func ReadManifest(path string) (*Manifest, error) {
 
 // ParseManifest type-checks run_manifest.json's content; name is the file named in errors.
 func ParseManifest(name string, data []byte) (*Manifest, error) {
-	v, err := decodeJSON(data)
+	v, err := decodeJSONFile(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not JSON: %v", name, err)
 	}
@@ -168,7 +168,7 @@ func CheckManifestSource(manifestPath, outputDir, sourcePath string) error {
 		return fmt.Errorf("check %s: read config.resolved.yaml beside it: %w", manifestPath, err)
 	}
 	if in.Resolved, err = parseYAMLConfig(resolvedPath, resolvedData); err != nil {
-		return err
+		return fmt.Errorf("check %s: %w", manifestPath, err)
 	}
 	in.ResolvedSHA256 = textSHA256s(resolvedData)
 	if sourcePath == "" {
@@ -227,7 +227,7 @@ func (m *Manifest) Check(name string, in ManifestInputs) error {
 	if p, d := firstDifference("", in.Resolved, m.Config.Resolved); p != "" {
 		return fmt.Errorf("%s: config.resolved.%s: %s (compared with %s)", name, p, d, ResolvedConfigFile)
 	}
-	env, err := decodeJSON(in.EnvJSON)
+	env, err := decodeJSONFile(in.EnvJSON)
 	if err != nil {
 		return fmt.Errorf("%s: env: cannot compare, env.json is not JSON: %v", name, err)
 	}

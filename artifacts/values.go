@@ -3,7 +3,9 @@ package artifacts
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"sort"
@@ -23,15 +25,43 @@ func decodeJSON(data []byte) (any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	if dec.More() {
+	// dec.More is false before a stray ']' or '}': only io.EOF means nothing follows.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("extra data after the JSON document")
 	}
 	return v, nil
 }
 
+// decodeJSONFile is decodeJSON for a whole file: its errors say where (line and column) and
+// name an empty file or a byte order mark, which Python's json module refuses too.
+func decodeJSONFile(data []byte) (any, error) {
+	switch {
+	case len(bytes.TrimSpace(data)) == 0:
+		return nil, fmt.Errorf("empty file")
+	case bytes.HasPrefix(data, []byte("\xef\xbb\xbf")):
+		return nil, fmt.Errorf("starts with a UTF-8 byte order mark")
+	}
+	v, err := decodeJSON(data)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line, col := position(data, se.Offset)
+		return nil, fmt.Errorf("line %d, column %d: %v", line, col, err)
+	}
+	return v, err
+}
+
+// position turns a json.SyntaxError offset, which counts the offending byte, into the 1-based
+// line and column of that byte.
+func position(b []byte, offset int64) (line, col int) {
+	before := b[:min(max(offset, 0), int64(len(b)))]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = max(len(before)-bytes.LastIndexByte(before, '\n')-1, 1)
+	return line, col
+}
+
 // typeName names a decoded value's type the way JSON and YAML readers say it.
 func typeName(v any) string {
-	switch v.(type) {
+	switch x := v.(type) {
 	case nil:
 		return "null"
 	case string:
@@ -44,6 +74,12 @@ func typeName(v any) string {
 		return "list"
 	case map[string]any:
 		return "object"
+	case []byte:
+		return "bytes"
+	case *Tensor:
+		return "tensor"
+	case *Object:
+		return x.Class + " object"
 	default:
 		return fmt.Sprintf("%T", v)
 	}
@@ -396,5 +432,6 @@ func (o obj) object(key string) (obj, error) {
 
 // oneLine joins a multi-line message (yaml.v3's "unmarshal errors:\n  line 3: ...").
 func oneLine(s string) string {
+	s = strings.ReplaceAll(s, ":\n", ": ")
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }

@@ -55,7 +55,8 @@ type Result struct {
 	// TemplateKind is the kind of template filled: KindUpstream, KindLegacy or "none";
 	// empty when it was not filled.
 	TemplateKind string
-	// TemplateNote says why the template was not filled; empty when it was.
+	// TemplateNote says why the template was not filled, or that nothing in it could be;
+	// one line naming the template. Empty when it was filled.
 	TemplateNote string
 }
 
@@ -101,8 +102,15 @@ func Render(dir string, opts Options) (Result, error) {
 	case err != nil:
 		return res, fmt.Errorf("read %s: %w", tmplPath, err)
 	default:
+		if note := unfillable(tmplPath, tmpl); note != "" {
+			res.TemplateNote = note
+			break
+		}
 		filled, kind := FillTemplate(tmpl, e, opts)
 		res.TemplateKind = kind
+		if kind == "none" {
+			res.TemplateNote = fmt.Sprintf("%s: nothing to fill (%s); written with the banner only", tmplPath, whyNothingFilled(tmpl))
+		}
 		if err := write(artifacts.TemplateFile, filled); err != nil {
 			return res, err
 		}
@@ -115,6 +123,18 @@ func Render(dir string, opts Options) (Result, error) {
 		res.Written = append(res.Written, opts.StepSummary)
 	}
 	return res, nil
+}
+
+// unfillable says why the template at p cannot be filled at all: it is empty, or it is not text.
+// Empty when it can be.
+func unfillable(p string, tmpl []byte) string {
+	if len(bytes.TrimSpace(tmpl)) == 0 {
+		return fmt.Sprintf("%s: empty file; not filled", p)
+	}
+	if i := bytes.IndexByte(tmpl, 0); i >= 0 {
+		return fmt.Sprintf("%s: not a text file (NUL byte at offset %d); not filled", p, i)
+	}
+	return ""
 }
 
 // AppendFile appends b to the file p, creating it, with a blank line before it when the file

@@ -206,12 +206,20 @@ func decodeJSON(p string, v any) error {
 		case errors.As(err, &se):
 			line := 1 + bytes.Count(b[:min(int(se.Offset), len(b))], []byte("\n"))
 			return fmt.Errorf("read %s: line %d: %v", p, line, se)
+		case errors.As(err, &te) && te.Field == "":
+			return fmt.Errorf("read %s: want a JSON object, got %s", p, te.Value)
 		case errors.As(err, &te):
 			return fmt.Errorf("read %s: field %s: %s is not %s", p, te.Field, te.Value, te.Type)
 		case errors.Is(err, io.EOF):
 			return fmt.Errorf("read %s: empty file", p)
 		}
 		return fmt.Errorf("read %s: %v", p, err)
+	}
+	// Only io.EOF says nothing follows the document (dec.More is false before a stray '}').
+	end := min(int(dec.InputOffset()), len(b))
+	if _, err := dec.Token(); err != io.EOF {
+		extra := len(b) - len(bytes.TrimLeft(b[end:], " \t\r\n"))
+		return fmt.Errorf("read %s: line %d: extra data after the JSON document", p, 1+bytes.Count(b[:extra], []byte("\n")))
 	}
 	return nil
 }
@@ -272,8 +280,13 @@ func (e *Evidence) readJUnit(p string) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", p, err)
 	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return fmt.Errorf("read %s: empty file", p)
+	}
 	var doc junitDoc
-	if err := xml.Unmarshal(b, &doc); err != nil {
+	if err := xml.Unmarshal(b, &doc); errors.Is(err, io.EOF) {
+		return fmt.Errorf("read %s: no XML element in it", p)
+	} else if err != nil {
 		return fmt.Errorf("read %s: %w", p, err)
 	}
 	if root := doc.XMLName.Local; root != "testsuites" && root != "testsuite" {

@@ -78,6 +78,53 @@ func FillTemplate(tmpl []byte, e *Evidence, opts Options) ([]byte, string) {
 	return []byte(out), kind
 }
 
+// whyNothingFilled guesses, for a template FillTemplate filled nothing in, what kept it from
+// filling: the first structure that looks meant to be filled but is not in the shape it reads.
+func whyNothingFilled(tmpl []byte) string {
+	text := string(tmpl)
+	if !strings.Contains(text, "\n") && strings.Contains(text, "\r") {
+		return "its lines end in a bare CR, so it reads as one line"
+	}
+	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
+	fence, fenceLine := "", 0
+	for i, line := range lines {
+		if m := fenceRE.FindStringSubmatch(line); m != nil {
+			switch {
+			case fence == "":
+				fence, fenceLine = m[1], i+1
+			case strings.HasPrefix(m[1], fence[:1]) && len(m[1]) >= len(fence) && strings.TrimSpace(line[len(m[0]):]) == "":
+				fence = ""
+			}
+			continue
+		}
+		if fence != "" || !isTableLine(line) {
+			continue
+		}
+		if i+1 >= len(lines) || !isDelimiterRow(lines[i+1]) {
+			if strings.Count(line, "|") >= 2 {
+				return fmt.Sprintf("line %d: a table row with no | --- | delimiter row under it", i+1)
+			}
+			continue
+		}
+		hdr, _, _ := splitRow(line)
+		r := tableRoles(hdr)
+		switch {
+		case r.field >= 0 && r.value >= 0:
+			return fmt.Sprintf("line %d: a Field | Value table naming no field this run records", i+1)
+		case r.command < 0 && r.result >= 0:
+			return fmt.Sprintf("line %d: a table with a Result column but no Command column", i+1)
+		case r.command >= 0 && r.result < 0:
+			return fmt.Sprintf("line %d: a table with a Command column but no Result column", i+1)
+		case r.command >= 0:
+			return fmt.Sprintf("line %d: a step table whose Command cells name no runbook command", i+1)
+		}
+	}
+	if fence != "" {
+		return fmt.Sprintf("line %d: a code fence that is never closed hides the rest", fenceLine)
+	}
+	return "no | Field | Value | table, no step table with Command and Result columns, no - Field: line"
+}
+
 // The template kinds FillTemplate recognises.
 const (
 	KindUpstream = "upstream"
@@ -239,6 +286,9 @@ func appendNote(existing, note string) string {
 
 func (f *filler) fillBullet(line string) string {
 	if m := checkboxRE.FindStringSubmatch(line); m != nil {
+		if m[2] != " " {
+			return line // ticked by a person: left alone, as filled table cells are
+		}
 		var result, note string
 		if strings.ContainsRune(m[4], '`') {
 			cands := commandCandidates(m[4])

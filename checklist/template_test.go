@@ -142,3 +142,19 @@ func TestFillFixtureCheckoutTemplate(t *testing.T) {
 		})
 	}
 }
+
+// In the legacy kind, a box a person ticked is theirs, as a filled table cell is; an open box
+// for a step that ran gets the harness's result.
+func TestFillTemplateKeepsTickedBoxes(t *testing.T) {
+	e := loadRun(t, "fail-blocked")
+	tmpl := "# Checklist\n\n- [X] lanes: `pytest ./difftrain/tests -v`\n" +
+		"- [ ] train: `python ./difftrain/scripts/train_text_to_image.py --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run`\n"
+	out, _ := FillTemplate([]byte(tmpl), e, Options{Now: renderedAt})
+	got := string(out)
+	if !strings.Contains(got, "- [X] lanes: `pytest ./difftrain/tests -v`\n") {
+		t.Errorf("a ticked box was changed:\n%s", got)
+	}
+	if !strings.Contains(got, "- [ ] train: `python ./difftrain/scripts/train_text_to_image.py --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run` — FAIL") {
+		t.Errorf("the open box of a step that ran was not filled:\n%s", got)
+	}
+}

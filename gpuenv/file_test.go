@@ -49,7 +49,7 @@ func TestReadErrorsNameFileAndField(t *testing.T) {
 		{
 			name:    "type",
 			content: `{"schema_version": 1, "nvml": {"gpus": [{"memory_total_bytes": "24 GiB"}]}}`,
-			want:    "json: cannot unmarshal string into Go struct field GPU.nvml.gpus.memory_total_bytes of type uint64",
+			want:    "field nvml.gpus.memory_total_bytes: string is not uint64",
 		},
 		{
 			name:    "truncated",

@@ -1,0 +1,54 @@
+package gpuenv
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gotest.tools/v3/golden"
+)
+
+// TestBadInputs reads every broken gpu_env.json in ../testdata/bad/gpuenv (written by
+// testdata/bad/gen_bad.py): each is refused with one line that names the file and, where there
+// is one, the field. The errors are kept in testdata/bad-gpuenv.golden (go test ./gpuenv -update).
+func TestBadInputs(t *testing.T) {
+	files, err := filepath.Glob("../testdata/bad/gpuenv/*.json")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 5, "the corpus is missing: run python3 testdata/bad/gen_bad.py")
+	var got strings.Builder
+	for _, f := range files {
+		_, err := Read(f)
+		require.Error(t, err, f)
+		msg := err.Error()
+		require.NotContains(t, msg, "\n", f)
+		require.Contains(t, msg, f, "the error must name the file")
+		got.WriteString(filepath.Base(f) + ": " + strings.ReplaceAll(msg, f, "FILE") + "\n")
+	}
+	golden.Assert(t, got.String(), "bad-gpuenv.golden")
+}
+
+// FuzzRead reads arbitrary bytes as gpu_env.json: it never panics, a refusal is one line naming
+// the file, and what it accepts has this build's schema version and writes back as it reads.
+// Seeds: testdata/fuzz/FuzzRead (a recorded gpu_env.json and testdata/bad/gpuenv).
+func FuzzRead(f *testing.F) {
+	dir := f.TempDir()
+	path, again := filepath.Join(dir, FileName), filepath.Join(dir, "again.json")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		require.NoError(t, os.WriteFile(path, data, 0o644))
+		facts, err := Read(path)
+		if err != nil {
+			msg := err.Error()
+			if strings.Contains(msg, "\n") || !strings.Contains(msg, path) {
+				t.Fatalf("want one line naming %s, got %q", path, msg)
+			}
+			return
+		}
+		require.Equal(t, SchemaVersion, facts.SchemaVersion)
+		require.NoError(t, Write(again, facts))
+		back, err := Read(again)
+		require.NoError(t, err)
+		require.Equal(t, facts, back)
+	})
+}
