@@ -12,10 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"syscall"
 	"time"
 )
+
+// DefaultHeartbeat is the longest silence on the live stream while a step runs.
+const DefaultHeartbeat = 30 * time.Second
 
 // Grace is how long a step's process group has between SIGTERM and SIGKILL.
 const Grace = 2 * time.Second
@@ -37,6 +41,9 @@ type Cmd struct {
 	// Stream receives the output live, each line prefixed with Prefix and the elapsed time. May be nil.
 	Stream io.Writer
 	Prefix string
+	// Heartbeat is how long the live stream may stay silent before a "still running" line;
+	// 0 means DefaultHeartbeat.
+	Heartbeat time.Duration
 	// Filter wraps the log writer, for example to redact secrets. May be nil.
 	Filter func(io.Writer) io.WriteCloser
 }
@@ -96,9 +103,19 @@ func Run(ctx context.Context, c Cmd) Result {
 	pw.Close() // the child holds the only write ends now
 	pgid := cmd.Process.Pid
 
+	var ls *lineStreamer
+	stopBeat := func() {}
+	if c.Stream != nil {
+		ls = &lineStreamer{w: c.Stream, prefix: c.Prefix, start: start, shown: start}
+		every := c.Heartbeat
+		if every <= 0 {
+			every = DefaultHeartbeat
+		}
+		stopBeat = ls.heartbeat(every)
+	}
 	copied := make(chan int64, 1)
 	go func() {
-		copied <- copyOut(pr, logw, c.Stream, c.Prefix, start)
+		copied <- copyOut(pr, logw, ls)
 	}()
 
 	exited := make(chan error, 1)
@@ -124,6 +141,7 @@ func Run(ctx context.Context, c Cmd) Result {
 	// and keep running on the GPU.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	res.Bytes = <-copied
+	stopBeat()
 	pr.Close()
 	res.Duration = time.Since(start)
 
@@ -169,12 +187,8 @@ func stop(pgid int, exited <-chan error) error {
 	}
 }
 
-// copyOut copies r to log byte for byte and, bounded, line by line to stream.
-func copyOut(r io.Reader, log, stream io.Writer, prefix string, start time.Time) int64 {
-	var ls *lineStreamer
-	if stream != nil {
-		ls = &lineStreamer{w: stream, prefix: prefix, start: start}
-	}
+// copyOut copies r to log byte for byte and, bounded, line by line to ls (which may be nil).
+func copyOut(r io.Reader, log io.Writer, ls *lineStreamer) int64 {
 	buf := make([]byte, 32<<10)
 	var n int64
 	logOK := true
@@ -201,17 +215,47 @@ func copyOut(r io.Reader, log, stream io.Writer, prefix string, start time.Time)
 	return n
 }
 
-// lineStreamer writes complete lines, cut to streamLineMax, until streamLinesMax lines.
+// lineStreamer writes complete lines, cut to streamLineMax, until streamLinesMax lines, and a
+// heartbeat line whenever the stream has been silent too long.
 type lineStreamer struct {
+	mu     sync.Mutex
 	w      io.Writer
 	prefix string
 	start  time.Time
 	line   []byte
 	cut    int // bytes dropped from the current line
 	lines  int
+	total  int64     // bytes seen
+	shown  time.Time // when the stream last showed a line
+}
+
+// heartbeat starts the "still running" lines; the returned func stops them.
+func (l *lineStreamer) heartbeat(every time.Duration) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				l.mu.Lock()
+				if now.Sub(l.shown) >= every {
+					fmt.Fprintf(l.w, "[%s %s] … still running, %d bytes logged\n", l.prefix, elapsed(l.start), l.total)
+					l.shown = now
+				}
+				l.mu.Unlock()
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 func (l *lineStreamer) write(p []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total += int64(len(p))
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		chunk := p
@@ -241,13 +285,17 @@ func (l *lineStreamer) emit() {
 			s += fmt.Sprintf(" …[%d bytes in the log]", l.cut)
 		}
 		fmt.Fprintf(l.w, "[%s %s] %s\n", l.prefix, elapsed(l.start), s)
+		l.shown = time.Now()
 	case l.lines == streamLinesMax:
 		fmt.Fprintf(l.w, "[%s %s] … further output goes to the log only\n", l.prefix, elapsed(l.start))
+		l.shown = time.Now()
 	}
 	l.line, l.cut = l.line[:0], 0
 }
 
 func (l *lineStreamer) flush(total int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if len(l.line) > 0 || l.cut > 0 {
 		l.emit()
 	}

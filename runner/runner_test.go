@@ -213,3 +213,15 @@ func TestTail(t *testing.T) {
 	_, err = Tail(filepath.Join(dir, "nope"), 2)
 	require.ErrorContains(t, err, "nope")
 }
+
+// A silent step still shows progress: a "still running" line after each silent Heartbeat.
+func TestHeartbeatOnSilence(t *testing.T) {
+	res, _, stream := run(t, context.Background(), Cmd{Argv: sh("echo start; sleep 1; echo end"), Heartbeat: 300 * time.Millisecond})
+	require.NoError(t, res.Err)
+	require.Regexp(t, `(?s)\] start\n.*\[04-train \+0\.\ds\] … still running, 6 bytes logged\n.*\] end\n$`, stream)
+
+	// A chatty step needs none.
+	res, _, stream = run(t, context.Background(), Cmd{Argv: sh("for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.05; done"), Heartbeat: 300 * time.Millisecond})
+	require.NoError(t, res.Err)
+	require.NotContains(t, stream, "still running")
+}
