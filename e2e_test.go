@@ -74,7 +74,8 @@ func makeSmoke(t *testing.T, env ...string) smokeRun {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "evidence")
 	cmd := exec.Command("make", "--no-print-directory", "smoke")
-	cmd.Env = cleanEnv(append([]string{"SMOKE_OUT=" + out}, env...)...)
+	// TMPDIR: the fixture's workspace is made there, and removed with the test's.
+	cmd.Env = cleanEnv(append([]string{"SMOKE_OUT=" + out, "TMPDIR=" + t.TempDir()}, env...)...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err := cmd.Run()
@@ -326,7 +327,7 @@ func TestNoRetry(t *testing.T) {
 func TestInterrupt(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "evidence")
 	cmd := exec.Command("make", "--no-print-directory", "smoke")
-	cmd.Env = cleanEnv("SMOKE_OUT="+out, "FIXTURE_HANG=train_text_to_image")
+	cmd.Env = cleanEnv("SMOKE_OUT="+out, "TMPDIR="+t.TempDir(), "FIXTURE_HANG=train_text_to_image")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
@@ -437,9 +438,9 @@ func TestBadSettings(t *testing.T) {
 	}
 	run := func(t *testing.T, tc testCase) {
 		cmd := exec.Command(bin, "-test.run", "Test0")
-		cmd.Env = cleanEnv(tc.env, "SMOKE_OUT="+filepath.Join(t.TempDir(), "out"))
+		cmd.Env = cleanEnv(tc.env, "SMOKE_OUT="+filepath.Join(t.TempDir(), "out"), "TMPDIR="+t.TempDir())
 		if strings.HasPrefix(tc.env, "SMOKE_OUT=") {
-			cmd.Env = cleanEnv(tc.env)
+			cmd.Env = cleanEnv(tc.env, "TMPDIR="+t.TempDir())
 		}
 		var stderr, stdout bytes.Buffer
 		cmd.Stderr, cmd.Stdout = &stderr, &stdout
@@ -494,7 +495,7 @@ func TestSecretsAreRedacted(t *testing.T) {
 func TestSIGTERM(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "evidence")
 	cmd := exec.Command(smokeBinary(t), "-test.v")
-	cmd.Env = cleanEnv("SMOKE_OUT="+out, "FIXTURE_HANG=validate_config")
+	cmd.Env = cleanEnv("SMOKE_OUT="+out, "TMPDIR="+t.TempDir(), "FIXTURE_HANG=validate_config")
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	require.NoError(t, cmd.Start())
