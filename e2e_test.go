@@ -239,6 +239,21 @@ func TestMissingCheckpointFailsArtifacts(t *testing.T) {
 	require.FileExists(t, filepath.Join(r.out, "artifacts/04-train/checkpoint-2.pt"), "what exists is still kept")
 }
 
+// Artifacts above SMOKE_COPY_CAP_MB are hashed and referenced, not copied (0: every one).
+func TestCopyCapReferences(t *testing.T) {
+	r := makeSmoke(t, "SMOKE_COPY_CAP_MB=0", "TESTFLAGS=-run Test0[0-4]")
+	require.Equal(t, 0, r.code, r.tail())
+	require.NoFileExists(t, filepath.Join(r.out, "artifacts/04-train/checkpoint-2.pt"))
+	ref := r.read(t, "artifacts/04-train/checkpoint-2.pt.sha256ref")
+	var info artifacts.RunInfo
+	require.NoError(t, json.Unmarshal([]byte(r.read(t, artifacts.RunFile)), &info))
+	sums, err := artifacts.HashFiles(filepath.Join(info.DifftrainDir, "_tmp_run", "checkpoint-2.pt"))
+	require.NoError(t, err)
+	for _, sum := range sums {
+		require.Contains(t, ref, "sha256: "+sum+"\n")
+	}
+}
+
 func TestTrackedFileChangeFailsTheStep(t *testing.T) {
 	r := makeSmoke(t, "FIXTURE_TOUCH_TRACKED=make_dummy_imagefolder")
 	require.Contains(t, requireHalted(t, r, 2), "configs/base.yaml")

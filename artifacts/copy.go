@@ -20,10 +20,11 @@ const RefSuffix = ".sha256ref"
 
 // Copy copies files into out/artifacts/<subdir>/ under their base names and returns the
 // paths it wrote, relative to out with '/' separators. A file larger than capBytes
-// (DefaultCopyCap when capBytes <= 0) is not copied: <name>.sha256ref records its sha256,
-// size and absolute path instead. Two files with one base name are an error.
+// (DefaultCopyCap when capBytes < 0; 0 references every non-empty file) is not copied:
+// <name>.sha256ref records its sha256, size and absolute path instead. Two files with one
+// base name are an error.
 func Copy(out, subdir string, capBytes int64, files ...string) ([]string, error) {
-	if capBytes <= 0 {
+	if capBytes < 0 {
 		capBytes = DefaultCopyCap
 	}
 	if subdir == "" || strings.Contains(subdir, "..") || filepath.IsAbs(subdir) {

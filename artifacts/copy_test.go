@@ -30,9 +30,14 @@ func TestCopy(t *testing.T) {
 	require.True(t, errors.Is(err, os.ErrNotExist))
 
 	// The default cap copies both.
-	got, err = Copy(out, "resume", 0, small, big)
+	got, err = Copy(out, "resume", -1, small, big)
 	require.NoError(t, err)
 	require.Equal(t, []string{"artifacts/resume/env.json", "artifacts/resume/checkpoint-1.pt"}, got)
+
+	// A cap of 0 references both.
+	got, err = Copy(out, "none", 0, small, big)
+	require.NoError(t, err)
+	require.Equal(t, []string{"artifacts/none/env.json.sha256ref", "artifacts/none/checkpoint-1.pt.sha256ref"}, got)
 }
 
 func TestCopy_Errors(t *testing.T) {
