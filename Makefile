@@ -14,7 +14,7 @@ FUZZTIME ?= 30s
 # TESTFLAGS are extra go test flags for make smoke, for example -run 'Test0[0-5]' or -shuffle=on.
 TESTFLAGS ?=
 
-.PHONY: help smoke checklist verify test bench fuzz bundle clean
+.PHONY: help smoke checklist verify test fixture-test bench fuzz bundle clean
 
 help:
 	@echo 'make smoke      run the runbook (fixture unless DIFFTRAIN_DIR is set; GPU=1 for -tags gpu)'
@@ -50,11 +50,20 @@ verify:
 	@test -n "$(RUNS)" || { echo "make verify: no evidence directory: set RUNS=runs/<stamp>" >&2; exit 2; }
 	$(GO) run ./cmd/checklist -verify $(RUNS)
 
-test:
+test: fixture-test
 	$(GO) vet ./...
 	$(GO) vet -tags gpu ./...
 	$(GO) vet -tags 'gpu fakegpu' ./smoke
 	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/smoke$$')
+
+# The fixture's own CPU test lane, in a copy (pytest would write caches into testdata/).
+FIXTURE_PYTHON ?= /usr/bin/python3
+fixture-test:
+	@if $(FIXTURE_PYTHON) -c 'import pytest' 2>/dev/null; then \
+	  d=$$(mktemp -d) && cp -r testdata/difftrain $$d/ && cd $$d && \
+	  $(FIXTURE_PYTHON) -B -m pytest ./difftrain/tests -m "not slow and not integration" -q -p no:cacheprovider; \
+	  status=$$?; rm -rf $$d; exit $$status; \
+	else echo "fixture self-test skipped: $(FIXTURE_PYTHON) has no pytest (apt-get install python3-pytest)"; fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 $$($(GO) list ./... | grep -v '/smoke$$')
