@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"gotest.tools/v3/golden"
+
+	"github.com/difftrain/gpusmoke/internal/badinput"
 )
 
 // bad is the broken-input corpus; testdata/bad/gen_bad.py writes it.
@@ -60,20 +62,11 @@ func TestBadInputs(t *testing.T) {
 		}},
 	} {
 		t.Run(kind.name, func(t *testing.T) {
-			cases, err := filepath.Glob(filepath.Join(bad, kind.glob))
-			require.NoError(t, err)
-			require.GreaterOrEqual(t, len(cases), 5, "the corpus is missing: run python3 testdata/bad/gen_bad.py")
-			var got strings.Builder
-			for _, c := range cases {
-				c = filepath.Clean(c)
+			got := badinput.Errors(t, filepath.Join(bad, kind.glob), func(c string) (string, string) {
 				err, file := kind.check(c)
-				require.Error(t, err, c)
-				msg := err.Error()
-				require.NotContains(t, msg, "\n", c)
-				require.Contains(t, msg, file, "the error must name the file")
-				got.WriteString(filepath.Base(c) + ": " + strings.ReplaceAll(msg, file, "FILE") + "\n")
-			}
-			golden.Assert(t, got.String(), "bad-"+kind.name+".golden")
+				return badinput.Msg(err), file
+			})
+			golden.Assert(t, got, "bad-"+kind.name+".golden")
 		})
 	}
 }

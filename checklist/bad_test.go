@@ -1,10 +1,10 @@
 package checklist
 
 import (
-	"bytes"
+	"github.com/difftrain/gpusmoke/internal/badinput"
+
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/difftrain/gpusmoke/artifacts"
@@ -31,9 +31,7 @@ func TestBadInputs(t *testing.T) {
 		{"gpuenv", "*.json", gpuenv.FileName},
 	} {
 		t.Run(kind.dir, func(t *testing.T) {
-			cases := corpus(t, kind.dir, kind.glob)
-			var got strings.Builder
-			for _, c := range cases {
+			got := badinput.Errors(t, filepath.Join(bad, kind.dir, kind.glob), func(c string) (string, string) {
 				content, err := os.ReadFile(c)
 				if err != nil {
 					t.Fatal(err)
@@ -44,19 +42,14 @@ func TestBadInputs(t *testing.T) {
 					t.Fatal(err)
 				}
 				_, err = Load(dir)
-				if err == nil {
-					t.Errorf("%s: loaded without error", c)
-					continue
-				}
-				got.WriteString(filepath.Base(c) + ": " + oneLineNaming(t, c, err.Error(), file) + "\n")
-			}
-			assertGolden(t, "bad-"+kind.dir, []byte(got.String()))
+				return badinput.Msg(err), file
+			})
+			assertGolden(t, "bad-"+kind.dir, []byte(got))
 		})
 	}
 
 	t.Run("template", func(t *testing.T) {
-		var got strings.Builder
-		for _, c := range corpus(t, "template", "*.md") {
+		got := badinput.Errors(t, filepath.Join(bad, "template", "*.md"), func(c string) (string, string) {
 			dir := copyRun(t, "pass")
 			var (
 				res Result
@@ -72,125 +65,12 @@ func TestBadInputs(t *testing.T) {
 			}()
 			switch {
 			case err != nil:
-				got.WriteString(filepath.Base(c) + ": error: " + oneLineNaming(t, c, err.Error(), c) + "\n")
+				return "error: " + err.Error(), c
 			case res.TemplateNote == "":
 				t.Errorf("%s: filled as %q without a note", c, res.TemplateKind)
-			default:
-				got.WriteString(filepath.Base(c) + ": " + oneLineNaming(t, c, res.TemplateNote, c) + "\n")
 			}
-		}
-		assertGolden(t, "bad-template", []byte(got.String()))
-	})
-}
-
-// corpus lists the corpus files of one kind.
-func corpus(t *testing.T, dir, glob string) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(bad, dir, glob))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) < 5 {
-		t.Fatalf("%d files in %s: the corpus is missing (python3 testdata/bad/gen_bad.py writes it)", len(files), filepath.Join(bad, dir))
-	}
-	return files
-}
-
-// oneLineNaming checks that msg is one line that names file, and returns it with file as FILE.
-func oneLineNaming(t *testing.T, c, msg, file string) string {
-	t.Helper()
-	if strings.Contains(msg, "\n") {
-		t.Errorf("%s: the message spans lines: %q", c, msg)
-	}
-	if !strings.Contains(msg, file) {
-		t.Errorf("%s: the message does not name %s: %q", c, file, msg)
-	}
-	return strings.ReplaceAll(msg, file, "FILE")
-}
-
-// FuzzLoadJUnit loads an evidence directory whose junit.xml is arbitrary bytes and whose run.json
-// is valid: it never panics, a refusal is one line naming junit.xml, and what it loads renders.
-// Seeds: testdata/fuzz/FuzzLoadJUnit (the recorded junit.xml files and testdata/bad/junit).
-func FuzzLoadJUnit(f *testing.F) {
-	dir := f.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, artifacts.RunFile), []byte(minimalRun), 0o644); err != nil {
-		f.Fatal(err)
-	}
-	path := filepath.Join(dir, artifacts.JUnitFile)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		e, err := Load(dir)
-		if err != nil {
-			msg := err.Error()
-			if strings.Contains(msg, "\n") || !strings.Contains(msg, path) {
-				t.Fatalf("want one line naming %s, got %q", path, msg)
-			}
-			return
-		}
-		if len(e.Sections) < len(catalog) {
-			t.Fatalf("%d sections, the runbook has %d", len(e.Sections), len(catalog))
-		}
-		var cl, rep bytes.Buffer
-		writeChecklist(&cl, e, Options{Now: renderedAt})
-		writeReport(&rep, e, Options{Now: renderedAt})
-		_ = e.Verdict()
-	})
-}
-
-// FuzzFillTemplate fills an arbitrary template from a recorded run: it never panics, says which
-// kind it filled, keeps every line that is not a table row or a list item, and never changes the
-// number of cells of a table row.
-// Seeds: testdata/fuzz/FuzzFillTemplate (the templates in ../testdata, the fixture checkout's
-// own, and testdata/bad/template).
-func FuzzFillTemplate(f *testing.F) {
-	e, err := Load(filepath.Join("testdata", "runs", "fail-blocked"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, tmpl []byte) {
-		out, kind := FillTemplate(tmpl, e, Options{Now: renderedAt})
-		if kind != KindUpstream && kind != KindLegacy && kind != "none" {
-			t.Fatalf("kind %q", kind)
-		}
-		if kind == "none" {
-			if why := whyNothingFilled(tmpl); why == "" || strings.Contains(why, "\n") {
-				t.Fatalf("whyNothingFilled: %q", why)
-			}
-		}
-		_ = unfillable("t.md", tmpl)
-		in := string(tmpl)
-		if strings.Contains(in, "\r") {
-			return // line endings are rewritten; the line-by-line check below needs \n only
-		}
-		body, ok := strings.CutPrefix(string(out), e.banners())
-		if !ok {
-			t.Fatal("the banners are not at the top")
-		}
-		inLines, outLines := strings.Split(in, "\n"), strings.Split(body, "\n")
-		if len(outLines) < len(inLines) {
-			t.Fatalf("%d lines in, %d out", len(inLines), len(outLines))
-		}
-		for i, line := range inLines {
-			got := outLines[i]
-			if i == len(inLines)-1 && line == "" {
-				break // the last newline; the footer follows
-			}
-			if got == line {
-				continue
-			}
-			if !isTableLine(line) {
-				if item := strings.TrimLeft(line, " \t\f\r\v"); !strings.HasPrefix(item, "-") && !strings.HasPrefix(item, "*") && !strings.HasPrefix(item, "+") {
-					t.Fatalf("line %d changed, and it is neither a table row nor a list item:\n%q\n%q", i+1, line, got)
-				}
-				continue
-			}
-			a, _, _ := splitRow(line)
-			b, _, _ := splitRow(got)
-			if len(a) != len(b) {
-				t.Fatalf("line %d: %d cells became %d:\n%q\n%q", i+1, len(a), len(b), line, got)
-			}
-		}
+			return res.TemplateNote, c
+		})
+		assertGolden(t, "bad-template", []byte(got))
 	})
 }
