@@ -10,6 +10,8 @@ SMOKE_OUT ?= $(CURDIR)/runs/$(shell date -u +%Y%m%dT%H%M%SZ)
 export SMOKE_OUT
 # RUNS are the evidence directories `make checklist` renders: by default the newest run.
 RUNS ?= $(lastword $(sort $(wildcard $(CURDIR)/runs/*/)))
+# MATRIX is where `make checklist` writes the matrix of several RUNS.
+MATRIX ?= checklist-matrix.md
 FUZZTIME ?= 30s
 # TESTFLAGS are extra go test flags for make smoke, for example -run 'Test0[0-5]' or -shuffle=on.
 TESTFLAGS ?=
@@ -44,7 +46,7 @@ smoke: .bin/gotestsum
 
 checklist:
 	@test -n "$(RUNS)" || { echo "make checklist: no evidence directory: set RUNS=runs/<stamp> (none under runs/)" >&2; exit 2; }
-	$(GO) run ./cmd/checklist $(RUNS)
+	$(GO) run ./cmd/checklist -o "$(MATRIX)" $(RUNS)
 
 verify:
 	@test -n "$(RUNS)" || { echo "make verify: no evidence directory: set RUNS=runs/<stamp>" >&2; exit 2; }

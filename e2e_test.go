@@ -626,3 +626,30 @@ func TestFakeGPU(t *testing.T) {
 		require.Contains(t, reason, "the GPU did not run bf16")
 	})
 }
+
+// make checklist as a user types it: one run is rendered again (and re-sealed), several runs
+// become one matrix.
+func TestMakeChecklist(t *testing.T) {
+	pass := makeSmoke(t, "TESTFLAGS=-run Test0[0-2]")
+	fail := makeSmoke(t, "FIXTURE_FAIL=make_dummy_imagefolder", "TESTFLAGS=-run Test0[0-2]")
+	make := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("make", append([]string{"--no-print-directory"}, args...)...)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return string(out)
+	}
+
+	require.NoError(t, os.Remove(filepath.Join(pass.out, artifacts.ChecklistFile)))
+	out := make("checklist", "RUNS="+pass.out)
+	require.Contains(t, out, filepath.Join(pass.out, artifacts.ChecklistFile))
+	require.FileExists(t, filepath.Join(pass.out, artifacts.ChecklistFile))
+	make("verify", "RUNS="+pass.out)
+
+	matrix := filepath.Join(t.TempDir(), "matrix.md")
+	make("checklist", "RUNS="+pass.out+" "+fail.out, "MATRIX="+matrix)
+	b, err := os.ReadFile(matrix)
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^\| 02 \| dataset \| PASS \([0-9.]+ s\) \| \*\*FAIL\*\* \([0-9.]+ s\) \|$`, string(b))
+}
