@@ -1,6 +1,9 @@
 package checklist
 
 import (
+	"bytes"
+	"strings"
+
 	"github.com/difftrain/gpusmoke/internal/badinput"
 
 	"os"
@@ -72,5 +75,92 @@ func TestBadInputs(t *testing.T) {
 			return res.TemplateNote, c
 		})
 		assertGolden(t, "bad-template", []byte(got))
+	})
+}
+
+// FuzzLoadJUnit loads an evidence directory whose junit.xml is arbitrary bytes and whose run.json
+// is valid: it never panics, a refusal is one line naming junit.xml, and what it loads renders.
+// Seeds: testdata/fuzz/FuzzLoadJUnit (the recorded junit.xml files and testdata/bad/junit).
+func FuzzLoadJUnit(f *testing.F) {
+	dir := f.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, artifacts.RunFile), []byte(minimalRun), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	path := filepath.Join(dir, artifacts.JUnitFile)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		e, err := Load(dir)
+		if err != nil {
+			msg := err.Error()
+			if strings.Contains(msg, "\n") || !strings.Contains(msg, path) {
+				t.Fatalf("want one line naming %s, got %q", path, msg)
+			}
+			return
+		}
+		if len(e.Sections) < len(catalog) {
+			t.Fatalf("%d sections, the runbook has %d", len(e.Sections), len(catalog))
+		}
+		var cl, rep bytes.Buffer
+		writeChecklist(&cl, e, Options{Now: renderedAt})
+		writeReport(&rep, e, Options{Now: renderedAt})
+		_ = e.Verdict()
+	})
+}
+
+// FuzzFillTemplate fills an arbitrary template from a recorded run: it never panics, says which
+// kind it filled, keeps every line that is not a table row or a list item, and never changes the
+// number of cells of a table row.
+// Seeds: testdata/fuzz/FuzzFillTemplate (the templates in ../testdata, the fixture checkout's
+// own, and testdata/bad/template).
+func FuzzFillTemplate(f *testing.F) {
+	e, err := Load(filepath.Join("testdata", "runs", "fail-blocked"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, tmpl []byte) {
+		out, kind := FillTemplate(tmpl, e, Options{Now: renderedAt})
+		if kind != KindUpstream && kind != KindLegacy && kind != "none" {
+			t.Fatalf("kind %q", kind)
+		}
+		if kind == "none" {
+			if why := whyNothingFilled(tmpl); why == "" || strings.Contains(why, "\n") {
+				t.Fatalf("whyNothingFilled: %q", why)
+			}
+		}
+		_ = unfillable("t.md", tmpl)
+		in := string(tmpl)
+		if strings.Contains(in, "\r") {
+			return // line endings are rewritten; the line-by-line check below needs \n only
+		}
+		body, ok := strings.CutPrefix(string(out), e.banners())
+		if !ok {
+			t.Fatal("the banners are not at the top")
+		}
+		inLines, outLines := strings.Split(in, "\n"), strings.Split(body, "\n")
+		if len(outLines) < len(inLines) {
+			t.Fatalf("%d lines in, %d out", len(inLines), len(outLines))
+		}
+		for i, line := range inLines {
+			got := outLines[i]
+			if i == len(inLines)-1 && line == "" {
+				break // the last newline; the footer follows
+			}
+			if got == line {
+				continue
+			}
+			if !isTableLine(line) {
+				if item := strings.TrimLeft(line, " \t\f\r\v"); !strings.HasPrefix(item, "-") && !strings.HasPrefix(item, "*") && !strings.HasPrefix(item, "+") {
+					t.Fatalf("line %d changed, and it is neither a table row nor a list item:\n%q\n%q", i+1, line, got)
+				}
+				continue
+			}
+			a, _, _ := splitRow(line)
+			b, _, _ := splitRow(got)
+			if len(a) != len(b) {
+				t.Fatalf("line %d: %d cells became %d:\n%q\n%q", i+1, len(a), len(b), line, got)
+			}
+		}
 	})
 }
