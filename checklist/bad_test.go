@@ -1,6 +1,8 @@
 package checklist
 
 import (
+	"gotest.tools/v3/golden"
+
 	"bytes"
 	"strings"
 
@@ -47,7 +49,7 @@ func TestBadInputs(t *testing.T) {
 				_, err = Load(dir)
 				return badinput.Msg(err), file
 			})
-			assertGolden(t, "bad-"+kind.dir, []byte(got))
+			golden.Assert(t, got, "bad-"+kind.dir+".golden")
 		})
 	}
 
@@ -74,7 +76,7 @@ func TestBadInputs(t *testing.T) {
 			}
 			return res.TemplateNote, c
 		})
-		assertGolden(t, "bad-template", []byte(got))
+		golden.Assert(t, got, "bad-template.golden")
 	})
 }
 

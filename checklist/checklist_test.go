@@ -1,6 +1,8 @@
 package checklist
 
 import (
+	"gotest.tools/v3/golden"
+
 	"os"
 	"path/filepath"
 	"regexp"
@@ -84,11 +86,11 @@ func TestRender(t *testing.T) {
 		for _, w := range res.Written {
 			b := readFile(t, w)
 			checkTables(t, filepath.Base(w), string(b))
-			golden := tc.run + "." + strings.TrimSuffix(filepath.Base(w), ".md")
+			name := tc.run + "." + strings.TrimSuffix(filepath.Base(w), ".md")
 			if filepath.Base(w) == artifacts.TemplateFile {
-				golden = tc.run + ".template-" + tc.kind
+				name = tc.run + ".template-" + tc.kind
 			}
-			assertGolden(t, golden, b)
+			golden.Assert(t, string(b), name+".golden")
 		}
 	}
 	for _, tc := range []testCase{
@@ -108,7 +110,7 @@ func TestMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTables(t, "matrix", b.String())
-	assertGolden(t, "matrix", []byte(b.String()))
+	golden.Assert(t, b.String(), "matrix.golden")
 }
 
 func TestMatrixBadDir(t *testing.T) {
