@@ -221,7 +221,7 @@ func TestHeartbeatOnSilence(t *testing.T) {
 	require.Regexp(t, `(?s)\] start\n.*\[04-train \+0\.\ds\] … still running, 6 bytes logged\n.*\] end\n$`, stream)
 
 	// A chatty step needs none.
-	res, _, stream = run(t, context.Background(), Cmd{Argv: sh("for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.05; done"), Heartbeat: 300 * time.Millisecond})
+	res, _, stream = run(t, context.Background(), Cmd{Argv: sh("for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.05; done"), Heartbeat: 5 * time.Second})
 	require.NoError(t, res.Err)
 	require.NotContains(t, stream, "still running")
 }
