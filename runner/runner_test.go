@@ -220,8 +220,8 @@ func TestHeartbeatOnSilence(t *testing.T) {
 	require.NoError(t, res.Err)
 	require.Regexp(t, `(?s)\] start\n.*\[04-train \+0\.\ds\] … still running, 6 bytes logged\n.*\] end\n$`, stream)
 
-	// A chatty step needs none.
-	res, _, stream = run(t, context.Background(), Cmd{Argv: sh("for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.05; done"), Heartbeat: 5 * time.Second})
+	// A chatty step needs none: lines every 50 ms for 1.2 s, against a 600 ms heartbeat.
+	res, _, stream = run(t, context.Background(), Cmd{Argv: sh("i=0; while [ $i -lt 24 ]; do echo $i; sleep 0.05; i=$((i+1)); done"), Heartbeat: 600 * time.Millisecond})
 	require.NoError(t, res.Err)
 	require.NotContains(t, stream, "still running")
 }
