@@ -254,6 +254,12 @@ func TestCopyCapReferences(t *testing.T) {
 	}
 }
 
+// The resume must leave the checkpoints byte-identical.
+func TestResumeTouchingCheckpointsFails(t *testing.T) {
+	r := makeSmoke(t, "FIXTURE_RESUME_RESAVE=1")
+	require.Regexp(t, `^resume: the resume touched the checkpoints: \S+/checkpoint-2.pt \(changed\)$`, requireHalted(t, r, 6))
+}
+
 func TestTrackedFileChangeFailsTheStep(t *testing.T) {
 	r := makeSmoke(t, "FIXTURE_TOUCH_TRACKED=make_dummy_imagefolder")
 	require.Contains(t, requireHalted(t, r, 2), "configs/base.yaml")

@@ -28,7 +28,9 @@ def main() -> None:
     output_dir = args.output_dir or cfg.train.output_dir
     seed_everything(cfg.train.seed, deterministic=True)
     write_repro_artifacts(cfg, args.config, text, output_dir, deterministic=True)
-    training.train(cfg, output_dir, args.resume_from or cfg.train.resume_from)
+    resume_from = args.resume_from or cfg.train.resume_from
+    training.train(cfg, output_dir, resume_from)
+    _fixture.resave_on_resume(resume_from)
 
 
 if __name__ == "__main__":

@@ -69,3 +69,10 @@ def write_untracked(stem: str) -> None:
         notes = CHECKOUT / "notes"
         notes.mkdir(exist_ok=True)
         (notes / f"{stem}.txt").write_text("written by the fixture (FIXTURE_UNTRACKED)\n", encoding="utf-8")
+
+
+def resave_on_resume(resume_from: str) -> None:
+    """FIXTURE_RESUME_RESAVE=1: a resume rewrites the checkpoint it resumed from (a byte appended)."""
+    if resume_from and os.environ.get("FIXTURE_RESUME_RESAVE") == "1":
+        with open(resume_from, "ab") as f:
+            f.write(b"\0")
