@@ -47,11 +47,6 @@ type LogScan struct {
 // failures (the contract's precision fallbacks are warnings).
 func (s *LogScan) Clean() bool { return s.NaN == 0 && s.Inf == 0 && s.Tracebacks == 0 }
 
-// Summary is one line for a report: "12 lines; 0 nan, 0 inf, 2 warnings, 0 tracebacks".
-func (s *LogScan) Summary() string {
-	return fmt.Sprintf("%d lines; %d nan, %d inf, %d warnings, %d tracebacks", s.Lines, s.NaN, s.Inf, s.Warnings, s.Tracebacks)
-}
-
 // ScanLog streams a log in bounded memory (a 64 KiB buffer however long its lines) and
 // counts NaN/Inf losses, warnings and tracebacks.
 func ScanLog(path string) (*LogScan, error) {
