@@ -16,10 +16,11 @@ FUZZTIME ?= 30s
 # TESTFLAGS are extra go test flags for make smoke, for example -run 'Test0[0-5]' or -shuffle=on.
 TESTFLAGS ?=
 
-.PHONY: help smoke checklist verify test fixture-test bench fuzz bundle clean
+.PHONY: help smoke conformance checklist verify test fixture-test bench fuzz bundle clean
 
 help:
 	@echo 'make smoke      run the runbook (fixture unless DIFFTRAIN_DIR is set; GPU=1 for -tags gpu)'
+	@echo 'make conformance  the suite against DIFFTRAIN_DIR (a real checkout; the fixture if unset) on CPU, offline'
 	@echo 'make checklist  render checklist.md and report.md again (RUNS="dir1 dir2" for a matrix)'
 	@echo 'make verify     re-check SHA256SUMS of an evidence directory (RUNS=dir)'
 	@echo 'make test       vet and run every test, including end-to-end runs of make smoke'
@@ -39,6 +40,16 @@ smoke: .bin/gotestsum
 	  -- -count=1 $(TAGS) $(TESTFLAGS) ./smoke || status=$$?; \
 	$(GO) run ./cmd/checklist "$(SMOKE_OUT)" || { [ $$status = 0 ] && status=2; }; \
 	exit $$status
+
+# The conformance lane: the suite against a real difftrain checkout (DIFFTRAIN_DIR; the fixture
+# when unset) on a CPU, with no GPU and no network. The stand-in model packages in
+# testdata/standins and the checkout's src go first on PYTHONPATH, and the plan deviates only in
+# its install step, an import check. Sections 00-06 must PASS; AMP is SKIPPED (no CUDA).
+CONFORMANCE_PYTHON ?= /usr/bin/python3
+conformance: .bin/gotestsum
+	@$(MAKE) --no-print-directory smoke SMOKE_PLAN="$(CURDIR)/testdata/conformance-plan.yaml" \
+	  SMOKE_PYTHON="$${SMOKE_PYTHON:-$(CONFORMANCE_PYTHON)}" \
+	  PYTHONPATH="$(CURDIR)/testdata/standins$(if $(DIFFTRAIN_DIR),:$(abspath $(DIFFTRAIN_DIR))/src)$${PYTHONPATH:+:$$PYTHONPATH}"
 
 # gotestsum runs as its own binary, not under `go tool`, which would hand it a second Ctrl-C.
 .bin/gotestsum: go.mod go.sum

@@ -69,6 +69,32 @@ func cleanEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
+// fixtureCheckout writes a fresh copy of the fixture to be run as a real checkout (DIFFTRAIN_DIR),
+// and returns it with the settings that make it run like one installed with its extras: the
+// stand-in model packages and its src on PYTHONPATH, and the fixture's plan.
+func fixtureCheckout(t *testing.T) (string, []string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "difftrain")
+	require.NoError(t, gpusmoke.WriteFixture(dir))
+	standins, err := filepath.Abs("testdata/standins")
+	require.NoError(t, err)
+	plan, err := filepath.Abs("testdata/fixture-plan.yaml")
+	require.NoError(t, err)
+	return dir, []string{"DIFFTRAIN_DIR=" + dir, "SMOKE_PLAN=" + plan,
+		"PYTHONPATH=" + standins + string(os.PathListSeparator) + filepath.Join(dir, "src")}
+}
+
+// planWith writes the fixture's plan with old replaced by new once, and returns its path.
+func planWith(t *testing.T, old, new string) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/fixture-plan.yaml")
+	require.NoError(t, err)
+	require.Contains(t, string(b), old)
+	p := filepath.Join(t.TempDir(), "plan.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(b), old, new, 1)), 0o644))
+	return p
+}
+
 // makeSmoke runs `make smoke` with the given settings and reads the JUnit it wrote.
 func makeSmoke(t *testing.T, env ...string) smokeRun {
 	t.Helper()
@@ -132,7 +158,7 @@ func requireEvidence(t *testing.T, r smokeRun, logs ...string) {
 }
 
 // requireHalted checks that section n failed, the run exited non-zero, and every later section
-// was blocked by it. It returns the failure's reason.
+// that the run selected was blocked by it. It returns the failure's reason.
 func requireHalted(t *testing.T, r smokeRun, n int) string {
 	t.Helper()
 	require.NotEqual(t, 0, r.code)
@@ -140,6 +166,9 @@ func requireHalted(t *testing.T, r smokeRun, n int) string {
 	require.Equal(t, artifacts.Fail, res, reason)
 	slug := fmt.Sprintf("%02d-", n)
 	for _, name := range sections[n+1:] {
+		if _, ok := r.sections[name]; !ok {
+			continue // not selected by -run
+		}
 		res, blocked := r.result(t, name)
 		require.Equal(t, artifacts.Skipped, res, name)
 		require.Regexp(t, "^blocked by "+slug+"[a-z0-9-]+$", blocked, name)
@@ -174,6 +203,12 @@ func TestSmokeFixturePasses(t *testing.T) {
 	require.Len(t, info.Plan.Deviations, 1)
 	require.Contains(t, r.read(t, artifacts.ChecklistFile), "FIXTURE")
 	require.Contains(t, r.read(t, artifacts.ReportFile), "FIXTURE")
+	// No GPU was used: both documents say so first, above the verdict.
+	for _, doc := range []string{artifacts.ChecklistFile, artifacts.ReportFile} {
+		first, _, _ := strings.Cut(r.read(t, doc), "\n")
+		require.True(t, strings.HasPrefix(first, "**"+artifacts.CPUOnlyBanner+"**"), "%s starts %q", doc, first)
+	}
+	require.False(t, info.Compute.GPUUsed)
 
 	// Approved commands only: what ran is exactly the plan's commands, in order.
 	plan, err := runbook.Load("testdata/fixture-plan.yaml")
@@ -285,22 +320,40 @@ func TestPretendCUDARunsAMP(t *testing.T) {
 	require.Contains(t, reason, "did not run bf16")
 }
 
-// The real-torch lane: the fixture trains a tiny real model and saves real torch.save checkpoints.
-func TestRealTorch(t *testing.T) {
+// The conformance lane (make conformance) on the fixture, as CI runs it: the stand-in model
+// packages on PYTHONPATH, a real torch (the fixture trains a tiny real model and saves real
+// torch.save checkpoints), the install step an import check. 00-06 PASS; AMP is SKIPPED (no CUDA).
+func TestConformanceLane(t *testing.T) {
 	py := torchPython(t)
-	r := makeSmoke(t, "SMOKE_PYTHON="+py)
+	out := filepath.Join(t.TempDir(), "evidence")
+	cmd := exec.Command("make", "--no-print-directory", "conformance")
+	cmd.Env = cleanEnv("SMOKE_OUT="+out, "TMPDIR="+t.TempDir(), "CONFORMANCE_PYTHON="+py)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	r := finish(t, out, cmd, err, buf.String())
 	require.Equal(t, 0, r.code, r.tail())
 	for _, name := range sections[:7] {
 		res, reason := r.result(t, name)
 		require.Equal(t, artifacts.Pass, res, "%s: %s", name, reason)
 	}
+	for _, name := range sections[7:] {
+		res, reason := r.result(t, name)
+		require.Equal(t, artifacts.Skipped, res, name)
+		require.Contains(t, reason, "torch sees no CUDA")
+	}
+	var info artifacts.RunInfo
+	require.NoError(t, json.Unmarshal([]byte(r.read(t, artifacts.RunFile)), &info))
+	require.Contains(t, info.Plan.Name, "conformance")
 	var facts struct {
 		Python struct {
-			Torch struct{ Version string } `json:"torch"`
+			Torch    struct{ Version string } `json:"torch"`
+			Packages map[string]string        `json:"packages"`
 		} `json:"python"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.read(t, "gpu_env.json")), &facts))
 	require.Regexp(t, `^\d+\.\d+`, facts.Python.Torch.Version)
+	require.Contains(t, facts.Python.Packages["diffusers"], "gpusmoke.standin", "the facts show that stand-ins ran")
 }
 
 // torchPython is Debian's python3 with python3-torch (CPU), which .ci/run installs.
@@ -568,29 +621,118 @@ func TestHugeOutputIsLoggedWhole(t *testing.T) {
 	require.Less(t, js.Size(), int64(4<<20), "the live stream must be bounded")
 }
 
-// One section runs alone with -run when its inputs exist: here 05 re-verifies an earlier run.
+// One section runs alone with -run when its inputs exist: here 05 re-verifies an earlier run,
+// after the resume rewrote the repro artifacts with train.resume_from set, and says that it
+// checked files this run did not write.
 func TestSectionAloneReverifies(t *testing.T) {
-	ws := t.TempDir()
-	dir := filepath.Join(ws, "difftrain")
-	require.NoError(t, gpusmoke.WriteFixture(dir))
-	plan, err := filepath.Abs("testdata/fixture-plan.yaml")
-	require.NoError(t, err)
-	r := makeSmoke(t, "DIFFTRAIN_DIR="+dir, "SMOKE_PLAN="+plan)
+	dir, env := fixtureCheckout(t)
+	r := makeSmoke(t, env...)
 	require.Equal(t, 0, r.code, r.tail())
 
-	r = makeSmoke(t, "DIFFTRAIN_DIR="+dir, "SMOKE_PLAN="+plan, "TESTFLAGS=-run Test05Artifacts")
+	r = makeSmoke(t, append(env, "TESTFLAGS=-run Test05Artifacts")...)
 	require.Equal(t, 0, r.code, r.tail())
 	res, reason := r.result(t, "Test05Artifacts")
 	require.Equal(t, artifacts.Pass, res, reason)
 	require.Len(t, r.sections, 1, "only 05 ran")
+	require.Contains(t, r.sections["Test05Artifacts"].Notes, "written by 06-resume's command")
+	require.Contains(t, r.read(t, artifacts.ReportFile), "CHECKED EXISTING FILES")
+	var info artifacts.RunInfo
+	require.NoError(t, json.Unmarshal([]byte(r.read(t, artifacts.RunFile)), &info))
+	require.Equal(t, []string{"05-artifacts"}, info.CheckedExisting)
 
 	// A broken artifact makes the same re-verification fail, naming the file.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "_tmp_run", "env.json"), []byte(`{"python": 3}`), 0o644))
-	r = makeSmoke(t, "DIFFTRAIN_DIR="+dir, "SMOKE_PLAN="+plan, "TESTFLAGS=-run Test05Artifacts")
+	r = makeSmoke(t, append(env, "TESTFLAGS=-run Test05Artifacts")...)
 	require.NotEqual(t, 0, r.code)
 	res, reason = r.result(t, "Test05Artifacts")
 	require.Equal(t, artifacts.Fail, res)
 	require.Contains(t, reason, "env.json")
+}
+
+// An earlier run's files in the output directories are found before anything runs: the run
+// stops with one line naming the directory, or, with SMOKE_LEFTOVERS=move, they are moved into
+// the evidence and never checked as this run's. Without this, a second run whose training
+// writes no checkpoint passed 04 and 05 on the first run's.
+func TestLeftovers(t *testing.T) {
+	dir, env := fixtureCheckout(t)
+	r := makeSmoke(t, env...)
+	require.Equal(t, 0, r.code, r.tail())
+	first, err := artifacts.HashFiles(filepath.Join(dir, "_tmp_run", "checkpoint-1.pt"))
+	require.NoError(t, err)
+
+	cmd := exec.Command(smokeBinary(t), "-test.run", "Test0")
+	cmd.Env = cleanEnv(append(env, "FIXTURE_SKIP_CHECKPOINT=1,2", "SMOKE_OUT="+filepath.Join(t.TempDir(), "out"))...)
+	var stderr, stdout bytes.Buffer
+	cmd.Stderr, cmd.Stdout = &stderr, &stdout
+	var ee *exec.ExitError
+	require.ErrorAs(t, cmd.Run(), &ee)
+	require.Equal(t, 2, ee.ExitCode())
+	msg := strings.TrimRight(stderr.String(), "\n")
+	require.NotContains(t, msg, "\n", "one line")
+	require.Regexp(t, "^smoke: leftovers from an earlier run in "+regexp.QuoteMeta(filepath.Join(filepath.Dir(dir), "data", "smoke_text2image"))+` \(5 file\(s\), e\.g\. \S+\): `, msg)
+	require.NotContains(t, stdout.String(), "=== RUN", "no section may run")
+
+	r = makeSmoke(t, append(env, "FIXTURE_SKIP_CHECKPOINT=1,2", "SMOKE_LEFTOVERS=move")...)
+	require.Regexp(t, `^artifacts: \S+/difftrain/_tmp_run/checkpoint-1.pt is missing$`, requireHalted(t, r, 5))
+	moved, err := artifacts.HashFiles(filepath.Join(r.out, "leftovers", "difftrain", "_tmp_run", "checkpoint-1.pt"))
+	require.NoError(t, err, "the earlier run's checkpoint is kept in the evidence")
+	require.Equal(t, first[filepath.Join(dir, "_tmp_run", "checkpoint-1.pt")], moved[filepath.Join(r.out, "leftovers", "difftrain", "_tmp_run", "checkpoint-1.pt")])
+	var info artifacts.RunInfo
+	require.NoError(t, json.Unmarshal([]byte(r.read(t, artifacts.RunFile)), &info))
+	require.Len(t, info.Leftovers, 2, "the dataset and _tmp_run")
+	require.Contains(t, r.read(t, artifacts.ReportFile), "## Leftovers moved aside")
+}
+
+// Every file a section checks was written by its step's command in this run.
+func TestFilesMustBeWrittenByTheirStep(t *testing.T) {
+	t.Run("validate writes nothing", func(t *testing.T) {
+		r := makeSmoke(t, "FIXTURE_NO_REPRO=validate_config", "TESTFLAGS=-run Test0[0-3]")
+		require.Regexp(t, `^validate: \S+/difftrain/_tmp_run/env.json is missing$`, requireHalted(t, r, 3))
+	})
+	t.Run("training leaves validate's files", func(t *testing.T) {
+		r := makeSmoke(t, "FIXTURE_NO_REPRO=train_text_to_image")
+		require.Regexp(t, `^05-artifacts: \S+/difftrain/_tmp_run/env.json was not written by 04-train's command in this run$`, requireHalted(t, r, 5))
+	})
+}
+
+// A machine whose NVML sees a GPU but whose torch cannot use it fails, with -tags gpu or without.
+func TestGPUThatTorchCannotUse(t *testing.T) {
+	t.Run("at preflight", func(t *testing.T) {
+		r := makeSmoke(t, "FAKEGPU=1", "SMOKE_PYTHON="+torchPython(t))
+		require.Regexp(t, `^preflight: GPU health: torch \S+ .*sees no CUDA device while NVML sees 1 GPU\(s\)`, requireHalted(t, r, 0))
+	})
+	t.Run("torch not installed at preflight: the first env.json", func(t *testing.T) {
+		r := makeSmoke(t, "FAKEGPU=1")
+		require.Regexp(t, `^03-validate: \S+/env.json: cuda_available is false, but NVML sees 1 GPU\(s\) \(NVIDIA GeForce RTX 4090\)`, requireHalted(t, r, 3))
+	})
+}
+
+// A failed step's reason carries its cause, not only its exit code.
+func TestFailureReasons(t *testing.T) {
+	t.Run("missing extras: the root exception", func(t *testing.T) {
+		dir, _ := fixtureCheckout(t) // run as a checkout with no extras installed, the install step skipped
+		plan := planWith(t, "    reason: >-\n      The fixture runs offline", "    skip: true\n    reason: >-\n      The fixture runs offline")
+		r := makeSmoke(t, "DIFFTRAIN_DIR="+dir, "SMOKE_PLAN="+plan, "TESTFLAGS=-run Test0[0-4]")
+		require.Equal(t, "04-train: exit code 1: ModuleNotFoundError: No module named 'datasets' (raised as ImportError: Missing optional dependencies. Install with `pip install -e .[text2image]`.)",
+			requireHalted(t, r, 4))
+	})
+	t.Run("pip's own error", func(t *testing.T) {
+		if err := exec.Command("python", "-m", "pip", "--version").Run(); err != nil {
+			t.Skipf("python has no pip: %v", err)
+		}
+		plan := planWith(t, `command: [python, -c, "import difftrain, datasets, diffusers, torchvision, transformers; print('difftrain', difftrain.__version__, 'imports from', difftrain.__file__)"]`,
+			`command: [python, -m, pip, install, --no-index, --no-cache-dir, -e, "./difftrain[text2image]"]`)
+		r := makeSmoke(t, "SMOKE_PLAN="+plan, "SMOKE_PYTHON=python", "PIP_CONFIG_FILE=/dev/null", "TESTFLAGS=-run Test0[0-1]")
+		require.Regexp(t, `^01-install: exit code 1: ERROR: No matching distribution found for \S+$`, requireHalted(t, r, 1))
+	})
+	t.Run("CUDA out of memory", func(t *testing.T) {
+		r := makeSmoke(t, "FIXTURE_CRASH=oom", "TESTFLAGS=-run Test0[0-4]")
+		require.Regexp(t, `^04-train: exit code 1: torch.cuda.OutOfMemoryError: CUDA out of memory\. Tried to allocate`, requireHalted(t, r, 4))
+	})
+	t.Run("killed by SIGKILL", func(t *testing.T) {
+		r := makeSmoke(t, "FIXTURE_CRASH=sigkill", "TESTFLAGS=-run Test0[0-4]")
+		require.Equal(t, "04-train: killed by signal 9 (SIGKILL), often the kernel's OOM killer when memory runs out (see dmesg)", requireHalted(t, r, 4))
+	})
 }
 
 // The GPU path end to end, on a go-nvml mock RTX 4090 (-tags "gpu fakegpu") and the pretend-CUDA

@@ -1,4 +1,4 @@
-// Package gpusmoke bundles the difftrain stand-in and its plan, which the smoke suite runs against when no checkout is given.
+// Package gpusmoke bundles the difftrain stand-in, its plan and the stand-in model packages, which the smoke suite runs against when no checkout is given.
 package gpusmoke
 
 import (
@@ -13,6 +13,9 @@ import (
 //go:embed all:testdata/difftrain
 var fixture embed.FS
 
+//go:embed all:testdata/standins
+var standins embed.FS
+
 //go:embed testdata/fixture-plan.yaml
 var fixturePlan []byte
 
@@ -21,12 +24,18 @@ var fixturePlan []byte
 func FixturePlan() []byte { return fixturePlan }
 
 // WriteFixture copies the bundled difftrain stand-in to dir, which must not exist yet.
-func WriteFixture(dir string) error {
+func WriteFixture(dir string) error { return writeTree(fixture, "testdata/difftrain", dir) }
+
+// WriteStandins copies the stand-in model packages (diffusers, transformers, datasets,
+// torchvision; testdata/standins/README.md) to dir, which must not exist yet: put it first on
+// PYTHONPATH.
+func WriteStandins(dir string) error { return writeTree(standins, "testdata/standins", dir) }
+
+func writeTree(fsys embed.FS, root, dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		return fmt.Errorf("write fixture: %w", err)
+		return fmt.Errorf("write %s: %w", root, err)
 	}
-	root := "testdata/difftrain"
-	return fs.WalkDir(fixture, root, func(p string, d fs.DirEntry, err error) error {
+	return fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -40,16 +49,16 @@ func WriteFixture(dir string) error {
 		if d.IsDir() {
 			return os.MkdirAll(dst, 0o755)
 		}
-		b, err := fixture.ReadFile(p)
+		b, err := fsys.ReadFile(p)
 		if err != nil {
-			return fmt.Errorf("read fixture %s: %w", p, err)
+			return fmt.Errorf("read %s: %w", p, err)
 		}
 		mode := os.FileMode(0o644)
 		if strings.HasSuffix(p, ".py") && strings.Contains(p, "/scripts/") {
 			mode = 0o755
 		}
 		if err := os.WriteFile(dst, b, mode); err != nil {
-			return fmt.Errorf("write fixture: %w", err)
+			return fmt.Errorf("write %s: %w", dst, err)
 		}
 		return nil
 	})

@@ -22,6 +22,29 @@ type Expect struct {
 	Seed      int    // train.seed
 	MaxSteps  int    // train.max_steps
 	DataRoot  string // data.data_root, compared after filepath.Clean ("./data/x" == "data/x")
+	// Overrides are the dotted keys the writing command set from its flags (Command.Overrides),
+	// with the exact strings it set; the source config's value for them is not expected.
+	Overrides map[string]string
+}
+
+// ExpectFor is what the outputs of cmd, run with the source config at path, must show: the
+// source's precision, seed, max_steps and data_root, and the keys cmd's flags override.
+func ExpectFor(cmd Command, source string) (Expect, error) {
+	want := Expect{Overrides: cmd.Overrides()}
+	var err error
+	if want.Precision, err = ConfigString(source, "train.precision"); err != nil {
+		return want, err
+	}
+	if want.DataRoot, err = ConfigString(source, "data.data_root"); err != nil {
+		return want, err
+	}
+	if want.Seed, err = ConfigInt(source, "train.seed"); err != nil {
+		return want, err
+	}
+	if want.MaxSteps, err = ConfigInt(source, "train.max_steps"); err != nil {
+		return want, err
+	}
+	return want, nil
 }
 
 // ReadYAMLConfig reads a YAML config into the generic tree; it must be a mapping.
@@ -65,7 +88,7 @@ func CheckResolvedConfig(resolvedPath, sourcePath string, want Expect) (map[stri
 		if err != nil {
 			return nil, err
 		}
-		if err := checkSourceKeys(resolvedPath, sourcePath, source, raw, resolved); err != nil {
+		if err := checkSourceKeys(resolvedPath, sourcePath, source, raw, resolved, want.Overrides); err != nil {
 			return nil, err
 		}
 	}
@@ -95,9 +118,9 @@ func checkSections(name string, cfg map[string]any) error {
 	return nil
 }
 
-// checkSourceKeys walks the source config: each leaf it sets must be equal in the resolved one.
-// raw holds the source's scalar texts by dotted path, for pyyamlEqual.
-func checkSourceKeys(resolvedName, sourceName string, source map[string]any, raw map[string]string, resolved map[string]any) error {
+// checkSourceKeys walks the source config: each leaf it sets must be equal in the resolved one,
+// but for the overridden keys. raw holds the source's scalar texts by dotted path, for pyyamlEqual.
+func checkSourceKeys(resolvedName, sourceName string, source map[string]any, raw map[string]string, resolved map[string]any, overridden map[string]string) error {
 	var walk func(path string, src, res any) error
 	walk = func(path string, src, res any) error {
 		if sm, ok := src.(map[string]any); ok {
@@ -115,6 +138,9 @@ func checkSourceKeys(resolvedName, sourceName string, source map[string]any, raw
 				}
 			}
 			return nil
+		}
+		if _, ok := overridden[path]; ok {
+			return nil // checkExpect compares it with the command's flag
 		}
 		if !equalValues(src, res) && !pyyamlEqual(raw[path], res) {
 			return fmt.Errorf("%s: %s: %s, but %s sets %s", resolvedName, path, brief(res), sourceName, brief(src))
@@ -162,7 +188,49 @@ func checkExpect(name string, cfg map[string]any, want Expect) error {
 			return fmt.Errorf("%s: data.data_root: %s, want %q", name, brief(get("data", "data_root")), want.DataRoot)
 		}
 	}
+	for _, key := range sortedKeys(stringsAsAny(want.Overrides)) {
+		section, field, _ := strings.Cut(key, ".")
+		if got := get(section, field); !equalValues(want.Overrides[key], got) {
+			return fmt.Errorf("%s: %s: %s, want %q as the command's flag set it", name, key, brief(got), want.Overrides[key])
+		}
+	}
 	return nil
+}
+
+func stringsAsAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// WithValues is a copy of cfg with the dotted keys set to the given values: a key given nil is
+// removed. Only the sections it touches are copied.
+func WithValues(cfg map[string]any, values map[string]any) map[string]any {
+	out := make(map[string]any, len(cfg))
+	for k, v := range cfg {
+		out[k] = v
+	}
+	copied := map[string]bool{}
+	for key, v := range values {
+		section, field, _ := strings.Cut(key, ".")
+		m, _ := out[section].(map[string]any)
+		if !copied[section] {
+			c := make(map[string]any, len(m)+1)
+			for k, x := range m {
+				c[k] = x
+			}
+			m, copied[section] = c, true
+			out[section] = m
+		}
+		if v == nil {
+			delete(m, field)
+		} else {
+			m[field] = v
+		}
+	}
+	return out
 }
 
 // readSourceConfig reads the source config like ReadYAMLConfig, and also returns the text of

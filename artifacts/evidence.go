@@ -16,6 +16,8 @@ const (
 	TemplateFile  = "mvp_smoke_checklist.md" // the checkout's own template, filled
 	SumsFile      = "SHA256SUMS"
 	ReproFile     = "repro.sh"
+	LeftoversDir  = "leftovers" // an earlier run's files, moved aside (SMOKE_LEFTOVERS=move)
+	StandinsDir   = "standins"  // the stand-in model packages the fixture ran with
 )
 
 // JUnit property names: each section hands its facts to the renderer through t.Attr, and
@@ -70,7 +72,33 @@ type RunInfo struct {
 	TempConfigs []string `json:"temp_configs"`
 	// Untracked are files written outside the paths the plan declares.
 	Untracked []string `json:"untracked"`
+	// PythonPath is the PYTHONPATH every step ran with, when one was set.
+	PythonPath string `json:"python_path,omitempty"`
+	// Leftovers are an earlier run's files found in the output directories and moved aside.
+	Leftovers []Leftover `json:"leftovers"`
+	// CheckedExisting are the sections that checked files no step of this run wrote (a section
+	// run alone with -run).
+	CheckedExisting []string `json:"checked_existing"`
+	// Compute says whether the run's training used a GPU; nil in a run.json from before it was recorded.
+	Compute *Compute `json:"compute,omitempty"`
 }
+
+// Leftover is an output directory that held an earlier run's files, moved into the evidence.
+type Leftover struct {
+	Dir     string `json:"dir"`
+	MovedTo string `json:"moved_to"` // relative to SMOKE_OUT
+	Files   int    `json:"files"`
+	Bytes   int64  `json:"bytes"`
+}
+
+// Compute is what the training ran on.
+type Compute struct {
+	GPUUsed bool   `json:"gpu_used"`
+	Why     string `json:"why"` // the facts that decided it
+}
+
+// CPUOnlyBanner is the first line of the checklist and the report when no GPU was used.
+const CPUOnlyBanner = "CPU only: no GPU was used"
 
 // PlanInfo identifies the approved plan that ran.
 type PlanInfo struct {

@@ -431,6 +431,33 @@ func CheckResume(logPath string, wantStep int) error {
 	return nil
 }
 
+// CheckSaved checks that a training log says it saved each checkpoint into dir (the command's
+// --output-dir as given): "saved checkpoint: <dir>/<name>", compared as cleaned paths, since
+// difftrain logs a pathlib path ("./difftrain/_tmp_run" is logged as "difftrain/_tmp_run").
+func CheckSaved(logPath, dir string, names []string) error {
+	f, err := os.Open(logPath)
+	if err != nil {
+		return fmt.Errorf("read training log: %w", err)
+	}
+	defer f.Close()
+	saved := map[string]bool{}
+	err = eachLine(f, 1<<16, func(line []byte) bool {
+		if m := savedLine.FindSubmatch(line); m != nil {
+			saved[filepath.Clean(strings.TrimSpace(string(m[1])))] = true
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("read training log %s: %w", logPath, err)
+	}
+	for _, name := range names {
+		if p := filepath.Join(filepath.Clean(dir), name); !saved[p] {
+			return fmt.Errorf("%s: no \"saved checkpoint: %s\" line", logPath, p)
+		}
+	}
+	return nil
+}
+
 // CheckCompleted checks that a training log ends its run with "training completed: global_step=<step>".
 func CheckCompleted(logPath string, step int) error {
 	f, err := os.Open(logPath)

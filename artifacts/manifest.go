@@ -148,6 +148,17 @@ func CheckManifest(manifestPath, outputDir string) error {
 // CheckManifestSource is CheckManifest with the source config given: sourcePath, when not
 // "", is hashed instead of the manifest's config.source.path.
 func CheckManifestSource(manifestPath, outputDir, sourcePath string) error {
+	return checkManifest(manifestPath, outputDir, sourcePath, nil)
+}
+
+// CheckManifestOf is CheckManifestSource for the manifest that cmd wrote: repro.deterministic
+// must also be what cmd records (Command.Deterministic).
+func CheckManifestOf(manifestPath, outputDir, sourcePath string, cmd Command) error {
+	det := cmd.Deterministic()
+	return checkManifest(manifestPath, outputDir, sourcePath, &det)
+}
+
+func checkManifest(manifestPath, outputDir, sourcePath string, deterministic *bool) error {
 	data, err := os.ReadFile(manifestPath)
 	if err != nil {
 		return fmt.Errorf("read run_manifest.json: %w", err)
@@ -157,7 +168,7 @@ func CheckManifestSource(manifestPath, outputDir, sourcePath string) error {
 		return err
 	}
 	dir := filepath.Dir(manifestPath)
-	in := ManifestInputs{OutputDir: outputDir}
+	in := ManifestInputs{OutputDir: outputDir, Deterministic: deterministic}
 	envPath := filepath.Join(dir, EnvJSONFile)
 	if in.EnvJSON, err = os.ReadFile(envPath); err != nil {
 		return fmt.Errorf("check %s: read env.json beside it: %w", manifestPath, err)
@@ -198,6 +209,7 @@ type ManifestInputs struct {
 	ResolvedSHA256 []string       // accepted hashes of config.resolved.yaml (see textSHA256s)
 	SourcePath     string
 	SourceSHA256   []string // accepted hashes of the source config
+	Deterministic  *bool    // the repro.deterministic the writing command records; nil: not checked
 }
 
 // Check compares the manifest with the inputs; name is the file named in errors.
@@ -219,6 +231,9 @@ func (m *Manifest) Check(name string, in ManifestInputs) error {
 	}
 	if !contains(in.ResolvedSHA256, m.Config.ResolvedFileSHA256) {
 		return fmt.Errorf("%s: config.resolved_file_sha256: %s, but %s hashes to %s", name, m.Config.ResolvedFileSHA256, ResolvedConfigFile, first(in.ResolvedSHA256))
+	}
+	if in.Deterministic != nil && m.Deterministic != *in.Deterministic {
+		return fmt.Errorf("%s: repro.deterministic: %t, but the command that wrote it records %t", name, m.Deterministic, *in.Deterministic)
 	}
 	train, _ := in.Resolved["train"].(map[string]any)
 	if seed := train["seed"]; !equalValues(m.Seed, seed) {

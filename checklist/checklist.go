@@ -242,6 +242,15 @@ func (e *Evidence) verdictLine() string {
 	return s
 }
 
+// cpuOnly is the line both documents open with when no GPU was used, above the verdict.
+func (e *Evidence) cpuOnly() string {
+	c := e.Run.Compute
+	if c == nil || c.GPUUsed {
+		return ""
+	}
+	return fmt.Sprintf("**%s** (%s).\n\n", artifacts.CPUOnlyBanner, Text(c.Why))
+}
+
 // banners are the warnings that must be read before anything else.
 func (e *Evidence) banners() string {
 	var b strings.Builder
@@ -254,6 +263,10 @@ func (e *Evidence) banners() string {
 	}
 	if e.TestMain != "" {
 		fmt.Fprintf(&b, "> **SUITE FAILED:** TestMain failed: %s\n\n", Text(lastMessage(e.TestMain)))
+	}
+	if len(e.Run.CheckedExisting) > 0 {
+		fmt.Fprintf(&b, "> **CHECKED EXISTING FILES:** %s checked files already in the checkout, not written by this run.\n\n",
+			Text(strings.Join(e.Run.CheckedExisting, ", ")))
 	}
 	return b.String()
 }
@@ -345,6 +358,7 @@ func writeChecklist(b *bytes.Buffer, e *Evidence, opts Options) {
 	if e.Run.Plan.Name != "" {
 		title += ": " + Text(e.Run.Plan.Name)
 	}
+	b.WriteString(e.cpuOnly())
 	fmt.Fprintf(b, "# %s\n\n", title)
 	b.WriteString(e.banners())
 	fmt.Fprintf(b, "Verdict: %s\n\n", e.verdictLine())

@@ -74,6 +74,7 @@ func (e *Evidence) interpreter() string {
 
 func writeReport(b *bytes.Buffer, e *Evidence, opts Options) {
 	r := e.Run
+	b.WriteString(e.cpuOnly())
 	fmt.Fprintf(b, "# difftrain smoke report: %s\n\n", e.Verdict())
 	b.WriteString(e.banners())
 	when := Text(r.StartedUTC)
@@ -160,6 +161,14 @@ func writeReport(b *bytes.Buffer, e *Evidence, opts Options) {
 		}
 		line += " Reason: " + Text(orDash(d.Reason))
 		b.WriteString(line + "\n")
+	}
+
+	if len(r.Leftovers) > 0 {
+		b.WriteString("\n## Leftovers moved aside\n\n")
+		for _, l := range r.Leftovers {
+			fmt.Fprintf(b, "- %s: %s (%s) from an earlier run, moved to %s before anything ran\n", Code(l.Dir),
+				plural(l.Files, "file"), humanSize(l.Bytes), Code(e.outPath(l.MovedTo)))
+		}
 	}
 
 	b.WriteString("\n## Guardrails\n\n")

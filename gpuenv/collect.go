@@ -66,9 +66,11 @@ func Collect(ctx context.Context, o Options) (*Facts, error) {
 	}
 	for _, c := range crossCheck(f) {
 		f.Notes = append(f.Notes, c.Message)
-		if o.Strict && c.Severity == Fatal {
+		if c.Severity == Fatal && (o.Strict || c.always) {
 			f.Health = append(f.Health, c)
-			errs = append(errs, errors.New("cross-check: "+c.Message))
+			if o.Strict {
+				errs = append(errs, errors.New("cross-check: "+c.Message))
+			}
 		}
 	}
 	return f, errors.Join(errs...)
@@ -120,8 +122,8 @@ func cudaVersion(v int) string {
 	return fmt.Sprintf("%d.%d", v/1000, v%1000/10)
 }
 
-// crossCheck compares what torch sees with what NVML sees. A Fatal finding fails strict mode;
-// a Note is only shown.
+// crossCheck compares what torch sees with what NVML sees. A Fatal finding fails strict mode,
+// and fails preflight in any mode when it is marked always; a Note is only shown.
 func crossCheck(f *Facts) []Finding {
 	t := f.Python.Torch
 	if f.Python.Error != "" || len(f.NVML.GPUs) == 0 {
@@ -143,7 +145,8 @@ func crossCheck(f *Facts) []Finding {
 		if t.CUDA == "" {
 			why = " (a CPU-only build)"
 		}
-		add(Fatal, "torch %s%s sees no CUDA device while NVML sees %d GPU(s)", t.Version, why, len(f.NVML.GPUs))
+		add(Fatal, "torch %s%s sees no CUDA device while NVML sees %d GPU(s): the run would train on the CPU", t.Version, why, len(f.NVML.GPUs))
+		out[len(out)-1].always = true // a GPU machine whose torch cannot use it fails with or without -tags gpu
 	}
 	if tMaj, tMin, ok := majorMinor(t.CUDA); ok {
 		if dMaj, dMin, ok := majorMinor(f.NVML.CUDADriverVersion); ok {

@@ -145,6 +145,8 @@ func TestCrossChecks(t *testing.T) {
 		torch  func(*Torch)
 		want   string // the note, and in strict mode the error after "cross-check: "
 		fatal  bool
+		// always: the finding fails preflight without -tags gpu too (a GPU torch cannot use).
+		always bool
 	}
 	run := func(t *testing.T, tc testCase) {
 		p := rtx4090Stack(t)
@@ -159,10 +161,14 @@ func TestCrossChecks(t *testing.T) {
 			require.Equal(t, []string{tc.want}, f.Notes)
 			if strict && tc.fatal {
 				require.EqualError(t, err, "cross-check: "+tc.want)
-				require.Equal(t, []Finding{{Severity: Fatal, GPU: -1, Message: tc.want}}, f.Fatal())
+				require.Equal(t, []Finding{{Severity: Fatal, GPU: -1, Message: tc.want, always: tc.always}}, f.Fatal())
 				continue
 			}
-			require.NoError(t, err)
+			require.NoError(t, err, "no error without -tags gpu: preflight fails on f.Fatal()")
+			if tc.always {
+				require.Equal(t, []Finding{{Severity: Fatal, GPU: -1, Message: tc.want, always: true}}, f.Fatal())
+				continue
+			}
 			require.Empty(t, f.Fatal())
 		}
 	}
@@ -184,14 +190,16 @@ func TestCrossChecks(t *testing.T) {
 			torch: func(t *Torch) {
 				t.Version, t.CUDA, t.CuDNN, t.CUDAAvailable, t.Devices, t.BF16Supported = "2.5.1+cpu", "", "", false, nil, false
 			},
-			want:  "torch 2.5.1+cpu (a CPU-only build) sees no CUDA device while NVML sees 1 GPU(s)",
-			fatal: true,
+			want:   "torch 2.5.1+cpu (a CPU-only build) sees no CUDA device while NVML sees 1 GPU(s): the run would train on the CPU",
+			fatal:  true,
+			always: true,
 		},
 		{
-			name:  "CUDA torch sees no device",
-			torch: func(t *Torch) { t.CUDAAvailable, t.Devices = false, nil },
-			want:  "torch 2.5.1+cu124 sees no CUDA device while NVML sees 1 GPU(s)",
-			fatal: true,
+			name:   "CUDA torch sees no device",
+			torch:  func(t *Torch) { t.CUDAAvailable, t.Devices = false, nil },
+			want:   "torch 2.5.1+cu124 sees no CUDA device while NVML sees 1 GPU(s): the run would train on the CPU",
+			fatal:  true,
+			always: true,
 		},
 		{
 			name:  "device names differ",

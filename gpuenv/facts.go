@@ -108,4 +108,6 @@ type Finding struct {
 	Severity Severity `json:"severity"`
 	GPU      int      `json:"gpu"` // -1 when not about one device
 	Message  string   `json:"message"`
+	// always makes a Fatal cross-check fail preflight without -tags gpu too.
+	always bool
 }

@@ -53,9 +53,12 @@ type Result struct {
 	ExitCode    int // -1 when the process did not exit by itself
 	Duration    time.Duration
 	TimedOut    bool
-	Interrupted bool  // the context was cancelled (Ctrl-C or SIGTERM to the suite)
-	Err         error // nil when the command ran and exited 0
-	Bytes       int64 // bytes of output logged
+	Interrupted bool // the context was cancelled (Ctrl-C or SIGTERM to the suite)
+	// Signal is the signal that killed the command's leader by itself (not on a timeout or an
+	// interrupt), or 0.
+	Signal syscall.Signal
+	Err    error // nil when the command ran and exited 0
+	Bytes  int64 // bytes of output logged
 }
 
 // Run starts c and waits for it, its whole process group and its output. It never retries.
@@ -154,7 +157,8 @@ func Run(ctx context.Context, c Cmd) Result {
 	case errors.As(waitErr, &ee):
 		res.ExitCode = ee.ExitCode()
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			res.Err = fmt.Errorf("killed by %s", ws.Signal())
+			res.Signal = ws.Signal()
+			res.Err = fmt.Errorf("killed by signal %d (%s)", int(res.Signal), SignalName(res.Signal))
 		} else {
 			res.Err = fmt.Errorf("exit status %d", res.ExitCode)
 		}
@@ -173,6 +177,17 @@ func Run(ctx context.Context, c Cmd) Result {
 		res.Err = fmt.Errorf("write log %s: %w", c.Log, err)
 	}
 	return res
+}
+
+// SignalName is a signal's conventional name, e.g. SIGKILL.
+func SignalName(sig syscall.Signal) string {
+	names := map[syscall.Signal]string{syscall.SIGKILL: "SIGKILL", syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT",
+		syscall.SIGSEGV: "SIGSEGV", syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS", syscall.SIGHUP: "SIGHUP",
+		syscall.SIGFPE: "SIGFPE", syscall.SIGILL: "SIGILL", syscall.SIGPIPE: "SIGPIPE", syscall.SIGQUIT: "SIGQUIT"}
+	if n, ok := names[sig]; ok {
+		return n
+	}
+	return sig.String()
 }
 
 // stop ends a process group: SIGTERM, then SIGKILL after Grace.

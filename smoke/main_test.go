@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +42,17 @@ func run(m *testing.M) int {
 		return 2
 	}
 	raiseTimeout(s)
+	selected, err := selection()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "smoke:", err)
+		return 2
+	}
+	// Before anything runs: an earlier run's files in an output directory this run writes.
+	leftovers, err := s.findLeftovers(selected)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "smoke:", err)
+		return 2
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -61,6 +74,10 @@ func run(m *testing.M) int {
 		return 2
 	}
 	suite = su
+	su.Info.Leftovers = append(su.Info.Leftovers, leftovers...)
+	for _, l := range leftovers {
+		fmt.Fprintf(os.Stderr, "smoke: SMOKE_LEFTOVERS=move: %d file(s) of an earlier run moved from %s to %s\n", l.Files, l.Dir, filepath.Join(s.Out, l.MovedTo))
+	}
 	banner(s)
 	su.preflight()
 
@@ -70,6 +87,7 @@ func run(m *testing.M) int {
 	}
 
 	su.mu.Lock()
+	su.Info.Compute = su.compute()
 	su.Info.FinishedUTC = time.Now().UTC().Format(time.RFC3339)
 	if caught != nil {
 		su.Info.Interrupted = caught.String()
@@ -86,6 +104,64 @@ func run(m *testing.M) int {
 	}
 	fmt.Fprintf(os.Stderr, "smoke: evidence in %s\n", s.Out)
 	return code
+}
+
+// sectionTests names the test of each of the plan's steps, for -run and -skip.
+var sectionTests = map[string]string{
+	"preflight": "Test00Preflight", "install": "Test01Install", "dataset": "Test02Dataset",
+	"validate": "Test03Validate", "train": "Test04Train", "artifacts": "Test05Artifacts",
+	"resume": "Test06Resume", "amp-fp16": "Test07AMPFP16", "amp-bf16": "Test08AMPBF16",
+}
+
+// selection says which of the plan's steps go test's -run and -skip select, as go test matches
+// a top-level test: the first element of each /-separated pattern.
+func selection() (func(step string) bool, error) {
+	pattern := func(name string) (*regexp.Regexp, error) {
+		f := flag.Lookup(name)
+		if f == nil || f.Value.String() == "" {
+			return nil, nil
+		}
+		first, _, _ := strings.Cut(f.Value.String(), "/")
+		re, err := regexp.Compile(first)
+		if err != nil {
+			return nil, fmt.Errorf("-%s: %w", strings.TrimPrefix(name, "test."), err)
+		}
+		return re, nil
+	}
+	run, err := pattern("test.run")
+	if err != nil {
+		return nil, err
+	}
+	skip, err := pattern("test.skip")
+	if err != nil {
+		return nil, err
+	}
+	return func(step string) bool {
+		name := sectionTests[step]
+		return (run == nil || run.MatchString(name)) && (skip == nil || !skip.MatchString(name))
+	}, nil
+}
+
+// compute says whether the run's training could use a GPU: NVML saw one and torch saw CUDA, at
+// preflight or in an env.json of this run.
+func (su *Suite) compute() *artifacts.Compute {
+	f := su.Facts
+	t := f.Python.Torch
+	switch {
+	case len(f.NVML.GPUs) == 0:
+		why := "NVML sees no GPU"
+		if f.NVML.Error != "" {
+			why = "NVML: " + f.NVML.Error
+		}
+		return &artifacts.Compute{Why: why}
+	case !t.CUDAAvailable && !su.cudaSeen:
+		why := "torch sees no CUDA"
+		if t.Version != "" {
+			why = fmt.Sprintf("torch %s sees no CUDA", t.Version)
+		}
+		return &artifacts.Compute{Why: fmt.Sprintf("%s, though NVML sees %d GPU(s)", why, len(f.NVML.GPUs))}
+	}
+	return &artifacts.Compute{GPUUsed: true, Why: fmt.Sprintf("NVML sees %d GPU(s) (%s) and torch sees CUDA", len(f.NVML.GPUs), f.NVML.GPUs[0].Name)}
 }
 
 func banner(s *Settings) {
@@ -131,7 +207,7 @@ func (su *Suite) preflight() {
 		fmt.Fprintf(os.Stderr, "smoke: NVML is a %s\n", fake)
 	}
 	facts, err := gpuenv.Collect(ctx, gpuenv.Options{Lib: lib, Python: s.Python, Dir: s.Workspace,
-		Env: append(os.Environ(), stepEnv...), Strict: s.GPU})
+		Env: s.Environ(), Strict: s.GPU})
 	su.FactsErr = err
 	if facts != nil {
 		su.Facts = facts

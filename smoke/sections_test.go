@@ -10,6 +10,7 @@ import (
 
 	"github.com/difftrain/gpusmoke/artifacts"
 	"github.com/difftrain/gpusmoke/gpuenv"
+	"github.com/difftrain/gpusmoke/runbook"
 )
 
 // The checklist's sections, in the runbook's order. Each calls Fatalf to halt the run; every
@@ -75,6 +76,11 @@ func Test02Dataset(t *testing.T) {
 		if want := c.Path(root); filepath.Clean(want) != filepath.Clean(out) {
 			c.Fatalf("dataset: written to %s, but %s has data.data_root %q (%s)", out, cfg, root, want)
 		}
+		files := []string{filepath.Join(out, artifacts.MetadataFile)}
+		for i := range n {
+			files = append(files, filepath.Join(out, fmt.Sprintf("%05d.png", i)))
+		}
+		c.requireWrittenBy(c.Step.ID(), files...)
 		c.Notef("%d PNGs of %dx%d and metadata.jsonl at %s (= data.data_root)", n, size, size, root)
 	})
 }
@@ -82,7 +88,12 @@ func Test02Dataset(t *testing.T) {
 func Test03Validate(t *testing.T) {
 	suite.Section(t, "validate", func(c *Section) {
 		c.Run()
-		c.keep(c.flagPath("--output-dir"), reproFiles...)
+		out := c.flagPath("--output-dir")
+		c.requireFiles(out, reproFiles...)
+		c.requireWrittenBy(c.Step.ID(), joinAll(out, reproFiles)...)
+		c.checkRepro(out, c.flagPath("--config"), c.command())
+		c.keep(out, reproFiles...)
+		c.Notef("%s verified in %s", strings.Join(reproFiles, ", "), c.Step.Flag("--output-dir"))
 	})
 }
 
@@ -100,24 +111,27 @@ func Test04Train(t *testing.T) {
 
 func Test05Artifacts(t *testing.T) {
 	suite.Section(t, "artifacts", func(c *Section) {
-		train, err := c.Suite.Settings.Plan.Step("train")
-		if err != nil {
-			c.Fatalf("%v", err)
+		train := c.planStep("train")
+		out, cfg := c.Path(train.Flag("--output-dir")), c.Path(train.Flag("--config"))
+		trainCmd := c.commandOf(train)
+		ckpts := c.checkpoints()
+		files := append(append([]string{}, reproFiles...), ckpts...)
+		c.requireFiles(out, files...)
+		// The files must be the ones 04's command wrote in this run. When 05 runs alone, the
+		// repro files may be 04's or, after a resume, 06's: env.json's argv says whose, and the
+		// checks follow that command's flags.
+		writer := trainCmd
+		c.requireWrittenBy(train.ID(), joinAll(out, files)...)
+		if !c.ranInThisRun(train.ID()) {
+			writer = c.writerOf(out, train, c.planStep("resume"))
 		}
-		out := c.Path(train.Flag("--output-dir"))
-		cfg := c.Path(train.Flag("--config"))
-		want := c.expect(cfg)
-		files := append(append([]string{}, reproFiles...), c.checkpoints()...)
-		for _, f := range files {
-			st, err := os.Stat(filepath.Join(out, f))
-			switch {
-			case err != nil:
-				c.Fatalf("artifacts: %s is missing", filepath.Join(out, f))
-			case st.Size() == 0:
-				c.Fatalf("artifacts: %s is empty", filepath.Join(out, f))
+		resolved := c.checkRepro(out, cfg, writer)
+		c.checkCheckpoints(out, cfg, trainCmd, writer, resolved, "")
+		if log := c.Out(logRel(train)); c.ranInThisRun(train.ID()) {
+			if err := artifacts.CheckSaved(log, train.Flag("--output-dir"), ckpts); err != nil {
+				c.Fatalf("artifacts: %v", err)
 			}
 		}
-		c.checkCheckpoints(out, want, c.checkRepro(out, cfg, want))
 		c.Notef("%s verified in %s", strings.Join(files, ", "), train.Flag("--output-dir"))
 	})
 }
@@ -148,8 +162,14 @@ func Test06Resume(t *testing.T) {
 		if diff := artifacts.DiffHashes(before, after); len(diff) > 0 {
 			c.Fatalf("resume: the resume touched the checkpoints: %s", strings.Join(diff, ", "))
 		}
+		// The resume rewrites env.json, config.resolved.yaml and the manifest, with
+		// train.resume_from set from its flag.
+		c.requireFiles(out, reproFiles...)
+		c.requireWrittenBy(c.Step.ID(), joinAll(out, reproFiles)...)
+		c.checkRepro(out, c.flagPath("--config"), c.command())
 		c.keepAs("after", out, reproFiles...)
-		c.Notef("resumed from %s at global_step=%d; %s unchanged", filepath.Base(from), steps, strings.Join(ckpts, ", "))
+		c.Notef("resumed from %s at global_step=%d; %s unchanged; %s rewritten with train.resume_from set",
+			filepath.Base(from), steps, strings.Join(ckpts, ", "), strings.Join(reproFiles, ", "))
 	})
 }
 
@@ -167,17 +187,14 @@ var reproFiles = []string{"env.json", "config.resolved.yaml", "run_manifest.json
 // amp runs the training with train.precision set to p in a temporary config, as the runbook's
 // optional AMP tests do, and proves the GPU ran p.
 func (c *Section) amp(p string) {
-	runDir, err := c.Suite.Settings.Plan.Step("train")
-	if err != nil {
-		c.Fatalf("%v", err)
-	}
-	if cuda, torch := c.torchCUDA(c.Path(runDir.Flag("--output-dir"))); !cuda {
+	train := c.planStep("train")
+	if cuda, torch := c.torchCUDA(c.Path(train.Flag("--output-dir"))); !cuda {
 		c.Skipf("torch sees no CUDA (%s): AMP %s needs a GPU", torch, p)
 	}
 	tmp := c.flagPath("--config")
-	allowed := c.Path(runDir.Flag("--output-dir"))
+	allowed := c.Path(train.Flag("--output-dir"))
 	inside := filepath.Dir(tmp) == filepath.Clean(allowed)
-	c.Suite.guard("temporary configs only under "+runDir.Flag("--output-dir")+"/", inside, tmp)
+	c.Suite.guard("temporary configs only under "+train.Flag("--output-dir")+"/", inside, tmp)
 	if !inside {
 		c.Fatalf("%s: the temporary config %s must be under %s (runbook guardrail)", c.Step.ID(), tmp, allowed)
 	}
@@ -189,15 +206,27 @@ func (c *Section) amp(p string) {
 	c.Suite.mu.Unlock()
 	c.Notef("temporary config %s (train.precision: %s)", tmp, p)
 	c.Run()
-	if line, ok, err := artifacts.Fallback(c.Out(c.LogRel())); err != nil {
+	fallback, fellBack, err := artifacts.Fallback(c.Out(c.LogRel()))
+	if err != nil {
 		c.Fatalf("%s: %v", c.Step.ID(), err)
-	} else if ok {
-		c.Fatalf("%s: the GPU did not run %s: difftrain fell back to fp32: %s", c.Step.ID(), p, line)
 	}
 	out := c.flagPath("--output-dir")
-	want := c.expect(tmp)
-	c.checkCheckpoints(out, want, c.checkRepro(out, tmp, want))
-	c.keep(out, append(reproFiles, c.checkpoints()...)...)
+	files := append(append([]string{}, reproFiles...), c.checkpoints()...)
+	c.requireFiles(out, files...)
+	c.requireWrittenBy(c.Step.ID(), joinAll(out, files)...)
+	// The files are checked as a fallback leaves them (the resolved config keeps p, the
+	// checkpoints record fp32), so that a wrong file is named before the fallback fails the section.
+	effective := p
+	if fellBack {
+		effective = "fp32"
+	}
+	cmd := c.command()
+	resolved := c.checkRepro(out, tmp, cmd)
+	c.checkCheckpoints(out, tmp, cmd, cmd, resolved, effective)
+	c.keep(out, files...)
+	if fellBack {
+		c.Fatalf("%s: the GPU did not run %s: difftrain fell back to fp32: %s", c.Step.ID(), p, fallback)
+	}
 }
 
 // torchCUDA says whether torch sees CUDA. Preflight probes torch before the install step; if it
@@ -216,13 +245,68 @@ func (c *Section) torchCUDA(trainOut string) (bool, string) {
 }
 
 // trainConfig is the config the training step uses.
-func (c *Section) trainConfig() string {
-	train, err := c.Suite.Settings.Plan.Step("train")
+func (c *Section) trainConfig() string { return c.Path(c.planStep("train").Flag("--config")) }
+
+// planStep is the plan's step of that name.
+func (c *Section) planStep(name string) runbook.Step {
+	st, err := c.Suite.Settings.Plan.Step(name)
 	if err != nil {
 		c.Fatalf("%v", err)
 	}
-	return c.Path(train.Flag("--config"))
+	return st
 }
+
+// command is this section's command as difftrain sees it.
+func (c *Section) command() artifacts.Command { return c.commandOf(c.Step) }
+
+func (c *Section) commandOf(st runbook.Step) artifacts.Command {
+	return artifacts.ParseCommand(st.Argv(c.Suite.Settings.Python))
+}
+
+// ranInThisRun says whether step's command ran in this process.
+func (c *Section) ranInThisRun(step string) bool {
+	c.Suite.mu.Lock()
+	defer c.Suite.mu.Unlock()
+	_, ok := c.Suite.written[step]
+	return ok
+}
+
+// writerOf finds which of the steps' commands wrote the repro artifacts in out, by env.json's argv.
+func (c *Section) writerOf(out string, steps ...runbook.Step) artifacts.Command {
+	env, err := artifacts.ReadEnvJSON(filepath.Join(out, artifacts.EnvJSONFile))
+	if err != nil {
+		c.Fatalf("%s: %v", c.Step.ID(), err)
+	}
+	var names []string
+	for _, st := range steps {
+		cmd := c.commandOf(st)
+		if env.WrittenBy(cmd) == nil {
+			c.Notef("the repro artifacts in %s were written by %s's command", st.Flag("--output-dir"), st.ID())
+			return cmd
+		}
+		names = append(names, st.ID())
+	}
+	c.Fatalf("%s: %s: argv: %s is none of the plan's commands that write there (%s)", c.Step.ID(), env.Path,
+		artifacts.Quote(env.Argv), strings.Join(names, ", "))
+	return artifacts.Command{}
+}
+
+// requireFiles fails the section unless each name is a non-empty file in dir.
+func (c *Section) requireFiles(dir string, names ...string) {
+	c.T.Helper()
+	for _, f := range joinAll(dir, names) {
+		st, err := os.Stat(f)
+		switch {
+		case err != nil:
+			c.Fatalf("%s: %s is missing", c.Step.Name, f)
+		case st.Size() == 0:
+			c.Fatalf("%s: %s is empty", c.Step.Name, f)
+		}
+	}
+}
+
+// logRel is a step's log, relative to SMOKE_OUT.
+func logRel(st runbook.Step) string { return filepath.Join(artifacts.LogsDir, st.ID()+".log") }
 
 func (c *Section) flagPath(flag string) string {
 	v := c.Step.Flag(flag)
@@ -248,20 +332,6 @@ func (c *Section) configInt(cfg, key string) int {
 	return v
 }
 
-// expect is what the run's outputs must show, read from the config it used.
-func (c *Section) expect(cfg string) artifacts.Expect {
-	p, err := artifacts.ConfigString(cfg, "train.precision")
-	if err != nil {
-		c.Fatalf("%s: %v", c.Step.ID(), err)
-	}
-	root, err := artifacts.ConfigString(cfg, "data.data_root")
-	if err != nil {
-		c.Fatalf("%s: %v", c.Step.ID(), err)
-	}
-	return artifacts.Expect{Precision: p, Seed: c.configInt(cfg, "train.seed"),
-		MaxSteps: c.configInt(cfg, "train.max_steps"), DataRoot: root}
-}
-
 // checkpoints are the files checkpoint-N.pt the training config's steps produce.
 func (c *Section) checkpoints() []string {
 	cfg := c.trainConfig()
@@ -273,38 +343,79 @@ func (c *Section) checkpoints() []string {
 	return names
 }
 
-// checkRepro proves env.json, config.resolved.yaml and run_manifest.json right, and returns the
-// resolved config.
-func (c *Section) checkRepro(out, cfg string, want artifacts.Expect) map[string]any {
-	env, err := artifacts.ReadEnvJSON(filepath.Join(out, "env.json"))
+// checkRepro proves env.json, config.resolved.yaml and run_manifest.json in out right for the
+// command that wrote them with the source config cfg, and returns the resolved config.
+func (c *Section) checkRepro(out, cfg string, writer artifacts.Command) map[string]any {
+	c.T.Helper()
+	su := c.Suite
+	env, err := artifacts.ReadEnvJSON(filepath.Join(out, artifacts.EnvJSONFile))
 	if err != nil {
 		c.Fatalf("%s: %v", c.Step.ID(), err)
 	}
-	if c.Suite.Settings.GPU {
+	if err := env.WrittenBy(writer); err != nil {
+		c.Fatalf("%s: %v", c.Step.ID(), err)
+	}
+	if gpus := su.Facts.NVML.GPUs; len(gpus) > 0 && !env.CUDAAvailable {
+		c.Fatalf("%s: %s: cuda_available is false, but NVML sees %d GPU(s) (%s): torch %s cannot use the GPU, so the step ran on the CPU",
+			c.Step.ID(), env.Path, len(gpus), gpus[0].Name, env.TorchVersion)
+	}
+	if env.CUDAAvailable {
+		su.mu.Lock()
+		su.cudaSeen = true
+		su.mu.Unlock()
+	}
+	if su.Settings.GPU {
 		var want artifacts.GPU
-		if g := c.Suite.Facts.NVML.GPUs; len(g) > 0 {
+		if g := su.Facts.NVML.GPUs; len(g) > 0 {
 			want = artifacts.GPU{Name: g[0].Name, MemoryBytes: g[0].MemoryTotalBytes}
 		}
 		if err := env.CheckGPU(want); err != nil {
 			c.Fatalf("%s: %v", c.Step.ID(), err)
 		}
 	}
-	resolved, err := artifacts.CheckResolvedConfig(filepath.Join(out, "config.resolved.yaml"), cfg, want)
+	want, err := artifacts.ExpectFor(writer, cfg)
 	if err != nil {
 		c.Fatalf("%s: %v", c.Step.ID(), err)
 	}
-	if err := artifacts.CheckManifest(filepath.Join(out, "run_manifest.json"), out); err != nil {
+	resolved, err := artifacts.CheckResolvedConfig(filepath.Join(out, artifacts.ResolvedConfigFile), cfg, want)
+	if err != nil {
+		c.Fatalf("%s: %v", c.Step.ID(), err)
+	}
+	if err := artifacts.CheckManifestOf(filepath.Join(out, artifacts.ManifestFile), out, cfg, writer); err != nil {
 		c.Fatalf("%s: %v", c.Step.ID(), err)
 	}
 	return resolved
 }
 
-// checkCheckpoints reads each checkpoint's payload and checks step, precision, scaler and config.
-func (c *Section) checkCheckpoints(out string, want artifacts.Expect, resolved map[string]any) {
+// checkCheckpoints reads each checkpoint's payload and checks step, precision, scaler and
+// config. ckWriter is the command that wrote the checkpoints, reproWriter the one that last
+// wrote the resolved config (the same, or the resume): the checkpoints' config is the resolved
+// config with ckWriter's flags, and train.precision the precision the run trained in
+// (precision, or the source config's when "").
+func (c *Section) checkCheckpoints(out, cfg string, ckWriter, reproWriter artifacts.Command, resolved map[string]any, precision string) {
+	c.T.Helper()
+	want, err := artifacts.ExpectFor(ckWriter, cfg)
+	if err != nil {
+		c.Fatalf("%s: %v", c.Step.ID(), err)
+	}
+	if precision != "" {
+		want.Precision = precision
+	}
+	values := map[string]any{"train.precision": want.Precision}
+	for key := range reproWriter.Overrides() {
+		values[key] = artifacts.Defaults[key] // the source's value, unless ckWriter's flag sets it below
+		if v, err := artifacts.ConfigString(cfg, key); err == nil {
+			values[key] = v
+		}
+	}
+	for key, v := range want.Overrides {
+		values[key] = v
+	}
+	expected := artifacts.WithValues(resolved, values)
 	for _, name := range c.checkpoints() {
 		var step int
 		fmt.Sscanf(name, "checkpoint-%d.pt", &step)
-		ck, err := artifacts.CheckCheckpoint(filepath.Join(out, name), step, want.Precision, resolved)
+		ck, err := artifacts.CheckCheckpoint(filepath.Join(out, name), step, want.Precision, expected)
 		if err != nil {
 			c.Fatalf("%s: %v", c.Step.ID(), err)
 		}

@@ -31,6 +31,12 @@ type Settings struct {
 	// MinFree is SMOKE_MIN_FREE_MB: the free space SMOKE_OUT needs at the start, so that a
 	// run is not lost to a full disk.
 	MinFree int64
+	// Leftovers is SMOKE_LEFTOVERS: what to do with an earlier run's files in the output
+	// directories (LeftoversStop or LeftoversMove).
+	Leftovers string
+	// PythonPath is the PYTHONPATH every step runs with, when the suite sets one: with the
+	// fixture, the stand-in model packages and the fixture's src, ahead of the caller's.
+	PythonPath string
 }
 
 // LoadSettings reads the settings. Each error is one line that names the setting.
@@ -54,13 +60,20 @@ func LoadSettings(getenv func(string) string, gpu bool) (*Settings, error) {
 			*mib.dst = n << 20
 		}
 	}
+	switch s.Leftovers = getenv("SMOKE_LEFTOVERS"); s.Leftovers {
+	case "":
+		s.Leftovers = LeftoversStop
+	case LeftoversStop, LeftoversMove:
+	default:
+		return nil, fmt.Errorf("SMOKE_LEFTOVERS=%s: want %s or %s", s.Leftovers, LeftoversStop, LeftoversMove)
+	}
 	if err := s.python(getenv("SMOKE_PYTHON")); err != nil {
 		return nil, err
 	}
 	if err := s.out(getenv("SMOKE_OUT")); err != nil {
 		return nil, err
 	}
-	if err := s.checkout(getenv("DIFFTRAIN_DIR")); err != nil {
+	if err := s.checkout(getenv("DIFFTRAIN_DIR"), getenv("PYTHONPATH")); err != nil {
 		return nil, err
 	}
 	if err := s.plan(getenv("SMOKE_PLAN")); err != nil {
@@ -143,8 +156,11 @@ func moduleRoot() string {
 	}
 }
 
-// checkout finds the difftrain checkout, or lays out a fresh copy of the fixture as a git repo.
-func (s *Settings) checkout(v string) error {
+// checkout finds the difftrain checkout, or lays out a fresh copy of the fixture as a git repo,
+// with the stand-in model packages beside it: the fixture checks the text2image extras as the
+// real training script does, and its steps run as if `pip install -e .[text2image]` had made
+// them and the fixture's src importable.
+func (s *Settings) checkout(v, pythonPath string) error {
 	if v == "" {
 		ws, err := os.MkdirTemp("", "difftrain-smoke-")
 		if err != nil {
@@ -156,6 +172,14 @@ func (s *Settings) checkout(v string) error {
 		}
 		if err := commitAll(dir); err != nil {
 			return fmt.Errorf("DIFFTRAIN_DIR (unset): make the fixture a git repo: %w", err)
+		}
+		standins := filepath.Join(ws, "standins")
+		if err := gpusmoke.WriteStandins(standins); err != nil {
+			return fmt.Errorf("DIFFTRAIN_DIR (unset): %w", err)
+		}
+		s.PythonPath = standins + string(os.PathListSeparator) + filepath.Join(dir, "src")
+		if pythonPath != "" {
+			s.PythonPath += string(os.PathListSeparator) + pythonPath
 		}
 		s.DifftrainDir, s.Workspace, s.Fixture = dir, ws, true
 		return nil

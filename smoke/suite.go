@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,13 +38,18 @@ type Suite struct {
 	ran     map[string]string // section ID → result
 	halt    string            // the first section that failed or was interrupted
 	baseGit gitState
+	// written holds, for each step whose command ran, the files it wrote in its output
+	// directory and their stamps when it ended.
+	written map[string]map[string]stamp
+	// cudaSeen is set when an env.json of this run says torch saw CUDA.
+	cudaSeen bool
 }
 
 // NewSuite prepares a run: the evidence directory's logs folder and run.json.
 func NewSuite(ctx context.Context, s *Settings) (*Suite, error) {
 	red := artifacts.NewRedactor(os.Environ())
 	su := &Suite{Settings: s, Ctx: ctx, ran: map[string]string{}, Redactor: red,
-		Stream: redactedLines{os.Stdout, red}}
+		Stream: redactedLines{os.Stdout, red}, written: map[string]map[string]stamp{}}
 	if err := os.MkdirAll(filepath.Join(s.Out, artifacts.LogsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("SMOKE_OUT=%s: %w", s.Out, err)
 	}
@@ -57,9 +63,12 @@ func NewSuite(ctx context.Context, s *Settings) (*Suite, error) {
 		Out:          s.Out,
 		Plan: artifacts.PlanInfo{Name: s.Plan.Name, Path: s.Plan.Path, SHA256: s.Plan.SHA256,
 			Deviations: s.Plan.Deviations()},
-		Guardrails:  []artifacts.Guardrail{},
-		TempConfigs: []string{},
-		Untracked:   []string{},
+		Guardrails:      []artifacts.Guardrail{},
+		TempConfigs:     []string{},
+		Untracked:       []string{},
+		PythonPath:      s.PythonPath,
+		Leftovers:       []artifacts.Leftover{},
+		CheckedExisting: []string{},
 	}
 	su.baseGit = readGit(s.DifftrainDir)
 	su.Info.Git = su.baseGit.info()
@@ -233,12 +242,7 @@ func (c *Section) Notef(format string, args ...any) {
 func (c *Section) Checked(paths ...string) { c.files = append(c.files, paths...) }
 
 // Path resolves a runbook path such as ./difftrain/_tmp_run against the workspace.
-func (c *Section) Path(p string) string {
-	if filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(c.Suite.Settings.Workspace, p)
-}
+func (c *Section) Path(p string) string { return c.Suite.Settings.path(p) }
 
 // Out is a path inside the evidence directory.
 func (c *Section) Out(rel string) string { return filepath.Join(c.Suite.Settings.Out, rel) }
@@ -252,6 +256,16 @@ func (c *Section) LogRel() string {
 // (so logs stream live) and no bytecode caches (which would be untracked files in the checkout).
 var stepEnv = []string{"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1"}
 
+// Environ is the environment of every command and of the Python probe: the suite's own, with
+// PYTHONPATH as the settings make it, and stepEnv.
+func (s *Settings) Environ() []string {
+	env := os.Environ()
+	if s.PythonPath != "" {
+		env = append(env, "PYTHONPATH="+s.PythonPath)
+	}
+	return append(env, stepEnv...)
+}
+
 // Run runs the step's command and fails the section unless it exits 0 within its timeout,
 // leaves the tracked files alone, logs no NaN or Inf loss, and sees no Xid error.
 func (c *Section) Run() runner.Result {
@@ -264,7 +278,15 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 	c.T.Helper()
 	su, s := c.Suite, c.Suite.Settings
 	logPath := c.Out(c.LogRel())
-	env := append(os.Environ(), stepEnv...)
+	env := s.Environ()
+	outDir := ""
+	if v, ok := artifacts.ParseCommand(argv).Flag("--output-dir"); ok {
+		outDir = c.Path(v)
+	}
+	before, err := snapshot(outDir)
+	if err != nil {
+		c.Fatalf("%s: %v", c.Step.ID(), err)
+	}
 	c.T.Logf("%s: running %s (timeout %s, log %s)", c.Step.ID(), artifacts.Quote(argv), time.Duration(c.Step.Timeout), c.LogRel())
 	if su.Sampler != nil {
 		su.Sampler.Start(c.Step.ID())
@@ -283,6 +305,13 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 	attr(c.T, artifacts.PropDuration, fmt.Sprintf("%.1f", res.Duration.Seconds()))
 	attr(c.T, artifacts.PropLog, c.LogRel())
 	c.T.Logf("%s: %s in %.1fs, exit code %d, %d bytes logged", c.Step.ID(), outcome(res), res.Duration.Seconds(), res.ExitCode, res.Bytes)
+	if after, err := snapshot(outDir); err == nil {
+		su.mu.Lock()
+		su.written[c.Step.ID()] = writtenDuring(before, after)
+		su.mu.Unlock()
+	} else {
+		c.Fatalf("%s: %v", c.Step.ID(), err)
+	}
 
 	if res.Err != nil {
 		c.interrupted = res.Interrupted
@@ -295,14 +324,7 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 		if terr != nil {
 			tail = terr.Error()
 		}
-		why := res.Err.Error()
-		if res.ExitCode >= 0 {
-			why = fmt.Sprintf("exit code %d", res.ExitCode)
-		}
-		if scan, err := artifacts.ScanLog(logPath); err == nil && len(scan.First[artifacts.KindTraceback]) > 0 {
-			tb := scan.First[artifacts.KindTraceback]
-			why += ": " + tb[len(tb)-1]
-		}
+		why := failureWhy(res, logPath)
 		c.Fatalf("%s: %s\ncommand: %s\nlog: %s\n--- last 40 lines of %s ---\n%s",
 			c.Step.ID(), why, artifacts.Quote(argv), logPath, c.LogRel(), tail)
 	}
@@ -312,6 +334,22 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 	c.guardTracked()
 	c.scanLog(logPath)
 	return res
+}
+
+// failureWhy is the first line of a failed step's reason: how it ended, and the cause its log
+// gives (pip's error, the root Python exception, a CUDA error), with a hint for SIGKILL.
+func failureWhy(res runner.Result, logPath string) string {
+	why := res.Err.Error()
+	if res.ExitCode >= 0 {
+		why = fmt.Sprintf("exit code %d", res.ExitCode)
+	}
+	if res.Signal == syscall.SIGKILL {
+		why += ", often the kernel's OOM killer when memory runs out (see dmesg)"
+	}
+	if cause, err := artifacts.FailureCause(logPath); err == nil && cause.String() != "" {
+		why += ": " + cause.String()
+	}
+	return why
 }
 
 func outcome(r runner.Result) string {

@@ -26,7 +26,10 @@ def main() -> None:
     cfg, text = load_config(args.config)
     output_dir = args.output_dir or cfg.train.output_dir
     seed_everything(cfg.train.seed, args.deterministic)
-    for path in write_repro_artifacts(cfg, args.config, text, output_dir, args.deterministic):
+    env, resolved, manifest = write_repro_artifacts(cfg, args.config, text, output_dir, args.deterministic)
+    print(f"[difftrain] config: {Path(args.config).resolve()}")
+    print(f"[difftrain] output_dir: {Path(output_dir).resolve()}")
+    for path in (resolved, env, manifest):  # the real script's order
         print(f"[difftrain] wrote: {path}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -35,8 +36,51 @@ def inject(stem: str, *tags: str) -> None:
         raise RuntimeError("injected failure (FIXTURE_FAIL)")
 
 
-def nan_loss() -> bool:
-    return os.environ.get("FIXTURE_NAN") == "1"
+def script_stem() -> str:
+    return Path(sys.argv[0]).stem
+
+
+def no_repro() -> bool:
+    """FIXTURE_NO_REPRO=<stem>: that script writes no repro artifacts (and says nothing of it)."""
+    return script_stem() in _names("FIXTURE_NO_REPRO")
+
+
+def crash() -> None:
+    """FIXTURE_CRASH=<kind>: the training run dies after logging its precision, as on a sick GPU.
+
+    oom: torch.cuda.OutOfMemoryError; cuda: an illegal memory access; nccl: an NCCL error;
+    sigkill: the process is killed by SIGKILL, as by the kernel's OOM killer.
+    """
+    kind = os.environ.get("FIXTURE_CRASH", "")
+    if kind == "sigkill":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    if kind == "oom":
+        raise OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 23.65 GiB total capacity; "
+                               "23.10 GiB already allocated; 3.19 MiB free; 23.31 GiB reserved in total by PyTorch)")
+    if kind == "cuda":
+        raise RuntimeError("CUDA error: an illegal memory access was encountered\nCUDA kernel errors might be "
+                           "asynchronously reported at some other API call, so the stacktrace below might be incorrect.")
+    if kind == "nccl":
+        raise RuntimeError("NCCL error in: ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp:1269, "
+                           "unhandled system error, NCCL version 2.14.3")
+
+
+class OutOfMemoryError(RuntimeError):
+    """As torch.cuda.OutOfMemoryError prints itself."""
+
+
+OutOfMemoryError.__module__ = "torch.cuda"
+
+
+def bad_loss(loss: float) -> float:
+    """FIXTURE_NAN=1 / FIXTURE_INF=1: every step's loss is NaN / +Inf (training still completes)."""
+    if os.environ.get("FIXTURE_NAN") == "1":
+        return float("nan")
+    if os.environ.get("FIXTURE_INF") == "1":
+        return float("inf")
+    return loss
 
 
 def skip_checkpoint(step: int) -> bool:

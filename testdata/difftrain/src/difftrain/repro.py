@@ -110,28 +110,25 @@ def _git(args, cwd):
 
 
 def collect_git(cwd: str) -> dict:
+    """Git facts of the working directory (the workspace), as the real one: only a .git right there counts."""
+    cwd = str(Path(cwd).resolve())
     info = {"available": False, "repo_dir": cwd, "is_repo": False, "commit": None, "branch": None,
             "dirty": None, "describe": None, "error": None}
+    if not (Path(cwd) / ".git").exists():
+        info["error"] = "no .git directory found"
+        return info
     if shutil.which("git") is None:
         info["error"] = "git executable not found"
         return info
-    info["available"] = True
-    top = _git(["rev-parse", "--show-toplevel"], cwd)
-    if top.returncode != 0:
-        info["error"] = top.stderr.strip() or f"git rev-parse exited {top.returncode}"
+    inside = _git(["rev-parse", "--is-inside-work-tree"], cwd)
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        info["error"] = (inside.stderr or inside.stdout).strip() or "not a git worktree"
         return info
-    info["is_repo"] = True
-    info["repo_dir"] = top.stdout.strip()
+    info["available"] = info["is_repo"] = True
     for key, args in (("commit", ["rev-parse", "HEAD"]), ("branch", ["rev-parse", "--abbrev-ref", "HEAD"]),
-                      ("describe", ["describe", "--always", "--dirty"])):
-        r = _git(args, cwd)
-        if r.returncode == 0:
-            info[key] = r.stdout.strip()
-        else:
-            info["error"] = r.stderr.strip()
-    status = _git(["status", "--porcelain"], cwd)
-    if status.returncode == 0:
-        info["dirty"] = bool(status.stdout.strip())
+                      ("describe", ["describe", "--always", "--dirty", "--tags"])):
+        info[key] = _git(args, cwd).stdout.strip() or None
+    info["dirty"] = bool(_git(["status", "--porcelain"], cwd).stdout.strip())
     return info
 
 
@@ -168,7 +165,11 @@ def _sha256(data: bytes) -> str:
 def write_repro_artifacts(cfg: Config, config_path: str, config_text: str, output_dir: str,
                           deterministic: bool) -> list[Path]:
     """Writes (overwrites) the three artifacts; returns their absolute paths."""
+    from . import _fixture
+
     out = Path(output_dir).resolve()
+    if _fixture.no_repro():
+        return [out / ENV_JSON, out / CONFIG_RESOLVED_YAML, out / RUN_MANIFEST_JSON]
     out.mkdir(parents=True, exist_ok=True)
     created = utc_now()
     env = collect_env(created)

@@ -11,7 +11,6 @@ import collections
 import contextlib
 import logging
 import math
-import os
 import random
 import warnings
 from pathlib import Path
@@ -39,13 +38,21 @@ def resolve_precision(requested: str) -> str:
     return requested
 
 
-def train(cfg: Config, output_dir: str, resume_from: str = "") -> int:
-    """Runs training up to train.max_steps, checkpoints in output_dir; returns the final global step."""
+def train(cfg: Config, output_dir: Path) -> int:
+    """Runs training up to train.max_steps, checkpoints in output_dir; returns the final global step.
+
+    As the real runner, a precision fallback is written back into cfg: the checkpoints then record
+    fp32 in `precision` and in `config`, while config.resolved.yaml (written before) keeps the
+    requested precision.
+    """
     t = cfg.train
     requested = t.precision
     precision = resolve_precision(requested)
+    t.precision = precision
     log.info("training precision: %s", precision)
+    resume_from = t.resume_from
     _fixture.inject("train_text_to_image", requested, *(["resume"] if resume_from else []))
+    _fixture.crash()
     _fixture.write_noise()
     records = data.load_records(cfg.data.data_root)
     torch = repro.real_torch()
@@ -53,10 +60,11 @@ def train(cfg: Config, output_dir: str, resume_from: str = "") -> int:
 
     global_step = 0
     if resume_from:
-        if not Path(resume_from).is_file():
-            raise FileNotFoundError(f"resume_from checkpoint not found: {resume_from}")
-        log.info("resuming from checkpoint: %s", resume_from)
-        ckpt = backend.load(resume_from)
+        ckpt_path = Path(resume_from).expanduser()  # pathlib drops a leading "./" in the log, as the real one
+        if not ckpt_path.exists():
+            raise FileNotFoundError(f"resume_from checkpoint not found: {ckpt_path}")
+        log.info("resuming from checkpoint: %s", ckpt_path)
+        ckpt = backend.load(ckpt_path)
         backend.restore(ckpt)
         global_step = int(ckpt["global_step"])
         if backend.uses_scaler and ckpt.get("scaler") is None:
@@ -69,12 +77,11 @@ def train(cfg: Config, output_dir: str, resume_from: str = "") -> int:
     while global_step < t.max_steps:
         loss = backend.step(global_step)
         global_step += 1
-        if _fixture.nan_loss():
-            loss = float("nan")
+        loss = _fixture.bad_loss(loss)
         if global_step % t.log_every == 0:
             log.info("step=%d loss=%.6f", global_step, loss)
         if global_step % t.checkpointing_steps == 0 and not _fixture.skip_checkpoint(global_step):
-            path = os.path.join(output_dir, f"checkpoint-{global_step}.pt")
+            path = Path(output_dir) / f"checkpoint-{global_step}.pt"
             backend.save(path, {
                 "global_step": global_step,
                 "unet": backend.unet_state(),

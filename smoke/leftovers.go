@@ -1,0 +1,135 @@
+package smoke
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/difftrain/gpusmoke/artifacts"
+)
+
+// Leftover handling (SMOKE_LEFTOVERS): a checkout is usually reused on an instance, and files an
+// earlier run left in an output directory would otherwise be checked as if this run wrote them.
+const (
+	LeftoversStop = "stop" // the default: the run stops before anything runs, naming the directory
+	LeftoversMove = "move" // they are moved into SMOKE_OUT/leftovers/ and the run goes on
+)
+
+// outputDirs are the output directories whose content the selected steps create, in run order:
+// a step's --output-dir, unless the first selected step that uses the directory reads what is
+// already there (the resume, or the artifact checks run without the training). Those are checked
+// as they are, and the report says so.
+func (s *Settings) outputDirs(selected func(step string) bool) []string {
+	var dirs, seen []string
+	train, _ := s.Plan.Step("train")
+	for _, st := range s.Plan.Steps {
+		if st.Skip || !selected(st.Name) {
+			continue
+		}
+		dir, creates := st.Flag("--output-dir"), st.Flag("--resume-from") == ""
+		if st.Name == "artifacts" {
+			dir, creates = train.Flag("--output-dir"), false
+		}
+		if dir == "" {
+			continue
+		}
+		dir = s.path(dir)
+		if slices.Contains(seen, dir) {
+			continue
+		}
+		seen = append(seen, dir)
+		if creates {
+			dirs = append(dirs, dir)
+		}
+	}
+	return dirs
+}
+
+// path resolves a runbook path such as ./difftrain/_tmp_run against the workspace.
+func (s *Settings) path(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(s.Workspace, p)
+}
+
+// findLeftovers lists the output directories the selected steps create that already hold
+// files. With SMOKE_LEFTOVERS=stop (the default) any is an error that names the directory;
+// with move, they are moved into SMOKE_OUT/leftovers/ and returned. Nothing is ever deleted.
+func (s *Settings) findLeftovers(selected func(step string) bool) ([]artifacts.Leftover, error) {
+	var found []artifacts.Leftover
+	for _, dir := range s.outputDirs(selected) {
+		files, size, example, err := dirFiles(dir)
+		if err != nil {
+			return nil, fmt.Errorf("look for leftovers: %w", err)
+		}
+		if files == 0 {
+			continue
+		}
+		if s.Leftovers != LeftoversMove {
+			return nil, fmt.Errorf("leftovers from an earlier run in %s (%d file(s), e.g. %s): move them away, or set SMOKE_LEFTOVERS=move to move them into the evidence",
+				dir, files, example)
+		}
+		rel, err := filepath.Rel(s.Workspace, dir)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			rel = strings.TrimPrefix(filepath.Clean(dir), string(filepath.Separator))
+		}
+		dst := filepath.Join(s.Out, artifacts.LeftoversDir, rel)
+		if err := moveDir(dir, dst); err != nil {
+			return nil, fmt.Errorf("SMOKE_LEFTOVERS=move: %w", err)
+		}
+		found = append(found, artifacts.Leftover{Dir: dir, MovedTo: filepath.Join(artifacts.LeftoversDir, rel), Files: files, Bytes: size})
+	}
+	return found, nil
+}
+
+// dirFiles counts the files under dir (a missing dir has none) and names one of them.
+func dirFiles(dir string) (n int, size int64, example string, err error) {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == dir {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		n++
+		if example == "" {
+			example, _ = filepath.Rel(dir, p)
+		}
+		if fi, err := d.Info(); err == nil {
+			size += fi.Size()
+		}
+		return nil
+	})
+	return n, size, example, err
+}
+
+// moveDir moves src to dst: a rename, or across file systems a copy of the tree and then the
+// removal of src. Symlinks are moved as links, never followed.
+func moveDir(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("move %s: %w", src, err)
+	}
+	err := os.Rename(src, dst)
+	if err == nil || !errors.Is(err, syscall.EXDEV) {
+		if err != nil {
+			return fmt.Errorf("move %s to %s: %w", src, dst, err)
+		}
+		return nil
+	}
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		return fmt.Errorf("move %s to %s: copy: %w", src, dst, err)
+	}
+	if err := os.RemoveAll(src); err != nil {
+		return fmt.Errorf("move %s to %s: remove the original after copying: %w", src, dst, err)
+	}
+	return nil
+}
