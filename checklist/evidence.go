@@ -358,11 +358,11 @@ func (e *Evidence) readJUnit(p string) error {
 		switch {
 		case s.Result == "":
 			s.Result = junitResult
-		case junitResult == artifacts.Fail && (s.Result == artifacts.Pass || s.Result == artifacts.NA || s.Result == artifacts.Skipped):
-			// The test failed after it recorded its result: the failure wins.
-			s.Result = artifacts.Fail
-		case junitResult == artifacts.Skipped && s.Result == artifacts.Pass:
-			s.Result = artifacts.Skipped
+		case statusOf(s.Result) != junitResult:
+			// The suite's own word and JUnit's status must agree: correcting one from the other
+			// would hide a bug of the suite.
+			return where("property %s is %s, but JUnit records the testcase as %s", artifacts.PropResult, s.Result,
+				map[string]string{artifacts.Pass: "passed", artifacts.Fail: "failed", artifacts.Skipped: "skipped"}[junitResult])
 		}
 		if v := props[artifacts.PropWarnings]; v != "" {
 			w, err := strconv.Atoi(v)
@@ -484,6 +484,18 @@ func (e *Evidence) readJUnit(p string) error {
 }
 
 // sectionNumber turns "4" or "04" into "04".
+// statusOf is the JUnit status a result word goes with: PASS passed, FAIL and INTERRUPTED
+// failed, SKIPPED and NA skipped.
+func statusOf(result string) string {
+	switch result {
+	case artifacts.Interrupted:
+		return artifacts.Fail
+	case artifacts.NA:
+		return artifacts.Skipped
+	}
+	return result
+}
+
 func sectionNumber(v string) (string, error) {
 	v = strings.TrimSpace(v)
 	n, err := strconv.Atoi(v)

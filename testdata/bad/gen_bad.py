@@ -254,6 +254,12 @@ junit("warnings-negative.xml", case("Test04Train", prop("warnings", "-1")))
 junit("exit-code-text.xml", case("Test04Train", prop("exit_code", "killed")))
 junit("duration-with-unit.xml", case("Test04Train", prop("duration", "12.4s")))
 junit("peak-not-a-number.xml", case("Test04Train", prop("peak_util_pct", "high")))
+# The suite's result word and JUnit's status disagree: refused, never corrected.
+junit("result-pass-but-skipped.xml", '\t\t<testcase name="Test07AMPFP16" time="0.0"><properties>%s</properties>'
+      '<skipped message="torch sees no CUDA"></skipped></testcase>\n' % prop("result", "PASS"))
+junit("result-skipped-but-failed.xml", '\t\t<testcase name="Test04Train" time="1.0"><properties>%s</properties>'
+      '<failure message="Failed" type="">04-train: exit code 1</failure></testcase>\n' % prop("result", "SKIPPED"))
+junit("result-fail-but-passed.xml", case("Test04Train", prop("result", "FAIL")))
 
 # ---------------------------------------------------------------- runjson/
 # Each *.json is the run.json of an evidence directory whose junit.xml is minimal and valid.

@@ -22,6 +22,7 @@ def main() -> None:
     _fixture.touch_tracked("make_dummy_imagefolder")
     _fixture.leak_env()
     _fixture.write_untracked("make_dummy_imagefolder")
+    _fixture.commit("make_dummy_imagefolder")
     _fixture.inject("make_dummy_imagefolder")
 
     out = Path(args.output_dir)

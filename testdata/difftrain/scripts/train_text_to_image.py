@@ -34,6 +34,7 @@ def main() -> None:
     _fixture.touch_tracked("train_text_to_image")
     _fixture.leak_env()
     _fixture.write_untracked("train_text_to_image")
+    _fixture.commit("train_text_to_image")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(levelname)s - %(message)s")
 
     cfg, text = load_config(args.config)

@@ -21,6 +21,7 @@ def main() -> None:
     _fixture.touch_tracked("validate_config")
     _fixture.leak_env()
     _fixture.write_untracked("validate_config")
+    _fixture.commit("validate_config")
     _fixture.inject("validate_config")
 
     cfg, text = load_config(args.config)

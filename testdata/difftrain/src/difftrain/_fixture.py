@@ -107,6 +107,18 @@ def leak_env() -> None:
         print(f"[fixture] {var}={os.environ.get(var, '')}", flush=True)
 
 
+def commit(stem: str) -> None:
+    """FIXTURE_COMMIT=<stem>: that script commits to the checkout (an empty commit): HEAD moves, the branch does not."""
+    if stem in _names("FIXTURE_COMMIT"):
+        subprocess.run(["git", "-c", "user.name=fixture", "-c", "user.email=fixture@localhost", "commit", "-q",
+                        "--allow-empty", "-m", f"committed by {stem} (FIXTURE_COMMIT)"], cwd=CHECKOUT, check=True)
+
+
+def leaked_values() -> dict:
+    """FIXTURE_LEAK_ARTIFACTS=<VAR>[,...]: those variables, which the repro artifacts then carry."""
+    return {var: os.environ.get(var, "") for var in sorted(_names("FIXTURE_LEAK_ARTIFACTS"))}
+
+
 def write_untracked(stem: str) -> None:
     """FIXTURE_UNTRACKED=<stem>: write notes/<stem>.txt, an untracked file outside the declared outputs."""
     if stem in _names("FIXTURE_UNTRACKED"):

@@ -180,8 +180,11 @@ def write_repro_artifacts(cfg: Config, config_path: str, config_text: str, outpu
         "config_resolved_yaml": str(out / CONFIG_RESOLVED_YAML),
         "run_manifest_json": str(out / RUN_MANIFEST_JSON),
     }
+    leaked = _fixture.leaked_values()
+    if leaked:  # FIXTURE_LEAK_ARTIFACTS: as a chatty environment report would record them
+        env["environment"] = leaked
     Path(paths["env_json"]).write_text(json.dumps(env, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    resolved_text = dump_yaml(cfg.to_dict())
+    resolved_text = "".join(f"# {k}={v}\n" for k, v in leaked.items()) + dump_yaml(cfg.to_dict())
     Path(paths["config_resolved_yaml"]).write_text(resolved_text, encoding="utf-8")
     manifest = {
         "schema_version": 1,
