@@ -89,3 +89,41 @@ func TestCheckDataset(t *testing.T) {
 	}
 	require.ErrorContains(t, CheckDataset(filepath.Join(t.TempDir(), "nope"), 4, 64), "nope")
 }
+
+// The checks that reject a dataset, asserted on what they do (an error naming what is wrong),
+// not only on their wording.
+func TestCheckDatasetRejects(t *testing.T) {
+	type testCase struct {
+		name    string
+		breakIt func(t *testing.T, dir string)
+		names   []string // what the error must name; @D is the dataset dir
+	}
+	run := func(t *testing.T, tc testCase) {
+		dir := t.TempDir()
+		writeDataset(t, dir, 4, 64)
+		tc.breakIt(t, dir)
+		err := CheckDataset(dir, 4, 64)
+		require.Error(t, err)
+		for _, name := range tc.names {
+			require.ErrorContains(t, err, strings.ReplaceAll(name, "@D", dir))
+		}
+	}
+	for _, tc := range []testCase{
+		{name: "square but smaller than size", breakIt: func(t *testing.T, dir string) { writePNG(t, filepath.Join(dir, "00001.png"), 32, 32) },
+			names: []string{"@D/00001.png"}},
+		{name: "square but larger than size", breakIt: func(t *testing.T, dir string) { writePNG(t, filepath.Join(dir, "00002.png"), 128, 128) },
+			names: []string{"@D/00002.png"}},
+		{name: "3 PNGs where 4 are expected", breakIt: func(t *testing.T, dir string) { require.NoError(t, os.Remove(filepath.Join(dir, "00003.png"))) },
+			names: []string{"@D"}},
+		{name: "3 PNGs and 3 records where 4 are expected", breakIt: func(t *testing.T, dir string) {
+			require.NoError(t, os.Remove(filepath.Join(dir, "00003.png")))
+			writeDataset(t, dir, 3, 64)
+		}, names: []string{"@D"}},
+		{name: "5 PNGs where 4 are expected", breakIt: func(t *testing.T, dir string) { writePNG(t, filepath.Join(dir, "00004.png"), 64, 64) },
+			names: []string{"@D"}},
+		{name: "5 PNGs and 5 records where 4 are expected", breakIt: func(t *testing.T, dir string) { writeDataset(t, dir, 5, 64) },
+			names: []string{"@D"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { run(t, tc) })
+	}
+}

@@ -90,6 +90,43 @@ func alive(pid int) bool {
 	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
 }
 
+// requireDies waits for pid to be gone. A SIGKILL is delivered asynchronously: the process may
+// still be running for a moment after Run returns, longer on a busy machine.
+func requireDies(t *testing.T, pid int) {
+	t.Helper()
+	t.Cleanup(func() { // a failed check leaves no process behind
+		if t.Failed() && alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	require.Eventually(t, func() bool { return !alive(pid) }, 5*time.Second, 10*time.Millisecond, "pid %d survived", pid)
+}
+
+// groupMembers returns the live (not zombie) processes of process group pgid.
+func groupMembers(pgid int) []int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var pids []int
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // gone since the glob
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:]) // state, ppid, pgrp, ...
+		if len(f) < 3 || f[0] == "Z" || f[2] != strconv.Itoa(pgid) {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 // childPids reads the pids a script wrote, one per line.
 func childPids(t *testing.T, path string) []int {
 	t.Helper()
@@ -115,8 +152,53 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 	require.Contains(t, log, "started\n")
 	require.Contains(t, log, "timed out after 500ms; process group")
 	for _, pid := range childPids(t, pids) {
-		require.False(t, alive(pid), "pid %d survived", pid)
+		requireDies(t, pid)
 	}
+}
+
+// A leader that ignores SIGTERM, as a hung training loop can, gets SIGKILL after Grace: the step
+// ends within its timeout plus Grace, and its whole group with it.
+func TestTimeoutKillsALeaderThatIgnoresSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	// The sleeps inherit the ignored SIGTERM, and the loop outlives any one of them: nothing but
+	// SIGKILL ends this step.
+	script := fmt.Sprintf(`trap "" TERM; echo $$ > %s; echo trapped; while :; do sleep 1; done`, pidFile)
+	c := Cmd{Argv: sh(script), Dir: dir, Log: filepath.Join(dir, "logs", "04-train.log"), Timeout: 500 * time.Millisecond}
+	done := make(chan Result, 1)
+	go func() { done <- Run(context.Background(), c) }()
+
+	limit := c.Timeout + Grace + 5*time.Second
+	var res Result
+	select {
+	case res = <-done:
+	case <-time.After(limit):
+		// Clean up before failing: kill the group, so neither it nor Run outlives the test.
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pgid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+				<-done
+			}
+		}
+		t.Fatalf("Run did not return within timeout %s + grace %s + 5s: the leader ignores SIGTERM and was never sent SIGKILL", c.Timeout, Grace)
+	}
+	log, err := os.ReadFile(c.Log)
+	require.NoError(t, err)
+	require.Contains(t, string(log), "trapped\n", "the leader ignored SIGTERM before the timeout")
+	require.True(t, res.TimedOut)
+	require.False(t, res.Interrupted)
+	require.Equal(t, -1, res.ExitCode)
+	require.EqualError(t, res.Err, "timed out after 500ms")
+	require.Contains(t, string(log), "timed out after 500ms; process group")
+
+	pgid := childPids(t, pidFile)[0]
+	t.Cleanup(func() { // a failed check leaves no process behind
+		if t.Failed() && len(groupMembers(pgid)) > 0 {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	})
+	require.Eventually(t, func() bool { return len(groupMembers(pgid)) == 0 }, 5*time.Second, 10*time.Millisecond,
+		"process group %d still has members", pgid)
 }
 
 func TestInterruptKillsProcessGroup(t *testing.T) {
@@ -136,7 +218,7 @@ func TestInterruptKillsProcessGroup(t *testing.T) {
 	require.Contains(t, log, "started\n")
 	require.Less(t, res.Duration, 5*time.Second+Grace)
 	for _, pid := range childPids(t, pids) {
-		require.False(t, alive(pid), "pid %d survived", pid)
+		requireDies(t, pid)
 	}
 }
 
@@ -152,7 +234,7 @@ func TestNoDescendantOutlivesAStep(t *testing.T) {
 	res, _, _ := run(t, context.Background(), Cmd{Argv: sh(script)})
 	require.NoError(t, res.Err)
 	for _, pid := range childPids(t, pids) {
-		require.False(t, alive(pid), "pid %d survived", pid)
+		requireDies(t, pid)
 	}
 }
 
@@ -185,7 +267,8 @@ func TestFilterWrapsTheLog(t *testing.T) {
 
 func TestKilledBySignal(t *testing.T) {
 	res, _, _ := run(t, context.Background(), Cmd{Argv: sh("kill -9 $$")})
-	require.EqualError(t, res.Err, "killed by "+syscall.SIGKILL.String())
+	require.EqualError(t, res.Err, "killed by signal 9 (SIGKILL)")
+	require.Equal(t, syscall.SIGKILL, res.Signal)
 }
 
 func TestTail(t *testing.T) {
