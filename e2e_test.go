@@ -19,11 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/difftrain/gpusmoke/evidence"
+
 	junit "github.com/joshdk/go-junit"
 	"github.com/stretchr/testify/require"
 
 	gpusmoke "github.com/difftrain/gpusmoke"
-	"github.com/difftrain/gpusmoke/artifacts"
 	"github.com/difftrain/gpusmoke/checklist"
 	"github.com/difftrain/gpusmoke/runbook"
 )
@@ -117,7 +118,7 @@ func finish(t *testing.T, out string, cmd *exec.Cmd, err error, output string) s
 		require.True(t, ok, "make smoke: %v\n%s", err, output)
 		r.code = ee.ExitCode()
 	}
-	suites, err := junit.IngestFile(filepath.Join(out, artifacts.JUnitFile))
+	suites, err := junit.IngestFile(filepath.Join(out, evidence.JUnitFile))
 	require.NoError(t, err, "junit.xml must parse with a common JUnit reader; output:\n%s", r.tail())
 	for _, s := range suites {
 		for _, tc := range s.Tests {
@@ -126,13 +127,13 @@ func finish(t *testing.T, out string, cmd *exec.Cmd, err error, output string) s
 	}
 	// The suite's own result property, as it wrote it, agrees with the status a common JUnit
 	// reader sees, testcase by testcase (a refused retry under -count=N included).
-	raw := rawResults(t, filepath.Join(out, artifacts.JUnitFile))
+	raw := rawResults(t, filepath.Join(out, evidence.JUnitFile))
 	for i, c := range raw {
 		if c.result == "" {
 			continue // not a section: TestMain, or a package-level failure
 		}
-		want := map[string]junit.Status{artifacts.Pass: junit.StatusPassed, artifacts.Fail: junit.StatusFailed,
-			artifacts.Interrupted: junit.StatusFailed, artifacts.Skipped: junit.StatusSkipped}[c.result]
+		want := map[string]junit.Status{evidence.Pass: junit.StatusPassed, evidence.Fail: junit.StatusFailed,
+			evidence.Interrupted: junit.StatusFailed, evidence.Skipped: junit.StatusSkipped}[c.result]
 		require.Equal(t, want, c.status, "testcase %d (%s): result property %s", i+1, c.name, c.result)
 	}
 	ev, err := checklist.Load(out)
@@ -182,7 +183,7 @@ func rawResults(t *testing.T, p string) []rawCase {
 				rc.status = junit.StatusSkipped
 			}
 			for _, p := range c.Props {
-				if p.Name == artifacts.PropResult {
+				if p.Name == evidence.PropResult {
 					rc.result = p.Value
 				}
 			}
@@ -198,12 +199,12 @@ var sections = []string{"Test00Preflight", "Test01Install", "Test02Dataset", "Te
 // requireEvidence checks the evidence directory's layout after a run.
 func requireEvidence(t *testing.T, r smokeRun, logs ...string) {
 	t.Helper()
-	for _, f := range []string{artifacts.JUnitFile, artifacts.JSONFile, artifacts.RunFile, "gpu_env.json",
-		artifacts.NvidiaSMIFile, artifacts.ChecklistFile, artifacts.ReportFile, artifacts.SumsFile} {
+	for _, f := range []string{evidence.JUnitFile, evidence.JSONFile, evidence.RunFile, "gpu_env.json",
+		evidence.NvidiaSMIFile, evidence.ChecklistFile, evidence.ReportFile, evidence.SumsFile} {
 		require.FileExists(t, filepath.Join(r.out, f))
 	}
 	for _, l := range logs {
-		require.FileExists(t, filepath.Join(r.out, artifacts.LogsDir, l+".log"))
+		require.FileExists(t, filepath.Join(r.out, evidence.LogsDir, l+".log"))
 	}
 }
 
@@ -213,14 +214,14 @@ func requireHalted(t *testing.T, r smokeRun, n int) string {
 	t.Helper()
 	require.NotEqual(t, 0, r.code)
 	res, reason := r.result(t, sections[n])
-	require.Equal(t, artifacts.Fail, res, reason)
+	require.Equal(t, evidence.Fail, res, reason)
 	slug := fmt.Sprintf("%02d-", n)
 	for _, name := range sections[n+1:] {
 		if _, ok := r.sections[name]; !ok {
 			continue // not selected by -run
 		}
 		res, blocked := r.result(t, name)
-		require.Equal(t, artifacts.Skipped, res, name)
+		require.Equal(t, evidence.Skipped, res, name)
 		require.Regexp(t, "^blocked by "+slug+"[a-z0-9-]+$", blocked, name)
 	}
 	return reason
@@ -231,11 +232,11 @@ func TestSmokeFixturePasses(t *testing.T) {
 	require.Equal(t, 0, r.code, r.tail())
 	for _, name := range sections[:7] {
 		res, reason := r.result(t, name)
-		require.Equal(t, artifacts.Pass, res, "%s: %s", name, reason)
+		require.Equal(t, evidence.Pass, res, "%s: %s", name, reason)
 	}
 	for _, name := range sections[7:] {
 		res, reason := r.result(t, name)
-		require.Equal(t, artifacts.Skipped, res, name)
+		require.Equal(t, evidence.Skipped, res, name)
 		require.Contains(t, reason, "torch sees no CUDA")
 	}
 	requireEvidence(t, r, "01-install", "02-dataset", "03-validate", "04-train", "06-resume")
@@ -245,18 +246,18 @@ func TestSmokeFixturePasses(t *testing.T) {
 	}
 	// Progress streams live, prefixed with the section and the elapsed time.
 	require.Regexp(t, regexp.MustCompile(`\[04-train \+\d+\.\ds\] .*training completed: global_step=2`), r.output)
-	var info artifacts.RunInfo
-	require.NoError(t, json.Unmarshal([]byte(r.read(t, artifacts.RunFile)), &info))
+	var info evidence.Run
+	require.NoError(t, json.Unmarshal([]byte(r.read(t, evidence.RunFile)), &info))
 	require.True(t, info.Fixture)
 	require.True(t, info.Git.IsRepo)
 	require.True(t, info.Git.Clean)
 	require.Len(t, info.Plan.Deviations, 1)
-	require.Contains(t, r.read(t, artifacts.ChecklistFile), "FIXTURE")
-	require.Contains(t, r.read(t, artifacts.ReportFile), "FIXTURE")
+	require.Contains(t, r.read(t, evidence.ChecklistFile), "FIXTURE")
+	require.Contains(t, r.read(t, evidence.ReportFile), "FIXTURE")
 	// No GPU was used: both documents say so first, above the verdict.
-	for _, doc := range []string{artifacts.ChecklistFile, artifacts.ReportFile} {
+	for _, doc := range []string{evidence.ChecklistFile, evidence.ReportFile} {
 		first, _, _ := strings.Cut(r.read(t, doc), "\n")
-		require.True(t, strings.HasPrefix(first, "**"+artifacts.CPUOnlyBanner+"**"), "%s starts %q", doc, first)
+		require.True(t, strings.HasPrefix(first, "**"+evidence.CPUOnlyBanner+"**"), "%s starts %q", doc, first)
 	}
 	require.False(t, info.Compute.GPUUsed)
 
@@ -266,7 +267,7 @@ func TestSmokeFixturePasses(t *testing.T) {
 	var want []string
 	for _, st := range plan.Steps[:7] {
 		if len(st.Command) > 0 {
-			want = append(want, st.ID()+": "+artifacts.Quote(st.Argv(info.Python)))
+			want = append(want, st.ID()+": "+evidence.Quote(st.Argv(info.Python)))
 		}
 	}
 	require.Equal(t, want, commandsRun(t, r))
@@ -278,7 +279,7 @@ func commandsRun(t *testing.T, r smokeRun) []string {
 	t.Helper()
 	re := regexp.MustCompile(`: (\d\d-[a-z0-9-]+: )running (.*) \(timeout `)
 	var ran []string
-	for _, line := range strings.Split(r.read(t, artifacts.JSONFile), "\n") {
+	for _, line := range strings.Split(r.read(t, evidence.JSONFile), "\n") {
 		var ev struct{ Action, Output string }
 		if json.Unmarshal([]byte(line), &ev) != nil || ev.Action != "output" {
 			continue
@@ -306,9 +307,9 @@ func TestTrainFailureHalts(t *testing.T) {
 			require.Contains(t, jerr.Body, "command: "+r.sections["Test04Train"].Command+"\n")
 			require.Contains(t, jerr.Body, "log: "+filepath.Join(r.out, "logs/04-train.log"))
 			require.Contains(t, jerr.Body, "--- last 40 lines of logs/04-train.log ---")
-			repro := r.read(t, artifacts.ReproFile)
+			repro := r.read(t, evidence.ReproFile)
 			require.Contains(t, repro, "train_text_to_image.py")
-			require.Contains(t, r.read(t, artifacts.ReportFile), "04")
+			require.Contains(t, r.read(t, evidence.ReportFile), "04")
 		})
 	}
 }
@@ -355,9 +356,9 @@ func TestCopyCapReferences(t *testing.T) {
 	require.Equal(t, 0, r.code, r.tail())
 	require.NoFileExists(t, filepath.Join(r.out, "artifacts/04-train/checkpoint-2.pt"))
 	ref := r.read(t, "artifacts/04-train/checkpoint-2.pt.sha256ref")
-	var info artifacts.RunInfo
-	require.NoError(t, json.Unmarshal([]byte(r.read(t, artifacts.RunFile)), &info))
-	sums, err := artifacts.HashFiles(filepath.Join(info.DifftrainDir, "_tmp_run", "checkpoint-2.pt"))
+	var info evidence.Run
+	require.NoError(t, json.Unmarshal([]byte(r.read(t, evidence.RunFile)), &info))
+	sums, err := evidence.HashFiles(filepath.Join(info.DifftrainDir, "_tmp_run", "checkpoint-2.pt"))
 	require.NoError(t, err)
 	for _, sum := range sums {
 		require.Contains(t, ref, "sha256: "+sum+"\n")
@@ -382,16 +383,16 @@ func TestPretendCUDARunsAMP(t *testing.T) {
 	require.Equal(t, 0, r.code, r.tail())
 	for _, name := range sections {
 		res, reason := r.result(t, name)
-		require.Equal(t, artifacts.Pass, res, "%s: %s", name, reason)
+		require.Equal(t, evidence.Pass, res, "%s: %s", name, reason)
 	}
 	require.FileExists(t, filepath.Join(r.out, "artifacts/07-amp-fp16/checkpoint-2.pt"))
 
 	// The bf16 fallback is a failure: the GPU did not run bf16.
 	r = makeSmoke(t, "PYTHONPATH="+pretend, "FIXTURE_NO_BF16=1")
 	res, _ := r.result(t, "Test07AMPFP16")
-	require.Equal(t, artifacts.Pass, res)
+	require.Equal(t, evidence.Pass, res)
 	res, reason := r.result(t, "Test08AMPBF16")
-	require.Equal(t, artifacts.Fail, res)
+	require.Equal(t, evidence.Fail, res)
 	require.Contains(t, reason, "did not run bf16")
 }
 
@@ -410,15 +411,15 @@ func TestConformanceLane(t *testing.T) {
 	require.Equal(t, 0, r.code, r.tail())
 	for _, name := range sections[:7] {
 		res, reason := r.result(t, name)
-		require.Equal(t, artifacts.Pass, res, "%s: %s", name, reason)
+		require.Equal(t, evidence.Pass, res, "%s: %s", name, reason)
 	}
 	for _, name := range sections[7:] {
 		res, reason := r.result(t, name)
-		require.Equal(t, artifacts.Skipped, res, name)
+		require.Equal(t, evidence.Skipped, res, name)
 		require.Contains(t, reason, "torch sees no CUDA")
 	}
-	var info artifacts.RunInfo
-	require.NoError(t, json.Unmarshal([]byte(r.read(t, artifacts.RunFile)), &info))
+	var info evidence.Run
+	require.NoError(t, json.Unmarshal([]byte(r.read(t, evidence.RunFile)), &info))
 	require.Contains(t, info.Plan.Name, "conformance")
 	var facts struct {
 		Python struct {
@@ -455,7 +456,7 @@ func TestGPUModeWithoutGPU(t *testing.T) {
 	start := time.Now()
 	r := makeSmoke(t, "GPU=1", "SMOKE_PYTHON="+slow)
 	require.Contains(t, requireHalted(t, r, 0), "no NVIDIA driver/GPU")
-	entries, _ := os.ReadDir(filepath.Join(r.out, artifacts.LogsDir))
+	entries, _ := os.ReadDir(filepath.Join(r.out, evidence.LogsDir))
 	require.Empty(t, entries, "no step may run")
 	t.Logf("preflight test time %v; whole make smoke %v", r.cases["Test00Preflight"].Duration, time.Since(start))
 }
@@ -463,13 +464,13 @@ func TestGPUModeWithoutGPU(t *testing.T) {
 // Each section runs once: -count=3 does not re-run a section, failed or not.
 func TestNoRetry(t *testing.T) {
 	r := makeSmoke(t, "FIXTURE_FAIL=train_text_to_image", "TESTFLAGS=-count=3 -run Test0[0-4]")
-	stream := r.read(t, artifacts.JSONFile) // each output line once, unlike the terminal's failure summary
+	stream := r.read(t, evidence.JSONFile) // each output line once, unlike the terminal's failure summary
 	require.Equal(t, 3, strings.Count(stream, `"Action":"run","Package":"github.com/difftrain/gpusmoke/smoke","Test":"Test04Train"`), "-count=3 calls the test thrice")
 	require.Equal(t, 1, strings.Count(stream, "04-train: running "), "the train step ran more than once")
 	require.Equal(t, 1, strings.Count(stream, "02-dataset: running "), "a passed step ran again")
 	require.Equal(t, 2, strings.Count(stream, `"Key":"reason","Value":"already ran in this process (FAIL); the runbook forbids retries"`), "both refusals name the first result")
 	res, _ := r.result(t, "Test04Train")
-	require.Equal(t, artifacts.Fail, res, "the checklist keeps the real result, not the refused retry")
+	require.Equal(t, evidence.Fail, res, "the checklist keeps the real result, not the refused retry")
 }
 
 // Ctrl-C during a step kills its process group, marks it INTERRUPTED, and still renders the checklist.
@@ -487,18 +488,18 @@ func TestInterrupt(t *testing.T) {
 		require.NoError(t, ctx.Err(), "the train step never started:\n%s", buf.String())
 		time.Sleep(100 * time.Millisecond)
 	}
-	var info artifacts.RunInfo
-	require.NoError(t, json.Unmarshal([]byte(fileText(filepath.Join(out, artifacts.RunFile))), &info))
+	var info evidence.Run
+	require.NoError(t, json.Unmarshal([]byte(fileText(filepath.Join(out, evidence.RunFile))), &info))
 	sent := time.Now()
 	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)) // what a terminal's Ctrl-C does
 	err := cmd.Wait()
 	t.Logf("make exited %v after %v", err, time.Since(sent))
 	r := finish(t, out, cmd, err, buf.String())
 	res, reason := r.result(t, "Test04Train")
-	require.Equal(t, artifacts.Interrupted, res, r.tail())
+	require.Equal(t, evidence.Interrupted, res, r.tail())
 	require.Contains(t, reason, "interrupted")
 	require.Contains(t, r.read(t, "logs/04-train.log"), "process group")
-	require.FileExists(t, filepath.Join(out, artifacts.ChecklistFile))
+	require.FileExists(t, filepath.Join(out, evidence.ChecklistFile))
 	requireNoProcessIn(t, info.Workspace)
 }
 
@@ -546,7 +547,7 @@ func TestTimeout(t *testing.T) {
 	require.NoError(t, os.WriteFile(p, []byte(plan), 0o644))
 	r := makeSmoke(t, "SMOKE_PLAN="+p, "FIXTURE_HANG=train_text_to_image")
 	res, reason := r.result(t, "Test04Train")
-	require.Equal(t, artifacts.Fail, res)
+	require.Equal(t, evidence.Fail, res)
 	require.Contains(t, reason, "timed out after 2s")
 	require.Contains(t, r.read(t, "logs/04-train.log"), "timed out after 2s; process group")
 }
@@ -639,10 +640,15 @@ func TestSecretsInCopiedArtifacts(t *testing.T) {
 	requireNoSecret(t, r.out, secret)
 }
 
-// requireNoSecret fails when any file under dir holds secret.
+// requireNoSecret fails when any file of the evidence directory dir holds secret. The
+// fixture's scratch workspace (workspace/, unsealed, not evidence) holds difftrain's own
+// outputs as it wrote them, and is left out.
 func requireNoSecret(t *testing.T, dir, secret string) {
 	t.Helper()
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p == filepath.Join(dir, evidence.WorkspaceDir) {
+			return filepath.SkipDir
+		}
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -680,8 +686,8 @@ func TestSIGTERM(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the validate step never started:\n%s", buf.String())
 		time.Sleep(50 * time.Millisecond)
 	}
-	var info artifacts.RunInfo
-	require.NoError(t, json.Unmarshal([]byte(fileText(filepath.Join(out, artifacts.RunFile))), &info))
+	var info evidence.Run
+	require.NoError(t, json.Unmarshal([]byte(fileText(filepath.Join(out, evidence.RunFile))), &info))
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -693,7 +699,7 @@ func TestSIGTERM(t *testing.T) {
 	}
 	requireNoProcessIn(t, info.Workspace)
 	require.Contains(t, fileText(filepath.Join(out, "logs/03-validate.log")), "interrupted after")
-	require.NoError(t, json.Unmarshal([]byte(fileText(filepath.Join(out, artifacts.RunFile))), &info))
+	require.NoError(t, json.Unmarshal([]byte(fileText(filepath.Join(out, evidence.RunFile))), &info))
 	require.Equal(t, "terminated", info.Interrupted)
 	require.Contains(t, buf.String(), "--- FAIL: Test03Validate")
 	require.Contains(t, buf.String(), "blocked by 03-validate")
@@ -703,10 +709,10 @@ func TestSIGTERM(t *testing.T) {
 func TestUntrackedFilesAreListed(t *testing.T) {
 	r := makeSmoke(t, "FIXTURE_UNTRACKED=validate_config", "TESTFLAGS=-run Test0[0-3]")
 	require.Equal(t, 0, r.code, r.tail())
-	var info artifacts.RunInfo
-	require.NoError(t, json.Unmarshal([]byte(r.read(t, artifacts.RunFile)), &info))
+	var info evidence.Run
+	require.NoError(t, json.Unmarshal([]byte(r.read(t, evidence.RunFile)), &info))
 	require.Equal(t, []string{"notes/validate_config.txt"}, info.Untracked, "_tmp_run/ is declared, notes/ is not")
-	require.Contains(t, r.read(t, artifacts.ReportFile), "notes/validate_config.txt")
+	require.Contains(t, r.read(t, evidence.ReportFile), "notes/validate_config.txt")
 }
 
 // A step that prints a lot, in long lines and invalid UTF-8, is logged whole while the live
@@ -718,7 +724,7 @@ func TestHugeOutputIsLoggedWhole(t *testing.T) {
 	st, err := os.Stat(filepath.Join(r.out, "logs/04-train.log"))
 	require.NoError(t, err)
 	require.Greater(t, st.Size(), int64(noise))
-	js, err := os.Stat(filepath.Join(r.out, artifacts.JSONFile))
+	js, err := os.Stat(filepath.Join(r.out, evidence.JSONFile))
 	require.NoError(t, err)
 	require.Less(t, js.Size(), int64(4<<20), "the live stream must be bounded")
 }
@@ -734,12 +740,12 @@ func TestSectionAloneReverifies(t *testing.T) {
 	r = makeSmoke(t, append(env, "TESTFLAGS=-run Test05Artifacts")...)
 	require.Equal(t, 0, r.code, r.tail())
 	res, reason := r.result(t, "Test05Artifacts")
-	require.Equal(t, artifacts.Pass, res, reason)
+	require.Equal(t, evidence.Pass, res, reason)
 	require.Len(t, r.sections, 1, "only 05 ran")
 	require.Contains(t, r.sections["Test05Artifacts"].Notes, "written by 06-resume's command")
-	require.Contains(t, r.read(t, artifacts.ReportFile), "CHECKED EXISTING FILES")
-	var info artifacts.RunInfo
-	require.NoError(t, json.Unmarshal([]byte(r.read(t, artifacts.RunFile)), &info))
+	require.Contains(t, r.read(t, evidence.ReportFile), "CHECKED EXISTING FILES")
+	var info evidence.Run
+	require.NoError(t, json.Unmarshal([]byte(r.read(t, evidence.RunFile)), &info))
 	require.Equal(t, []string{"05-artifacts"}, info.CheckedExisting)
 
 	// A broken artifact makes the same re-verification fail, naming the file.
@@ -747,7 +753,7 @@ func TestSectionAloneReverifies(t *testing.T) {
 	r = makeSmoke(t, append(env, "TESTFLAGS=-run Test05Artifacts")...)
 	require.NotEqual(t, 0, r.code)
 	res, reason = r.result(t, "Test05Artifacts")
-	require.Equal(t, artifacts.Fail, res)
+	require.Equal(t, evidence.Fail, res)
 	require.Contains(t, reason, "env.json")
 }
 
@@ -759,7 +765,7 @@ func TestLeftovers(t *testing.T) {
 	dir, env := fixtureCheckout(t)
 	r := makeSmoke(t, env...)
 	require.Equal(t, 0, r.code, r.tail())
-	first, err := artifacts.HashFiles(filepath.Join(dir, "_tmp_run", "checkpoint-1.pt"))
+	first, err := evidence.HashFiles(filepath.Join(dir, "_tmp_run", "checkpoint-1.pt"))
 	require.NoError(t, err)
 
 	cmd := exec.Command(smokeBinary(t), "-test.run", "Test0")
@@ -776,13 +782,13 @@ func TestLeftovers(t *testing.T) {
 
 	r = makeSmoke(t, append(env, "FIXTURE_SKIP_CHECKPOINT=1,2", "SMOKE_LEFTOVERS=move")...)
 	require.Regexp(t, `^artifacts: \S+/difftrain/_tmp_run/checkpoint-1.pt is missing$`, requireHalted(t, r, 5))
-	moved, err := artifacts.HashFiles(filepath.Join(r.out, "leftovers", "difftrain", "_tmp_run", "checkpoint-1.pt"))
+	moved, err := evidence.HashFiles(filepath.Join(r.out, "leftovers", "difftrain", "_tmp_run", "checkpoint-1.pt"))
 	require.NoError(t, err, "the earlier run's checkpoint is kept in the evidence")
 	require.Equal(t, first[filepath.Join(dir, "_tmp_run", "checkpoint-1.pt")], moved[filepath.Join(r.out, "leftovers", "difftrain", "_tmp_run", "checkpoint-1.pt")])
-	var info artifacts.RunInfo
-	require.NoError(t, json.Unmarshal([]byte(r.read(t, artifacts.RunFile)), &info))
+	var info evidence.Run
+	require.NoError(t, json.Unmarshal([]byte(r.read(t, evidence.RunFile)), &info))
 	require.Len(t, info.Leftovers, 2, "the dataset and _tmp_run")
-	require.Contains(t, r.read(t, artifacts.ReportFile), "## Leftovers moved aside")
+	require.Contains(t, r.read(t, evidence.ReportFile), "## Leftovers moved aside")
 }
 
 // Every file a section checks was written by its step's command in this run.
@@ -849,12 +855,12 @@ func TestFakeGPU(t *testing.T) {
 		require.Equal(t, 0, r.code, r.tail())
 		for _, name := range sections {
 			res, reason := r.result(t, name)
-			require.Equal(t, artifacts.Pass, res, "%s: %s", name, reason)
+			require.Equal(t, evidence.Pass, res, "%s: %s", name, reason)
 		}
 		train := r.sections["Test04Train"]
 		require.Equal(t, "34", train.Peaks.TempC, "the section's telemetry peaks are in its properties")
-		require.Contains(t, r.read(t, artifacts.TelemetryFile), ",04-train,0,")
-		require.Contains(t, r.read(t, artifacts.ChecklistFile), "## Telemetry peaks")
+		require.Contains(t, r.read(t, evidence.TelemetryFile), ",04-train,0,")
+		require.Contains(t, r.read(t, evidence.ChecklistFile), "## Telemetry peaks")
 		require.Contains(t, r.read(t, "gpu_env.json"), `"name": "NVIDIA GeForce RTX 4090"`)
 	})
 	t.Run("torch without CUDA fails strict preflight", func(t *testing.T) {
@@ -872,7 +878,7 @@ func TestFakeGPU(t *testing.T) {
 	t.Run("a bf16 fallback fails the AMP section", func(t *testing.T) {
 		r := makeSmoke(t, append(gpu, "PYTHONPATH="+pretend, "FIXTURE_NO_BF16=1")...)
 		res, reason := r.result(t, "Test08AMPBF16")
-		require.Equal(t, artifacts.Fail, res)
+		require.Equal(t, evidence.Fail, res)
 		require.Contains(t, reason, "the GPU did not run bf16")
 	})
 }
@@ -891,10 +897,10 @@ func TestMakeChecklist(t *testing.T) {
 		return string(out)
 	}
 
-	require.NoError(t, os.Remove(filepath.Join(pass.out, artifacts.ChecklistFile)))
+	require.NoError(t, os.Remove(filepath.Join(pass.out, evidence.ChecklistFile)))
 	out := make("checklist", "RUNS="+pass.out)
-	require.Contains(t, out, filepath.Join(pass.out, artifacts.ChecklistFile))
-	require.FileExists(t, filepath.Join(pass.out, artifacts.ChecklistFile))
+	require.Contains(t, out, filepath.Join(pass.out, evidence.ChecklistFile))
+	require.FileExists(t, filepath.Join(pass.out, evidence.ChecklistFile))
 	make("verify", "RUNS="+pass.out)
 
 	matrix := filepath.Join(t.TempDir(), "matrix.md")

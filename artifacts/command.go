@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/difftrain/gpusmoke/evidence"
 )
 
 // The difftrain scripts whose outputs the harness checks.
@@ -78,12 +80,12 @@ func (c Command) Deterministic() bool {
 }
 
 // String is the command as a shell would take it.
-func (c Command) String() string { return Quote(c.Argv) }
+func (c Command) String() string { return evidence.Quote(c.Argv) }
 
 // WrittenBy says whether env.json was written by this command: its argv is the command's.
 func (e *EnvJSON) WrittenBy(c Command) error {
 	if !slices.Equal(e.Argv, c.Argv) {
-		return fmt.Errorf("%s: argv: %s, but the step ran %s", e.Path, Quote(e.Argv), c)
+		return fmt.Errorf("%s: argv: %s, but the step ran %s", e.Path, evidence.Quote(e.Argv), c)
 	}
 	return nil
 }

@@ -6,13 +6,13 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/internal/badinput"
 
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/difftrain/gpusmoke/artifacts"
 	"github.com/difftrain/gpusmoke/gpuenv"
 )
 
@@ -31,8 +31,8 @@ func TestBadInputs(t *testing.T) {
 	for _, kind := range []struct {
 		dir, glob, name string // the corpus directory, its files, and the evidence file each becomes
 	}{
-		{"junit", "*.xml", artifacts.JUnitFile},
-		{"runjson", "*.json", artifacts.RunFile},
+		{"junit", "*.xml", evidence.JUnitFile},
+		{"runjson", "*.json", evidence.RunFile},
 		{"gpuenv", "*.json", gpuenv.FileName},
 	} {
 		t.Run(kind.dir, func(t *testing.T) {
@@ -41,7 +41,7 @@ func TestBadInputs(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				dir := evidenceDir(t, map[string]string{artifacts.RunFile: minimalRun, artifacts.JUnitFile: minimalJUnit})
+				dir := evidenceDir(t, map[string]string{evidence.RunFile: minimalRun, evidence.JUnitFile: minimalJUnit})
 				file := filepath.Join(dir, kind.name)
 				if err := os.WriteFile(file, content, 0o644); err != nil {
 					t.Fatal(err)
@@ -85,10 +85,10 @@ func TestBadInputs(t *testing.T) {
 // Seeds: testdata/fuzz/FuzzLoadJUnit (the recorded junit.xml files and testdata/bad/junit).
 func FuzzLoadJUnit(f *testing.F) {
 	dir := f.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, artifacts.RunFile), []byte(minimalRun), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, evidence.RunFile), []byte(minimalRun), 0o644); err != nil {
 		f.Fatal(err)
 	}
-	path := filepath.Join(dir, artifacts.JUnitFile)
+	path := filepath.Join(dir, evidence.JUnitFile)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/difftrain/gpusmoke/artifacts"
+	"github.com/difftrain/gpusmoke/evidence"
 )
 
 // Options pins what the evidence does not fix, so that output is exact in tests.
@@ -63,18 +63,57 @@ type Result struct {
 // TemplateRel is where a difftrain checkout keeps its checklist template.
 const TemplateRel = "docs/mvp_smoke_checklist.md"
 
-// Render reads the evidence directory dir and writes checklist.md, report.md and the filled
-// template into it. A run that FAILED renders without error; bad evidence is an error.
-func Render(dir string, opts Options) (Result, error) {
-	e, err := Load(dir)
+// Source is what a rendering reads the sections' results from.
+type Source int
+
+const (
+	// FromJUnit reads them from gotestsum's junit.xml, as `make checklist` does.
+	FromJUnit Source = iota
+	// FromRun reads them from run.json, as the suite does at the end of a run that gotestsum
+	// did not wrap (`go test ./smoke`).
+	FromRun
+)
+
+// RenderDir renders the evidence directory dir and seals it. It refuses evidence changed since
+// it was sealed (the rendered documents aside, which it rewrites), so that rendering again can
+// never re-seal tampered evidence; then it reads the evidence from src, writes checklist.md,
+// report.md, summary.json and the filled template, and rewrites SHA256SUMS. A run that FAILED
+// renders without error.
+func RenderDir(dir string, src Source, opts Options) (Result, error) {
+	if err := evidence.CheckSealed(dir); err != nil {
+		return Result{}, err
+	}
+	load := Load
+	if src == FromRun {
+		load = LoadRun
+	}
+	e, err := load(dir)
 	if err != nil {
 		return Result{}, err
 	}
+	res, err := Render(e, opts)
+	if err != nil {
+		return res, err
+	}
+	var skip []string
+	if src == FromRun { // gotestsum, when it wraps the suite, is still writing these
+		skip = []string{evidence.JUnitFile, evidence.JSONFile}
+	}
+	if err := evidence.WriteSums(dir, skip...); err != nil {
+		return res, err
+	}
+	res.Written = append(res.Written, filepath.Join(dir, evidence.SumsFile))
+	return res, nil
+}
+
+// Render writes checklist.md, report.md, summary.json and the filled template of e into e.Dir.
+func Render(e *Evidence, opts Options) (Result, error) {
+	dir := e.Dir
 	res := Result{Verdict: e.Verdict()}
 	write := func(name string, b []byte) error {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", p, err)
+		if err := evidence.WriteFileAtomic(p, b, 0o644); err != nil {
+			return err
 		}
 		res.Written = append(res.Written, p)
 		return nil
@@ -83,12 +122,17 @@ func Render(dir string, opts Options) (Result, error) {
 	var cl, rep bytes.Buffer
 	writeChecklist(&cl, e, opts)
 	writeReport(&rep, e, opts)
-	if err := write(artifacts.ChecklistFile, cl.Bytes()); err != nil {
+	if err := write(evidence.ChecklistFile, cl.Bytes()); err != nil {
 		return res, err
 	}
-	if err := write(artifacts.ReportFile, rep.Bytes()); err != nil {
+	if err := write(evidence.ReportFile, rep.Bytes()); err != nil {
 		return res, err
 	}
+	sum := e.Summary()
+	if err := evidence.WriteSummary(dir, &sum, nil); err != nil {
+		return res, err
+	}
+	res.Written = append(res.Written, filepath.Join(dir, evidence.SummaryFile))
 
 	tmplPath := opts.Template
 	if tmplPath == "" && e.Run.DifftrainDir != "" {
@@ -111,7 +155,7 @@ func Render(dir string, opts Options) (Result, error) {
 		if kind == "none" {
 			res.TemplateNote = fmt.Sprintf("%s: nothing to fill (%s); written with the banner only", tmplPath, whyNothingFilled(tmpl))
 		}
-		if err := write(artifacts.TemplateFile, filled); err != nil {
+		if err := write(evidence.TemplateFile, filled); err != nil {
 			return res, err
 		}
 	}
@@ -157,6 +201,9 @@ func AppendFile(p string, b []byte) error {
 	return nil
 }
 
+// Incomplete is the verdict of a run in which a required section did not run and nothing failed.
+const Incomplete = "INCOMPLETE"
+
 // Verdict sums the run up: FAIL when a section or the suite failed or a guardrail was
 // violated, INTERRUPTED when the run was stopped, INCOMPLETE when a section did not run or a
 // required one did not pass, else PASS.
@@ -166,13 +213,13 @@ func (e *Evidence) Verdict() string {
 	incomplete := false
 	for _, s := range e.Sections {
 		switch s.Result {
-		case artifacts.Fail:
+		case evidence.Fail:
 			failed = true
-		case artifacts.Interrupted:
+		case evidence.Interrupted:
 			interrupted = true
 		case NotRun:
 			incomplete = true
-		case artifacts.Skipped, artifacts.NA:
+		case evidence.Skipped, evidence.NA:
 			if !s.Optional {
 				incomplete = true
 			}
@@ -180,13 +227,13 @@ func (e *Evidence) Verdict() string {
 	}
 	switch {
 	case failed:
-		return artifacts.Fail
+		return evidence.Fail
 	case interrupted:
-		return artifacts.Interrupted
+		return evidence.Interrupted
 	case incomplete:
-		return "INCOMPLETE"
+		return Incomplete
 	}
-	return artifacts.Pass
+	return evidence.Pass
 }
 
 func (e *Evidence) violations() int {
@@ -202,7 +249,7 @@ func (e *Evidence) violations() int {
 // counts is "5 PASS, 1 FAIL, 3 SKIPPED of 9 sections" over the sections, and the guardrails
 // violated.
 func (e *Evidence) counts() string {
-	order := []string{artifacts.Pass, artifacts.Fail, artifacts.Interrupted, artifacts.Skipped, artifacts.NA, NotRun}
+	order := []string{evidence.Pass, evidence.Fail, evidence.Interrupted, evidence.Skipped, evidence.NA, NotRun}
 	n := map[string]int{}
 	for _, s := range e.Sections {
 		n[s.Result]++
@@ -248,7 +295,7 @@ func (e *Evidence) cpuOnly() string {
 	if c == nil || c.GPUUsed {
 		return ""
 	}
-	return fmt.Sprintf("**%s** (%s).\n\n", artifacts.CPUOnlyBanner, Text(c.Why))
+	return fmt.Sprintf("**%s** (%s).\n\n", evidence.CPUOnlyBanner, Text(c.Why))
 }
 
 // banners are the warnings that must be read before anything else.
@@ -283,7 +330,7 @@ func (e *Evidence) outPath(rel string) string {
 // deviation and its own notes.
 func sectionNotes(s Section) string {
 	var parts []string
-	if s.Reason != "" && s.Result != artifacts.Pass {
+	if s.Reason != "" && s.Result != evidence.Pass {
 		parts = append(parts, s.Reason)
 	}
 	if s.Result == NotRun {
@@ -301,9 +348,6 @@ func sectionNotes(s Section) string {
 	if s.Notes != "" {
 		parts = append(parts, s.Notes)
 	}
-	for _, st := range s.Subtests {
-		parts = append(parts, "subtest "+st)
-	}
 	return strings.Join(parts, "; ")
 }
 
@@ -316,7 +360,7 @@ func plural(n int, word string) string {
 
 func resultCell(r string) string {
 	switch r {
-	case artifacts.Fail, artifacts.Interrupted:
+	case evidence.Fail, evidence.Interrupted:
 		return "**" + r + "**"
 	}
 	return r
@@ -384,7 +428,7 @@ func writeChecklist(b *bytes.Buffer, e *Evidence, opts Options) {
 
 	b.WriteString("\n## Artifacts\n\n")
 	if len(e.Files) == 0 {
-		fmt.Fprintf(b, "No files under %s.\n", Code(e.outPath(artifacts.CopiesDir+"/")))
+		fmt.Fprintf(b, "No files under %s.\n", Code(e.outPath(evidence.CopiesDir+"/")))
 	} else {
 		b.WriteString(header("Path", "Size", "SHA-256", "Notes"))
 		for _, f := range e.Files {
@@ -411,7 +455,7 @@ func writeChecklist(b *bytes.Buffer, e *Evidence, opts Options) {
 	b.WriteString("\n## Telemetry peaks\n\n")
 	var peaks []Section
 	for _, s := range e.Sections {
-		if !s.Peaks.empty() {
+		if s.Peaks != (Peaks{}) {
 			peaks = append(peaks, s)
 		}
 	}
@@ -425,7 +469,7 @@ func writeChecklist(b *bytes.Buffer, e *Evidence, opts Options) {
 		}
 	}
 	if e.Telemetry {
-		fmt.Fprintf(b, "\nSamples: %s\n", Code(e.outPath(artifacts.TelemetryFile)))
+		fmt.Fprintf(b, "\nSamples: %s\n", Code(e.outPath(evidence.TelemetryFile)))
 	}
 
 	tails := failureTails(e, opts.tail())
@@ -494,7 +538,7 @@ func runRows(e *Evidence) [][2]string {
 		rows = append(rows, [2]string{"Untracked files", codeList(r.Untracked)})
 	}
 	if e.Repro {
-		rows = append(rows, [2]string{"Reproduce", Code("bash " + e.outPath(artifacts.ReproFile))})
+		rows = append(rows, [2]string{"Reproduce", Code("bash " + e.outPath(evidence.ReproFile))})
 	}
 	return rows
 }
@@ -526,11 +570,8 @@ func failureLines(e *Evidence) []string {
 			name = s.Test
 		}
 		switch s.Result {
-		case artifacts.Fail, artifacts.Interrupted:
+		case evidence.Fail, evidence.Interrupted:
 			out = append(out, Text(name)+": **"+s.Result+"** — "+Text(orDash(s.Reason)))
-		}
-		for _, st := range s.Subtests {
-			out = append(out, Text(name)+": subtest "+Text(st))
 		}
 	}
 	for _, g := range e.Run.Guardrails {
@@ -611,10 +652,10 @@ func failureTails(e *Evidence, n int) []string {
 	var out []string
 	if e.TestMain != "" {
 		out = append(out, fmt.Sprintf("### TestMain\n\nFrom %s (last %d lines):\n\n%s",
-			Code(e.outPath(artifacts.JUnitFile)), n, Fence("text", tail(e.TestMain, n))))
+			Code(e.outPath(evidence.JUnitFile)), n, Fence("text", tail(e.TestMain, n))))
 	}
 	for _, s := range append(slices.Clone(e.Sections), e.Others...) {
-		if s.Result != artifacts.Fail && s.Result != artifacts.Interrupted {
+		if s.Result != evidence.Fail && s.Result != evidence.Interrupted {
 			continue
 		}
 		heading := fmt.Sprintf("### %s — %s\n\n", Text(s.Slug()), s.Result)
@@ -630,8 +671,8 @@ func failureTails(e *Evidence, n int) []string {
 			}
 			heading += fmt.Sprintf("Log %s was not found.\n\n", Code(e.outPath(logRel)))
 		}
-		if s.Output != "" {
-			heading += fmt.Sprintf("Test output from junit.xml (last %d lines):\n\n%s", n, Fence("text", tail(s.Output, n)))
+		if logRel == "" {
+			heading += fmt.Sprintf("It ran no command: %s\n", Text(orDash(s.Reason)))
 		}
 		out = append(out, heading)
 	}
@@ -644,7 +685,7 @@ func guessLog(e *Evidence, s Section) string {
 		return ""
 	}
 	for _, l := range e.Logs {
-		if strings.HasPrefix(l, artifacts.LogsDir+"/"+s.Number+"-") && strings.HasSuffix(l, ".log") {
+		if strings.HasPrefix(l, evidence.LogsDir+"/"+s.Number+"-") && strings.HasSuffix(l, ".log") {
 			return l
 		}
 	}

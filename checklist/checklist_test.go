@@ -1,6 +1,7 @@
 package checklist
 
 import (
+	"github.com/difftrain/gpusmoke/evidence"
 	"gotest.tools/v3/golden"
 
 	"os"
@@ -10,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/difftrain/gpusmoke/artifacts"
 )
 
 // renderedAt pins the "rendered at" time of every golden file.
@@ -76,9 +75,9 @@ func TestRender(t *testing.T) {
 		if res.TemplateKind != tc.kind {
 			t.Errorf("template kind %q, want %q (note: %s)", res.TemplateKind, tc.kind, res.TemplateNote)
 		}
-		want := []string{filepath.Join(dir, artifacts.ChecklistFile), filepath.Join(dir, artifacts.ReportFile)}
+		want := []string{filepath.Join(dir, evidence.ChecklistFile), filepath.Join(dir, evidence.ReportFile)}
 		if tc.kind != "" {
-			want = append(want, filepath.Join(dir, artifacts.TemplateFile))
+			want = append(want, filepath.Join(dir, evidence.TemplateFile))
 		}
 		if !slices.Equal(res.Written, want) {
 			t.Errorf("written %q, want %q", res.Written, want)
@@ -87,7 +86,7 @@ func TestRender(t *testing.T) {
 			b := readFile(t, w)
 			checkTables(t, filepath.Base(w), string(b))
 			name := tc.run + "." + strings.TrimSuffix(filepath.Base(w), ".md")
-			if filepath.Base(w) == artifacts.TemplateFile {
+			if filepath.Base(w) == evidence.TemplateFile {
 				name = tc.run + ".template-" + tc.kind
 			}
 			golden.Assert(t, string(b), name+".golden")
@@ -156,7 +155,7 @@ func TestRenderAppendsReportToStepSummary(t *testing.T) {
 	if res.Written[len(res.Written)-1] != summary {
 		t.Errorf("written %q does not end with the step summary", res.Written)
 	}
-	if got, want := readFile(t, summary), readFile(t, filepath.Join(dir, artifacts.ReportFile)); string(got) != string(want) {
+	if got, want := readFile(t, summary), readFile(t, filepath.Join(dir, evidence.ReportFile)); string(got) != string(want) {
 		t.Error("the step summary is not the report")
 	}
 }
@@ -185,7 +184,7 @@ func TestTemplateFromCheckoutIsNotModified(t *testing.T) {
 	if got := readFile(t, tmpl); string(got) != string(orig) {
 		t.Error("Render changed the checkout's template")
 	}
-	if filled := readFile(t, filepath.Join(dir, artifacts.TemplateFile)); !strings.Contains(string(filled), "| Driver version | 535.161.08 |") {
+	if filled := readFile(t, filepath.Join(dir, evidence.TemplateFile)); !strings.Contains(string(filled), "| Driver version | 535.161.08 |") {
 		t.Error("the filled copy in SMOKE_OUT lacks the driver version")
 	}
 }
@@ -199,7 +198,7 @@ func TestRenderWithoutTemplate(t *testing.T) {
 	if res.TemplateKind != "" || !strings.Contains(res.TemplateNote, "/nonexistent/difftrain/docs/mvp_smoke_checklist.md") {
 		t.Errorf("kind %q, note %q: want no template and a note naming its path", res.TemplateKind, res.TemplateNote)
 	}
-	if _, err := os.Stat(filepath.Join(dir, artifacts.TemplateFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, evidence.TemplateFile)); err == nil {
 		t.Error("wrote a template copy without a template")
 	}
 }
@@ -210,13 +209,13 @@ func TestMissingEnvironmentIsNotRecorded(t *testing.T) {
 	if _, err := Render(dir, Options{Now: renderedAt}); err != nil {
 		t.Fatal(err)
 	}
-	cl := string(readFile(t, filepath.Join(dir, artifacts.ChecklistFile)))
+	cl := string(readFile(t, filepath.Join(dir, evidence.ChecklistFile)))
 	for _, want := range []string{"| GPU | not recorded (no gpu_env.json) |", "## nvidia-smi\n\nNot recorded.\n"} {
 		if !strings.Contains(cl, want) {
 			t.Errorf("checklist lacks %q", want)
 		}
 	}
-	rep := string(readFile(t, filepath.Join(dir, artifacts.ReportFile)))
+	rep := string(readFile(t, filepath.Join(dir, evidence.ReportFile)))
 	if !strings.Contains(rep, "- Instance: not recorded\n") || !strings.Contains(rep, "- nvidia-smi: not recorded\n") {
 		t.Errorf("report does not say the environment was not recorded:\n%s", rep)
 	}
@@ -225,7 +224,7 @@ func TestMissingEnvironmentIsNotRecorded(t *testing.T) {
 // setRunJSON replaces old with new in dir/run.json.
 func setRunJSON(t *testing.T, dir, old, new string) {
 	t.Helper()
-	p := filepath.Join(dir, artifacts.RunFile)
+	p := filepath.Join(dir, evidence.RunFile)
 	b := readFile(t, p)
 	if !strings.Contains(string(b), old) {
 		t.Fatalf("%s has no %s", p, old)

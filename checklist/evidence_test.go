@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	junit "github.com/joshdk/go-junit"
+	"github.com/difftrain/gpusmoke/evidence"
 
-	"github.com/difftrain/gpusmoke/artifacts"
+	junit "github.com/joshdk/go-junit"
 )
 
 // minimalRun is a run.json with only what Load requires.
@@ -67,7 +67,7 @@ func TestLoadRecordedJUnitOrdersBySection(t *testing.T) {
 	if s := byNum["00"]; s.Notes != "GPU 0: NVIDIA GeForce RTX 4090 <24 GiB> | cc 8.9" {
 		t.Errorf("00 notes %q", s.Notes)
 	}
-	if e.Verdict() != artifacts.Fail {
+	if e.Verdict() != evidence.Fail {
 		t.Errorf("verdict %s", e.Verdict())
 	}
 }
@@ -120,10 +120,10 @@ func TestTestMainFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Verdict != artifacts.Fail {
+	if res.Verdict != evidence.Fail {
 		t.Errorf("verdict %s, want FAIL", res.Verdict)
 	}
-	cl := string(readFile(t, filepath.Join(dir, artifacts.ChecklistFile)))
+	cl := string(readFile(t, filepath.Join(dir, evidence.ChecklistFile)))
 	for _, want := range []string{
 		"> **SUITE FAILED:** TestMain failed: smoke: create SMOKE_OUT /nonexistent/out: permission denied",
 		"| 04 | train — Smoke training (2 steps) | — |",
@@ -133,7 +133,7 @@ func TestTestMainFailure(t *testing.T) {
 			t.Errorf("checklist lacks %q", want)
 		}
 	}
-	rep := string(readFile(t, filepath.Join(dir, artifacts.ReportFile)))
+	rep := string(readFile(t, filepath.Join(dir, evidence.ReportFile)))
 	if !strings.Contains(rep, "- suite: **FAIL** — TestMain: smoke: create SMOKE_OUT /nonexistent/out: permission denied") {
 		t.Errorf("report does not name the TestMain failure:\n%s", rep)
 	}
@@ -299,18 +299,18 @@ func TestVerdict(t *testing.T) {
 		want string
 	}
 	pass := func(n string, optional bool) Section {
-		return Section{Number: n, Result: artifacts.Pass, Optional: optional}
+		return Section{Number: n, Result: evidence.Pass, Optional: optional}
 	}
 	with := func(s Section, result string) Section { s.Result = result; return s }
 	for _, tc := range []testCase{
 		{"all pass", Evidence{Sections: []Section{pass("00", false), pass("01", true)}}, "PASS"},
-		{"optional skipped", Evidence{Sections: []Section{pass("00", false), with(pass("01", true), artifacts.Skipped)}}, "PASS"},
-		{"required skipped", Evidence{Sections: []Section{with(pass("00", false), artifacts.Skipped)}}, "INCOMPLETE"},
+		{"optional skipped", Evidence{Sections: []Section{pass("00", false), with(pass("01", true), evidence.Skipped)}}, "PASS"},
+		{"required skipped", Evidence{Sections: []Section{with(pass("00", false), evidence.Skipped)}}, "INCOMPLETE"},
 		{"not run", Evidence{Sections: []Section{pass("00", false), with(pass("01", true), NotRun)}}, "INCOMPLETE"},
-		{"interrupted run", Evidence{Sections: []Section{pass("00", false)}, Run: artifacts.RunInfo{Interrupted: "SIGTERM"}}, "INTERRUPTED"},
-		{"fail beats interrupted", Evidence{Sections: []Section{with(pass("00", false), artifacts.Fail), with(pass("01", true), artifacts.Interrupted)}}, "FAIL"},
+		{"interrupted run", Evidence{Sections: []Section{pass("00", false)}, Run: evidence.RunInfo{Interrupted: "SIGTERM"}}, "INTERRUPTED"},
+		{"fail beats interrupted", Evidence{Sections: []Section{with(pass("00", false), evidence.Fail), with(pass("01", true), evidence.Interrupted)}}, "FAIL"},
 		{"testmain", Evidence{Sections: []Section{pass("00", false)}, TestMain: "boom"}, "FAIL"},
-		{"guardrail violated", Evidence{Sections: []Section{pass("00", false)}, Run: artifacts.RunInfo{Guardrails: []artifacts.Guardrail{{Rule: "r", OK: false}}}}, "FAIL"},
+		{"guardrail violated", Evidence{Sections: []Section{pass("00", false)}, Run: evidence.RunInfo{Guardrails: []evidence.Guardrail{{Rule: "r", OK: false}}}}, "FAIL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.e.Verdict(); got != tc.want {

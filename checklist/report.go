@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/difftrain/gpusmoke/artifacts"
+	"github.com/difftrain/gpusmoke/evidence"
 )
 
 // Deviations are the steps whose command differs from the runbook: the plan's list, then any a
 // section recorded that the plan does not name.
-func (e *Evidence) Deviations() []artifacts.Deviation {
-	out := append([]artifacts.Deviation(nil), e.Run.Plan.Deviations...)
+func (e *Evidence) Deviations() []evidence.Deviation {
+	out := append([]evidence.Deviation(nil), e.Run.Plan.Deviations...)
 	for _, s := range e.Sections {
 		if s.Deviation == "" {
 			continue
@@ -23,7 +23,7 @@ func (e *Evidence) Deviations() []artifacts.Deviation {
 			}
 		}
 		if !known {
-			out = append(out, artifacts.Deviation{Section: s.Number, Name: s.Name, Command: s.Command, Reason: s.Deviation})
+			out = append(out, evidence.Deviation{Section: s.Number, Name: s.Name, Command: s.Command, Reason: s.Deviation})
 		}
 	}
 	return out
@@ -109,7 +109,7 @@ func writeReport(b *bytes.Buffer, e *Evidence, opts Options) {
 	b.WriteString("\n## Results\n\n")
 	for _, s := range e.Sections {
 		line := fmt.Sprintf("- %s: %s", Text(s.Slug()), resultCell(s.Result))
-		if s.Result != artifacts.Pass && s.Reason != "" {
+		if s.Result != evidence.Pass && s.Reason != "" {
 			line += " — " + Text(s.Reason)
 		}
 		b.WriteString(line + "\n")
@@ -123,20 +123,20 @@ func writeReport(b *bytes.Buffer, e *Evidence, opts Options) {
 	fmt.Fprintf(b, "\nVerdict: %s\n", e.verdictLine())
 
 	b.WriteString("\n## Evidence\n\n")
-	fmt.Fprintf(b, "- Checklist: %s\n", Code(e.outPath(artifacts.ChecklistFile)))
-	fmt.Fprintf(b, "- Logs: %s", Code(e.outPath(artifacts.LogsDir+"/")))
+	fmt.Fprintf(b, "- Checklist: %s\n", Code(e.outPath(evidence.ChecklistFile)))
+	fmt.Fprintf(b, "- Logs: %s", Code(e.outPath(evidence.LogsDir+"/")))
 	if len(e.Logs) > 0 {
 		fmt.Fprintf(b, " (%s)", plural(len(e.Logs), "file"))
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(b, "- Artifacts: %s", Code(e.outPath(artifacts.CopiesDir+"/")))
+	fmt.Fprintf(b, "- Artifacts: %s", Code(e.outPath(evidence.CopiesDir+"/")))
 	if len(e.Files) > 0 {
 		fmt.Fprintf(b, " (%s)", plural(len(e.Files), "file"))
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(b, "- JUnit: %s\n", Code(e.outPath(artifacts.JUnitFile)))
+	fmt.Fprintf(b, "- JUnit: %s\n", Code(e.outPath(evidence.JUnitFile)))
 	if e.HasSMI {
-		fmt.Fprintf(b, "- nvidia-smi: %s\n", Code(e.outPath(artifacts.NvidiaSMIFile)))
+		fmt.Fprintf(b, "- nvidia-smi: %s\n", Code(e.outPath(evidence.NvidiaSMIFile)))
 	} else {
 		b.WriteString("- nvidia-smi: not recorded\n")
 	}
@@ -176,7 +176,7 @@ func writeReport(b *bytes.Buffer, e *Evidence, opts Options) {
 
 	var failed []Section
 	for _, s := range e.Sections {
-		if s.Result == artifacts.Fail {
+		if s.Result == evidence.Fail {
 			failed = append(failed, s)
 		}
 	}
@@ -193,7 +193,7 @@ func writeReport(b *bytes.Buffer, e *Evidence, opts Options) {
 				if wd == "" {
 					wd = "(workspace not recorded)"
 				}
-				fmt.Fprintf(b, " From the workspace, run:\n\n%s", Fence("sh", "cd "+artifacts.ShellQuote(wd)+"\n"+s.Command))
+				fmt.Fprintf(b, " From the workspace, run:\n\n%s", Fence("sh", "cd "+evidence.ShellQuote(wd)+"\n"+s.Command))
 			} else {
 				b.WriteString(" It runs no command of its own; see its notes in the checklist.\n")
 			}
@@ -202,7 +202,7 @@ func writeReport(b *bytes.Buffer, e *Evidence, opts Options) {
 			b.WriteString("\nThe suite failed before its sections ran; see the TestMain output in the checklist.\n")
 		}
 		if e.Repro {
-			fmt.Fprintf(b, "\nOr replay the run's steps: %s\n", Code("bash "+e.outPath(artifacts.ReproFile)))
+			fmt.Fprintf(b, "\nOr replay the run's steps: %s\n", Code("bash "+e.outPath(evidence.ReproFile)))
 		}
 	}
 }

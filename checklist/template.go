@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/difftrain/gpusmoke/artifacts"
+	"github.com/difftrain/gpusmoke/evidence"
 )
 
 // FillTemplate fills a copy of the checkout's checklist template (docs/mvp_smoke_checklist.md)
@@ -296,14 +296,14 @@ func (f *filler) fillBullet(line string) string {
 				return line
 			}
 			result, note = f.outcome(cands)
-		} else if s, ok := f.section(artifactSection); ok && artifactWordRE.MatchString(m[4]) {
+		} else if s, ok := f.named(artifactSectionName); ok && artifactWordRE.MatchString(m[4]) {
 			result, note = f.sectionOutcome(s, "")
 		} else {
 			return line // prose that names no command
 		}
 		f.bullets = true
 		mark := " "
-		if result == artifacts.Pass {
+		if result == evidence.Pass {
 			mark = "x"
 		}
 		suffix := ""
@@ -374,13 +374,13 @@ func (f *filler) outcome(cands []string) (result, note string) {
 			allArtifacts = false
 		}
 	}
-	if s, ok := f.section(artifactSection); ok && allArtifacts {
+	if s, ok := f.named(artifactSectionName); ok && allArtifacts {
 		kept := ""
 		if w := strings.Fields(cands[0]); len(cands) == 1 && len(w) == 1 {
 			if fl, ok := f.copyOf(w[0]); ok {
 				kept = fmt.Sprintf("kept as %s (sha256 %s…)", fl.Path, fl.SHA256[:12])
 			} else {
-				kept = "no copy in " + artifacts.CopiesDir + "/"
+				kept = "no copy in " + evidence.CopiesDir + "/"
 			}
 		}
 		return f.sectionOutcome(s, kept)
@@ -391,9 +391,9 @@ func (f *filler) outcome(cands []string) (result, note string) {
 			if s, ok := f.section("00"); ok {
 				if !e.HasSMI {
 					f.used[s.Number] = true
-					return artifacts.NA, "nvidia-smi output not recorded"
+					return evidence.NA, "nvidia-smi output not recorded"
 				}
-				return f.sectionOutcome(s, "output in "+e.outPath(artifacts.NvidiaSMIFile))
+				return f.sectionOutcome(s, "output in "+e.outPath(evidence.NvidiaSMIFile))
 			}
 		}
 		// Preparing an AMP config: the AMP section writes its own temporary config.
@@ -411,17 +411,12 @@ func (f *filler) outcome(cands []string) (result, note string) {
 	for _, c := range cands {
 		for _, d := range e.Deviations() {
 			runbook := d.Runbook
-			if runbook == "" {
-				if cat, ok := lookupCatalog(d.Section); ok {
-					runbook = cat.Command
-				}
-			}
 			if runbook == "" || NormalizeCommand(runbook) != c {
 				continue
 			}
 			if s, ok := f.section(d.Section); ok {
 				f.used[s.Number] = true
-				return artifacts.NA, fmt.Sprintf("not run as written: %s ran %s instead (deviation: %s); that step: %s",
+				return evidence.NA, fmt.Sprintf("not run as written: %s ran %s instead (deviation: %s); that step: %s",
 					s.Slug(), orDash(s.Command), orDash(d.Reason), s.Result)
 			}
 		}
@@ -438,24 +433,48 @@ func (f *filler) section(number string) (Section, bool) {
 	return Section{}, false
 }
 
-// copyOf is the evidence copy of a runbook artifact path such as ./difftrain/_tmp_run/env.json.
+// named is the section of that name.
+func (f *filler) named(name string) (Section, bool) {
+	for _, s := range f.e.Sections {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Section{}, false
+}
+
+// copyOf is the evidence copy of a runbook artifact path such as ./difftrain/_tmp_run/env.json:
+// artifacts/<section>/<name>, copied by the section whose command writes into that directory.
 func (f *filler) copyOf(p string) (File, bool) {
-	suffix := "/" + path.Base(path.Dir(p)) + "/" + path.Base(p)
+	dir := path.Clean(path.Dir(p))
 	for _, fl := range f.e.Files {
-		if !fl.Missing && strings.HasSuffix("/"+fl.Path, suffix) {
-			return fl, true
+		if fl.Missing || path.Base(fl.Path) != path.Base(p) || path.Dir(path.Dir(fl.Path)) != evidence.CopiesDir {
+			continue
+		}
+		for _, s := range f.e.Sections {
+			if s.Slug() == path.Base(path.Dir(fl.Path)) && path.Clean(flagOf(s.Command, "--output-dir")) == dir {
+				return fl, true
+			}
 		}
 	}
 	return File{}, false
 }
 
-// configBase is the base name of a command's --config value.
-func configBase(cmd string) string {
+// flagOf is the value after flag in a command line, or "".
+func flagOf(cmd, flag string) string {
 	w := shellWords(cmd)
 	for i := 0; i+1 < len(w); i++ {
-		if w[i] == "--config" {
-			return path.Base(w[i+1])
+		if w[i] == flag {
+			return w[i+1]
 		}
+	}
+	return ""
+}
+
+// configBase is the base name of a command's --config value.
+func configBase(cmd string) string {
+	if v := flagOf(cmd, "--config"); v != "" {
+		return path.Base(v)
 	}
 	return ""
 }
@@ -488,10 +507,10 @@ func (f *filler) sectionOutcome(s Section, extra string) (string, string) {
 	parts := []string{s.Slug()}
 	result := s.Result
 	switch s.Result {
-	case artifacts.Pass, artifacts.Fail, artifacts.NA:
+	case evidence.Pass, evidence.Fail, evidence.NA:
 	default: // SKIPPED, INTERRUPTED, NOT RUN
 		parts[0] += " " + s.Result
-		result = artifacts.NA
+		result = evidence.NA
 	}
 	if s.Duration != "" {
 		parts[0] += " in " + s.Duration + " s"
@@ -504,6 +523,13 @@ func (f *filler) sectionOutcome(s Section, extra string) (string, string) {
 	}
 	return result, strings.Join(parts, "; ")
 }
+
+// artifactSectionName is the section that checks difftrain's output files; a template row
+// whose command cell only names those files is matched to it.
+const artifactSectionName = "artifacts"
+
+// runbookArtifacts are the repro files the runbook's step 5 lists (the checkpoints match checkptRE).
+var runbookArtifacts = []string{"env.json", "config.resolved.yaml", "run_manifest.json"}
 
 func isArtifactCheck(c string) bool {
 	words := strings.Fields(c)
@@ -635,8 +661,8 @@ func (f *filler) meta(field string) (value string, code, known bool) {
 	case strings.Contains(k, "warning") && (strings.Contains(k, "nan") || strings.Contains(k, "fail")):
 		return "warnings: " + warningsSummary(e) + "; NaNs: " + nanSummary(e) + "; failures: " + failuresSummary(e), false, true
 	case strings.Contains(k, "artifact") || strings.Contains(k, "log path") || k == "logs":
-		return fmt.Sprintf("checklist %s; logs %s; artifacts %s", e.outPath(artifacts.ChecklistFile),
-			e.outPath(artifacts.LogsDir+"/"), e.outPath(artifacts.CopiesDir+"/")), false, true
+		return fmt.Sprintf("checklist %s; logs %s; artifacts %s", e.outPath(evidence.ChecklistFile),
+			e.outPath(evidence.LogsDir+"/"), e.outPath(evidence.CopiesDir+"/")), false, true
 	case strings.HasPrefix(k, "deviation"):
 		return deviationsSummary(e), false, true
 	case k == "warnings":
@@ -692,16 +718,12 @@ func warningsSummary(e *Evidence) string {
 	return fmt.Sprintf("%s in the logs (%s)", plural(total, "warning line"), strings.Join(parts, ", "))
 }
 
-var nanRE = regexp.MustCompile(`(?i)\bnan\b`)
-
+// nanSummary counts the log lines with a NaN or Inf loss, as the suite counted them.
 func nanSummary(e *Evidence) string {
 	var parts []string
 	for _, s := range e.Sections {
-		for _, t := range []string{s.Notes, s.Reason} {
-			if nanRE.MatchString(t) {
-				parts = append(parts, s.Slug()+": "+t)
-				break
-			}
+		if s.NaN > 0 {
+			parts = append(parts, fmt.Sprintf("%s: %s with a NaN or Inf loss%s", s.Slug(), plural(s.NaN, "log line"), logRef(s)))
 		}
 	}
 	if len(parts) == 0 {
@@ -716,7 +738,7 @@ func failuresSummary(e *Evidence) string {
 		parts = append(parts, "suite: TestMain: "+lastMessage(e.TestMain))
 	}
 	for _, s := range append(slices.Clone(e.Sections), e.Others...) {
-		if s.Result == artifacts.Fail || s.Result == artifacts.Interrupted {
+		if s.Result == evidence.Fail || s.Result == evidence.Interrupted {
 			parts = append(parts, s.Slug()+" "+s.Result+": "+orDash(s.Reason))
 		}
 	}
@@ -735,7 +757,7 @@ func (f *filler) footer() string {
 	e := f.e
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n---\n\nFilled by gpusmoke from %s on %s. Verdict: %s. The full evidence is in %s.\n",
-		Code(e.Out), f.opts.now().Format("2006-01-02 15:04 UTC"), e.verdictLine(), Code(e.outPath(artifacts.ChecklistFile)))
+		Code(e.Out), f.opts.now().Format("2006-01-02 15:04 UTC"), e.verdictLine(), Code(e.outPath(evidence.ChecklistFile)))
 	var missing []string
 	for _, s := range e.Sections {
 		if !f.used[s.Number] {

@@ -1,33 +1,34 @@
-package gpuenv
+package gpuenv_test
 
 import (
-	"github.com/difftrain/gpusmoke/internal/benchratio"
-
 	"io"
 	"testing"
 	"time"
 
+	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/gpuenv/gpufake"
+	"github.com/difftrain/gpusmoke/gpuenv/nvmlbind"
+	"github.com/difftrain/gpusmoke/internal/benchratio"
 )
 
 // stubLibrary answers instantly, so a benchmark over it measures the sampler's own cost.
 type stubLibrary struct{ gpus int }
 
-func (stubLibrary) Init() error                      { return nil }
-func (stubLibrary) Shutdown() error                  { return nil }
-func (stubLibrary) System() (System, error)          { return System{}, nil }
-func (l stubLibrary) DeviceCount() (int, error)      { return l.gpus, nil }
-func (stubLibrary) GPU(i int) (GPU, error)           { return GPU{Index: i}, nil }
-func (stubLibrary) Health(int) (DeviceHealth, error) { return DeviceHealth{}, nil }
-func (stubLibrary) WatchXid() (XidWatch, error)      { return stubWatch{}, nil }
-func (stubLibrary) Sample(i int) (Sample, error) {
-	return Sample{MemUsedMiB: 21870, UtilPct: 97, TempC: 66, PowerW: 431.25}, nil
+func (stubLibrary) Init() error                             { return nil }
+func (stubLibrary) Shutdown() error                         { return nil }
+func (stubLibrary) System() (gpuenv.System, error)          { return gpuenv.System{}, nil }
+func (l stubLibrary) DeviceCount() (int, error)             { return l.gpus, nil }
+func (stubLibrary) GPU(i int) (gpuenv.GPU, error)           { return gpuenv.GPU{Index: i}, nil }
+func (stubLibrary) Health(int) (gpuenv.DeviceHealth, error) { return gpuenv.DeviceHealth{}, nil }
+func (stubLibrary) WatchXid() (gpuenv.XidWatch, error)      { return stubWatch{}, nil }
+func (stubLibrary) Sample(i int) (gpuenv.Sample, error) {
+	return gpuenv.Sample{MemUsedMiB: 21870, UtilPct: 97, TempC: 66, PowerW: 431.25}, nil
 }
 
 type stubWatch struct{}
 
-func (stubWatch) Poll() ([]XidEvent, error) { return nil, nil }
-func (stubWatch) Close() error              { return nil }
+func (stubWatch) Poll() ([]gpuenv.XidEvent, error) { return nil, nil }
+func (stubWatch) Close() error                     { return nil }
 
 // BenchmarkSamplerSample measures one sampling round (Xid poll, every GPU read, CSV row) over
 // go-nvml's mock of an RTX 4090 and of a DGX H200 (8 GPUs), against the same round over the
@@ -38,27 +39,26 @@ func (stubWatch) Close() error              { return nil }
 func BenchmarkSamplerSample(b *testing.B) {
 	// round returns one sampling round over a fresh lib: go-nvml's mocks record every call,
 	// so each sub-benchmark starts with new ones.
-	round := func(b *testing.B, lib Library) func() error {
+	round := func(b *testing.B, lib gpuenv.Library) func() error {
 		if err := lib.Init(); err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { lib.Shutdown() })
-		s := NewSampler(lib, time.Second, io.Discard)
+		s := gpuenv.NewSampler(lib, time.Second, io.Discard)
 		b.Cleanup(func() { s.Close() })
-		s.step = appendCSVField(nil, "train")
-		now := time.Now()
+		sample := gpuenv.SampleRound(s, "train")
 		return func() error {
-			s.sample(now)
+			sample()
 			return nil
 		}
 	}
 	for _, bc := range []struct {
 		name string
 		gpus int
-		mock func() Library
+		mock func() gpuenv.Library
 	}{
-		{"rtx4090", 1, func() Library { return FromNVML(gpufake.NewRTX4090()) }},
-		{"h200x8", 8, func() Library { return FromNVML(gpufake.NewH200()) }},
+		{"rtx4090", 1, func() gpuenv.Library { return nvmlbind.FromNVML(gpufake.NewRTX4090()) }},
+		{"h200x8", 8, func() gpuenv.Library { return nvmlbind.FromNVML(gpufake.NewH200()) }},
 	} {
 		var stub, mock func() error
 		b.Run(bc.name, benchratio.Family{

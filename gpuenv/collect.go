@@ -12,7 +12,7 @@ import (
 
 // Options configure Collect.
 type Options struct {
-	Lib     Library       // nil means RealNVML()
+	Lib     Library       // the NVML to read (required): nvmlbind.New() is this machine's
 	Python  string        // interpreter to probe; "" skips the probe
 	Dir     string        // working directory for the probe
 	Env     []string      // environment for the probe (nil = os.Environ())
@@ -30,8 +30,11 @@ const NoGPUPrefix = "no NVIDIA driver/GPU: "
 // It returns an error only in strict mode (no driver or GPU, a failed cross-check) or when the
 // interpreter is broken; the Facts are returned alongside so the evidence is kept. In strict mode
 // a missing driver or GPU returns at once, before the Python probe. Health findings are not
-// errors: see Facts.Fatal.
+// errors: see Facts.Fatal. A nil Options.Lib is a programming error: no Facts, and an error.
 func Collect(ctx context.Context, o Options) (*Facts, error) {
+	if o.Lib == nil {
+		return nil, errors.New("gpuenv.Collect: Options.Lib is nil (nvmlbind.New() is this machine's NVML)")
+	}
 	f := &Facts{
 		SchemaVersion: SchemaVersion,
 		CollectedUTC:  time.Now().UTC().Format(time.RFC3339),
@@ -41,11 +44,7 @@ func Collect(ctx context.Context, o Options) (*Facts, error) {
 		Health:        []Finding{},
 		Notes:         []string{},
 	}
-	lib := o.Lib
-	if lib == nil {
-		lib = RealNVML()
-	}
-	if err := collectNVML(lib, f); err != nil {
+	if err := collectNVML(o.Lib, f); err != nil {
 		f.NVML.Error = err.Error()
 		if o.Strict {
 			f.Python.Error = "not probed: " + err.Error()

@@ -1,4 +1,4 @@
-package gpuenv
+package gpuenv_test
 
 import (
 	"context"
@@ -13,26 +13,28 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/stretchr/testify/require"
 
+	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/gpuenv/gpufake"
+	"github.com/difftrain/gpusmoke/gpuenv/nvmlbind"
 )
 
 // rtx4090Stack is the canned probe result testdata/python/rtx4090.json, as a value to vary.
-func rtx4090Stack(t *testing.T) Python {
+func rtx4090Stack(t *testing.T) gpuenv.Python {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "python", "rtx4090.json"))
 	require.NoError(t, err)
-	var p Python
+	var p gpuenv.Python
 	require.NoError(t, json.Unmarshal(b, &p))
 	return p
 }
 
 func TestCollectRTX4090(t *testing.T) {
-	py := fakePython(t, "fake.sh", "rtx4090.json")
+	py := gpuenv.FakePython(t, "fake.sh", "rtx4090.json")
 	before := time.Now().UTC().Truncate(time.Second)
-	f, err := Collect(context.Background(), Options{Lib: FromNVML(gpufake.NewRTX4090()), Python: py, Strict: true})
+	f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.FromNVML(gpufake.NewRTX4090()), Python: py, Strict: true})
 	require.NoError(t, err)
 
-	require.Equal(t, SchemaVersion, f.SchemaVersion)
+	require.Equal(t, gpuenv.SchemaVersion, f.SchemaVersion)
 	at, err := time.Parse(time.RFC3339, f.CollectedUTC)
 	require.NoError(t, err)
 	require.False(t, at.Before(before))
@@ -59,7 +61,7 @@ func TestCollectRTX4090(t *testing.T) {
 }
 
 func TestCollectH200RendersCUDA124(t *testing.T) {
-	f, err := Collect(context.Background(), Options{Lib: FromNVML(gpufake.NewH200()), Strict: true})
+	f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.FromNVML(gpufake.NewH200()), Strict: true})
 	require.NoError(t, err)
 	require.Equal(t, "550.54.15", f.NVML.DriverVersion)
 	require.Equal(t, "12.4", f.NVML.CUDADriverVersion)
@@ -67,27 +69,21 @@ func TestCollectH200RendersCUDA124(t *testing.T) {
 	require.Equal(t, "not probed: no interpreter configured", f.Python.Error)
 }
 
-func TestCUDAVersion(t *testing.T) {
-	for v, want := range map[int]string{12040: "12.4", 12060: "12.6", 11080: "11.8", 12010: "12.1", 13000: "13.0", 0: ""} {
-		require.Equal(t, want, cudaVersion(v), "%d", v)
-	}
-}
-
 func TestStrictWithoutDriverFailsFast(t *testing.T) {
-	for name, lib := range map[string]Library{
-		"no library":        FromNVML(gpufake.NoDriver()),
-		"driver not loaded": FromNVML(gpufake.FailInit(nvml.ERROR_DRIVER_NOT_LOADED)),
-		"no GPU":            FromNVML(gpufake.NoGPU()),
-		"real NVML":         RealNVML(), // this machine has no driver; the device machine has one
+	for name, lib := range map[string]gpuenv.Library{
+		"no library":        nvmlbind.FromNVML(gpufake.NoDriver()),
+		"driver not loaded": nvmlbind.FromNVML(gpufake.FailInit(nvml.ERROR_DRIVER_NOT_LOADED)),
+		"no GPU":            nvmlbind.FromNVML(gpufake.NoGPU()),
+		"real NVML":         nvmlbind.New(), // this machine has no driver; the device machine has one
 	} {
 		t.Run(name, func(t *testing.T) {
 			if name == "real NVML" && hasGPU() {
 				t.Skip("this machine has an NVIDIA driver and GPU")
 			}
 			// The interpreter would hang: strict mode must not get as far as the probe.
-			py := fakePython(t, "hang.sh", nil)
+			py := gpuenv.FakePython(t, "hang.sh", nil)
 			start := time.Now()
-			f, err := Collect(context.Background(), Options{Lib: lib, Python: py, Timeout: 5 * time.Second, Strict: true})
+			f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: lib, Python: py, Timeout: 5 * time.Second, Strict: true})
 			require.Less(t, time.Since(start), 2*time.Second)
 			require.Error(t, err)
 			require.True(t, strings.HasPrefix(err.Error(), "no NVIDIA driver/GPU: "), err.Error())
@@ -102,7 +98,7 @@ func TestStrictWithoutDriverFailsFast(t *testing.T) {
 
 // hasGPU reports whether the real NVML finds a GPU here.
 func hasGPU() bool {
-	lib := RealNVML()
+	lib := nvmlbind.New()
 	if lib.Init() != nil {
 		return false
 	}
@@ -112,13 +108,13 @@ func hasGPU() bool {
 }
 
 func TestStrictNoGPUMessage(t *testing.T) {
-	_, err := Collect(context.Background(), Options{Lib: FromNVML(gpufake.NoGPU()), Strict: true})
+	_, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.FromNVML(gpufake.NoGPU()), Strict: true})
 	require.EqualError(t, err, "no NVIDIA driver/GPU: NVML found no GPU (driver 560.35.03)")
 }
 
 func TestNonStrictWithoutDriverGoesOn(t *testing.T) {
-	py := fakePython(t, "fake.sh", "missing.json")
-	f, err := Collect(context.Background(), Options{Lib: FromNVML(gpufake.NoDriver()), Python: py})
+	py := gpuenv.FakePython(t, "fake.sh", "missing.json")
+	f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.FromNVML(gpufake.NoDriver()), Python: py})
 	require.NoError(t, err)
 	require.False(t, f.NVML.Available)
 	require.Equal(t, "no NVIDIA driver/GPU: nvml init: ERROR_LIBRARY_NOT_FOUND (libnvidia-ml.so.1 not found: no NVIDIA driver installed)", f.NVML.Error)
@@ -129,8 +125,8 @@ func TestNonStrictWithoutDriverGoesOn(t *testing.T) {
 
 func TestBrokenInterpreterIsAnErrorInBothModes(t *testing.T) {
 	for _, strict := range []bool{false, true} {
-		py := fakePython(t, "broken.sh", nil)
-		f, err := Collect(context.Background(), Options{Lib: FromNVML(gpufake.NewRTX4090()), Python: py, Strict: strict})
+		py := gpuenv.FakePython(t, "broken.sh", nil)
+		f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.FromNVML(gpufake.NewRTX4090()), Python: py, Strict: strict})
 		require.ErrorContains(t, err, "probe python "+py+": exit status 127")
 		require.True(t, f.NVML.Available)
 		require.Equal(t, err.Error(), f.Python.Error)
@@ -142,7 +138,7 @@ func TestCrossChecks(t *testing.T) {
 	type testCase struct {
 		name   string
 		driver int // NVML's CUDA driver version; 0 keeps the fake's 12060
-		torch  func(*Torch)
+		torch  func(*gpuenv.Torch)
 		want   string // the note, and in strict mode the error after "cross-check: "
 		fatal  bool
 		// always: the finding fails preflight without -tags gpu too (a GPU torch cannot use).
@@ -156,17 +152,21 @@ func TestCrossChecks(t *testing.T) {
 			if tc.driver != 0 {
 				fake.CudaDriverVersion = tc.driver
 			}
-			py := fakePython(t, "fake.sh", p)
-			f, err := Collect(context.Background(), Options{Lib: FromNVML(fake), Python: py, Strict: strict})
+			py := gpuenv.FakePython(t, "fake.sh", p)
+			f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.FromNVML(fake), Python: py, Strict: strict})
 			require.Equal(t, []string{tc.want}, f.Notes)
+			finding := gpuenv.Finding{Severity: gpuenv.Fatal, GPU: -1, Message: tc.want}
+			if tc.always {
+				finding = gpuenv.Always(finding)
+			}
 			if strict && tc.fatal {
 				require.EqualError(t, err, "cross-check: "+tc.want)
-				require.Equal(t, []Finding{{Severity: Fatal, GPU: -1, Message: tc.want, always: tc.always}}, f.Fatal())
+				require.Equal(t, []gpuenv.Finding{finding}, f.Fatal())
 				continue
 			}
 			require.NoError(t, err, "no error without -tags gpu: preflight fails on f.Fatal()")
 			if tc.always {
-				require.Equal(t, []Finding{{Severity: Fatal, GPU: -1, Message: tc.want, always: true}}, f.Fatal())
+				require.Equal(t, []gpuenv.Finding{finding}, f.Fatal())
 				continue
 			}
 			require.Empty(t, f.Fatal())
@@ -175,19 +175,19 @@ func TestCrossChecks(t *testing.T) {
 	for _, tc := range []testCase{
 		{
 			name:  "torch built for a newer CUDA major than the driver",
-			torch: func(t *Torch) { t.Version, t.CUDA = "2.9.0+cu130", "13.0" },
+			torch: func(t *gpuenv.Torch) { t.Version, t.CUDA = "2.9.0+cu130", "13.0" },
 			want:  "torch 2.9.0+cu130 is built for CUDA 13.0, newer than driver 560.35.03 supports (CUDA 12.6)",
 			fatal: true,
 		},
 		{
 			name:   "torch built for a newer CUDA minor runs through minor-version compatibility",
 			driver: 12020,
-			torch:  func(*Torch) {},
+			torch:  func(*gpuenv.Torch) {},
 			want:   "torch 2.5.1+cu124 is built for CUDA 12.4 and driver 560.35.03 supports CUDA 12.2: it runs through CUDA minor-version compatibility",
 		},
 		{
 			name: "CPU-only torch",
-			torch: func(t *Torch) {
+			torch: func(t *gpuenv.Torch) {
 				t.Version, t.CUDA, t.CuDNN, t.CUDAAvailable, t.Devices, t.BF16Supported = "2.5.1+cpu", "", "", false, nil, false
 			},
 			want:   "torch 2.5.1+cpu (a CPU-only build) sees no CUDA device while NVML sees 1 GPU(s): the run would train on the CPU",
@@ -196,14 +196,14 @@ func TestCrossChecks(t *testing.T) {
 		},
 		{
 			name:   "CUDA torch sees no device",
-			torch:  func(t *Torch) { t.CUDAAvailable, t.Devices = false, nil },
+			torch:  func(t *gpuenv.Torch) { t.CUDAAvailable, t.Devices = false, nil },
 			want:   "torch 2.5.1+cu124 sees no CUDA device while NVML sees 1 GPU(s): the run would train on the CPU",
 			fatal:  true,
 			always: true,
 		},
 		{
 			name:  "device names differ",
-			torch: func(t *Torch) { t.Devices = []string{"NVIDIA GeForce RTX 4080"} },
+			torch: func(t *gpuenv.Torch) { t.Devices = []string{"NVIDIA GeForce RTX 4080"} },
 			want:  `torch names cuda:0 "NVIDIA GeForce RTX 4080" but NVML reports "NVIDIA GeForce RTX 4090"`,
 			fatal: true,
 		},
@@ -214,8 +214,8 @@ func TestCrossChecks(t *testing.T) {
 
 // torch may be installed by the runbook's first step, after the preflight: a note, not a failure.
 func TestCrossCheckTorchNotInstalled(t *testing.T) {
-	py := fakePython(t, "fake.sh", "missing.json")
-	f, err := Collect(context.Background(), Options{Lib: FromNVML(gpufake.NewRTX4090()), Python: py, Strict: true})
+	py := gpuenv.FakePython(t, "fake.sh", "missing.json")
+	f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.FromNVML(gpufake.NewRTX4090()), Python: py, Strict: true})
 	require.NoError(t, err)
 	require.Equal(t, []string{"torch is not installed in " + py}, f.Notes)
 }
@@ -224,8 +224,8 @@ func TestCrossCheckMatchesNamesOnAnyGPU(t *testing.T) {
 	p := rtx4090Stack(t)
 	p.Torch.Devices = []string{"NVIDIA H200 141GB HBM3e", "NVIDIA H200 141GB HBM3e"}
 	p.Torch.CUDA = "12.4"
-	py := fakePython(t, "fake.sh", p)
-	f, err := Collect(context.Background(), Options{Lib: FromNVML(gpufake.NewH200()), Python: py, Strict: true})
+	py := gpuenv.FakePython(t, "fake.sh", p)
+	f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.FromNVML(gpufake.NewH200()), Python: py, Strict: true})
 	require.NoError(t, err)
 	require.Empty(t, f.Notes)
 }
@@ -233,7 +233,7 @@ func TestCrossCheckMatchesNamesOnAnyGPU(t *testing.T) {
 // This machine, as the suite sees it: the real NVML and the system interpreter, if any.
 func TestCollectHere(t *testing.T) {
 	py, _ := exec.LookPath("python3")
-	f, err := Collect(context.Background(), Options{Python: py})
+	f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.New(), Python: py})
 	require.NoError(t, err)
 	if hasGPU() {
 		require.True(t, f.NVML.Available)
@@ -241,15 +241,15 @@ func TestCollectHere(t *testing.T) {
 		require.Regexp(t, `^\d+\.\d+$`, f.NVML.CUDADriverVersion)
 	} else {
 		require.False(t, f.NVML.Available)
-		require.True(t, strings.HasPrefix(f.NVML.Error, NoGPUPrefix), f.NVML.Error)
+		require.True(t, strings.HasPrefix(f.NVML.Error, gpuenv.NoGPUPrefix), f.NVML.Error)
 	}
 	if py != "" {
 		require.Empty(t, f.Python.Error)
 		require.NotEmpty(t, f.Python.Version)
 	}
-	path := filepath.Join(t.TempDir(), FileName)
-	require.NoError(t, Write(path, f))
-	got, err := Read(path)
+	path := filepath.Join(t.TempDir(), gpuenv.FileName)
+	require.NoError(t, gpuenv.Write(path, f))
+	got, err := gpuenv.Read(path)
 	require.NoError(t, err)
 	require.Equal(t, f, got)
 }

@@ -1,4 +1,4 @@
-package gpuenv
+package gpuenv_test
 
 import (
 	"context"
@@ -9,15 +9,17 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/gpuenv/gpufake"
+	"github.com/difftrain/gpusmoke/gpuenv/nvmlbind"
 )
 
 func TestWriteReadRoundTrip(t *testing.T) {
-	f, err := Collect(context.Background(), Options{Lib: FromNVML(gpufake.NewRTX4090(gpufake.WithBusy()))})
+	f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.FromNVML(gpufake.NewRTX4090(gpufake.WithBusy()))})
 	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), FileName)
-	require.NoError(t, Write(path, f))
-	got, err := Read(path)
+	path := filepath.Join(t.TempDir(), gpuenv.FileName)
+	require.NoError(t, gpuenv.Write(path, f))
+	got, err := gpuenv.Read(path)
 	require.NoError(t, err)
 	require.Equal(t, f, got)
 
@@ -33,9 +35,9 @@ func TestReadErrorsNameFileAndField(t *testing.T) {
 		name, content, want string // want follows "read <path>: "
 	}
 	run := func(t *testing.T, tc testCase) {
-		path := filepath.Join(t.TempDir(), FileName)
+		path := filepath.Join(t.TempDir(), gpuenv.FileName)
 		require.NoError(t, os.WriteFile(path, []byte(tc.content), 0o644))
-		_, err := Read(path)
+		_, err := gpuenv.Read(path)
 		require.Error(t, err)
 		require.Equal(t, "read "+path+": "+tc.want, err.Error())
 		require.NotContains(t, err.Error(), "\n")
@@ -67,8 +69,8 @@ func TestReadErrorsNameFileAndField(t *testing.T) {
 }
 
 func TestReadMissingFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), FileName)
-	_, err := Read(path)
+	path := filepath.Join(t.TempDir(), gpuenv.FileName)
+	_, err := gpuenv.Read(path)
 	require.ErrorIs(t, err, os.ErrNotExist)
 	require.True(t, strings.HasPrefix(err.Error(), "read "+path+": "))
 }

@@ -1,4 +1,4 @@
-package gpuenv
+package gpuenv_test
 
 import (
 	"context"
@@ -8,89 +8,91 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/stretchr/testify/require"
 
+	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/gpuenv/gpufake"
+	"github.com/difftrain/gpusmoke/gpuenv/nvmlbind"
 )
 
 func TestHealthPreflight(t *testing.T) {
 	type testCase struct {
 		name string
 		fake *gpufake.Fake
-		want []Finding
+		want []gpuenv.Finding
 	}
 	run := func(t *testing.T, tc testCase) {
 		start := time.Now()
-		f, err := Collect(context.Background(), Options{Lib: FromNVML(tc.fake), Strict: true})
+		f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.FromNVML(tc.fake), Strict: true})
 		require.NoError(t, err, "health findings are not Collect errors")
 		require.Less(t, time.Since(start), time.Second)
 		require.Equal(t, tc.want, f.Health)
-		var fatal []Finding
+		var fatal []gpuenv.Finding
 		for _, h := range tc.want {
-			if h.Severity == Fatal {
+			if h.Severity == gpuenv.Fatal {
 				fatal = append(fatal, h)
 			}
 		}
 		require.Equal(t, fatal, f.Fatal())
 	}
-	fatal := func(msg string) Finding { return Finding{Severity: Fatal, GPU: 0, Message: msg} }
-	note := func(msg string) Finding { return Finding{Severity: Note, GPU: 0, Message: msg} }
+	fatal := func(msg string) gpuenv.Finding { return gpuenv.Finding{Severity: gpuenv.Fatal, GPU: 0, Message: msg} }
+	note := func(msg string) gpuenv.Finding { return gpuenv.Finding{Severity: gpuenv.Note, GPU: 0, Message: msg} }
 
 	for _, tc := range []testCase{
-		{name: "healthy RTX 4090", fake: gpufake.NewRTX4090(), want: []Finding{}},
-		{name: "healthy H200", fake: gpufake.NewH200(), want: []Finding{}},
+		{name: "healthy RTX 4090", fake: gpufake.NewRTX4090(), want: []gpuenv.Finding{}},
+		{name: "healthy H200", fake: gpufake.NewH200(), want: []gpuenv.Finding{}},
 		{
 			name: "ECC errors",
 			fake: gpufake.NewRTX4090(gpufake.WithECCErrors(3)),
-			want: []Finding{fatal("GPU 0: 3 volatile uncorrectable ECC error(s) since the driver loaded")},
+			want: []gpuenv.Finding{fatal("GPU 0: 3 volatile uncorrectable ECC error(s) since the driver loaded")},
 		},
 		{
 			name: "retired pages pending",
 			fake: gpufake.NewRTX4090(gpufake.WithRetiredPagesPending()),
-			want: []Finding{fatal("GPU 0: retired pages are pending: reset the GPU before trusting its memory")},
+			want: []gpuenv.Finding{fatal("GPU 0: retired pages are pending: reset the GPU before trusting its memory")},
 		},
 		{
 			name: "row remap failure",
 			fake: gpufake.NewH200(gpufake.WithRemapFailure()),
-			want: []Finding{fatal("GPU 0: row remapping failed: the GPU has no spare memory rows left and needs service")},
+			want: []gpuenv.Finding{fatal("GPU 0: row remapping failed: the GPU has no spare memory rows left and needs service")},
 		},
 		{
 			name: "GPU fallen off the bus",
 			fake: gpufake.NewRTX4090(gpufake.WithLostGPU()),
-			want: []Finding{fatal("GPU 0 has fallen off the bus (GPU 0: read name: ERROR_GPU_IS_LOST): reset or replace it")},
+			want: []gpuenv.Finding{fatal("GPU 0 has fallen off the bus (GPU 0: read name: ERROR_GPU_IS_LOST): reset or replace it")},
 		},
 		{
 			name: "device cannot be read",
 			fake: gpufake.NewH200(gpufake.WithUnreadableDevice()),
-			want: []Finding{fatal("GPU 0 cannot be read: GPU 0: get handle: ERROR_UNKNOWN")},
+			want: []gpuenv.Finding{fatal("GPU 0 cannot be read: GPU 0: get handle: ERROR_UNKNOWN")},
 		},
 		{
 			name: "thermal and HW slowdown",
 			fake: gpufake.NewRTX4090(gpufake.WithThrottle(nvml.ClocksThrottleReasonHwSlowdown | nvml.ClocksThrottleReasonHwThermalSlowdown | nvml.ClocksEventReasonSwPowerCap)),
-			want: []Finding{note("GPU 0: clocks are held down: HW slowdown, HW thermal slowdown")},
+			want: []gpuenv.Finding{note("GPU 0: clocks are held down: HW slowdown, HW thermal slowdown")},
 		},
 		{
 			name: "power brake",
 			fake: gpufake.NewRTX4090(gpufake.WithThrottle(nvml.ClocksThrottleReasonHwPowerBrakeSlowdown)),
-			want: []Finding{note("GPU 0: clocks are held down: HW power brake")},
+			want: []gpuenv.Finding{note("GPU 0: clocks are held down: HW power brake")},
 		},
 		{
 			name: "a power cap under load is normal",
 			fake: gpufake.NewRTX4090(gpufake.WithThrottle(nvml.ClocksEventReasonSwPowerCap)),
-			want: []Finding{},
+			want: []gpuenv.Finding{},
 		},
 		{
 			name: "busy",
 			fake: gpufake.NewRTX4090(gpufake.WithBusy()),
-			want: []Finding{note("GPU 0: already busy: 1 process(es), 18432 MiB in use")},
+			want: []gpuenv.Finding{note("GPU 0: already busy: 1 process(es), 18432 MiB in use")},
 		},
 		{
 			name: "persistence off",
 			fake: gpufake.NewRTX4090(gpufake.WithPersistenceOff()),
-			want: []Finding{note("GPU 0: persistence mode is off: each process pays the driver start-up and clocks reset between runs")},
+			want: []gpuenv.Finding{note("GPU 0: persistence mode is off: each process pays the driver start-up and clocks reset between runs")},
 		},
 		{
 			name: "two faults on one GPU",
 			fake: gpufake.NewH200(gpufake.WithECCErrors(1), gpufake.WithRemapFailure()),
-			want: []Finding{
+			want: []gpuenv.Finding{
 				fatal("GPU 0: 1 volatile uncorrectable ECC error(s) since the driver loaded"),
 				fatal("GPU 0: row remapping failed: the GPU has no spare memory rows left and needs service"),
 			},
@@ -104,16 +106,16 @@ func TestHealthPreflight(t *testing.T) {
 func TestBusyByMemoryAlone(t *testing.T) {
 	fake := gpufake.NewRTX4090()
 	fake.SetLoad(0, gpufake.Load{MemUsedMiB: 4096})
-	f, err := Collect(context.Background(), Options{Lib: FromNVML(fake)})
+	f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.FromNVML(fake)})
 	require.NoError(t, err)
-	require.Equal(t, []Finding{{Severity: Note, GPU: 0, Message: "GPU 0: already busy: 0 process(es), 4096 MiB in use"}}, f.Health)
+	require.Equal(t, []gpuenv.Finding{{Severity: gpuenv.Note, GPU: 0, Message: "GPU 0: already busy: 0 process(es), 4096 MiB in use"}}, f.Health)
 }
 
 func TestRowRemapPendingIsANote(t *testing.T) {
 	fake := gpufake.NewH200()
 	fake.GPU(0).GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) { return 1, 0, true, false, nvml.SUCCESS }
-	f, err := Collect(context.Background(), Options{Lib: FromNVML(fake)})
+	f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.FromNVML(fake)})
 	require.NoError(t, err)
 	require.Empty(t, f.Fatal())
-	require.Equal(t, []Finding{{Severity: Note, GPU: 0, Message: "GPU 0: a row remap is pending: it takes effect at the next GPU reset"}}, f.Health)
+	require.Equal(t, []gpuenv.Finding{{Severity: gpuenv.Note, GPU: 0, Message: "GPU 0: a row remap is pending: it takes effect at the next GPU reset"}}, f.Health)
 }

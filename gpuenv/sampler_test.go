@@ -1,4 +1,4 @@
-package gpuenv
+package gpuenv_test
 
 import (
 	"bytes"
@@ -12,8 +12,19 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/stretchr/testify/require"
 
+	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/gpuenv/gpufake"
+	"github.com/difftrain/gpusmoke/gpuenv/nvmlbind"
 )
+
+// open wraps an nvml.Interface and initialises it for the length of the test.
+func open(t *testing.T, iface nvml.Interface) gpuenv.Library {
+	t.Helper()
+	lib := nvmlbind.FromNVML(iface)
+	require.NoError(t, lib.Init())
+	t.Cleanup(func() { require.NoError(t, lib.Shutdown()) })
+	return lib
+}
 
 // syncBuffer is a CSV sink the test can read while the sampler writes.
 type syncBuffer struct {
@@ -65,17 +76,17 @@ func TestSamplerRecordsPeaksAndCSV(t *testing.T) {
 	lib := open(t, fake)
 
 	var csv syncBuffer
-	s := NewSampler(lib, 5*time.Millisecond, &csv)
+	s := gpuenv.NewSampler(lib, 5*time.Millisecond, &csv)
 	s.Start("train")
 	require.Eventually(t, func() bool { return len(csv.rows()) >= 3 }, 5*time.Second, time.Millisecond)
 	p := s.Stop()
 	require.NoError(t, s.Close())
 
 	require.GreaterOrEqual(t, p.Samples, 3)
-	require.Equal(t, Peaks{Samples: p.Samples, PeakMemMiB: 21870, PeakUtilPct: 97, MaxTempC: 71, MaxPowerW: 431.25}, p)
+	require.Equal(t, gpuenv.Peaks{Samples: p.Samples, PeakMemMiB: 21870, PeakUtilPct: 97, MaxTempC: 71, MaxPowerW: 431.25}, p)
 
 	lines := strings.Split(csv.String(), "\n")
-	require.Equal(t, strings.TrimSuffix(TelemetryHeader, "\n"), lines[0])
+	require.Equal(t, strings.TrimSuffix(gpuenv.TelemetryHeader, "\n"), lines[0])
 	row := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z,train,0,`)
 	for i, want := range []string{"1200,10,40,100.5", "21870,97,66,431.25", "9000,40,71,250"} {
 		require.Regexp(t, row, lines[i+1])
@@ -87,7 +98,7 @@ func TestSamplerRecordsPeaksAndCSV(t *testing.T) {
 func TestSamplerWritesOneRowPerGPU(t *testing.T) {
 	lib := open(t, gpufake.NewH200())
 	var csv syncBuffer
-	s := NewSampler(lib, time.Hour, &csv)
+	s := gpuenv.NewSampler(lib, time.Hour, &csv)
 	s.Start(`resume, "fp16"`)
 	p := s.Stop()
 	require.NoError(t, s.Close())
@@ -102,7 +113,7 @@ func TestSamplerWritesOneRowPerGPU(t *testing.T) {
 }
 
 func TestSamplerStopIsPrompt(t *testing.T) {
-	s := NewSampler(open(t, gpufake.NewRTX4090()), time.Hour, nil)
+	s := gpuenv.NewSampler(open(t, gpufake.NewRTX4090()), time.Hour, nil)
 	s.Start("step")
 	start := time.Now()
 	p := s.Stop()
@@ -116,8 +127,8 @@ func TestSamplerStopIsPrompt(t *testing.T) {
 func TestSamplerInterval(t *testing.T) {
 	lib := open(t, gpufake.NewRTX4090())
 	var csv syncBuffer
-	fast := NewSampler(lib, 10*time.Millisecond, &csv)
-	slow := NewSampler(lib, 0, nil) // DefaultInterval: 1 s
+	fast := gpuenv.NewSampler(lib, 10*time.Millisecond, &csv)
+	slow := gpuenv.NewSampler(lib, 0, nil) // DefaultInterval: 1 s
 	fast.Start("fast")
 	slow.Start("slow")
 	// Wait for the fast sampler's 10th row rather than sleep a fixed time: a busy machine delays
@@ -131,12 +142,12 @@ func TestSamplerInterval(t *testing.T) {
 
 func TestSamplerReportsXids(t *testing.T) {
 	fake := gpufake.NewRTX4090(gpufake.WithXid(79))
-	s := NewSampler(open(t, fake), time.Hour, nil)
+	s := gpuenv.NewSampler(open(t, fake), time.Hour, nil)
 
 	s.Start("install")
 	p := s.Stop()
 	require.Equal(t, []uint64{79}, p.Xids)
-	require.Equal(t, []XidEvent{{GPU: 0, Xid: 79}}, p.XidEvents)
+	require.Equal(t, []gpuenv.XidEvent{{GPU: 0, Xid: 79}}, p.XidEvents)
 
 	s.Start("dataset")
 	require.Nil(t, s.Stop().Xids, "an Xid belongs to one step")
@@ -148,7 +159,7 @@ func TestSamplerReportsXids(t *testing.T) {
 func TestSamplerCollectsXidsAtStop(t *testing.T) {
 	fake := gpufake.NewRTX4090()
 	var csv syncBuffer
-	s := NewSampler(open(t, fake), time.Hour, &csv)
+	s := gpuenv.NewSampler(open(t, fake), time.Hour, &csv)
 	s.Start("train")
 	require.Eventually(t, func() bool { return len(csv.rows()) == 1 }, 5*time.Second, time.Millisecond)
 	fake.InjectXid(0, 48)
@@ -158,25 +169,25 @@ func TestSamplerCollectsXidsAtStop(t *testing.T) {
 
 func TestSamplerXidOnSecondGPU(t *testing.T) {
 	fake := gpufake.NewH200()
-	s := NewSampler(open(t, fake), time.Hour, nil)
+	s := gpuenv.NewSampler(open(t, fake), time.Hour, nil)
 	fake.InjectXid(3, 94)
 	s.Start("train")
-	require.Equal(t, []XidEvent{{GPU: 3, Xid: 94}}, s.Stop().XidEvents)
+	require.Equal(t, []gpuenv.XidEvent{{GPU: 3, Xid: 94}}, s.Stop().XidEvents)
 	require.NoError(t, s.Close())
 }
 
 func TestSamplerWithoutGPUsRecordsNothing(t *testing.T) {
-	for name, lib := range map[string]Library{
+	for name, lib := range map[string]gpuenv.Library{
 		"nil":       nil,
-		"no driver": FromNVML(gpufake.NoDriver()),
-		"no GPU":    FromNVML(gpufake.NoGPU()),
+		"no driver": nvmlbind.FromNVML(gpufake.NoDriver()),
+		"no GPU":    nvmlbind.FromNVML(gpufake.NoGPU()),
 	} {
 		t.Run(name, func(t *testing.T) {
 			var csv bytes.Buffer
-			s := NewSampler(lib, time.Millisecond, &csv)
+			s := gpuenv.NewSampler(lib, time.Millisecond, &csv)
 			s.Start("train")
 			time.Sleep(5 * time.Millisecond)
-			require.Equal(t, Peaks{}, s.Stop())
+			require.Equal(t, gpuenv.Peaks{}, s.Stop())
 			require.NoError(t, s.Close())
 			require.Empty(t, csv.String())
 		})
@@ -186,16 +197,16 @@ func TestSamplerWithoutGPUsRecordsNothing(t *testing.T) {
 // The sampler holds its own reference: it samples a library the caller has already shut down
 // (as Collect does), and releases it at Close.
 func TestSamplerHoldsItsOwnReference(t *testing.T) {
-	lib := FromNVML(gpufake.NewRTX4090())
-	s := NewSampler(lib, time.Hour, nil)
+	lib := nvmlbind.FromNVML(gpufake.NewRTX4090())
+	s := gpuenv.NewSampler(lib, time.Hour, nil)
 	s.Start("train")
 	require.Equal(t, 1, s.Stop().Samples)
 	require.NoError(t, s.Close())
 	_, err := lib.DeviceCount()
-	require.ErrorIs(t, err, ErrNotInitialized, "Close gives the reference back")
+	require.ErrorIs(t, err, gpuenv.ErrNotInitialized, "Close gives the reference back")
 
 	s.Start("after close")
-	require.Equal(t, Peaks{}, s.Stop())
+	require.Equal(t, gpuenv.Peaks{}, s.Stop())
 	require.NoError(t, s.Close(), "Close twice is harmless")
 }
 
@@ -204,9 +215,9 @@ func TestSamplerRealNVMLWithoutDriver(t *testing.T) {
 	if hasGPU() {
 		t.Skip("this machine has an NVIDIA driver and GPU")
 	}
-	s := NewSampler(RealNVML(), time.Millisecond, nil)
+	s := gpuenv.NewSampler(nvmlbind.New(), time.Millisecond, nil)
 	s.Start("train")
-	require.Equal(t, Peaks{}, s.Stop())
+	require.Equal(t, gpuenv.Peaks{}, s.Stop())
 	require.NoError(t, s.Close())
 }
 
@@ -216,7 +227,7 @@ func TestSamplerKeepsTheFirstError(t *testing.T) {
 		return nvml.Utilization{}, nvml.ERROR_GPU_IS_LOST
 	}
 	var csv syncBuffer
-	s := NewSampler(open(t, fake), time.Hour, &csv)
+	s := gpuenv.NewSampler(open(t, fake), time.Hour, &csv)
 	s.Start("train")
 	p := s.Stop()
 	require.NoError(t, s.Close())
@@ -230,7 +241,7 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestSamplerCloseReportsWriteErrors(t *testing.T) {
-	s := NewSampler(open(t, gpufake.NewRTX4090()), time.Hour, failingWriter{})
+	s := gpuenv.NewSampler(open(t, gpufake.NewRTX4090()), time.Hour, failingWriter{})
 	s.Start("train")
 	require.Equal(t, 1, s.Stop().Samples)
 	require.EqualError(t, s.Close(), "write telemetry: disk full")

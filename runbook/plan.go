@@ -14,9 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/difftrain/gpusmoke/evidence"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/difftrain/gpusmoke/artifacts"
 )
 
 //go:embed runbook.yaml
@@ -155,9 +154,9 @@ func (p *Plan) check(base *Plan) error {
 		case s.Skip && strings.TrimSpace(s.Reason) == "":
 			return fmt.Errorf("step %s: skip: a skipped section needs a reason", s.ID())
 		case !s.Skip && len(b.Command) > 0 && len(s.Command) == 0:
-			return fmt.Errorf("step %s: command: missing (the runbook runs %s)", s.ID(), artifacts.Quote(b.Command))
+			return fmt.Errorf("step %s: command: missing (the runbook runs %s)", s.ID(), evidence.Quote(b.Command))
 		case !s.Skip && !slices.Equal(s.Command, b.Command) && strings.TrimSpace(s.Reason) == "":
-			return fmt.Errorf("step %s: command: differs from the runbook (%s) and has no reason", s.ID(), artifacts.Quote(b.Command))
+			return fmt.Errorf("step %s: command: differs from the runbook (%s) and has no reason", s.ID(), evidence.Quote(b.Command))
 		}
 	}
 	return nil
@@ -182,19 +181,19 @@ func (p *Plan) Step(name string) (Step, error) {
 }
 
 // Deviations lists the steps whose command differs from the runbook's, or that are skipped, with the plan's reasons.
-func (p *Plan) Deviations() []artifacts.Deviation {
+func (p *Plan) Deviations() []evidence.Deviation {
 	base := Default()
-	var out []artifacts.Deviation
+	var out []evidence.Deviation
 	for i, s := range p.Steps {
 		b := base.Steps[i]
 		if !s.Skip && slices.Equal(s.Command, b.Command) {
 			continue
 		}
-		cmd := artifacts.Quote(s.Command)
+		cmd := evidence.Quote(s.Command)
 		if s.Skip {
 			cmd = "(skipped)"
 		}
-		out = append(out, artifacts.Deviation{Section: s.Section, Name: s.Name, Runbook: artifacts.Quote(b.Command), Command: cmd, Reason: s.Reason})
+		out = append(out, evidence.Deviation{Section: s.Section, Name: s.Name, Runbook: evidence.Quote(b.Command), Command: cmd, Reason: s.Reason})
 	}
 	return out
 }

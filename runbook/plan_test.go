@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/difftrain/gpusmoke/artifacts"
+	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/internal/badinput"
 	"gotest.tools/v3/golden"
 )
@@ -33,7 +33,7 @@ func TestDefaultIsTheRunbook(t *testing.T) {
 	for _, name := range []string{"install", "dataset", "validate", "train", "resume", "amp-fp16"} {
 		s, err := p.Step(name)
 		require.NoError(t, err)
-		cmd := strings.ReplaceAll(artifacts.Quote(s.Command), "'", `"`)
+		cmd := strings.ReplaceAll(evidence.Quote(s.Command), "'", `"`)
 		require.Contains(t, string(runbook), "`"+cmd+"`", "step %s", s.ID())
 	}
 	require.Empty(t, p.Deviations())

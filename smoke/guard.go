@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/difftrain/gpusmoke/artifacts"
+	"github.com/difftrain/gpusmoke/evidence"
 )
 
 // gitState is the checkout's HEAD and `git status --porcelain` at one moment.
@@ -51,12 +51,12 @@ func readGit(dir string) gitState {
 	return g
 }
 
-func (g gitState) info() artifacts.GitInfo {
+func (g gitState) info() evidence.GitInfo {
 	if g.err != nil {
-		return artifacts.GitInfo{Error: g.err.Error()}
+		return evidence.GitInfo{Error: g.err.Error()}
 	}
 	status := strings.Join(append(slices.Clone(g.tracked), prefixed("?? ", g.untracked)...), "\n")
-	return artifacts.GitInfo{IsRepo: true, Commit: g.head, Branch: g.branch,
+	return evidence.GitInfo{IsRepo: true, Commit: g.head, Branch: g.branch,
 		Clean: len(g.tracked) == 0 && len(g.untracked) == 0, Status: status}
 }
 
@@ -134,7 +134,7 @@ func (su *Suite) declaredDirs() []string {
 func (su *Suite) guard(rule string, ok bool, detail string) {
 	su.mu.Lock()
 	defer su.mu.Unlock()
-	su.Info.Guardrails = append(su.Info.Guardrails, artifacts.Guardrail{Rule: rule, OK: ok, Detail: detail})
+	su.Info.Guardrails = append(su.Info.Guardrails, evidence.Guardrail{Rule: rule, OK: ok, Detail: detail})
 }
 
 func short(h string) string {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/difftrain/gpusmoke/artifacts"
+	"github.com/difftrain/gpusmoke/evidence"
 )
 
 // Leftover handling (SMOKE_LEFTOVERS): a checkout is usually reused on an instance, and files an
@@ -61,8 +61,8 @@ func (s *Settings) path(p string) string {
 // findLeftovers lists the output directories the selected steps create that already hold
 // files. With SMOKE_LEFTOVERS=stop (the default) any is an error that names the directory;
 // with move, they are moved into SMOKE_OUT/leftovers/ and returned. Nothing is ever deleted.
-func (s *Settings) findLeftovers(selected func(step string) bool) ([]artifacts.Leftover, error) {
-	var found []artifacts.Leftover
+func (s *Settings) findLeftovers(selected func(step string) bool) ([]evidence.Leftover, error) {
+	var found []evidence.Leftover
 	for _, dir := range s.outputDirs(selected) {
 		files, size, example, err := dirFiles(dir)
 		if err != nil {
@@ -79,11 +79,11 @@ func (s *Settings) findLeftovers(selected func(step string) bool) ([]artifacts.L
 		if err != nil || strings.HasPrefix(rel, "..") {
 			rel = strings.TrimPrefix(filepath.Clean(dir), string(filepath.Separator))
 		}
-		dst := filepath.Join(s.Out, artifacts.LeftoversDir, rel)
+		dst := filepath.Join(s.Out, evidence.LeftoversDir, rel)
 		if err := moveDir(dir, dst); err != nil {
 			return nil, fmt.Errorf("SMOKE_LEFTOVERS=move: %w", err)
 		}
-		found = append(found, artifacts.Leftover{Dir: dir, MovedTo: filepath.Join(artifacts.LeftoversDir, rel), Files: files, Bytes: size})
+		found = append(found, evidence.Leftover{Dir: dir, MovedTo: filepath.Join(evidence.LeftoversDir, rel), Files: files, Bytes: size})
 	}
 	return found, nil
 }

@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/difftrain/gpusmoke/artifacts"
+	"github.com/difftrain/gpusmoke/checklist"
+	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/gpuenv"
 )
 
@@ -39,19 +40,35 @@ func run(m *testing.M) int {
 	s, err := LoadSettings(os.Getenv, GPUTag)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "smoke:", err)
-		return 2
+		return exitUsage
 	}
 	raiseTimeout(s)
 	selected, err := selection()
 	if err != nil {
+		s.Discard()
 		fmt.Fprintln(os.Stderr, "smoke:", err)
-		return 2
+		return exitUsage
+	}
+	if os.Getenv("SMOKE_CHECK_SETTINGS") == "1" {
+		// run-smoke asks first, so that a bad setting is one line before gotestsum starts: the
+		// settings, and the leftovers unless they are to be moved. It prints SMOKE_OUT.
+		if s.Leftovers != LeftoversMove {
+			if _, err := s.findLeftovers(selected); err != nil {
+				s.Discard()
+				fmt.Fprintln(os.Stderr, "smoke:", err)
+				return exitUsage
+			}
+		}
+		s.Discard()
+		fmt.Println(s.Out)
+		return exitPass
 	}
 	// Before anything runs: an earlier run's files in an output directory this run writes.
 	leftovers, err := s.findLeftovers(selected)
 	if err != nil {
+		s.Discard()
 		fmt.Fprintln(os.Stderr, "smoke:", err)
-		return 2
+		return exitUsage
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -71,7 +88,7 @@ func run(m *testing.M) int {
 	su, err := NewSuite(ctx, s)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "smoke:", err)
-		return 2
+		return exitEvidence
 	}
 	suite = su
 	su.Info.Leftovers = append(su.Info.Leftovers, leftovers...)
@@ -100,11 +117,32 @@ func run(m *testing.M) int {
 	}
 	if err := su.WriteInfo(); err != nil {
 		fmt.Fprintln(os.Stderr, "smoke:", err)
-		code = 1
+		return exitEvidence
 	}
-	fmt.Fprintf(os.Stderr, "smoke: evidence in %s\n", s.Out)
-	return code
+	// Every way of running leaves the documents: rendered here from run.json, and again from
+	// junit.xml by make smoke and run-smoke, which gotestsum wraps.
+	res, err := checklist.RenderDir(s.Out, checklist.FromRun, checklist.Options{
+		Operator: os.Getenv("SMOKE_OPERATOR"), Location: os.Getenv("SMOKE_LOCATION")})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "smoke:", err)
+		return exitEvidence
+	}
+	fmt.Fprintf(os.Stderr, "smoke: %s; evidence in %s\nsmoke: checklist %s\nsmoke: report %s\nsmoke: summary %s\n", res.Verdict, s.Out,
+		filepath.Join(s.Out, evidence.ChecklistFile), filepath.Join(s.Out, evidence.ReportFile), filepath.Join(s.Out, evidence.SummaryFile))
+	switch {
+	case caught != nil || code != exitPass:
+		return exitFailed // an interrupted run never exits 0
+	}
+	return checklist.ExitCode(res.Verdict)
 }
+
+// Exit codes of the suite (the README documents them).
+const (
+	exitPass     = 0 // every section that ran passed
+	exitFailed   = 1 // a section failed, or the run was interrupted
+	exitUsage    = 2 // a bad setting or usage; nothing ran
+	exitEvidence = 3 // the evidence could not be written or rendered
+)
 
 // sectionTests names the test of each of the plan's steps, for -run and -skip.
 var sectionTests = map[string]string{
@@ -144,7 +182,7 @@ func selection() (func(step string) bool, error) {
 
 // compute says whether the run's training could use a GPU: NVML saw one and torch saw CUDA, at
 // preflight or in an env.json of this run.
-func (su *Suite) compute() *artifacts.Compute {
+func (su *Suite) compute() *evidence.Compute {
 	f := su.Facts
 	t := f.Python.Torch
 	switch {
@@ -153,15 +191,15 @@ func (su *Suite) compute() *artifacts.Compute {
 		if f.NVML.Error != "" {
 			why = "NVML: " + f.NVML.Error
 		}
-		return &artifacts.Compute{Why: why}
+		return &evidence.Compute{Why: why}
 	case !t.CUDAAvailable && !su.cudaSeen:
 		why := "torch sees no CUDA"
 		if t.Version != "" {
 			why = fmt.Sprintf("torch %s sees no CUDA", t.Version)
 		}
-		return &artifacts.Compute{Why: fmt.Sprintf("%s, though NVML sees %d GPU(s)", why, len(f.NVML.GPUs))}
+		return &evidence.Compute{Why: fmt.Sprintf("%s, though NVML sees %d GPU(s)", why, len(f.NVML.GPUs))}
 	}
-	return &artifacts.Compute{GPUUsed: true, Why: fmt.Sprintf("NVML sees %d GPU(s) (%s) and torch sees CUDA", len(f.NVML.GPUs), f.NVML.GPUs[0].Name)}
+	return &evidence.Compute{GPUUsed: true, Why: fmt.Sprintf("NVML sees %d GPU(s) (%s) and torch sees CUDA", len(f.NVML.GPUs), f.NVML.GPUs[0].Name)}
 }
 
 func banner(s *Settings) {
@@ -224,11 +262,11 @@ func (su *Suite) preflight() {
 		}
 	}
 	smi := gpuenv.NvidiaSMI(ctx)
-	if werr := os.WriteFile(filepath.Join(s.Out, artifacts.NvidiaSMIFile), su.Redactor.Bytes([]byte(smi)), 0o644); werr != nil && su.FactsErr == nil {
-		su.FactsErr = fmt.Errorf("write %s: %w", artifacts.NvidiaSMIFile, werr)
+	if werr := os.WriteFile(filepath.Join(s.Out, evidence.NvidiaSMIFile), su.Redactor.Bytes([]byte(smi)), 0o644); werr != nil && su.FactsErr == nil {
+		su.FactsErr = fmt.Errorf("write %s: %w", evidence.NvidiaSMIFile, werr)
 	}
 	if facts != nil && facts.NVML.Available {
-		p := filepath.Join(s.Out, artifacts.TelemetryFile)
+		p := filepath.Join(s.Out, evidence.TelemetryFile)
 		f, err := os.Create(p)
 		if err != nil {
 			su.FactsErr = fmt.Errorf("create %s: %w", p, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/gpuenv/gpufake"
+	"github.com/difftrain/gpusmoke/gpuenv/nvmlbind"
 )
 
 // nvmlLibrary, built with -tags fakegpu for the suite's own tests, is a fake GPU from go-nvml's
@@ -41,9 +42,9 @@ func nvmlLibrary() (gpuenv.Library, string, error) {
 	}
 	switch parts[0] {
 	case "rtx4090":
-		return gpuenv.FromNVML(gpufake.NewRTX4090(opts...)), "fake RTX 4090 (-tags fakegpu)", nil
+		return nvmlbind.FromNVML(gpufake.NewRTX4090(opts...)), "fake RTX 4090 (-tags fakegpu)", nil
 	case "h200":
-		return gpuenv.FromNVML(gpufake.NewH200(opts...)), "fake DGX H200 (-tags fakegpu)", nil
+		return nvmlbind.FromNVML(gpufake.NewH200(opts...)), "fake DGX H200 (-tags fakegpu)", nil
 	}
 	return nil, "", fmt.Errorf("SMOKE_FAKE_GPU=%s: unknown GPU %q (rtx4090, h200)", spec, parts[0])
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/difftrain/gpusmoke/artifacts"
+	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/runbook"
 )
@@ -18,7 +19,7 @@ import (
 
 func Test00Preflight(t *testing.T) {
 	suite.Section(t, "preflight", func(c *Section) {
-		c.Checked(gpuenv.FileName, artifacts.NvidiaSMIFile)
+		c.Checked(gpuenv.FileName, evidence.NvidiaSMIFile)
 		f := c.Suite.Facts
 		if c.Suite.FactsErr != nil {
 			c.Fatalf("preflight: %v", c.Suite.FactsErr)
@@ -143,7 +144,7 @@ func Test06Resume(t *testing.T) {
 		// The resume rewrites the repro artifacts in place: keep section 04's first.
 		c.keepAs("before", out, reproFiles...)
 		ckpts := c.checkpoints()
-		before, err := artifacts.HashFiles(joinAll(out, ckpts)...)
+		before, err := evidence.HashFiles(joinAll(out, ckpts)...)
 		if err != nil {
 			c.Fatalf("resume: %v", err)
 		}
@@ -155,11 +156,11 @@ func Test06Resume(t *testing.T) {
 		if err := artifacts.CheckResume(c.Out(c.LogRel()), steps); err != nil {
 			c.Fatalf("resume: %v", err)
 		}
-		after, err := artifacts.HashFiles(joinAll(out, ckpts)...)
+		after, err := evidence.HashFiles(joinAll(out, ckpts)...)
 		if err != nil {
 			c.Fatalf("resume: %v", err)
 		}
-		if diff := artifacts.DiffHashes(before, after); len(diff) > 0 {
+		if diff := evidence.DiffHashes(before, after); len(diff) > 0 {
 			c.Fatalf("resume: the resume touched the checkpoints: %s", strings.Join(diff, ", "))
 		}
 		// The resume rewrites env.json, config.resolved.yaml and the manifest, with
@@ -287,7 +288,7 @@ func (c *Section) writerOf(out string, steps ...runbook.Step) artifacts.Command 
 		names = append(names, st.ID())
 	}
 	c.Fatalf("%s: %s: argv: %s is none of the plan's commands that write there (%s)", c.Step.ID(), env.Path,
-		artifacts.Quote(env.Argv), strings.Join(names, ", "))
+		evidence.Quote(env.Argv), strings.Join(names, ", "))
 	return artifacts.Command{}
 }
 
@@ -306,7 +307,7 @@ func (c *Section) requireFiles(dir string, names ...string) {
 }
 
 // logRel is a step's log, relative to SMOKE_OUT.
-func logRel(st runbook.Step) string { return filepath.Join(artifacts.LogsDir, st.ID()+".log") }
+func logRel(st runbook.Step) string { return filepath.Join(evidence.LogsDir, st.ID()+".log") }
 
 func (c *Section) flagPath(flag string) string {
 	v := c.Step.Flag(flag)
@@ -436,7 +437,7 @@ func (c *Section) keepAs(sub, dir string, names ...string) {
 		}
 	}
 	rel := filepath.Join(c.Step.ID(), sub)
-	written, err := artifacts.Copy(c.Suite.Settings.Out, rel, c.Suite.Settings.CopyCap, files...)
+	written, err := evidence.Copy(c.Suite.Settings.Out, rel, c.Suite.Settings.CopyCap, files...)
 	c.Checked(written...)
 	if err != nil {
 		c.Fatalf("%s: keep evidence: %v", c.Step.ID(), err)

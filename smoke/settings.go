@@ -12,6 +12,7 @@ import (
 	"time"
 
 	gpusmoke "github.com/difftrain/gpusmoke"
+	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/runbook"
 )
 
@@ -37,6 +38,8 @@ type Settings struct {
 	// PythonPath is the PYTHONPATH every step runs with, when the suite sets one: with the
 	// fixture, the stand-in model packages and the fixture's src, ahead of the caller's.
 	PythonPath string
+	// outName names SMOKE_OUT in errors; created is SMOKE_OUT when these settings made it.
+	outName, created string
 }
 
 // LoadSettings reads the settings. Each error is one line that names the setting.
@@ -70,16 +73,63 @@ func LoadSettings(getenv func(string) string, gpu bool) (*Settings, error) {
 	if err := s.python(getenv("SMOKE_PYTHON")); err != nil {
 		return nil, err
 	}
-	if err := s.out(getenv("SMOKE_OUT")); err != nil {
+	created, err := s.out(getenv("SMOKE_OUT"))
+	if err != nil {
+		return nil, err
+	}
+	// A run stopped by a bad setting leaves no evidence directory behind: it would pass for a run.
+	cleanup := func(err error) (*Settings, error) {
+		if created != "" {
+			os.RemoveAll(created)
+		}
 		return nil, err
 	}
 	if err := s.checkout(getenv("DIFFTRAIN_DIR"), getenv("PYTHONPATH")); err != nil {
-		return nil, err
+		return cleanup(err)
 	}
 	if err := s.plan(getenv("SMOKE_PLAN")); err != nil {
-		return nil, err
+		return cleanup(err)
 	}
+	if err := s.outsideCheckout(); err != nil {
+		return cleanup(err)
+	}
+	s.created = created
 	return s, nil
+}
+
+// Discard removes the evidence directory the settings made, for a run stopped before it
+// started (leftovers found): only when the settings made it.
+func (s *Settings) Discard() {
+	if s.created != "" {
+		os.RemoveAll(s.created)
+	}
+}
+
+// Abs resolves a path setting: an absolute path as it is; a relative one against the directory
+// the user typed the command in, which `make` and run-smoke pass on as an absolute path, and
+// which under plain `go test` (run in smoke/) is the repository root, never smoke/.
+func Abs(v string) string {
+	if filepath.IsAbs(v) {
+		return filepath.Clean(v)
+	}
+	return filepath.Join(moduleRoot(), v)
+}
+
+// outsideCheckout refuses an evidence directory inside the checkout or one of the output
+// directories the plan's commands write: the run would write its evidence over what it checks.
+func (s *Settings) outsideCheckout() error {
+	dirs := []string{s.DifftrainDir}
+	for _, st := range s.Plan.Steps {
+		if v := st.Flag("--output-dir"); v != "" {
+			dirs = append(dirs, s.path(v))
+		}
+	}
+	for _, d := range dirs {
+		if rel, err := filepath.Rel(d, s.Out); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return fmt.Errorf("%s: inside %s, which the run checks or writes: choose a directory outside the checkout", s.outName, d)
+		}
+	}
+	return nil
 }
 
 func (s *Settings) python(v string) error {
@@ -110,33 +160,44 @@ func unwrapExec(err error) error {
 	return err
 }
 
-// out makes SMOKE_OUT and proves it can hold a run.
-func (s *Settings) out(v string) error {
+// out makes SMOKE_OUT and proves it can hold a run; it returns SMOKE_OUT when it made it.
+func (s *Settings) out(v string) (string, error) {
 	name := "SMOKE_OUT=" + v
+	abs := Abs(v)
 	if v == "" {
-		v = filepath.Join(moduleRoot(), "runs", time.Now().UTC().Format("20060102T150405Z"))
-		name = "SMOKE_OUT (default " + v + ")"
+		abs = evidence.NewOut(moduleRoot(), time.Now())
+		name = "SMOKE_OUT (default " + abs + ")"
 	}
-	abs, err := filepath.Abs(v)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+	s.outName = name
+	created := ""
+	if _, err := os.Lstat(abs); os.IsNotExist(err) {
+		created = abs
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return fmt.Errorf("%s: not writable: %w", name, err)
+		return "", fmt.Errorf("%s: not writable: %w", name, err)
+	}
+	fail := func(err error) (string, error) {
+		if created != "" {
+			os.RemoveAll(created)
+		}
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(abs, evidence.RunFile)); err == nil {
+		return fail(fmt.Errorf("%s: already holds a run (%s): give each run a new directory", name, evidence.RunFile))
 	}
 	probe := filepath.Join(abs, ".smoke-write-probe")
 	if err := os.WriteFile(probe, make([]byte, 4096), 0o644); err != nil {
-		return fmt.Errorf("%s: not writable: %w", name, err)
+		return fail(fmt.Errorf("%s: not writable: %w", name, err))
 	}
 	os.Remove(probe)
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(abs, &st); err == nil {
 		if free := int64(st.Bavail) * int64(st.Bsize); free < s.MinFree {
-			return fmt.Errorf("%s: only %d MiB free, a run needs at least %d MiB (SMOKE_MIN_FREE_MB)", name, free>>20, s.MinFree>>20)
+			return fail(fmt.Errorf("%s: only %d MiB free, a run needs at least %d MiB (SMOKE_MIN_FREE_MB)", name, free>>20, s.MinFree>>20))
 		}
 	}
 	s.Out = abs
-	return nil
+	return created, nil
 }
 
 // moduleRoot is the nearest directory above the working directory that holds go.mod
@@ -162,8 +223,8 @@ func moduleRoot() string {
 // them and the fixture's src importable.
 func (s *Settings) checkout(v, pythonPath string) error {
 	if v == "" {
-		ws, err := os.MkdirTemp("", "difftrain-smoke-")
-		if err != nil {
+		ws := filepath.Join(s.Out, evidence.WorkspaceDir)
+		if err := os.Mkdir(ws, 0o755); err != nil {
 			return fmt.Errorf("DIFFTRAIN_DIR (unset): make a workspace for the fixture: %w", err)
 		}
 		dir := filepath.Join(ws, "difftrain")
@@ -184,10 +245,7 @@ func (s *Settings) checkout(v, pythonPath string) error {
 		s.DifftrainDir, s.Workspace, s.Fixture = dir, ws, true
 		return nil
 	}
-	abs, err := filepath.Abs(v)
-	if err != nil {
-		return fmt.Errorf("DIFFTRAIN_DIR=%s: %w", v, err)
-	}
+	abs := Abs(v)
 	st, err := os.Stat(abs)
 	if err != nil {
 		return fmt.Errorf("DIFFTRAIN_DIR=%s: %w", v, errors.Unwrap(err))
@@ -227,7 +285,7 @@ func (s *Settings) plan(v string) error {
 	var err error
 	switch {
 	case v != "":
-		s.Plan, err = runbook.Load(v)
+		s.Plan, err = runbook.Load(Abs(v))
 		if err != nil {
 			return fmt.Errorf("SMOKE_PLAN=%s: %w", v, err)
 		}

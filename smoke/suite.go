@@ -2,7 +2,6 @@ package smoke
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/difftrain/gpusmoke/evidence"
 
 	"github.com/difftrain/gpusmoke/artifacts"
 	"github.com/difftrain/gpusmoke/gpuenv"
@@ -26,15 +27,17 @@ import (
 type Suite struct {
 	Settings *Settings
 	Facts    *gpuenv.Facts
-	FactsErr error // a preflight failure, reported by section 00
-	Info     artifacts.RunInfo
+	FactsErr error           // a preflight failure, reported by section 00
 	Ctx      context.Context // cancelled on SIGINT or SIGTERM
 
 	Sampler  *gpuenv.Sampler
-	Redactor *artifacts.Redactor
+	Redactor *evidence.Redactor
 	Stream   io.Writer // live output
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// Info is run.json: the plan as it runs, each section's result and the guardrails. It is
+	// written after every section.
+	Info    evidence.Run
 	ran     map[string]string // section ID → result
 	halt    string            // the first section that failed or was interrupted
 	baseGit gitState
@@ -45,30 +48,58 @@ type Suite struct {
 	cudaSeen bool
 }
 
-// NewSuite prepares a run: the evidence directory's logs folder and run.json.
+// reportedEnv are the variables that decide what difftrain and its tests do (offline mode,
+// the hub's endpoint, deterministic cuBLAS, the visible GPUs): run.json records them as the
+// run saw them.
+var reportedEnv = []string{"CUBLAS_WORKSPACE_CONFIG", "HF_ENDPOINT", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+	"HF_HOME", "CUDA_VISIBLE_DEVICES"}
+
+// NewSuite prepares a run: the evidence directory's logs folder and run.json, with every
+// section of the plan NOT RUN yet.
 func NewSuite(ctx context.Context, s *Settings) (*Suite, error) {
-	red := artifacts.NewRedactor(os.Environ())
+	red := evidence.NewRedactor(os.Environ())
 	su := &Suite{Settings: s, Ctx: ctx, ran: map[string]string{}, Redactor: red,
 		Stream: redactedLines{os.Stdout, red}, written: map[string]map[string]stamp{}}
-	if err := os.MkdirAll(filepath.Join(s.Out, artifacts.LogsDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(s.Out, evidence.LogsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("SMOKE_OUT=%s: %w", s.Out, err)
 	}
-	su.Info = artifacts.RunInfo{
-		StartedUTC:   time.Now().UTC().Format(time.RFC3339),
-		GPUMode:      s.GPU,
-		Fixture:      s.Fixture,
-		DifftrainDir: s.DifftrainDir,
-		Workspace:    s.Workspace,
-		Python:       s.Python,
-		Out:          s.Out,
-		Plan: artifacts.PlanInfo{Name: s.Plan.Name, Path: s.Plan.Path, SHA256: s.Plan.SHA256,
+	su.Info = evidence.Run{
+		SchemaVersion: evidence.SchemaVersion,
+		Harness:       evidence.HarnessInfo(),
+		StartedUTC:    time.Now().UTC().Format(time.RFC3339),
+		GPUMode:       s.GPU,
+		Fixture:       s.Fixture,
+		DifftrainDir:  s.DifftrainDir,
+		Workspace:     s.Workspace,
+		Python:        s.Python,
+		PythonPath:    s.PythonPath,
+		Out:           s.Out,
+		Plan: evidence.PlanInfo{Name: s.Plan.Name, Path: s.Plan.Path, SHA256: s.Plan.SHA256,
 			Deviations: s.Plan.Deviations()},
-		Guardrails:      []artifacts.Guardrail{},
+		Guardrails:      []evidence.Guardrail{},
 		TempConfigs:     []string{},
 		Untracked:       []string{},
-		PythonPath:      s.PythonPath,
-		Leftovers:       []artifacts.Leftover{},
+		Leftovers:       []evidence.Leftover{},
 		CheckedExisting: []string{},
+		Env:             map[string]string{},
+	}
+	for _, st := range s.Plan.Steps {
+		sec := evidence.Section{Section: st.Section, Name: st.Name, Title: st.Title, Expected: st.Expected,
+			Optional: st.Optional, Result: evidence.NotRun}
+		if len(st.Command) > 0 {
+			sec.Command = evidence.Quote(st.Argv(s.Python))
+		}
+		for _, d := range su.Info.Plan.Deviations {
+			if d.Name == st.Name {
+				sec.Deviation = d.Reason
+			}
+		}
+		su.Info.Sections = append(su.Info.Sections, sec)
+	}
+	for _, k := range reportedEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			su.Info.Env[k] = v
+		}
 	}
 	su.baseGit = readGit(s.DifftrainDir)
 	su.Info.Git = su.baseGit.info()
@@ -77,26 +108,18 @@ func NewSuite(ctx context.Context, s *Settings) (*Suite, error) {
 	return su, su.WriteInfo()
 }
 
-// WriteInfo writes run.json.
+// WriteInfo writes run.json, redacted.
 func (su *Suite) WriteInfo() error {
 	su.mu.Lock()
 	defer su.mu.Unlock()
-	b, err := json.MarshalIndent(su.Info, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode run.json: %w", err)
-	}
-	p := filepath.Join(su.Settings.Out, artifacts.RunFile)
-	if err := os.WriteFile(p, append(su.Redactor.Bytes(b), '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	return nil
+	return evidence.WriteRun(su.Settings.Out, &su.Info, su.Redactor)
 }
 
 // redactedLines redacts secrets in the live stream, which the runner writes a whole line at a
 // time; go test -json and so junit.xml carry it.
 type redactedLines struct {
 	w io.Writer
-	r *artifacts.Redactor
+	r *evidence.Redactor
 }
 
 func (l redactedLines) Write(p []byte) (int, error) {
@@ -118,10 +141,8 @@ type Section struct {
 	T     *testing.T
 	Suite *Suite
 	Step  runbook.Step
-	notes []string
-	files []string
-	// reason is the one line that says why the section did not pass.
-	reason string
+	// rec is what the section found, for run.json and the JUnit properties.
+	rec evidence.Section
 	// interrupted marks a step stopped by Ctrl-C or SIGTERM.
 	interrupted bool
 	// retry marks a second call of a section that already ran, which is refused.
@@ -135,19 +156,8 @@ func (su *Suite) Section(t *testing.T, name string, body func(*Section)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sec := &Section{T: t, Suite: su, Step: step}
-	attr(t, artifacts.PropSection, step.Section)
-	attr(t, artifacts.PropName, step.Name)
-	attr(t, artifacts.PropTitle, step.Title)
-	attr(t, artifacts.PropExpected, step.Expected)
-	if len(step.Command) > 0 {
-		attr(t, artifacts.PropCommand, artifacts.Quote(step.Argv(su.Settings.Python)))
-	}
-	for _, d := range su.Info.Plan.Deviations {
-		if d.Name == step.Name {
-			attr(t, artifacts.PropDeviation, d.Reason)
-		}
-	}
+	sec := &Section{T: t, Suite: su, Step: step, rec: su.planned(step.ID())}
+	sec.rec.Test = t.Name()
 	t.Cleanup(sec.finish)
 
 	su.mu.Lock()
@@ -172,53 +182,71 @@ func (su *Suite) Section(t *testing.T, name string, body func(*Section)) {
 	body(sec)
 }
 
-// finish records the section's result for the gate and the renderer.
+// planned is the section's record in run.json as the plan describes it, with no result yet.
+func (su *Suite) planned(id string) evidence.Section {
+	su.mu.Lock()
+	defer su.mu.Unlock()
+	for _, s := range su.Info.Sections {
+		if s.ID() == id {
+			return evidence.Section{Section: s.Section, Name: s.Name, Title: s.Title, Expected: s.Expected,
+				Optional: s.Optional, Command: s.Command, Deviation: s.Deviation}
+		}
+	}
+	return evidence.Section{}
+}
+
+// finish records the section's result for the gate, run.json and the renderer (through JUnit
+// properties); it runs last among the test's cleanups, so it sees every failure.
 func (c *Section) finish() {
-	t, su := c.T, c.Suite
-	result := artifacts.Pass
+	t, su, r := c.T, c.Suite, &c.rec
+	r.Result = evidence.Pass
 	switch {
 	case c.interrupted:
-		result = artifacts.Interrupted
+		r.Result = evidence.Interrupted
 	case t.Failed():
-		result = artifacts.Fail
+		r.Result = evidence.Fail
 	case t.Skipped():
-		result = artifacts.Skipped
+		r.Result = evidence.Skipped
+	}
+	if r.Reason == "" && r.Result == evidence.Fail {
+		r.Reason = "failed (see the failure output)"
 	}
 	su.mu.Lock()
 	if !c.retry { // a refused retry keeps the first result
-		su.ran[c.Step.ID()] = result
+		su.ran[c.Step.ID()] = r.Result
+		for i := range su.Info.Sections {
+			if su.Info.Sections[i].ID() == c.Step.ID() {
+				su.Info.Sections[i] = *r
+			}
+		}
 	}
-	if (result == artifacts.Fail || result == artifacts.Interrupted) && su.halt == "" {
+	if (r.Result == evidence.Fail || r.Result == evidence.Interrupted) && su.halt == "" {
 		su.halt = c.Step.ID()
 	}
 	su.mu.Unlock()
-	attr(t, artifacts.PropResult, result)
-	if c.reason != "" {
-		attr(t, artifacts.PropReason, c.reason)
-	} else if result == artifacts.Fail {
-		attr(t, artifacts.PropReason, "failed (see the failure output)")
+	if !c.retry {
+		if err := su.WriteInfo(); err != nil {
+			t.Errorf("%s: %v", c.Step.ID(), err)
+		}
 	}
-	if len(c.notes) > 0 {
-		attr(t, artifacts.PropNotes, strings.Join(c.notes, "; "))
-	}
-	if len(c.files) > 0 {
-		attr(t, artifacts.PropArtifacts, strings.Join(c.files, "; "))
+	for _, p := range r.Properties() {
+		c.attr(p[0], p[1])
 	}
 }
 
-// attr hands a fact to the checklist through JUnit properties. Values are one line.
-func attr(t *testing.T, key, value string) {
+// attr hands a fact to the checklist through JUnit properties: one line, redacted.
+func (c *Section) attr(key, value string) {
 	value = strings.Join(strings.Fields(strings.ToValidUTF8(value, "\uFFFD")), " ")
-	t.Attr(key, value)
+	c.T.Attr(key, c.Suite.Redactor.String(value))
 }
 
 // Fatalf fails the section and halts the run. The first line of the message is the reason the
-// checklist shows; the whole message is the failure text.
+// checklist shows; the whole message is the failure text. Secrets are redacted from both.
 func (c *Section) Fatalf(format string, args ...any) {
 	c.T.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if c.reason == "" {
-		c.reason, _, _ = strings.Cut(msg, "\n")
+	msg := c.Suite.Redactor.String(fmt.Sprintf(format, args...))
+	if c.rec.Reason == "" {
+		c.rec.Reason, _, _ = strings.Cut(msg, "\n")
 	}
 	c.T.Fatal(msg)
 }
@@ -226,20 +254,26 @@ func (c *Section) Fatalf(format string, args ...any) {
 // Skipf skips the section with a reason.
 func (c *Section) Skipf(format string, args ...any) {
 	c.T.Helper()
-	c.reason = fmt.Sprintf(format, args...)
-	c.T.Skip(c.reason)
+	c.rec.Reason = c.Suite.Redactor.String(fmt.Sprintf(format, args...))
+	c.T.Skip(c.rec.Reason)
 }
 
 // Notef adds a note to the checklist row and logs it.
 func (c *Section) Notef(format string, args ...any) {
 	c.T.Helper()
-	n := fmt.Sprintf(format, args...)
-	c.notes = append(c.notes, n)
+	n := c.Suite.Redactor.String(fmt.Sprintf(format, args...))
+	c.rec.Notes = append(c.rec.Notes, n)
 	c.T.Log(n)
 }
 
+// Logf logs a line of the section's progress, redacted.
+func (c *Section) Logf(format string, args ...any) {
+	c.T.Helper()
+	c.T.Log(c.Suite.Redactor.String(fmt.Sprintf(format, args...)))
+}
+
 // Checked records evidence files (relative to SMOKE_OUT) that this section wrote or copied.
-func (c *Section) Checked(paths ...string) { c.files = append(c.files, paths...) }
+func (c *Section) Checked(paths ...string) { c.rec.Artifacts = append(c.rec.Artifacts, paths...) }
 
 // Path resolves a runbook path such as ./difftrain/_tmp_run against the workspace.
 func (c *Section) Path(p string) string { return c.Suite.Settings.path(p) }
@@ -248,9 +282,7 @@ func (c *Section) Path(p string) string { return c.Suite.Settings.path(p) }
 func (c *Section) Out(rel string) string { return filepath.Join(c.Suite.Settings.Out, rel) }
 
 // LogRel is this section's log, relative to SMOKE_OUT.
-func (c *Section) LogRel() string {
-	return filepath.Join(artifacts.LogsDir, c.Step.ID()+".log")
-}
+func (c *Section) LogRel() string { return evidence.LogRel(c.Step.ID()) }
 
 // stepEnv is the environment every command gets: the suite's own, plus unbuffered Python output
 // (so logs stream live) and no bytecode caches (which would be untracked files in the checkout).
@@ -287,7 +319,7 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 	if err != nil {
 		c.Fatalf("%s: %v", c.Step.ID(), err)
 	}
-	c.T.Logf("%s: running %s (timeout %s, log %s)", c.Step.ID(), artifacts.Quote(argv), time.Duration(c.Step.Timeout), c.LogRel())
+	c.Logf("%s: running %s (timeout %s, log %s)", c.Step.ID(), evidence.Quote(argv), time.Duration(c.Step.Timeout), c.LogRel())
 	if su.Sampler != nil {
 		su.Sampler.Start(c.Step.ID())
 	}
@@ -301,10 +333,10 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 		peaks = su.Sampler.Stop()
 		c.peaks(peaks)
 	}
-	attr(c.T, artifacts.PropExitCode, strconv.Itoa(res.ExitCode))
-	attr(c.T, artifacts.PropDuration, fmt.Sprintf("%.1f", res.Duration.Seconds()))
-	attr(c.T, artifacts.PropLog, c.LogRel())
-	c.T.Logf("%s: %s in %.1fs, exit code %d, %d bytes logged", c.Step.ID(), outcome(res), res.Duration.Seconds(), res.ExitCode, res.Bytes)
+	code := res.ExitCode
+	c.rec.Command, c.rec.ExitCode, c.rec.Log = evidence.Quote(argv), &code, c.LogRel()
+	c.rec.Duration = fmt.Sprintf("%.1f", res.Duration.Seconds())
+	c.Logf("%s: %s in %.1fs, exit code %d, %d bytes logged", c.Step.ID(), outcome(res), res.Duration.Seconds(), res.ExitCode, res.Bytes)
 	if after, err := snapshot(outDir); err == nil {
 		su.mu.Lock()
 		su.written[c.Step.ID()] = writtenDuring(before, after)
@@ -315,18 +347,18 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 
 	if res.Err != nil {
 		c.interrupted = res.Interrupted
-		if err := artifacts.WriteRepro(c.Out(artifacts.ReproFile), s.Workspace, argv, su.Redactor.Environ(reproEnv(env))); err != nil {
-			c.T.Logf("write repro.sh: %v", err)
+		if err := evidence.WriteRepro(c.Out(evidence.ReproFile), s.Workspace, argv, su.Redactor.Environ(reproEnv(env))); err != nil {
+			c.Logf("write repro.sh: %v", err)
 		} else {
-			c.Checked(artifacts.ReproFile)
+			c.Checked(evidence.ReproFile)
 		}
-		tail, terr := runner.Tail(logPath, 40)
+		tail, terr := evidence.Tail(logPath, evidence.TailLines)
 		if terr != nil {
 			tail = terr.Error()
 		}
 		why := failureWhy(res, logPath)
-		c.Fatalf("%s: %s\ncommand: %s\nlog: %s\n--- last 40 lines of %s ---\n%s",
-			c.Step.ID(), why, artifacts.Quote(argv), logPath, c.LogRel(), tail)
+		c.Fatalf("%s: %s\ncommand: %s\nlog: %s\n--- last %d lines of %s ---\n%s",
+			c.Step.ID(), why, evidence.Quote(argv), logPath, evidence.TailLines, c.LogRel(), tail)
 	}
 	if len(peaks.Xids) > 0 {
 		c.Fatalf("%s: GPU Xid error %v during the step (see dmesg); log: %s", c.Step.ID(), peaks.Xids, logPath)
@@ -364,7 +396,7 @@ func outcome(r runner.Result) string {
 func reproEnv(env []string) []string {
 	keep := []string{"PATH", "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "CUBLAS_WORKSPACE_CONFIG", "HF_HOME",
 		"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "VIRTUAL_ENV"}
-	out := artifacts.EnvDiff(os.Environ(), env)
+	out := evidence.EnvDiff(os.Environ(), env)
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(k, "FIXTURE_") || strings.HasPrefix(k, "PYTHON") && !strings.HasPrefix(k, "PYTHONSTARTUP") {
@@ -384,10 +416,9 @@ func (c *Section) peaks(p gpuenv.Peaks) {
 	if p.Samples == 0 {
 		return
 	}
-	attr(c.T, artifacts.PropPeakMemMiB, strconv.FormatUint(p.PeakMemMiB, 10))
-	attr(c.T, artifacts.PropPeakUtilPct, strconv.FormatUint(uint64(p.PeakUtilPct), 10))
-	attr(c.T, artifacts.PropMaxTempC, strconv.FormatUint(uint64(p.MaxTempC), 10))
-	attr(c.T, artifacts.PropMaxPowerW, fmt.Sprintf("%.0f", p.MaxPowerW))
+	c.rec.Peaks = &evidence.Peaks{MemMiB: strconv.FormatUint(p.PeakMemMiB, 10),
+		UtilPct: strconv.FormatUint(uint64(p.PeakUtilPct), 10), TempC: strconv.FormatUint(uint64(p.MaxTempC), 10),
+		PowerW: fmt.Sprintf("%.0f", p.MaxPowerW)}
 }
 
 // scanLog fails the section on a NaN or Inf loss and counts warnings for the checklist.
@@ -397,7 +428,7 @@ func (c *Section) scanLog(logPath string) {
 	if err != nil {
 		c.Fatalf("%s: %v", c.Step.ID(), err)
 	}
-	attr(c.T, artifacts.PropWarnings, strconv.Itoa(scan.Warnings))
+	c.rec.Warnings, c.rec.NaN = scan.Warnings, scan.NaN+scan.Inf
 	if scan.Warnings > 0 {
 		c.Notef("%d warning line(s), first: %s", scan.Warnings, first(scan.First["warning"]))
 	}

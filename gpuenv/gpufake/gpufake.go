@@ -1,7 +1,7 @@
 // Package gpufake builds NVML fakes for tests: go-nvml mock servers with every call gpuenv makes
 // filled in, an RTX 4090 and a DGX H200, and the faults the health preflight must catch.
 //
-// Wrap a fake with gpuenv.FromNVML. Faults apply to GPU 0.
+// Wrap a fake with nvmlbind.FromNVML to get a gpuenv.Library. Faults apply to GPU 0.
 package gpufake
 
 import (

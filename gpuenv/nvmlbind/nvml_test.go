@@ -1,4 +1,4 @@
-package gpuenv
+package nvmlbind
 
 import (
 	"errors"
@@ -9,11 +9,12 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
 	"github.com/stretchr/testify/require"
 
+	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/gpuenv/gpufake"
 )
 
 // open wraps an nvml.Interface and initialises it for the length of the test.
-func open(t *testing.T, iface nvml.Interface) Library {
+func open(t *testing.T, iface nvml.Interface) gpuenv.Library {
 	t.Helper()
 	lib := FromNVML(iface)
 	require.NoError(t, lib.Init())
@@ -26,7 +27,7 @@ func TestRTX4090FakeReadsAsARealBoard(t *testing.T) {
 
 	sys, err := lib.System()
 	require.NoError(t, err)
-	require.Equal(t, System{DriverVersion: "560.35.03", CUDADriverVersion: 12060, NVMLVersion: "12.560.35.03"}, sys)
+	require.Equal(t, gpuenv.System{DriverVersion: "560.35.03", CUDADriverVersion: 12060, NVMLVersion: "12.560.35.03"}, sys)
 
 	n, err := lib.DeviceCount()
 	require.NoError(t, err)
@@ -34,7 +35,7 @@ func TestRTX4090FakeReadsAsARealBoard(t *testing.T) {
 
 	g, err := lib.GPU(0)
 	require.NoError(t, err)
-	require.Equal(t, GPU{
+	require.Equal(t, gpuenv.GPU{
 		Index:             0,
 		Name:              "NVIDIA GeForce RTX 4090",
 		UUID:              "GPU-00000000-0000-4000-8000-000000004090",
@@ -53,16 +54,16 @@ func TestRTX4090FakeReadsAsARealBoard(t *testing.T) {
 
 	h, err := lib.Health(0)
 	require.NoError(t, err)
-	require.Equal(t, DeviceHealth{
+	require.Equal(t, gpuenv.DeviceHealth{
 		ECCUncorrected:    -1, // ECC is off on GeForce
-		ClockEventReasons: ClockEventGPUIdle,
+		ClockEventReasons: gpuenv.ClockEventGPUIdle,
 		Processes:         0,
 		MemoryUsedBytes:   2 << 20, // v2 "used": the driver's 348 MiB reservation is left out
 	}, h)
 
 	s, err := lib.Sample(0)
 	require.NoError(t, err)
-	require.Equal(t, Sample{MemUsedMiB: 2, UtilPct: 0, TempC: 34, PowerW: 21.5}, s)
+	require.Equal(t, gpuenv.Sample{MemUsedMiB: 2, UtilPct: 0, TempC: 34, PowerW: 21.5}, s)
 }
 
 func TestH200FakeHasEightHealthyGPUs(t *testing.T) {
@@ -103,17 +104,17 @@ func TestBareMockReadsUnsetCallsAsNotSupported(t *testing.T) {
 	require.Equal(t, -1, h.Processes)
 
 	_, err = lib.WatchXid()
-	require.ErrorIs(t, err, ErrNotSupported)
+	require.ErrorIs(t, err, gpuenv.ErrNotSupported)
 }
 
 func TestQueriesOutsideInitReturnErrNotInitialized(t *testing.T) {
-	for name, lib := range map[string]Library{"fake": FromNVML(gpufake.NewRTX4090()), "real": RealNVML()} {
+	for name, lib := range map[string]gpuenv.Library{"fake": FromNVML(gpufake.NewRTX4090()), "real": New()} {
 		t.Run(name, func(t *testing.T) {
 			_, err := lib.DeviceCount()
-			require.ErrorIs(t, err, ErrNotInitialized)
+			require.ErrorIs(t, err, gpuenv.ErrNotInitialized)
 			_, err = lib.Sample(0)
-			require.ErrorIs(t, err, ErrNotInitialized)
-			require.ErrorIs(t, lib.Shutdown(), ErrNotInitialized)
+			require.ErrorIs(t, err, gpuenv.ErrNotInitialized)
+			require.ErrorIs(t, lib.Shutdown(), gpuenv.ErrNotInitialized)
 		})
 	}
 }
@@ -127,17 +128,17 @@ func TestInitIsReferenceCounted(t *testing.T) {
 	require.NoError(t, err, "one Shutdown of two Inits keeps the library open")
 	require.NoError(t, lib.Shutdown())
 	_, err = lib.DeviceCount()
-	require.ErrorIs(t, err, ErrNotInitialized)
+	require.ErrorIs(t, err, gpuenv.ErrNotInitialized)
 }
 
 func TestLostGPUErrorsWrapErrGPULost(t *testing.T) {
 	lib := open(t, gpufake.NewRTX4090(gpufake.WithLostGPU()))
 	g, err := lib.GPU(0)
-	require.ErrorIs(t, err, ErrGPULost)
+	require.ErrorIs(t, err, gpuenv.ErrGPULost)
 	require.EqualError(t, err, "GPU 0: read name: ERROR_GPU_IS_LOST")
 	require.Equal(t, 0, g.Index)
 	_, err = lib.Sample(0)
-	require.ErrorIs(t, err, ErrGPULost)
+	require.ErrorIs(t, err, gpuenv.ErrGPULost)
 }
 
 func TestFailedInitSaysWhy(t *testing.T) {
@@ -149,8 +150,8 @@ func TestFailedInitSaysWhy(t *testing.T) {
 
 // On a machine without a driver the real library fails at Init, quickly. Where a driver and
 // GPU exist (the device machine) it reads them instead.
-func TestRealNVML(t *testing.T) {
-	lib := RealNVML()
+func TestNew(t *testing.T) {
+	lib := New()
 	start := time.Now()
 	err := lib.Init()
 	if err != nil {
@@ -181,6 +182,22 @@ func TestRealNVML(t *testing.T) {
 		require.Less(t, time.Since(start), 100*time.Millisecond, "Poll must not block")
 		require.NoError(t, w.Close())
 	} else {
-		require.True(t, errors.Is(err, ErrNotSupported), "WatchXid: %v", err)
+		require.True(t, errors.Is(err, gpuenv.ErrNotSupported), "WatchXid: %v", err)
+	}
+}
+
+// gpuenv writes NVML's clock-event bits out as plain constants so that it needs no cgo; each must
+// equal go-nvml's.
+func TestClockEventBitsMatchNVML(t *testing.T) {
+	for name, c := range map[string]struct{ gpuenv, nvml uint64 }{
+		"GPUIdle":         {gpuenv.ClockEventGPUIdle, nvml.ClocksEventReasonGpuIdle},
+		"ApplicationsSet": {gpuenv.ClockEventApplicationsSet, nvml.ClocksEventReasonApplicationsClocksSetting},
+		"SWPowerCap":      {gpuenv.ClockEventSWPowerCap, nvml.ClocksEventReasonSwPowerCap},
+		"HWSlowdown":      {gpuenv.ClockEventHWSlowdown, nvml.ClocksThrottleReasonHwSlowdown},
+		"SWThermal":       {gpuenv.ClockEventSWThermal, nvml.ClocksEventReasonSwThermalSlowdown},
+		"HWThermal":       {gpuenv.ClockEventHWThermal, nvml.ClocksThrottleReasonHwThermalSlowdown},
+		"HWPowerBrake":    {gpuenv.ClockEventHWPowerBrake, nvml.ClocksThrottleReasonHwPowerBrakeSlowdown},
+	} {
+		require.Equal(t, c.nvml, c.gpuenv, "gpuenv.ClockEvent%s", name)
 	}
 }

@@ -1,4 +1,4 @@
-package artifacts
+package evidence
 
 import (
 	"bufio"
@@ -11,18 +11,25 @@ import (
 	"strings"
 )
 
-// WriteSums writes out/SHA256SUMS covering every file under out but itself, in sha256sum's
+// WriteSums writes out/SHA256SUMS covering every file under out but itself and the Unsealed
+// entries, in sha256sum's
 // format ("<hex>  <path>", paths relative to out with '/', sorted; a name with '\n' or '\\'
 // is escaped and its line starts with '\\', as GNU sha256sum does), so `sha256sum -c
 // SHA256SUMS` run in out verifies it. Symlinks are hashed as what they point to.
-func WriteSums(out string) error {
+//
+// skip names files (relative to out) left out of it: the suite seals its run without
+// gotestsum's junit.xml and go-test.json, which gotestsum is still writing.
+func WriteSums(out string, skip ...string) error {
 	files, err := listFiles(out)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", SumsFile, err)
 	}
 	var b strings.Builder
 	for _, rel := range files {
-		sum, _, err := hashFile(filepath.Join(out, filepath.FromSlash(rel)))
+		if contains(skip, rel) {
+			continue
+		}
+		sum, _, err := HashFile(filepath.Join(out, filepath.FromSlash(rel)))
 		if err != nil {
 			return fmt.Errorf("write %s: %w", SumsFile, err)
 		}
@@ -38,22 +45,26 @@ func WriteSums(out string) error {
 	return nil
 }
 
-// listFiles returns the files under root, relative with '/', sorted, without SHA256SUMS.
+// listFiles returns the files under root, relative with '/', sorted, without SHA256SUMS and
+// the Unsealed entries.
 func listFiles(root string) ([]string, error) {
 	var files []string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() {
-			return nil
-		}
 		rel, err := filepath.Rel(root, p)
 		if err != nil {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
-		if rel == SumsFile {
+		if contains(Unsealed, rel) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || rel == SumsFile {
 			return nil
 		}
 		if d.Type()&fs.ModeSymlink != 0 {
@@ -134,7 +145,7 @@ func VerifySums(out string) error {
 			e.Extra = append(e.Extra, rel)
 			continue
 		}
-		got, _, err := hashFile(filepath.Join(out, filepath.FromSlash(rel)))
+		got, _, err := HashFile(filepath.Join(out, filepath.FromSlash(rel)))
 		if err != nil {
 			return fmt.Errorf("verify sums: %w", err)
 		}
@@ -188,4 +199,34 @@ func unescapeSumName(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// CheckSealed refuses an evidence directory changed since it was sealed: a file SHA256SUMS
+// lists that changed or is gone, or a file that appeared since, except the rendered Documents
+// (rendering rewrites them) and gotestsum's junit.xml and go-test.json when the seal does not
+// list them (the suite seals its run before gotestsum has written them). A directory never sealed passes. The error is one line naming
+// the first such file.
+func CheckSealed(out string) error {
+	if _, err := os.Stat(filepath.Join(out, SumsFile)); os.IsNotExist(err) {
+		return nil
+	}
+	err := VerifySums(out)
+	var se *SumsError
+	if !errors.As(err, &se) {
+		return err
+	}
+	expected := append([]string{JUnitFile, JSONFile}, Documents...)
+	for _, f := range []struct {
+		what  string
+		files []string
+		skip  []string
+	}{{"changed", se.Mismatched, Documents}, {"is gone", se.Missing, Documents}, {"appeared", se.Extra, expected}} {
+		for _, rel := range f.files {
+			if !contains(f.skip, rel) {
+				return fmt.Errorf("%s: %s %s since the run sealed it (%s): not rendering it again; `make verify` lists every difference",
+					out, rel, f.what, SumsFile)
+			}
+		}
+	}
+	return nil
 }

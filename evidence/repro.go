@@ -1,4 +1,4 @@
-package artifacts
+package evidence
 
 import (
 	"fmt"
@@ -49,7 +49,7 @@ func WriteRepro(path, dir string, argv, envDiff []string) error {
 	for _, kv := range envDiff {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || !envName.MatchString(name) {
-			return fmt.Errorf("write repro %s: environment entry %q is not NAME=value", path, clip(kv, 80))
+			return fmt.Errorf("write repro %s: environment entry %q is not NAME=value", path, oneLine(kv[:min(len(kv), 80)]))
 		}
 		if value == Redacted(name) {
 			fmt.Fprintf(&b, "export %s=\"${%s:?set %s: its value was redacted}\"\n", name, name, name)

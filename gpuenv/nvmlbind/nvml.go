@@ -1,116 +1,26 @@
-package gpuenv
+// Package nvmlbind binds gpuenv.Library to NVIDIA's management library through go-nvml.
+package nvmlbind
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
+	"github.com/difftrain/gpusmoke/gpuenv"
 )
 
-// This file is the only non-test code that imports go-nvml: every NVML return code becomes a Go
-// error here, once, and the rest of the package sees plain values.
+// This package is the only code that imports go-nvml, apart from tests and their fakes
+// (gpuenv/gpufake): every NVML return code becomes a Go error here, once, and gpuenv sees plain
+// values.
 
-// Library is the part of NVML that gpuenv needs. Init and Shutdown are reference counted like
-// NVML's own: every successful Init needs one Shutdown. Queries before Init, or after the last
-// Shutdown, return an error wrapping ErrNotInitialized and never reach the C library.
-type Library interface {
-	Init() error
-	Shutdown() error
-	// System reports the driver, its CUDA version and the NVML version.
-	System() (System, error)
-	// DeviceCount is the number of GPUs NVML enumerates, readable or not.
-	DeviceCount() (int, error)
-	// GPU reads the static facts of device i. On error the GPU still carries its index and
-	// whatever was read; errors.Is(err, ErrGPULost) tells a GPU that fell off the bus.
-	GPU(i int) (GPU, error)
-	// Health reads the error counters and state the preflight judges.
-	Health(i int) (DeviceHealth, error)
-	// Sample reads the telemetry the Sampler records; values NVML cannot give read -1.
-	Sample(i int) (Sample, error)
-	// WatchXid registers every device for Xid critical-error events.
-	WatchXid() (XidWatch, error)
-}
-
-// System is what NVML reports about the driver.
-type System struct {
-	DriverVersion string // "560.35.03"
-	// CUDADriverVersion is the highest CUDA version the driver supports, as NVML encodes it
-	// (1000*major + 10*minor: 12060 for 12.6).
-	CUDADriverVersion int
-	NVMLVersion       string // "12.560.35.03"
-}
-
-// DeviceHealth is the raw state of one GPU that the health preflight judges.
-type DeviceHealth struct {
-	// ECCUncorrected counts volatile (since the driver loaded) uncorrectable ECC errors;
-	// -1 when ECC is off or not supported.
-	ECCUncorrected int64
-	// RetiredPagesPending means pages are waiting to be retired (pre-Ampere GPUs): the GPU
-	// needs a reset before its memory can be trusted.
-	RetiredPagesPending bool
-	// RowRemapPending means a remapped row takes effect at the next reset (Ampere and later).
-	RowRemapPending bool
-	// RowRemapFailed means the GPU ran out of spare rows: the board needs service.
-	RowRemapFailed bool
-	// ClockEventReasons is NVML's bit mask of why clocks are held down (ClockEvent* bits).
-	ClockEventReasons uint64
-	// Processes counts compute and graphics processes on the GPU; -1 when unknown.
-	Processes int
-	// MemoryUsedBytes is allocated device memory, excluding what the driver reserves where the
-	// driver can tell the two apart.
-	MemoryUsedBytes uint64
-}
-
-// Clock-event reason bits of DeviceHealth.ClockEventReasons (NVML's nvmlClocksEventReason*).
-const (
-	ClockEventSWPowerCap      = uint64(nvml.ClocksEventReasonSwPowerCap)
-	ClockEventHWSlowdown      = uint64(nvml.ClocksThrottleReasonHwSlowdown)
-	ClockEventSWThermal       = uint64(nvml.ClocksEventReasonSwThermalSlowdown)
-	ClockEventHWThermal       = uint64(nvml.ClocksThrottleReasonHwThermalSlowdown)
-	ClockEventHWPowerBrake    = uint64(nvml.ClocksThrottleReasonHwPowerBrakeSlowdown)
-	ClockEventGPUIdle         = uint64(nvml.ClocksEventReasonGpuIdle)
-	ClockEventApplicationsSet = uint64(nvml.ClocksEventReasonApplicationsClocksSetting)
-)
-
-// Sample is one telemetry reading of one GPU. A value NVML cannot give is -1.
-type Sample struct {
-	MemUsedMiB int64
-	UtilPct    int64
-	TempC      int64
-	PowerW     float64
-}
-
-// XidEvent is one Xid critical error reported by the driver.
-type XidEvent struct {
-	GPU int    `json:"gpu"` // -1 when the event names no known device
-	Xid uint64 `json:"xid"`
-}
-
-// XidWatch delivers Xid events queued since the previous Poll.
-type XidWatch interface {
-	// Poll returns the queued events without blocking.
-	Poll() ([]XidEvent, error)
-	Close() error
-}
-
-var (
-	// ErrNotInitialized is returned by queries made outside Init and Shutdown.
-	ErrNotInitialized = errors.New("NVML not initialized")
-	// ErrNotSupported marks a query the device, the driver or the permissions do not allow.
-	ErrNotSupported = errors.New("not supported")
-	// ErrGPULost marks a GPU that has fallen off the bus (NVML_ERROR_GPU_IS_LOST).
-	ErrGPULost = errors.New("GPU has fallen off the bus")
-)
-
-// RealNVML returns the real library. It builds and links without a driver: the shared library
-// is opened at Init, which fails on a machine without one. (It cannot be called NVML: that name
-// is the facts type.)
-func RealNVML() Library { return FromNVML(nvml.New()) }
+// New returns the machine's NVIDIA management library. It builds and links without a driver:
+// the shared library is opened at Init, which fails on a machine without one.
+func New() gpuenv.Library { return FromNVML(nvml.New()) }
 
 // FromNVML wraps any nvml.Interface, for example a go-nvml mock server. A call the interface
 // does not implement (a mock whose function is nil panics) reads as not supported.
-func FromNVML(iface nvml.Interface) Library { return &nvmlLibrary{iface: iface} }
+func FromNVML(iface nvml.Interface) gpuenv.Library { return &nvmlLibrary{iface: iface} }
 
 type nvmlLibrary struct {
 	iface nvml.Interface
@@ -183,7 +93,7 @@ func (l *nvmlLibrary) Shutdown() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.refs == 0 {
-		return ErrNotInitialized
+		return gpuenv.ErrNotInitialized
 	}
 	l.refs--
 	if l.refs > 0 {
@@ -196,14 +106,14 @@ func (l *nvmlLibrary) Shutdown() error {
 	return nil
 }
 
-func (l *nvmlLibrary) System() (System, error) {
+func (l *nvmlLibrary) System() (gpuenv.System, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.refs == 0 {
-		return System{}, ErrNotInitialized
+		return gpuenv.System{}, gpuenv.ErrNotInitialized
 	}
 	r := reads{gpu: -1}
-	var s System
+	var s gpuenv.System
 	if v, ret := call(l.iface.SystemGetDriverVersion); r.must("driver version", ret) {
 		s.DriverVersion = v
 	}
@@ -220,7 +130,7 @@ func (l *nvmlLibrary) DeviceCount() (int, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.refs == 0 {
-		return 0, ErrNotInitialized
+		return 0, gpuenv.ErrNotInitialized
 	}
 	if l.count != nil {
 		return 0, l.count
@@ -231,7 +141,7 @@ func (l *nvmlLibrary) DeviceCount() (int, error) {
 // device returns the handle of GPU i; the caller holds l.mu for reading.
 func (l *nvmlLibrary) device(i int) (nvml.Device, error) {
 	if l.refs == 0 {
-		return nil, ErrNotInitialized
+		return nil, gpuenv.ErrNotInitialized
 	}
 	if i < 0 || i >= len(l.devices) {
 		return nil, fmt.Errorf("GPU %d: no such device (%d GPUs)", i, len(l.devices))
@@ -248,10 +158,10 @@ func enabled(s nvml.EnableState) string {
 	return "disabled"
 }
 
-func (l *nvmlLibrary) GPU(i int) (GPU, error) {
+func (l *nvmlLibrary) GPU(i int) (gpuenv.GPU, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	g := GPU{Index: i, PersistenceMode: notAvailable, ECCMode: notAvailable, MIGMode: notAvailable}
+	g := gpuenv.GPU{Index: i, PersistenceMode: notAvailable, ECCMode: notAvailable, MIGMode: notAvailable}
 	d, err := l.device(i)
 	if err != nil {
 		return g, err
@@ -302,10 +212,10 @@ func (l *nvmlLibrary) GPU(i int) (GPU, error) {
 	return g, r.err
 }
 
-func (l *nvmlLibrary) Health(i int) (DeviceHealth, error) {
+func (l *nvmlLibrary) Health(i int) (gpuenv.DeviceHealth, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	h := DeviceHealth{ECCUncorrected: -1, Processes: -1}
+	h := gpuenv.DeviceHealth{ECCUncorrected: -1, Processes: -1}
 	d, err := l.device(i)
 	if err != nil {
 		return h, err
@@ -360,10 +270,10 @@ func (l *nvmlLibrary) memoryUsed(d nvml.Device, r *reads) (uint64, bool) {
 	return v.Used, r.ok("memory info", ret)
 }
 
-func (l *nvmlLibrary) Sample(i int) (Sample, error) {
+func (l *nvmlLibrary) Sample(i int) (gpuenv.Sample, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	s := Sample{MemUsedMiB: -1, UtilPct: -1, TempC: -1, PowerW: -1}
+	s := gpuenv.Sample{MemUsedMiB: -1, UtilPct: -1, TempC: -1, PowerW: -1}
 	d, err := l.device(i)
 	if err != nil {
 		return s, err
@@ -384,11 +294,11 @@ func (l *nvmlLibrary) Sample(i int) (Sample, error) {
 	return s, r.err
 }
 
-func (l *nvmlLibrary) WatchXid() (XidWatch, error) {
+func (l *nvmlLibrary) WatchXid() (gpuenv.XidWatch, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.refs == 0 {
-		return nil, ErrNotInitialized
+		return nil, gpuenv.ErrNotInitialized
 	}
 	set, ret := call(l.iface.EventSetCreate)
 	if ret != nvml.SUCCESS {
@@ -405,7 +315,7 @@ func (l *nvmlLibrary) WatchXid() (XidWatch, error) {
 	}
 	if registered == 0 {
 		call0(set.Free)
-		return nil, fmt.Errorf("register Xid events: no device accepts them: %w", ErrNotSupported)
+		return nil, fmt.Errorf("register Xid events: no device accepts them: %w", gpuenv.ErrNotSupported)
 	}
 	return &xidWatch{l: l, set: set}, nil
 }
@@ -418,13 +328,13 @@ type xidWatch struct {
 // maxXidDrain bounds one Poll, so an event storm cannot hold the sampler.
 const maxXidDrain = 64
 
-func (w *xidWatch) Poll() ([]XidEvent, error) {
+func (w *xidWatch) Poll() ([]gpuenv.XidEvent, error) {
 	w.l.mu.RLock()
 	defer w.l.mu.RUnlock()
 	if w.l.refs == 0 || w.set == nil {
-		return nil, ErrNotInitialized
+		return nil, gpuenv.ErrNotInitialized
 	}
-	var out []XidEvent
+	var out []gpuenv.XidEvent
 	for range maxXidDrain {
 		// A zero timeout returns at once: queued events, or ERROR_TIMEOUT when there are none.
 		e, ret := call(func() (nvml.EventData, nvml.Return) { return w.set.Wait(0) })
@@ -438,7 +348,7 @@ func (w *xidWatch) Poll() ([]XidEvent, error) {
 			if ret != nvml.SUCCESS {
 				gpu = -1
 			}
-			out = append(out, XidEvent{GPU: gpu, Xid: e.EventData})
+			out = append(out, gpuenv.XidEvent{GPU: gpu, Xid: e.EventData})
 		}
 	}
 	return out, nil
@@ -469,11 +379,11 @@ func (e *nvmlError) Error() string { return e.op + ": " + e.ret.Error() }
 
 func (e *nvmlError) Is(target error) bool {
 	switch target {
-	case ErrGPULost:
+	case gpuenv.ErrGPULost:
 		return e.ret == nvml.ERROR_GPU_IS_LOST
-	case ErrNotSupported:
+	case gpuenv.ErrNotSupported:
 		return unavailable(e.ret)
-	case ErrNotInitialized:
+	case gpuenv.ErrNotInitialized:
 		return e.ret == nvml.ERROR_UNINITIALIZED
 	}
 	return false

@@ -1,4 +1,4 @@
-package artifacts
+package evidence
 
 import (
 	"bytes"
@@ -85,6 +85,29 @@ func (r *Redactor) Bytes(b []byte) []byte {
 
 // String returns s with every secret replaced.
 func (r *Redactor) String(s string) string { return string(r.Bytes([]byte(s))) }
+
+// Tree returns a decoded JSON value (as encoding/json gives it: maps, slices, strings,
+// numbers, bools, nil) with every string, key or value, redacted: marshalled again it is
+// valid JSON whatever the secrets are.
+func (r *Redactor) Tree(v any) any {
+	switch x := v.(type) {
+	case string:
+		return r.String(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = r.Tree(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[r.String(k)] = r.Tree(e)
+		}
+		return out
+	}
+	return v
+}
 
 // Environ redacts an environment list: a secret variable's value is replaced whole (however
 // short), and secrets inside other values are replaced too.

@@ -1,4 +1,4 @@
-package artifacts
+package evidence
 
 import (
 	"errors"
@@ -78,6 +78,22 @@ func TestHashFiles_DiffHashes(t *testing.T) {
 	require.ErrorContains(t, err, "nope")
 }
 
+// A symlink is never followed: copying one fails and names the link and its target, so that
+// a step cannot copy /proc/self/environ or /etc/shadow into the evidence.
+func TestCopy_Symlinks(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	for _, target := range []string{"/proc/self/environ", filepath.Join(dir, "real.pt")} {
+		writeFile(t, filepath.Join(dir, "real.pt"), "data")
+		link := filepath.Join(dir, "checkpoint-1.pt")
+		os.Remove(link)
+		require.NoError(t, os.Symlink(target, link))
+		written, err := Copy(out, "04-train", -1, link)
+		require.EqualError(t, err, "copy "+link+": a symlink to "+target+", not followed")
+		require.Empty(t, written)
+		require.NoFileExists(t, filepath.Join(out, CopiesDir, "04-train", "checkpoint-1.pt"))
+	}
+}
+
 func TestWriteSums_VerifySums(t *testing.T) {
 	out := t.TempDir()
 	writeFile(t, filepath.Join(out, JUnitFile), "<testsuites/>")
@@ -90,7 +106,7 @@ func TestWriteSums_VerifySums(t *testing.T) {
 	require.Contains(t, sums, "  artifacts/train/env.json\n")
 	require.Contains(t, sums, "  logs/04-train.log\n")
 	// A name with a newline or backslash is escaped, and its line starts with a backslash.
-	require.Contains(t, sums, `\`+hexSHA256([]byte("odd"))+`  odd\nname\\x.txt`+"\n")
+	require.Contains(t, sums, `\`+"990cb8ebd0afb7150da453a213036a92f2c05e091df0d803e62d257ea7796c27"+`  odd\nname\\x.txt`+"\n")
 	require.NotContains(t, sums, SumsFile)
 	require.NoError(t, VerifySums(out))
 

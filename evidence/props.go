@@ -1,0 +1,114 @@
+package evidence
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// Properties are the section's result as JUnit <properties>, in a fixed order: what CI and
+// `make checklist` read back with SectionFromProperties.
+func (s Section) Properties() [][2]string {
+	props := [][2]string{{PropSection, s.Section}, {PropName, s.Name}, {PropResult, s.Result}}
+	add := func(k, v string) {
+		if v != "" {
+			props = append(props, [2]string{k, v})
+		}
+	}
+	add(PropReason, s.Reason)
+	add(PropCommand, s.Command)
+	if s.ExitCode != nil {
+		add(PropExitCode, strconv.Itoa(*s.ExitCode))
+	}
+	add(PropDuration, s.Duration)
+	add(PropLog, s.Log)
+	add(PropNotes, strings.Join(s.Notes, "; "))
+	add(PropWarnings, strconv.Itoa(s.Warnings))
+	add(PropNaN, strconv.Itoa(s.NaN))
+	add(PropArtifacts, strings.Join(s.Artifacts, "; "))
+	if p := s.Peaks; p != nil {
+		add(PropPeakMemMiB, p.MemMiB)
+		add(PropPeakUtilPct, p.UtilPct)
+		add(PropMaxTempC, p.TempC)
+		add(PropMaxPowerW, p.PowerW)
+	}
+	return props
+}
+
+// SectionFromProperties reads a section's result back from its JUnit properties. It returns
+// false when they name no section (a test that is not one of the plan's). Errors name the
+// property.
+func SectionFromProperties(props map[string]string) (Section, bool, error) {
+	var s Section
+	v, ok := props[PropSection]
+	if !ok {
+		return s, false, nil
+	}
+	n, err := SectionNumber(v)
+	if err != nil {
+		return s, true, fmt.Errorf("property %s: %w", PropSection, err)
+	}
+	s.Section, s.Name = n, props[PropName]
+	s.Result = props[PropResult]
+	if !contains(Results, s.Result) {
+		return s, true, fmt.Errorf("property %s: %q is not one of %s", PropResult, s.Result, strings.Join(Results, ", "))
+	}
+	s.Reason, s.Command, s.Duration, s.Log = props[PropReason], props[PropCommand], props[PropDuration], props[PropLog]
+	if v := props[PropExitCode]; v != "" {
+		code, err := strconv.Atoi(v)
+		if err != nil {
+			return s, true, fmt.Errorf("property %s: %q is not an integer", PropExitCode, v)
+		}
+		s.ExitCode = &code
+	}
+	if s.Duration != "" {
+		if _, err := strconv.ParseFloat(s.Duration, 64); err != nil {
+			return s, true, fmt.Errorf("property %s: %q is not a number of seconds", PropDuration, s.Duration)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		dst  *int
+	}{{PropWarnings, &s.Warnings}, {PropNaN, &s.NaN}} {
+		if v := props[c.name]; v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return s, true, fmt.Errorf("property %s: %q is not a count", c.name, v)
+			}
+			*c.dst = n
+		}
+	}
+	s.Notes = splitList(props[PropNotes])
+	for _, a := range splitList(props[PropArtifacts]) {
+		s.Artifacts = append(s.Artifacts, path.Clean(a))
+	}
+	var p Peaks
+	for _, c := range []struct {
+		name string
+		dst  *string
+	}{{PropPeakMemMiB, &p.MemMiB}, {PropPeakUtilPct, &p.UtilPct}, {PropMaxTempC, &p.TempC}, {PropMaxPowerW, &p.PowerW}} {
+		v := props[c.name]
+		if v == "" {
+			continue
+		}
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
+			return s, true, fmt.Errorf("property %s: %q is not a number", c.name, v)
+		}
+		*c.dst = v
+	}
+	if p != (Peaks{}) {
+		s.Peaks = &p
+	}
+	return s, true, nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, x := range strings.Split(v, ";") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}

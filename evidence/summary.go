@@ -1,0 +1,65 @@
+package evidence
+
+import (
+	"fmt"
+	"path/filepath"
+)
+
+// Summary is summary.json: a run in a few machine-readable facts, for fleets and CI. The
+// renderer writes it beside checklist.md and report.md.
+type Summary struct {
+	SchemaVersion int     `json:"schema_version"`
+	Harness       Harness `json:"harness"`
+	// Verdict is PASS, FAIL, INTERRUPTED or INCOMPLETE; ExitCode is the code that goes with it
+	// (0 PASS or INCOMPLETE without a failure, 1 otherwise).
+	Verdict     string           `json:"verdict"`
+	ExitCode    int              `json:"exit_code"`
+	Fixture     bool             `json:"fixture"`
+	GPUUsed     bool             `json:"gpu_used"`
+	Host        string           `json:"host"`
+	Driver      string           `json:"driver,omitempty"`
+	GPUs        []SummaryGPU     `json:"gpus"`
+	StartedUTC  string           `json:"started_utc"`
+	FinishedUTC string           `json:"finished_utc,omitempty"`
+	Out         string           `json:"out"`
+	Sections    []SummarySection `json:"sections"`
+	// FirstFailure is the first section that failed or was interrupted, nil when none did.
+	FirstFailure *SummarySection `json:"first_failure,omitempty"`
+	// PeakMemMiB is the highest GPU memory use sampled during any step; "" when none was.
+	PeakMemMiB string `json:"peak_mem_mib,omitempty"`
+}
+
+// SummaryGPU is one GPU as NVML named it.
+type SummaryGPU struct {
+	Index int    `json:"index"`
+	Name  string `json:"name"`
+	UUID  string `json:"uuid"`
+}
+
+// SummarySection is one section's outcome.
+type SummarySection struct {
+	ID     string `json:"id"` // "04-train"
+	Result string `json:"result"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// MaxSummaryBytes bounds summary.json as a fleet report reads it.
+const MaxSummaryBytes = 1 << 20
+
+// WriteSummary writes summary.json into out (redacted, atomically, as run.json).
+func WriteSummary(out string, s *Summary, red *Redactor) error {
+	return writeJSON(filepath.Join(out, SummaryFile), s, red)
+}
+
+// ReadSummary reads summary.json in dir.
+func ReadSummary(dir string) (*Summary, error) {
+	p := filepath.Join(dir, SummaryFile)
+	var s Summary
+	if err := ReadJSON(p, &s, MaxSummaryBytes); err != nil {
+		return nil, err
+	}
+	if s.Verdict == "" {
+		return nil, fmt.Errorf("read %s: verdict is empty", p)
+	}
+	return &s, nil
+}
