@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/gpuenv"
 )
 
 // FillTemplate fills a copy of the checkout's checklist template (docs/mvp_smoke_checklist.md)
@@ -146,7 +147,28 @@ type filler struct {
 	e              *Evidence
 	opts           Options
 	used           map[string]bool // sections some row or item reports
+	noted          map[string]bool // note parts a row above already has
 	table, bullets bool
+}
+
+// once drops from a row's note ("; "-separated parts) what a row above already says: a note
+// that repeats across rows is written once.
+func (f *filler) once(note string) string {
+	if f.noted == nil {
+		f.noted = map[string]bool{}
+	}
+	var kept []string
+	parts := strings.Split(note, "; ")
+	for _, p := range parts {
+		if p != "" && !f.noted[p] {
+			kept = append(kept, p)
+			f.noted[p] = true
+		}
+	}
+	if len(kept) == 0 && note != "" {
+		return "as above"
+	}
+	return strings.Join(kept, "; ")
 }
 
 // roles are the column indexes a table's header gives; -1 when absent.
@@ -159,7 +181,7 @@ func tableRoles(hdr []string) roles {
 		switch {
 		case h == "field" || h == "item" || h == "property":
 			r.field = i
-		case h == "value":
+		case h == "value" || h == "details":
 			r.value = i
 		case strings.Contains(h, "command"):
 			r.command = i
@@ -264,6 +286,9 @@ func (f *filler) fillRow(line string, r roles) string {
 			} else if strings.TrimSpace(res) != "" {
 				set(r.result, "")
 			}
+			if result != "" {
+				note = f.once(note)
+			}
 			if n, ok := get(r.notes); ok {
 				set(r.notes, appendNote(n, Text(note)))
 			}
@@ -353,9 +378,16 @@ func commandCandidates(cell string) []string {
 }
 
 // outcome is what a template row or item whose command cell names cands records: its result
-// word (PASS, FAIL or NA; empty when no step ran its command) and a note.
+// word (PASS, FAIL or NA; empty when no step ran its command) and a note. A row is matched by
+// what its command does (role) before its exact words: the template's commands need not be
+// the plan's.
 func (f *filler) outcome(cands []string) (result, note string) {
 	e := f.e
+	for _, c := range cands {
+		if result, note, ok := f.role(c); ok {
+			return result, note
+		}
+	}
 	for _, c := range cands {
 		for _, s := range e.Sections {
 			cmd := s.Command
@@ -422,6 +454,77 @@ func (f *filler) outcome(cands []string) (result, note string) {
 		}
 	}
 	return "", "not run by the harness"
+}
+
+// role matches a template command to what the run did by what the command does, not its exact
+// words: an editable install of the checkout (whatever its extras), the repo-root check, the
+// CUDA probe, and an AMP run (the template runs the tracked config after editing it by hand;
+// the harness runs a temporary copy, as the runbook requires).
+func (f *filler) role(c string) (result, note string, ok bool) {
+	e := f.e
+	w := shellWords(c)
+	switch {
+	case len(w) > 0 && w[0] == "pwd" && len(w) == 1:
+		if e.Run.DifftrainDir == "" {
+			return evidence.NA, "the checkout's path was not recorded", true
+		}
+		return evidence.Pass, fmt.Sprintf("commands ran in the workspace %s, the parent of the checkout %s", e.Run.Workspace, e.Run.DifftrainDir), true
+	case strings.Contains(c, "torch.cuda.is_available"):
+		if s, found := f.named("preflight"); found {
+			f.used[s.Number] = true
+		}
+		if e.Env == nil || e.Env.Python.Torch.Version == "" {
+			return evidence.NA, "preflight's probe of torch was not recorded", true
+		}
+		t := e.Env.Python.Torch
+		if t.Version == gpuenv.NotInstalled {
+			return evidence.NA, "torch was not installed at preflight (" + e.Run.Python + ")", true
+		}
+		res := evidence.Fail
+		if t.CUDAAvailable {
+			res = evidence.Pass
+		}
+		return res, fmt.Sprintf("preflight's probe: torch %s says %s", t.Version, pyBool(t.CUDAAvailable)), true
+	case slices.Contains(w, "pip") && slices.Contains(w, "install") && slices.ContainsFunc(w, isCheckoutSpec):
+		s, found := f.named("install")
+		if !found {
+			return "", "", false
+		}
+		res, n := f.sectionOutcome(s, "")
+		if cmd := s.Command; cmd != "" && NormalizeCommand(cmd) != c {
+			n += "; the harness ran " + cmd
+		}
+		return res, n, true
+	case slices.ContainsFunc(w, func(a string) bool { return path.Base(a) == "train_text_to_image.py" }):
+		out := flagOf(c, "--output-dir")
+		for _, p := range []string{"fp16", "bf16"} {
+			if strings.HasSuffix(path.Clean(out), "_"+p) && !strings.Contains(configBase(c), p) {
+				s, found := f.named("amp-" + p)
+				if !found {
+					return "", "", false
+				}
+				res, n := f.sectionOutcome(s, fmt.Sprintf("the harness ran a temporary config %s with train.precision: %s instead of editing the tracked config",
+					orDash(flagOf(s.Command, "--config")), p))
+				return res, n, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// isCheckoutSpec says whether a pip argument installs the difftrain checkout: "./difftrain",
+// "./difftrain[text2image]", ".[text2image,dev]".
+func isCheckoutSpec(a string) bool {
+	base, _, _ := strings.Cut(a, "[")
+	base = strings.TrimSuffix(base, "/")
+	return path.Base(base) == "difftrain" || base == "."
+}
+
+func pyBool(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
 }
 
 func (f *filler) section(number string) (Section, bool) {
@@ -669,7 +772,7 @@ func (f *filler) meta(field string) (value string, code, known bool) {
 		return warningsSummary(e), false, true
 	case k == "nans" || k == "nan" || k == "nan losses":
 		return nanSummary(e), false, true
-	case k == "failures" || k == "errors":
+	case k == "failures" || k == "errors" || k == "issues encountered" || k == "issues":
 		return failuresSummary(e), false, true
 	}
 	if env != nil {
