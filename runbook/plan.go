@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -158,8 +159,23 @@ func (p *Plan) check(base *Plan) error {
 		case !s.Skip && !slices.Equal(s.Command, b.Command) && strings.TrimSpace(s.Reason) == "":
 			return fmt.Errorf("step %s: command: differs from the runbook (%s) and has no reason", s.ID(), evidence.Quote(b.Command))
 		}
+		for _, flag := range []string{"--output-dir", "--config"} {
+			if v := s.Flag(flag); v != "" && (flag == "--output-dir" || len(b.Command) > 0 && b.Flag(flag) != v) && escapes(v) {
+				return fmt.Errorf("step %s: command: %s %s is outside the workspace: a plan writes only inside it", s.ID(), flag, v)
+			}
+		}
 	}
 	return nil
+}
+
+// escapes says whether a path from a plan's command leaves the workspace: an absolute path, or
+// a relative one whose ".." climbs above it.
+func escapes(p string) bool {
+	if filepath.IsAbs(p) {
+		return true
+	}
+	c := filepath.Clean(p)
+	return c == ".." || strings.HasPrefix(c, ".."+string(filepath.Separator))
 }
 
 func (p *Plan) ids() string {

@@ -2,6 +2,7 @@ package smoke
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -15,7 +16,10 @@ type gitState struct {
 	head, branch string
 	tracked      []string // porcelain lines for tracked files that differ from HEAD
 	untracked    []string // paths git neither tracks nor ignores
-	err          error
+	// dirty holds the sha256 of each tracked file that differs from HEAD ("" when it is
+	// gone): a step that edits an already-modified file again changes no status line.
+	dirty map[string]string
+	err   error
 }
 
 func readGit(dir string) gitState {
@@ -39,6 +43,7 @@ func readGit(dir string) gitState {
 	g.head = run("rev-parse", "HEAD")
 	g.branch = run("rev-parse", "--abbrev-ref", "HEAD")
 	status := run("status", "--porcelain", "--untracked-files=all")
+	g.dirty = map[string]string{}
 	for _, line := range strings.Split(status, "\n") {
 		switch {
 		case line == "":
@@ -46,6 +51,14 @@ func readGit(dir string) gitState {
 			g.untracked = append(g.untracked, line[3:])
 		default:
 			g.tracked = append(g.tracked, line)
+			if len(line) > 3 {
+				path := line[3:]
+				if _, to, renamed := strings.Cut(path, " -> "); renamed {
+					path = to
+				}
+				sum, _, _ := evidence.HashFile(filepath.Join(dir, path))
+				g.dirty[path] = sum
+			}
 		}
 	}
 	return g
@@ -75,7 +88,7 @@ func (c *Section) guardTracked() {
 	su := c.Suite
 	base := su.baseGit
 	if base.err != nil {
-		c.Notef("tracked files not checked: %v", base.err)
+		c.guardFiles()
 		return
 	}
 	now := readGit(su.Settings.DifftrainDir)
@@ -90,6 +103,11 @@ func (c *Section) guardTracked() {
 		for _, l := range now.tracked {
 			if !slices.Contains(base.tracked, l) {
 				problems = append(problems, strings.TrimSpace(l))
+			}
+		}
+		for path, sum := range now.dirty {
+			if before, ok := base.dirty[path]; ok && before != sum {
+				problems = append(problems, path+" changed again (it was already modified before the run)")
 			}
 		}
 	}
@@ -142,4 +160,71 @@ func short(h string) string {
 		return h[:12]
 	}
 	return h
+}
+
+// fileStamps records every file of a checkout that is not a git repository: path (relative)
+// → stamp. The plan's output directories and Python's caches are left out.
+func (su *Suite) fileStamps() (map[string]stamp, error) {
+	dir := su.Settings.DifftrainDir
+	skip := su.declaredDirs()
+	out := map[string]stamp{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if d.Name() == "__pycache__" || slices.Contains(skip, rel) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if len(out) >= maxSnapshotFiles {
+			return fmt.Errorf("more than %d files", maxSnapshotFiles)
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out[rel] = stampOf(fi)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the checkout %s: %w", dir, err)
+	}
+	return out, nil
+}
+
+// guardFiles is guardTracked for a checkout that is not a git repository: every file's stamp
+// (size, times, inode) before the run and after the step; a changed, new or gone file outside
+// the plan's output directories fails the step.
+func (c *Section) guardFiles() {
+	c.T.Helper()
+	su := c.Suite
+	now, err := su.fileStamps()
+	rule := fmt.Sprintf("%s left the checkout's files unchanged (no git: every file compared)", c.Step.ID())
+	var problems []string
+	if err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		for p, st := range now {
+			if old, ok := su.baseFiles[p]; !ok {
+				problems = append(problems, p+" (new)")
+			} else if old != st {
+				problems = append(problems, p+" (changed)")
+			}
+		}
+		for p := range su.baseFiles {
+			if _, ok := now[p]; !ok {
+				problems = append(problems, p+" (gone)")
+			}
+		}
+	}
+	slices.Sort(problems)
+	su.guard(rule, len(problems) == 0, strings.Join(problems, ", "))
+	if len(problems) > 0 {
+		c.Fatalf("%s modified the difftrain checkout (runbook: do not modify tracked files; not a git repository, so every file was compared): %s",
+			c.Step.ID(), strings.Join(problems, ", "))
+	}
 }

@@ -40,6 +40,7 @@ type Settings struct {
 	PythonPath string
 	// outName names SMOKE_OUT in errors; created is SMOKE_OUT when these settings made it.
 	outName, created string
+	lockFile         *os.File
 }
 
 // LoadSettings reads the settings. Each error is one line that names the setting.
@@ -182,6 +183,10 @@ func (s *Settings) out(v string) (string, error) {
 		}
 		return "", err
 	}
+	// One run writes a directory: a second one started on it stops here, before it writes.
+	if err := s.lock(abs); err != nil {
+		return fail(fmt.Errorf("%s: %w", name, err))
+	}
 	if _, err := os.Stat(filepath.Join(abs, evidence.RunFile)); err == nil {
 		return fail(fmt.Errorf("%s: already holds a run (%s): give each run a new directory", name, evidence.RunFile))
 	}
@@ -198,6 +203,26 @@ func (s *Settings) out(v string) (string, error) {
 	}
 	s.Out = abs
 	return created, nil
+}
+
+// lock takes SMOKE_OUT's lock file for the life of the process (flock: the kernel releases it
+// when the process ends, however it ends), and writes this process's pid into it.
+func (s *Settings) lock(dir string) error {
+	p := filepath.Join(dir, evidence.LockFile)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", p, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(p)
+		f.Close()
+		return fmt.Errorf("another run is writing it (%s held by pid %s)", evidence.LockFile, strings.TrimSpace(string(holder)))
+	}
+	if err := f.Truncate(0); err == nil {
+		fmt.Fprintf(f, "%d\n", os.Getpid())
+	}
+	s.lockFile = f // held open: closing it would release the lock
+	return nil
 }
 
 // moduleRoot is the nearest directory above the working directory that holds go.mod

@@ -46,6 +46,8 @@ type Suite struct {
 	written map[string]map[string]stamp
 	// cudaSeen is set when an env.json of this run says torch saw CUDA.
 	cudaSeen bool
+	// baseFiles are the checkout's files before the run, when it is not a git repository.
+	baseFiles map[string]stamp
 }
 
 // reportedEnv are the variables that decide what difftrain and its tests do (offline mode,
@@ -103,6 +105,15 @@ func NewSuite(ctx context.Context, s *Settings) (*Suite, error) {
 	}
 	su.baseGit = readGit(s.DifftrainDir)
 	su.Info.Git = su.baseGit.info()
+	if su.baseGit.err != nil {
+		files, err := su.fileStamps()
+		if err != nil {
+			return nil, fmt.Errorf("DIFFTRAIN_DIR=%s: %w", s.DifftrainDir, err)
+		}
+		su.baseFiles = files
+		su.guard("no git repository: every file of the checkout is compared before and after each step", true,
+			fmt.Sprintf("%d files; %v", len(files), su.baseGit.err))
+	}
 	su.guard("approved commands only: each command is the runbook's, or the plan gives a reason", true,
 		fmt.Sprintf("plan %s, sha256 %.12s, %d deviation(s)", s.Plan.Path, s.Plan.SHA256, len(su.Info.Plan.Deviations)))
 	return su, su.WriteInfo()
