@@ -95,6 +95,11 @@ func RenderDir(dir string, src Source, opts Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if src == FromJUnit {
+		if err := AddLogTails(e); err != nil {
+			return res, err
+		}
+	}
 	var skip []string
 	if src == FromRun { // gotestsum, when it wraps the suite, is still writing these
 		skip = []string{evidence.JUnitFile, evidence.JSONFile}
