@@ -16,7 +16,7 @@ FUZZTIME ?= 30s
 # TESTFLAGS are extra go test flags for make smoke, for example -run 'Test0[0-5]' or -shuffle=on.
 TESTFLAGS ?=
 
-.PHONY: help smoke conformance checklist verify test fixture-test bench fuzz bundle clean
+.PHONY: help smoke conformance checklist verify test fixture-test bench fuzz bundle slurm-test device-check clean
 
 help:
 	@echo 'make smoke      run the runbook (fixture unless DIFFTRAIN_DIR is set; GPU=1 for -tags gpu)'
@@ -26,7 +26,9 @@ help:
 	@echo 'make test       vet and run every test, including end-to-end runs of make smoke'
 	@echo 'make bench      benchmarks, as ratios against baselines in the same run'
 	@echo 'make fuzz       run every fuzz target for FUZZTIME each'
-	@echo 'make bundle     dist/ for an instance without Go'
+	@echo 'make bundle     dist/gpusmoke-<version>-linux-<arch>.tar.gz for an instance without Go (ARCH=arm64)'
+	@echo 'make slurm-test the Slurm fleet test alone, against a local slurmctld and two slurmd'
+	@echo 'make device-check  on an NVIDIA GPU: the gpu bundle, gpu_env.json against nvidia-smi'
 
 # The suite through gotestsum: JUnit and the go test -json stream land in SMOKE_OUT, then the
 # checklist and report are rendered whether the run passed or not. The exit status is the suite's.
@@ -88,15 +90,21 @@ fuzz:
 	  done; \
 	done
 
-# dist/ runs the suite on a machine without Go: copy it over and run dist/run-smoke.
+# make bundle: dist/gpusmoke-<VERSION>-linux-<ARCH>.tar.gz (and the same files unpacked beside it)
+# for an instance without Go. deploy/build-bundle does it; it reads VERSION, ARCH (amd64, arm64 or
+# "amd64 arm64"; default this machine's), BUNDLE_TAGS (default gpu) and DIST (default dist).
 bundle:
-	@rm -rf dist && mkdir -p dist
-	$(GO) test -c -tags gpu -o dist/smoke.test ./smoke
-	$(GO) build -o dist/gotestsum gotest.tools/gotestsum
-	$(GO) build -o dist/test2json cmd/test2json
-	$(GO) build -o dist/checklist ./cmd/checklist
-	cp scripts/run-smoke dist/run-smoke
-	@echo "dist/ ready: copy it to the instance and run dist/run-smoke"
+	@GO="$(GO)" deploy/build-bundle
+
+# The Slurm test alone: starts munged, slurmctld and two slurmd under the test's temp dir.
+slurm-test:
+	GPUSMOKE_REQUIRE_SLURM=1 $(GO) test -count=1 -v -run 'TestSlurm' ./deploy
+
+# On a machine with an NVIDIA GPU: the gpu-tagged bundle against the fixture, then gpu_env.json
+# compared with nvidia-smi field by field (scripts/device-check).
+device-check:
+	@GO="$(GO)" VERSION=device-check ARCH= BUNDLE_TAGS=gpu DIST=dist deploy/build-bundle
+	GPUSMOKE_DIR=dist/gpusmoke-device-check-linux-$$($(GO) env GOARCH) scripts/device-check
 
 clean:
 	rm -rf dist .bin
