@@ -4,13 +4,18 @@ GO ?= go
 
 # GPU=1 builds the suite with -tags gpu: NVML, a driver and a GPU become required.
 # FAKEGPU=1 (for the suite's own tests) swaps NVML for a go-nvml mock RTX 4090; see SMOKE_FAKE_GPU.
-TAGS := $(if $(filter 1,$(GPU))$(filter 1,$(FAKEGPU)),-tags '$(if $(filter 1,$(GPU)),gpu) $(if $(filter 1,$(FAKEGPU)),fakegpu)',)
-# SMOKE_OUT is the evidence directory; by default a new runs/<UTC timestamp>/ per run.
-SMOKE_OUT ?= $(CURDIR)/runs/$(shell date -u +%Y%m%dT%H%M%SZ)
-export SMOKE_OUT
-# RUNS are the evidence directories `make checklist` renders: by default the newest run.
-RUNS ?= $(lastword $(sort $(wildcard $(CURDIR)/runs/*/)))
-# MATRIX is where `make checklist` writes the matrix of several RUNS.
+TAGSET := $(strip $(if $(filter 1,$(GPU)),gpu) $(if $(filter 1,$(FAKEGPU)),fakegpu))
+TAGS := $(if $(TAGSET),-tags '$(TAGSET)',)
+# The suite's binaries, built once per set of tags: make smoke runs them through scripts/run-smoke,
+# the same script an unpacked bundle runs. SMOKE_OUT and the other settings are the suite's:
+# it names the default evidence directory itself (runs/<UTC timestamp>/).
+empty :=
+BINDIR := .bin/$(or $(subst $(empty) $(empty),-,$(TAGSET)),plain)
+GO_SOURCES := $(shell find . -name '*.go' -not -path './.git/*' -not -path './deploy/*' -not -path './runs/*' -not -path './dist/*' -not -path './.bin/*') go.mod go.sum
+EMBEDDED := $(shell find testdata/difftrain testdata/standins -type f -not -name '*.pyc' -not -path '*/__pycache__/*') testdata/fixture-plan.yaml runbook/runbook.yaml gpuenv/probe.py
+# RUNS are the evidence directories `make checklist` renders: by default the newest complete run
+# under runs/. MATRIX is where the matrix of several RUNS goes.
+RUNS ?=
 MATRIX ?= checklist-matrix.md
 FUZZTIME ?= 30s
 # TESTFLAGS are extra go test flags for make smoke, for example -run 'Test0[0-5]' or -shuffle=on.
@@ -30,40 +35,47 @@ help:
 	@echo 'make slurm-test the Slurm fleet test alone, against a local slurmctld and two slurmd'
 	@echo 'make device-check  on an NVIDIA GPU: the gpu bundle, gpu_env.json against nvidia-smi'
 
-# The suite through gotestsum: JUnit and the go test -json stream land in SMOKE_OUT, then the
-# checklist and report are rendered whether the run passed or not. The exit status is the suite's.
-# A Ctrl-C stops the suite (which marks the running section INTERRUPTED); the recipe's shell
-# traps it so the checklist is still rendered.
-smoke: .bin/gotestsum
-	@mkdir -p "$(SMOKE_OUT)"
-	@trap 'echo "make smoke: interrupted; rendering the checklist" >&2' INT TERM; status=0; \
-	.bin/gotestsum --format standard-verbose \
-	  --junitfile "$(SMOKE_OUT)/junit.xml" --jsonfile "$(SMOKE_OUT)/go-test.json" \
-	  -- -count=1 $(TAGS) $(TESTFLAGS) ./smoke || status=$$?; \
-	$(GO) run ./cmd/checklist "$(SMOKE_OUT)" || { [ $$status = 0 ] && status=2; }; \
-	exit $$status
+# The suite through gotestsum (scripts/run-smoke): JUnit and the go test -json stream land in
+# SMOKE_OUT, then the documents are rendered from the JUnit and the directory sealed, whether the
+# run passed or not. A bad setting is one line. A Ctrl-C marks the running section INTERRUPTED and
+# the documents are still rendered. run-smoke exits 0, 1, 2 or 3 (README, "Exit codes"); make
+# itself can only exit 0 or 2, so run-smoke names its own code on the line before make's.
+smoke: $(BINDIR)/smoke.test $(BINDIR)/gotestsum $(BINDIR)/test2json $(BINDIR)/checklist
+	@GPUSMOKE_BIN=$(BINDIR) GPUSMOKE_CWD="$${PWD:-$(CURDIR)}" scripts/run-smoke $(TESTFLAGS)
+
+$(BINDIR)/smoke.test: $(GO_SOURCES) $(EMBEDDED)
+	$(GO) test -c $(TAGS) -o $@ ./smoke
+
+# gotestsum runs as its own binary, not under `go tool`, which would hand it a second Ctrl-C.
+.bin/gotestsum: go.mod go.sum
+	$(GO) build -o $@ gotest.tools/gotestsum
+
+.bin/test2json: go.mod
+	$(GO) build -o $@ cmd/test2json
+
+.bin/checklist: $(GO_SOURCES)
+	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/checklist
+
+$(BINDIR)/gotestsum $(BINDIR)/test2json $(BINDIR)/checklist: $(BINDIR)/%: .bin/%
+	@mkdir -p $(BINDIR) && ln -sf ../$* $@
 
 # The conformance lane: the suite against a real difftrain checkout (DIFFTRAIN_DIR; the fixture
 # when unset) on a CPU, with no GPU and no network. The stand-in model packages in
 # testdata/standins and the checkout's src go first on PYTHONPATH, and the plan deviates only in
 # its install step, an import check. Sections 00-06 must PASS; AMP is SKIPPED (no CUDA).
 CONFORMANCE_PYTHON ?= /usr/bin/python3
-conformance: .bin/gotestsum
+conformance:
 	@$(MAKE) --no-print-directory smoke SMOKE_PLAN="$(CURDIR)/testdata/conformance-plan.yaml" \
 	  SMOKE_PYTHON="$${SMOKE_PYTHON:-$(CONFORMANCE_PYTHON)}" \
 	  PYTHONPATH="$(CURDIR)/testdata/standins$(if $(DIFFTRAIN_DIR),:$(abspath $(DIFFTRAIN_DIR))/src)$${PYTHONPATH:+:$$PYTHONPATH}"
 
-# gotestsum runs as its own binary, not under `go tool`, which would hand it a second Ctrl-C.
-.bin/gotestsum: go.mod go.sum
-	$(GO) build -o $@ gotest.tools/gotestsum
+# Renders RUNS again (by default the newest complete run under runs/), from its junit.xml; refuses
+# evidence changed since it was sealed. Several RUNS make one matrix in MATRIX.
+checklist: .bin/checklist
+	@.bin/checklist -o "$(MATRIX)" $(RUNS)
 
-checklist:
-	@test -n "$(RUNS)" || { echo "make checklist: no evidence directory: set RUNS=runs/<stamp> (none under runs/)" >&2; exit 2; }
-	$(GO) run ./cmd/checklist -o "$(MATRIX)" $(RUNS)
-
-verify:
-	@test -n "$(RUNS)" || { echo "make verify: no evidence directory: set RUNS=runs/<stamp>" >&2; exit 2; }
-	$(GO) run ./cmd/checklist -verify $(RUNS)
+verify: .bin/checklist
+	@.bin/checklist -verify $(RUNS)
 
 test: fixture-test
 	$(GO) vet ./...
