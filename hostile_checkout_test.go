@@ -128,3 +128,48 @@ func gitInit(t *testing.T, dir string) {
 		require.NoError(t, err, "git %v: %s", args, out)
 	}
 }
+
+// repro.sh run from a fresh shell (env -i) gives the failed step its whole environment back,
+// not only the variables the harness knows of: here one the step prints.
+func TestReproFromAFreshShell(t *testing.T) {
+	r := makeSmoke(t, "FIXTURE_FAIL=train_text_to_image", "FIXTURE_LEAK=RUN_LABEL", "RUN_LABEL=gpu-night-7", "TESTFLAGS=-run Test0[0-4]")
+	requireHalted(t, r, 4)
+	cmd := exec.Command("env", "-i", "PATH=/usr/bin:/bin", "bash", filepath.Join(r.out, evidence.ReproFile))
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "the step must fail again:\n%s", out)
+	require.Contains(t, string(out), "RuntimeError: injected failure (FIXTURE_FAIL)")
+	require.Contains(t, string(out), "[fixture] RUN_LABEL=gpu-night-7", "the step's own variable was not restored")
+	require.FileExists(t, filepath.Join(r.out, evidence.ReproEnvFile))
+}
+
+// A disk that fills during a step: the step fails naming SMOKE_OUT and the file it could not
+// write, the run stops cleanly, run.json stays valid JSON, and the documents are still rendered
+// (into the space the suite set aside at the start).
+func TestDiskFillsMidRun(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", mnt).Run() })
+	out := filepath.Join(mnt, "evidence")
+	cmd := exec.Command("make", "--no-print-directory", "smoke")
+	cmd.Env = cleanEnv("SMOKE_OUT="+out, "SMOKE_MIN_FREE_MB=1", "FIXTURE_NOISE=6000000", "TESTFLAGS=-run Test0[0-5]")
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	require.Error(t, err, "a run that lost its log must not exit 0:\n%s", buf.String())
+	run, err := evidence.ReadRun(out)
+	require.NoError(t, err, "run.json must stay valid JSON")
+	var train evidence.Section
+	for _, s := range run.Sections {
+		if s.Name == "train" {
+			train = s
+		}
+	}
+	require.Equal(t, evidence.Fail, train.Result, "output:\n%s", buf.String())
+	require.Equal(t, "04-train: SMOKE_OUT: no space left on device ("+filepath.Join(out, "logs", "04-train.log")+")", train.Reason)
+	require.FileExists(t, filepath.Join(out, evidence.ChecklistFile), "the documents are still rendered")
+}

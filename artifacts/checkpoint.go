@@ -20,8 +20,10 @@ import (
 )
 
 // MaxPickleBytes bounds data.pkl: the payload's structure without the tensor bytes. A
-// Stable Diffusion UNet's state dict and its optimizer state pickle to well under 1 MiB.
-const MaxPickleBytes = 64 << 20
+// Stable Diffusion UNet's state dict and its optimizer state pickle to well under 1 MiB (an SDXL
+// UNet's, with EMA, to about 2 MiB). Decoding also allocates per opcode, which MaxPickleOps
+// bounds: 64 MiB of empty dicts once took 14 GB.
+const MaxPickleBytes = 16 << 20
 
 // Checkpoint is what ReadCheckpoint found in a checkpoint-<N>.pt written by torch.save.
 type Checkpoint struct {
@@ -102,6 +104,9 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 // ReadCheckpointFrom is ReadCheckpoint over any io.ReaderAt; name is the file named in errors
 // and whose stem the top folder is compared with.
 func ReadCheckpointFrom(name string, r io.ReaderAt, size int64) (*Checkpoint, error) {
+	if err := checkZipDirectory(name, r, size); err != nil {
+		return nil, err
+	}
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		if size >= 2 {

@@ -3,7 +3,6 @@ package artifacts
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -49,9 +48,9 @@ func ExpectFor(cmd Command, source string) (Expect, error) {
 
 // ReadYAMLConfig reads a YAML config into the generic tree; it must be a mapping.
 func ReadYAMLConfig(path string) (map[string]any, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimit(path, MaxConfigBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, readErr("read config", err)
 	}
 	return parseYAMLConfig(path, data)
 }
@@ -237,9 +236,9 @@ func WithValues(cfg map[string]any, values map[string]any) map[string]any {
 // each scalar leaf by dotted path: difftrain reads YAML with PyYAML (YAML 1.1), yaml.v3 reads
 // YAML 1.2, and the two disagree on a few plain scalars (see pyyamlEqual).
 func readSourceConfig(path string) (map[string]any, map[string]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimit(path, MaxConfigBytes)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read config: %w", err)
+		return nil, nil, readErr("read config", err)
 	}
 	cfg, err := parseYAMLConfig(path, data)
 	if err != nil {

@@ -13,9 +13,9 @@ import (
 
 // readNode parses a YAML file into its document node.
 func readNode(path string) (*yaml.Node, error) {
-	b, err := os.ReadFile(path)
+	b, err := readLimit(path, MaxConfigBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, readErr("read config", err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
@@ -81,9 +81,9 @@ func ConfigInt(path, key string) (int, error) {
 // the value's node; the new value is spliced in at that node's line and column, so every other
 // byte of the file (comments, order, spacing) stays as it was.
 func SetPrecision(src, dst, p string) error {
-	b, err := os.ReadFile(src)
+	b, err := readLimit(src, MaxConfigBytes)
 	if err != nil {
-		return fmt.Errorf("read config: %w", err)
+		return readErr("read config", err)
 	}
 	doc, err := readNode(src)
 	if err != nil {

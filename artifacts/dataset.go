@@ -19,23 +19,20 @@ const MetadataFile = "metadata.jsonl"
 // CheckDataset checks the dummy ImageFolder dataset of runbook step 2: dir holds exactly n
 // PNG files, each size×size, and metadata.jsonl has n records {"file_name", "text"} (both
 // strings) naming exactly those files, each once. Blank lines in metadata.jsonl are skipped;
-// other files in dir are allowed.
+// other files in dir are allowed. Memory stays bounded whatever dir holds: the directory is
+// listed in batches, keeping only the first n+1 PNG names; a PNG is read no further than its
+// header (MaxPNGHeaderBytes); metadata.jsonl is streamed (MaxMetadataBytes).
 func CheckDataset(dir string, n, size int) error {
-	entries, err := os.ReadDir(dir)
+	names, count, err := listPNGs(dir, n+1)
 	if err != nil {
 		return fmt.Errorf("check dataset: %w", err)
 	}
-	pngs := map[string]bool{}
-	var names []string
-	for _, e := range entries {
-		if e.Type().IsRegular() && strings.EqualFold(filepath.Ext(e.Name()), ".png") {
-			pngs[e.Name()] = true
-			names = append(names, e.Name())
-		}
+	if count != n {
+		return fmt.Errorf("check dataset %s: %d PNG files, want %d", dir, count, n)
 	}
-	sort.Strings(names)
-	if len(names) != n {
-		return fmt.Errorf("check dataset %s: %d PNG files, want %d", dir, len(names), n)
+	pngs := map[string]bool{}
+	for _, name := range names {
+		pngs[name] = true
 	}
 	for _, name := range names {
 		if err := checkPNG(filepath.Join(dir, name), size); err != nil {
@@ -48,8 +45,11 @@ func CheckDataset(dir string, n, size int) error {
 		return fmt.Errorf("check dataset: %w", err)
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > MaxMetadataBytes {
+		return &tooLarge{path: meta, limit: MaxMetadataBytes}
+	}
 	seen := map[string]int{}
-	r := bufio.NewReader(f)
+	r := bufio.NewReader(io.LimitReader(f, MaxMetadataBytes))
 	records := 0
 	for line := 1; ; line++ {
 		text, err := readLineLimited(r, 1<<20)
@@ -101,13 +101,48 @@ func parseMetadataRecord(line []byte) (string, error) {
 	return m["file_name"].(string), nil
 }
 
+// listPNGs lists the regular files named *.png in dir, sorted, keeping at most keep names, and
+// counts them all.
+func listPNGs(dir string, keep int) ([]string, int, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer d.Close()
+	var names []string
+	count := 0
+	for {
+		batch, err := d.ReadDir(1024)
+		for _, e := range batch {
+			if e.Type().IsRegular() && strings.EqualFold(filepath.Ext(e.Name()), ".png") {
+				count++
+				if len(names) < keep {
+					names = append(names, e.Name())
+				}
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("list %s: %w", dir, err)
+		}
+	}
+	sort.Strings(names)
+	return names, count, nil
+}
+
 func checkPNG(path string, size int) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("check dataset: %w", err)
 	}
 	defer f.Close()
-	cfg, err := png.DecodeConfig(f)
+	lr := &io.LimitedReader{R: f, N: MaxPNGHeaderBytes}
+	cfg, err := png.DecodeConfig(lr)
+	if err != nil && lr.N == 0 {
+		return fmt.Errorf("%s: not a PNG: no complete header in its first %d bytes, the most the harness reads of it", path, MaxPNGHeaderBytes)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: not a PNG: %v", path, err)
 	}

@@ -3,7 +3,6 @@ package artifacts
 import (
 	"fmt"
 	"math"
-	"os"
 	"strings"
 )
 
@@ -45,9 +44,9 @@ type Device struct {
 // ReadEnvJSON reads env.json and checks that it has every key of the contract with the
 // contract's type. Keys the contract does not name are allowed.
 func ReadEnvJSON(path string) (*EnvJSON, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimit(path, MaxEnvJSONBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read env.json: %w", err)
+		return nil, readErr("read env.json", err)
 	}
 	env, err := ParseEnvJSON(path, data)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -42,9 +41,9 @@ type ManifestConfig struct {
 
 // ReadManifest reads run_manifest.json and type-checks the fields the checks use.
 func ReadManifest(path string) (*Manifest, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimit(path, MaxManifestBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read run_manifest.json: %w", err)
+		return nil, readErr("read run_manifest.json", err)
 	}
 	return ParseManifest(path, data)
 }
@@ -159,9 +158,9 @@ func CheckManifestOf(manifestPath, outputDir, sourcePath string, cmd Command) er
 }
 
 func checkManifest(manifestPath, outputDir, sourcePath string, deterministic *bool) error {
-	data, err := os.ReadFile(manifestPath)
+	data, err := readLimit(manifestPath, MaxManifestBytes)
 	if err != nil {
-		return fmt.Errorf("read run_manifest.json: %w", err)
+		return readErr("read run_manifest.json", err)
 	}
 	m, err := ParseManifest(manifestPath, data)
 	if err != nil {
@@ -170,13 +169,13 @@ func checkManifest(manifestPath, outputDir, sourcePath string, deterministic *bo
 	dir := filepath.Dir(manifestPath)
 	in := ManifestInputs{OutputDir: outputDir, Deterministic: deterministic}
 	envPath := filepath.Join(dir, EnvJSONFile)
-	if in.EnvJSON, err = os.ReadFile(envPath); err != nil {
-		return fmt.Errorf("check %s: read env.json beside it: %w", manifestPath, err)
+	if in.EnvJSON, err = readLimit(envPath, MaxEnvJSONBytes); err != nil {
+		return readErr(fmt.Sprintf("check %s: read env.json beside it", manifestPath), err)
 	}
 	resolvedPath := filepath.Join(dir, ResolvedConfigFile)
-	resolvedData, err := os.ReadFile(resolvedPath)
+	resolvedData, err := readLimit(resolvedPath, MaxConfigBytes)
 	if err != nil {
-		return fmt.Errorf("check %s: read config.resolved.yaml beside it: %w", manifestPath, err)
+		return readErr(fmt.Sprintf("check %s: read config.resolved.yaml beside it", manifestPath), err)
 	}
 	if in.Resolved, err = parseYAMLConfig(resolvedPath, resolvedData); err != nil {
 		return fmt.Errorf("check %s: %w", manifestPath, err)
@@ -192,9 +191,9 @@ func checkManifest(manifestPath, outputDir, sourcePath string, deterministic *bo
 			sourcePath = m.Paths.ConfigPath
 		}
 	}
-	sourceData, err := os.ReadFile(sourcePath)
+	sourceData, err := readLimit(sourcePath, MaxConfigBytes)
 	if err != nil {
-		return fmt.Errorf("check %s: config.source.path: read the source config: %w", manifestPath, err)
+		return readErr(fmt.Sprintf("check %s: config.source.path: read the source config", manifestPath), err)
 	}
 	in.SourcePath = sourcePath
 	in.SourceSHA256 = textSHA256s(sourceData)

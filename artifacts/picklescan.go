@@ -15,6 +15,12 @@ const (
 	maxPickleMemoID = 1 << 24
 )
 
+// MaxPickleOps bounds the opcodes of data.pkl, which gopickle turns into objects of about 120
+// bytes each at most (an empty dict): 1Mi opcodes cost at most some 130 MiB to decode. A tensor
+// pickles to about 35 opcodes, so an SDXL UNet's checkpoint with its AdamW state (some 9,000
+// tensors) takes about 320,000.
+const MaxPickleOps = 1 << 20
+
 // pickleArg is how an opcode's argument is laid out in the stream.
 type pickleArg int
 
@@ -60,9 +66,12 @@ var pickleOps = func() [256]*pickleOp {
 // text argument or long integer, or a huge memo index.
 func prescanPickle(data []byte) error {
 	pos := 0
-	for {
+	for ops := 1; ; ops++ {
 		if pos >= len(data) {
 			return fmt.Errorf("pickle ends at byte %d without STOP", pos)
+		}
+		if ops > MaxPickleOps {
+			return fmt.Errorf("pickle: more than %d opcodes, the most the harness decodes", MaxPickleOps)
 		}
 		code := data[pos]
 		op := pickleOps[code]

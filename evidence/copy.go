@@ -3,6 +3,7 @@ package evidence
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -86,6 +87,148 @@ func ReadRef(p string) (Ref, error) {
 // followed, and neither is a file that is not regular: each is an error naming it (and the
 // link's target). Two files with one base name are an error.
 func Copy(out, subdir string, capBytes int64, files ...string) ([]string, error) {
+	return copyFiles(out, subdir, capBytes, nil, files)
+}
+
+// MaxRedactJSONBytes is the largest JSON file CopyRedacted rewrites string by string (in
+// memory); a larger one is referenced, not copied. difftrain's env.json is about 1 KB and its
+// manifest about 4 KB.
+const MaxRedactJSONBytes = 16 << 20
+
+// Finding is a file CopyRedacted did not copy because it holds secrets.
+type Finding struct {
+	Path  string   // the original
+	Ref   string   // the reference written instead, relative to out with '/' separators
+	Names []string // what it holds (Redactor.Find): variables' names and token shapes, never a value
+}
+
+// CopyRedacted is Copy for the evidence, where no secret may go: a JSON file (.json) is copied
+// with its strings redacted one by one (Redactor.JSON), so the copy is valid JSON whenever the
+// original is (a JSON file larger than MaxRedactJSONBytes is referenced instead); another text
+// file (.yaml, .yml, .txt, .log, .md, .csv, .jsonl, .cfg, .ini, .toml, .sh) is redacted as text.
+// Any other file (a checkpoint) is binary: redacting it would change its sha256 and break it, so
+// it is scanned while it is copied, and one that holds a secret is not copied but referenced
+// (<name>.sha256ref, its reason naming what it holds, never a value) and returned as a Finding.
+func CopyRedacted(out, subdir string, capBytes int64, red *Redactor, files ...string) ([]string, []Finding, error) {
+	if red == nil {
+		return nil, nil, fmt.Errorf("copy artifacts: no redactor")
+	}
+	c := &redactingCopy{red: red}
+	written, err := copyFiles(out, subdir, capBytes, c, files)
+	return written, c.found, err
+}
+
+// textExts are the extensions CopyRedacted redacts as text.
+var textExts = map[string]bool{".yaml": true, ".yml": true, ".txt": true, ".log": true, ".md": true, ".csv": true,
+	".jsonl": true, ".cfg": true, ".ini": true, ".toml": true, ".sh": true}
+
+type redactingCopy struct {
+	red   *Redactor
+	found []Finding
+}
+
+// copy copies src to dst redacted, or writes a reference beside dst and returns its name.
+func (c *redactingCopy) copy(src, dst, relDir string, size int64) (string, error) {
+	base := filepath.Base(dst)
+	switch ext := strings.ToLower(filepath.Ext(base)); {
+	case ext == ".json" && size > MaxRedactJSONBytes:
+		return reference(src, dst, fmt.Sprintf("a JSON file larger than the %d bytes the harness redacts string by string", MaxRedactJSONBytes))
+	case ext == ".json":
+		return "", c.copyJSON(src, dst)
+	case textExts[ext]:
+		return "", c.copyText(src, dst)
+	}
+	names, sum, n, err := c.copyScanned(src, dst)
+	if err != nil || len(names) == 0 {
+		return "", err
+	}
+	if err := os.Remove(dst); err != nil {
+		return "", fmt.Errorf("copy %s: remove the copy that holds secrets: %w", src, err)
+	}
+	abs, err := filepath.Abs(src)
+	if err != nil {
+		return "", fmt.Errorf("copy %s: %w", src, err)
+	}
+	name := base + RefSuffix
+	reason := fmt.Sprintf("holds %s: not copied, since a binary file cannot be redacted without changing its sha256", DescribeSecrets(names))
+	if err := WriteRef(filepath.Join(filepath.Dir(dst), name), Ref{SHA256: sum, Size: n, Path: abs, Reason: reason}); err != nil {
+		return "", err
+	}
+	c.found = append(c.found, Finding{Path: src, Ref: path.Join(relDir, name), Names: names})
+	return name, nil
+}
+
+// copyJSON copies a JSON file with its strings redacted; one that is not valid JSON is redacted
+// as text (there is no JSON to keep valid).
+func (c *redactingCopy) copyJSON(src, dst string) error {
+	in, err := openNoFollow(src)
+	if err != nil {
+		return fmt.Errorf("copy artifact: %w", err)
+	}
+	b, err := io.ReadAll(io.LimitReader(in, MaxRedactJSONBytes+1))
+	in.Close()
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if len(b) > MaxRedactJSONBytes {
+		return fmt.Errorf("copy %s: grew past %d bytes while it was copied", src, MaxRedactJSONBytes)
+	}
+	red, err := c.red.JSON(b)
+	if err != nil {
+		red = c.red.Bytes(b)
+	}
+	if err := os.WriteFile(dst, red, 0o644); err != nil {
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	return nil
+}
+
+// copyText copies a text file through the redacting writer.
+func (c *redactingCopy) copyText(src, dst string) error {
+	return copyThrough(src, dst, func(w io.Writer) io.WriteCloser { return c.red.Writer(w) })
+}
+
+// copyScanned copies a binary file byte for byte, hashing it and looking for secrets as it goes.
+func (c *redactingCopy) copyScanned(src, dst string) (names []string, sum string, size int64, err error) {
+	scan := c.red.finderWriter()
+	h := sha256.New()
+	var n int64
+	err = copyThrough(src, dst, func(w io.Writer) io.WriteCloser {
+		return tee{w: io.MultiWriter(w, h, counter{&n}, scan), closer: scan}
+	})
+	if err != nil {
+		return nil, "", 0, err
+	}
+	return scan.names(), hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+type tee struct {
+	w      io.Writer
+	closer io.Closer
+}
+
+func (t tee) Write(p []byte) (int, error) { return t.w.Write(p) }
+func (t tee) Close() error                { return t.closer.Close() }
+
+type counter struct{ n *int64 }
+
+func (c counter) Write(p []byte) (int, error) { *c.n += int64(len(p)); return len(p), nil }
+
+// reference writes <base>.sha256ref beside dst for src, with reason, and returns its name.
+func reference(src, dst, reason string) (string, error) {
+	sum, size, err := HashFile(src)
+	if err != nil {
+		return "", fmt.Errorf("copy artifact: %w", err)
+	}
+	abs, err := filepath.Abs(src)
+	if err != nil {
+		return "", fmt.Errorf("copy %s: %w", src, err)
+	}
+	name := filepath.Base(dst) + RefSuffix
+	return name, WriteRef(filepath.Join(filepath.Dir(dst), name), Ref{SHA256: sum, Size: size, Path: abs, Reason: reason})
+}
+
+func copyFiles(out, subdir string, capBytes int64, rc *redactingCopy, files []string) ([]string, error) {
 	if capBytes < 0 {
 		capBytes = DefaultCopyCap
 	}
@@ -116,24 +259,25 @@ func Copy(out, subdir string, capBytes int64, files ...string) ([]string, error)
 		if !st.Mode().IsRegular() {
 			return written, fmt.Errorf("copy %s: not a regular file", src)
 		}
+		dst := filepath.Join(dstDir, base)
 		if st.Size() > capBytes {
-			sum, size, err := HashFile(src)
+			name, err := reference(src, dst, fmt.Sprintf("larger than the %d-byte copy cap", capBytes))
 			if err != nil {
-				return written, fmt.Errorf("copy artifact: %w", err)
-			}
-			abs, err := filepath.Abs(src)
-			if err != nil {
-				return written, fmt.Errorf("copy %s: %w", src, err)
-			}
-			name := base + RefSuffix
-			if err := WriteRef(filepath.Join(dstDir, name), Ref{SHA256: sum, Size: size, Path: abs,
-				Reason: fmt.Sprintf("larger than the %d-byte copy cap", capBytes)}); err != nil {
 				return written, err
 			}
 			written = append(written, path.Join(relDir, name))
 			continue
 		}
-		if err := copyFile(src, filepath.Join(dstDir, base)); err != nil {
+		if rc != nil {
+			ref, err := rc.copy(src, dst, relDir, st.Size())
+			if err != nil {
+				return written, err
+			}
+			if ref != "" {
+				written = append(written, path.Join(relDir, ref))
+				continue
+			}
+		} else if err := copyFile(src, dst); err != nil {
 			return written, err
 		}
 		written = append(written, path.Join(relDir, base))
@@ -143,7 +287,11 @@ func Copy(out, subdir string, capBytes int64, files ...string) ([]string, error)
 
 // copyFile copies a regular file, opened without following a symlink swapped in since it was
 // checked.
-func copyFile(src, dst string) error {
+func copyFile(src, dst string) error { return copyThrough(src, dst, nil) }
+
+// copyThrough copies src to dst through the writer wrap makes of dst's file (nil: none), which
+// it closes before dst.
+func copyThrough(src, dst string, wrap func(io.Writer) io.WriteCloser) error {
 	in, err := openNoFollow(src)
 	if err != nil {
 		return fmt.Errorf("copy artifact: %w", err)
@@ -153,11 +301,20 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	var w io.Writer = out
+	var wc io.WriteCloser
+	if wrap != nil {
+		wc = wrap(out)
+		w = wc
 	}
-	if err := out.Close(); err != nil {
+	_, err = io.Copy(w, in)
+	if err == nil && wc != nil {
+		err = wc.Close()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
 	}
 	return nil

@@ -136,3 +136,68 @@ func TestVerifySums_Broken(t *testing.T) {
 	writeFile(t, filepath.Join(out, SumsFile), "not a sum line\n")
 	require.EqualError(t, VerifySums(out), filepath.Join(out, SumsFile)+`: line 1: want "<sha256>  <path>"`)
 }
+
+// CopyRedacted never puts a secret into the evidence: JSON copies are redacted string by string
+// and stay valid JSON, text copies are redacted as text, and a binary file that holds a secret is
+// referenced by its sha256 with a reason that names the variable, never its value.
+func TestCopyRedacted(t *testing.T) {
+	const token = "hf_copyRedactedToken0042"
+	red := NewRedactor([]string{"HF_TOKEN=" + token, `DB_PASSWORD=pa"ss\word-9`, "AWS_SDK_LOAD_CONFIG=true"})
+	src, out := t.TempDir(), t.TempDir()
+	env := filepath.Join(src, "env.json")
+	cfg := filepath.Join(src, "config.resolved.yaml")
+	leaky := filepath.Join(src, "checkpoint-1.pt")
+	clean := filepath.Join(src, "checkpoint-2.pt")
+	writeFile(t, env, `{"cuda_available": true, "token": "`+token+`", "pw": "pa\"ss\\word-9", "n": 1.50}`+"\n")
+	writeFile(t, cfg, "# HF_TOKEN="+token+"\ntrain:\n  seed: 1\n")
+	writeFile(t, leaky, "PK\x03\x04\x00binary\x80\x02X\x18\x00\x00\x00"+token+"q\x07\xff")
+	writeFile(t, clean, "PK\x03\x04\x00binary\x80\x02 nothing to see")
+
+	written, found, err := CopyRedacted(out, "04-train", -1, red, env, cfg, leaky, clean)
+	require.NoError(t, err)
+	require.Equal(t, []string{"artifacts/04-train/env.json", "artifacts/04-train/config.resolved.yaml",
+		"artifacts/04-train/checkpoint-1.pt.sha256ref", "artifacts/04-train/checkpoint-2.pt"}, written)
+	dir := filepath.Join(out, CopiesDir, "04-train")
+	require.Equal(t, `{"cuda_available": true, "token": "[REDACTED:HF_TOKEN]", "pw": "[REDACTED:DB_PASSWORD]", "n": 1.50}`+"\n",
+		readFile(t, filepath.Join(dir, "env.json")))
+	require.Equal(t, "# HF_TOKEN=[REDACTED:HF_TOKEN]\ntrain:\n  seed: 1\n", readFile(t, filepath.Join(dir, "config.resolved.yaml")))
+	require.Equal(t, readFile(t, clean), readFile(t, filepath.Join(dir, "checkpoint-2.pt")), "a clean binary is copied byte for byte")
+	require.NoFileExists(t, filepath.Join(dir, "checkpoint-1.pt"))
+	require.Equal(t, []Finding{{Path: leaky, Ref: "artifacts/04-train/checkpoint-1.pt.sha256ref", Names: []string{"HF_TOKEN"}}}, found)
+	ref, err := ReadRef(filepath.Join(dir, "checkpoint-1.pt.sha256ref"))
+	require.NoError(t, err)
+	sums, err := HashFiles(leaky)
+	require.NoError(t, err)
+	require.Equal(t, Ref{SHA256: sums[leaky], Size: int64(len(readFile(t, leaky))), Path: leaky,
+		Reason: "holds the value of HF_TOKEN: not copied, since a binary file cannot be redacted without changing its sha256"}, ref)
+	require.NotContains(t, readFile(t, filepath.Join(dir, "checkpoint-1.pt.sha256ref")), token)
+
+	// A token shape no variable holds is found too.
+	shaped := filepath.Join(src, "other", "checkpoint-3.pt")
+	writeFile(t, shaped, "\x00ghp_ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210\x00")
+	_, found, err = CopyRedacted(out, "shape", -1, red, shaped)
+	require.NoError(t, err)
+	require.Equal(t, []string{ShapeGitHubToken}, found[0].Names)
+
+	// A JSON file that is not JSON is redacted as text; one too large to redact in memory is referenced.
+	bad := filepath.Join(src, "bad", "run_manifest.json")
+	writeFile(t, bad, `{"token": "`+token)
+	huge := filepath.Join(src, "huge", "env.json")
+	writeFile(t, huge, "{}")
+	require.NoError(t, os.Truncate(huge, MaxRedactJSONBytes+1))
+	written, found, err = CopyRedacted(out, "odd", -1, red, bad, huge)
+	require.NoError(t, err)
+	require.Empty(t, found)
+	require.Equal(t, []string{"artifacts/odd/run_manifest.json", "artifacts/odd/env.json.sha256ref"}, written)
+	require.Equal(t, `{"token": "[REDACTED:HF_TOKEN]`, readFile(t, filepath.Join(out, CopiesDir, "odd", "run_manifest.json")))
+	ref, err = ReadRef(filepath.Join(out, CopiesDir, "odd", "env.json.sha256ref"))
+	require.NoError(t, err)
+	require.Equal(t, "a JSON file larger than the 16777216 bytes the harness redacts string by string", ref.Reason)
+
+	// Symlinks are never followed, as with Copy.
+	link := filepath.Join(src, "link", "checkpoint-1.pt")
+	require.NoError(t, os.MkdirAll(filepath.Dir(link), 0o755))
+	require.NoError(t, os.Symlink("/proc/self/environ", link))
+	_, _, err = CopyRedacted(out, "link", -1, red, link)
+	require.EqualError(t, err, "copy "+link+": a symlink to /proc/self/environ, not followed")
+}

@@ -22,20 +22,21 @@ const (
 	ReportFile    = "report.md"
 	TemplateFile  = "mvp_smoke_checklist.md" // the checkout's own template, filled
 	SumsFile      = "SHA256SUMS"
-	ReproFile     = "repro.sh"           // re-runs the failed step
-	ReproEnvFile  = "repro.env"          // the failed step's whole environment, redacted
-	LeftoversDir  = "leftovers"          // an earlier run's files, moved aside
-	WorkspaceDir  = "workspace"          // the fixture's workspace, when no checkout was given
-	LockFile      = ".smoke.lock"        // held by the run that writes the directory
-	RunsDir       = "runs"               // where runs go by default: <root>/runs/<UTC stamp>/
+	ReproFile     = "repro.sh"    // re-runs the failed step
+	ReproEnvFile  = "repro.env"   // the failed step's whole environment, redacted
+	LeftoversDir  = "leftovers"   // an earlier run's files, moved aside
+	WorkspaceDir  = "workspace"   // the fixture's workspace, when no checkout was given
+	LockFile      = ".smoke.lock" // held by the run that writes the directory
+	ReserveFile   = ".smoke.reserve" // space set aside for the evidence, freed when the disk fills
+	RunsDir       = "runs"        // where runs go by default: <root>/runs/<UTC stamp>/
 )
 
 // Documents are the files the renderer writes; rendering again rewrites them.
-var Documents = []string{ChecklistFile, ReportFile, SummaryFile, TemplateFile}
+var Documents = []string{ChecklistFile, ReportFile, SummaryFile, TemplateFile, PromFile, TelemetrySVGFile}
 
 // Unsealed are the entries SHA256SUMS does not cover: the fixture's workspace is scratch
-// space (repro.sh runs there), and the lock is the running suite's.
-var Unsealed = []string{WorkspaceDir, LockFile}
+// space (repro.sh runs there), and the lock and the reserve are the running suite's.
+var Unsealed = []string{WorkspaceDir, LockFile, ReserveFile}
 
 // LogRel is a step's log, relative to the evidence directory.
 func LogRel(id string) string { return filepath.Join(LogsDir, id+".log") }

@@ -2,6 +2,8 @@ package evidence
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,13 +15,34 @@ import (
 var testEnv = []string{
 	"HOME=/root", "PATH=/usr/bin",
 	"HF_TOKEN=hf_abcdefghijklmnop", "github_token=ghp_123456", "OPENAI_API_KEY=sk-live-xyz",
-	"MY_SECRET_THING=s3cr3t!", "DB_PASSWORD=hunter22", "AWS_REGION=us-east-1",
+	"MY_SECRET_THING=s3cr3t!!", "DB_PASSWORD=hunter22", "AWS_REGION=us-east-1",
 	"SHORT_TOKEN=abc", "KEYRING=not-a-secret-name", "EMPTY_KEY=",
+	"AWS_SDK_LOAD_CONFIG=true", "AWS_DEFAULT_OUTPUT=json",
+}
+
+func TestIsSecretName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"HF_TOKEN": true, "HUGGING_FACE_HUB_TOKEN": true, "GHTOKEN": true, "github_token": true,
+		"WANDB_API_KEY": true, "APIKEY": true, "AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true,
+		"AWS_ACCESS_KEY_ID": true, "MY_SECRET_THING": true, "DB_PASSWORD": true, "PGPASSWORD": true,
+		"MYSQL_PWD_PASSWD": true, "GPG_PASSPHRASE": true, "AZURE_CREDENTIALS": true, "API_KEYS": true,
+		"my.secret":  true,
+		"AWS_REGION": false, "AWS_SDK_LOAD_CONFIG": false, "AWS_DEFAULT_OUTPUT": false, "AWS_PROFILE": false,
+		"TOKENIZERS_PARALLELISM": false, "MAX_TOKENS": false, "KEYRING": false, "HOME": false,
+		"HF_TOKEN_PATH": false, "AWS_SHARED_CREDENTIALS_FILE": false, "SSL_KEY_DIR": false, "": false,
+	} {
+		require.Equal(t, want, IsSecretName(name), name)
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	require.Equal(t, "[REDACTED:HF_TOKEN]", Redacted("HF_TOKEN"))
+	require.Equal(t, "[REDACTED:A__B_C]", Redacted(`A"\B<C`), "never a character JSON, XML or a shell must escape")
 }
 
 func TestNewRedactor_Names(t *testing.T) {
 	r := NewRedactor(testEnv)
-	require.Equal(t, []string{"AWS_REGION", "DB_PASSWORD", "EMPTY_KEY", "HF_TOKEN", "MY_SECRET_THING", "OPENAI_API_KEY", "SHORT_TOKEN", "github_token"}, r.Names())
+	require.Equal(t, []string{"DB_PASSWORD", "EMPTY_KEY", "HF_TOKEN", "MY_SECRET_THING", "OPENAI_API_KEY", "SHORT_TOKEN", "github_token"}, r.Names())
 }
 
 func TestRedactor_String(t *testing.T) {
@@ -33,38 +56,72 @@ func TestRedactor_String(t *testing.T) {
 	}
 	for _, tc := range []testCase{
 		{"token in a URL", "HF_TOKEN=hf_abcdef", "https://x:hf_abcdef@hub/", "https://x:[REDACTED:HF_TOKEN]@hub/"},
-		{"every occurrence", "A_KEY=abcd", "abcdabcd-abcd", "[REDACTED:A_KEY][REDACTED:A_KEY]-[REDACTED:A_KEY]"},
-		{"names in any case", "my_secret=value1 Aws_Profile=prod-admin", "value1 prod-admin", "[REDACTED:my_secret] [REDACTED:Aws_Profile]"},
-		{"short values are left alone", "X_TOKEN=abc", "abc abc", "abc abc"},
-		{"not a secret name", "TOKENS=abcdef KEYRING=abcdef", "abcdef", "abcdef"},
-		{"the longer of two secrets starting at one place", "A_KEY=abcd B_KEY=abcdef", "abcdefg abcd", "[REDACTED:B_KEY]g [REDACTED:A_KEY]"},
-		{"the leftmost of two overlapping secrets", "A_KEY=abcd B_KEY=cdef", "abcdef", "[REDACTED:A_KEY]ef"},
+		{"every occurrence", "A_KEY=abcdefgh", "abcdefghabcdefgh-abcdefgh", "[REDACTED:A_KEY][REDACTED:A_KEY]-[REDACTED:A_KEY]"},
+		{"names in any case", "my_secret=value123 Aws_Secret_Key=prod-admin", "value123 prod-admin", "[REDACTED:my_secret] [REDACTED:Aws_Secret_Key]"},
+		{"short values are left alone", "X_TOKEN=abcdefg", "abcdefg abcdefg", "abcdefg abcdefg"},
+		{"harmless AWS settings are no secrets", "AWS_SDK_LOAD_CONFIG=true AWS_DEFAULT_OUTPUT=json AWS_REGION=us-east-1",
+			`{"ok": true, "file": "env.json", "region": "us-east-1"}`, `{"ok": true, "file": "env.json", "region": "us-east-1"}`},
+		{"not a secret name", "TOKENS=abcdefgh KEYRING=abcdefgh", "abcdefgh", "abcdefgh"},
+		{"the longer of two secrets starting at one place", "A_KEY=abcdefgh B_KEY=abcdefghij", "abcdefghijk abcdefgh", "[REDACTED:B_KEY]k [REDACTED:A_KEY]"},
+		{"the leftmost of two overlapping secrets", "A_KEY=abcdefgh B_KEY=efghijkl", "abcdefghijkl", "[REDACTED:A_KEY]ijkl"},
 		{"one value under two names takes the first name", "Z_KEY=same-value A_TOKEN=same-value", "same-value", "[REDACTED:A_TOKEN]"},
+		{"as JSON escapes it", `DB_PASSWORD=pa"ss\word`, `{"p": "pa\"ss\\word"}`, `{"p": "[REDACTED:DB_PASSWORD]"}`},
+		{"as Go's %q escapes it", "DB_PASSWORD=tab\there!", `"tab\there!"`, `"[REDACTED:DB_PASSWORD]"`},
+		{"as Python's json escapes it", "DB_PASSWORD=pässwörd1", `"p\u00e4ssw\u00f6rd1"`, `"[REDACTED:DB_PASSWORD]"`},
+		{"a clipped start", "HF_TOKEN=hf_abcdefghijkl", `url: "https://x?t=hf_abcd…", want`, `url: "https://x?t=[REDACTED:HF_TOKEN]…", want`},
+		{"a start cut with a space before the ellipsis", "HF_TOKEN=hf_abcdefghijkl", "[04-train +0.1s] ....hf_abcdefgh …[3 bytes in the log]", "[04-train +0.1s] ....[REDACTED:HF_TOKEN] …[3 bytes in the log]"},
+		{"a clipped start shorter than MinClipped", "HF_TOKEN=zyxwvutsrq", "x zyx…", "x zyx…"},
 		{"no secrets", "HOME=/root", "/root", "/root"},
+		{"a Hugging Face token", "HOME=/root", "login hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345 ok", "login [REDACTED:hf-token] ok"},
+		{"too short for a Hugging Face token", "HOME=/root", "hf_hub_download hf_abc", "hf_hub_download hf_abc"},
+		{"an AWS access key id", "HOME=/root", "id=AKIAIOSFODNN7EXAMPLE.", "id=[REDACTED:aws-access-key-id]."},
+		{"GitHub tokens", "HOME=/root", "ghp_0123456789abcdefghijklmnopqrstuvwxyz and github_pat_11ABCDEFG0_abcdefghijklmnop",
+			"[REDACTED:github-token] and [REDACTED:github-token]"},
+		{"a bearer token keeps its word", "HOME=/root", "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-_=", "Authorization: Bearer [REDACTED:bearer-token]"},
+		{"prose about bearer tokens", "HOME=/root", "Bearer authentication failed", "Bearer authentication failed"},
+		{"a clipped token shape", "HOME=/root", `"Bearer abcdefgh…"`, `"Bearer [REDACTED:bearer-token]…"`},
+		{"a private key", "HOME=/root", "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAAAA==\n-----END RSA PRIVATE KEY-----\nafter",
+			"key:\n[REDACTED:private-key]\nafter"},
+		{"a public key is no secret", "HOME=/root", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"},
+		{"a private key with no end, to the end", "HOME=/root", "a -----BEGIN PRIVATE KEY-----\nMIIEow", "a [REDACTED:private-key]"},
+		{"a secret inside a longer token shape is named by its variable", "HF_TOKEN=hf_AbCdEfGhIjKlMnOpQrSt", "hf_AbCdEfGhIjKlMnOpQrStUv", "[REDACTED:HF_TOKEN]Uv"},
+		{"a token shape that overlaps a secret cannot split it", "MY_KEY=ab!cdefghij", "Bearer xxxxxxxxxxxxxxxxab!cdefghij", "Bearer [REDACTED:bearer-token][REDACTED:MY_KEY]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { run(t, tc) })
 	}
 }
 
-func TestRedactor_Environ(t *testing.T) {
-	r := NewRedactor(testEnv)
-	got := r.Environ([]string{"SHORT_TOKEN=abc", "HF_HOME=/cache/hf_abcdefghijklmnop", "PATH=/usr/bin", "weird"})
-	require.Equal(t, []string{"SHORT_TOKEN=[REDACTED:SHORT_TOKEN]", "HF_HOME=/cache/[REDACTED:HF_TOKEN]", "PATH=/usr/bin", "weird"}, got)
+// A private key's block is bounded: with no END line within MaxPEMBytes, that many bytes are
+// replaced and what follows is left.
+func TestRedactor_PEMBound(t *testing.T) {
+	r := NewRedactor(nil)
+	body := strings.Repeat("A", MaxPEMBytes)
+	got := r.String("-----BEGIN PRIVATE KEY-----\n" + body + "tail")
+	require.Equal(t, Redacted(ShapePrivateKey)+body[MaxPEMBytes-len("-----BEGIN PRIVATE KEY-----\n"):]+"tail", got)
 }
 
-// chunkWriter records each Write, to see what the redacting writer passes on.
-type chunkWriter struct{ bytes.Buffer }
+func TestRedactor_Environ(t *testing.T) {
+	r := NewRedactor(testEnv)
+	got := r.Environ([]string{"SHORT_TOKEN=abc", "HF_HOME=/cache/hf_abcdefghijklmnop", "PATH=/usr/bin", "weird", "AWS_SDK_LOAD_CONFIG=true"})
+	require.Equal(t, []string{"SHORT_TOKEN=[REDACTED:SHORT_TOKEN]", "HF_HOME=/cache/[REDACTED:HF_TOKEN]", "PATH=/usr/bin", "weird", "AWS_SDK_LOAD_CONFIG=true"}, got)
+}
+
+// splitText has every kind of match: secrets, escaped ones, clipped ones, shapes and a key.
+const splitText = "login hf_abcdefghijklmnop then sk-live-xyz and hunter22 in us-east-1, hf_abcdefg (not the whole token) " +
+	`"hunter22" s3cr3t!! hf_abcdefghij… Bearer abcdefghijklmnopqrstuvwxyz. AKIAIOSFODNN7EXAMPLE ` +
+	"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI\n-----END EC PRIVATE KEY----- done hf_ZZZZZZZZZZZZZZZZZZZZZZZZ"
 
 func TestRedactor_Writer_SplitSecrets(t *testing.T) {
 	r := NewRedactor(testEnv)
-	text := "login hf_abcdefghijklmnop then ghp_123456 and hunter22 in us-east-1, hf_abcdefg (not the whole token)"
-	want := r.String(text)
-	require.NotContains(t, want, "hf_abcdefghijklmnop")
+	want := r.String(splitText)
+	for _, s := range []string{"hf_abcdefghijklmnop", "hunter22", "abcdefghijklmnopqrstuvwxyz", "AKIAIOSFODNN7", "MHcCAQEEI", "hf_ZZZZ", "hf_abcdefghij"} {
+		require.NotContains(t, want, s)
+	}
 	// Every way of cutting the text into two writes, and byte by byte.
-	for cut := 0; cut <= len(text); cut++ {
-		var out chunkWriter
+	for cut := 0; cut <= len(splitText); cut++ {
+		var out bytes.Buffer
 		w := r.Writer(&out)
-		for _, part := range []string{text[:cut], text[cut:]} {
+		for _, part := range []string{splitText[:cut], splitText[cut:]} {
 			n, err := w.Write([]byte(part))
 			require.NoError(t, err)
 			require.Equal(t, len(part), n)
@@ -72,10 +129,10 @@ func TestRedactor_Writer_SplitSecrets(t *testing.T) {
 		require.NoError(t, w.Close())
 		require.Equal(t, want, out.String(), "cut at %d", cut)
 	}
-	var out chunkWriter
+	var out bytes.Buffer
 	w := r.Writer(&out)
-	for i := range len(text) {
-		_, err := w.Write([]byte{text[i]})
+	for i := range len(splitText) {
+		_, err := w.Write([]byte{splitText[i]})
 		require.NoError(t, err)
 	}
 	require.NoError(t, w.Close())
@@ -84,17 +141,105 @@ func TestRedactor_Writer_SplitSecrets(t *testing.T) {
 	require.Error(t, err)
 }
 
+// The writer holds back only what may begin a secret: ordinary lines reach the log at once (a
+// step's progress is read from its log while it runs), a near miss is held no longer than the
+// secret is long, and an open private key no more than MaxPEMBytes.
 func TestRedactor_Writer_BoundedTail(t *testing.T) {
 	r := NewRedactor([]string{"A_KEY=abcdefgh"})
 	var out bytes.Buffer
 	w := r.Writer(&out).(*redactWriter)
-	big := bytes.Repeat([]byte("abcdefg-"), 1<<17) // 1 MiB of near misses
-	_, err := w.Write(big)
+	_, err := w.Write([]byte("[fixture] validate_config: hanging\n"))
 	require.NoError(t, err)
-	require.Less(t, len(w.tail), 8)
+	require.Equal(t, "[fixture] validate_config: hanging\n", out.String(), "an ordinary line is not held back")
+	out.Reset()
+	big := bytes.Repeat([]byte("abcdefg-"), 1<<17) // 1 MiB of near misses
+	_, err = w.Write(big)
+	require.NoError(t, err)
+	require.Less(t, len(w.tail)+len(w.next.tail), 8)
 	require.LessOrEqual(t, cap(w.buf), redactChunk+64)
 	require.NoError(t, w.Close())
 	require.Equal(t, big, out.Bytes())
+
+	out.Reset()
+	w = r.Writer(&out).(*redactWriter)
+	_, err = w.Write([]byte("-----BEGIN PRIVATE KEY-----\n" + strings.Repeat("B", 2*MaxPEMBytes)))
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(w.tail)+len(w.next.tail), MaxPEMBytes)
+	require.NoError(t, w.Close())
+	require.True(t, strings.HasPrefix(out.String(), Redacted(ShapePrivateKey)+"BBB"), "bounded: %.40s", out.String())
+}
+
+func TestRedactor_Lines(t *testing.T) {
+	r := NewRedactor([]string{"HF_TOKEN=hf_abcdefghijklmnop"})
+	lines := r.Lines()
+	var got []string
+	for _, l := range []string{"start hf_abcdefghijklmnop\n", "key -----BEGIN OPENSSH PRIVATE KEY-----\n", "b3BlbnNzaC1rZXktdjEAAAAA\n",
+		"AAAA\n", "-----END OPENSSH PRIVATE KEY----- after\n", "plain", "one line -----BEGIN PRIVATE KEY-----x-----END PRIVATE KEY----- ok\n"} {
+		got = append(got, string(lines([]byte(l))))
+	}
+	require.Equal(t, []string{"start [REDACTED:HF_TOKEN]\n", "key [REDACTED:private-key]\n", "[REDACTED:private-key]\n",
+		"[REDACTED:private-key]\n", "[REDACTED:private-key] after\n", "plain", "one line [REDACTED:private-key] ok\n"}, got)
+
+	// An END line that never comes: the block ends after MaxPEMBytes.
+	lines = r.Lines()
+	lines([]byte("-----BEGIN PRIVATE KEY-----\n"))
+	line := []byte(strings.Repeat("C", 1000) + "\n")
+	for range MaxPEMBytes / len(line) {
+		require.Equal(t, Redacted(ShapePrivateKey)+"\n", string(lines(line)))
+	}
+	require.Equal(t, Redacted(ShapePrivateKey)+"\n", string(lines(line)))
+	require.Equal(t, "plain again", string(lines([]byte("plain again"))))
+}
+
+// JSON redacts string by string: the result is valid JSON whatever the secret holds, and every
+// byte that held no secret is kept as it was.
+func TestRedactor_JSON(t *testing.T) {
+	r := NewRedactor([]string{`DB_PASSWORD=pa"ss\word`, "PIN_SECRET=12345678", "AWS_SDK_LOAD_CONFIG=true", "X_TOKEN=a"})
+	in := `{"pass": "pa\"ss\\word", "ok": true,  "n": 1.50, "pin": 912345678, "u": "\u00e9", "pa\"ss\\word-key": [null, false], "x": "a"}` + "\n"
+	got, err := r.JSON([]byte(in))
+	require.NoError(t, err)
+	require.True(t, json.Valid(got), "%s", got)
+	require.Equal(t, `{"pass": "[REDACTED:DB_PASSWORD]", "ok": true,  "n": 1.50, "pin": "9[REDACTED:PIN_SECRET]", "u": "\u00e9", "[REDACTED:DB_PASSWORD]-key": [null, false], "x": "a"}`+"\n", string(got))
+	_, err = r.JSON([]byte(`{"a": `))
+	require.EqualError(t, err, "not valid JSON")
+
+	// A secret made of JSON's own syntax is redacted inside strings and never breaks the document.
+	r = NewRedactor([]string{`WEIRD_SECRET=", "x": "`})
+	got, err = r.JSON([]byte(`{"a": "q\", \"x\": \"r", "b": "c"}`))
+	require.NoError(t, err)
+	require.True(t, json.Valid(got), "%s", got)
+	require.Equal(t, `{"a": "q[REDACTED:WEIRD_SECRET]r", "b": "c"}`, string(got))
+}
+
+func TestRedactor_WriteJSONFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "gpu_env.json")
+	r := NewRedactor([]string{"AWS_SDK_LOAD_CONFIG=true", "HF_TOKEN=hf_abcdefghijklmnop"})
+	v := struct {
+		Zeta  bool   `json:"zeta"`
+		Alpha string `json:"alpha"`
+		Big   int64  `json:"big"`
+	}{true, "token hf_abcdefghijklmnop <x>", 25769803776}
+	require.NoError(t, r.WriteJSONFile(p, v))
+	require.Equal(t, "{\n  \"zeta\": true,\n  \"alpha\": \"token [REDACTED:HF_TOKEN] <x>\",\n  \"big\": 25769803776\n}\n", readFile(t, p),
+		"field order, numbers and booleans as encoding/json writes them")
+}
+
+func TestRedactor_Find(t *testing.T) {
+	r := NewRedactor([]string{"HF_TOKEN=hf_abcdefghijklmnop", "WANDB_API_KEY=0123456789abcdef"})
+	data := append(bytes.Repeat([]byte{0x80, 0x02, 'q'}, 30000), []byte("X\x13\x00\x00\x00hf_abcdefghijklmnopq\x01")...)
+	names, err := r.Find(bytes.NewReader(data))
+	require.NoError(t, err)
+	require.Equal(t, []string{"HF_TOKEN"}, names, "the variable's name, not the longer hf_ shape around it")
+	names, err = r.Find(strings.NewReader("ghp_ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210 0123456789abcdef"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"WANDB_API_KEY", ShapeGitHubToken}, names)
+	names, err = r.Find(strings.NewReader("nothing here"))
+	require.NoError(t, err)
+	require.Empty(t, names)
+
+	require.Equal(t, "the value of HF_TOKEN", DescribeSecrets([]string{"HF_TOKEN"}))
+	require.Equal(t, "the values of A_KEY and HF_TOKEN and a token shaped as hf-token", DescribeSecrets([]string{"A_KEY", "HF_TOKEN", ShapeHFToken}))
+	require.Equal(t, "tokens shaped as github-token and private-key", DescribeSecrets([]string{ShapeGitHubToken, ShapePrivateKey}))
 }
 
 func TestRedactor_RedactFile(t *testing.T) {
@@ -110,12 +255,14 @@ func TestRedactor_RedactFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "the temporary file is gone")
 	require.ErrorContains(t, NewRedactor(testEnv).RedactFile(path+".missing"), "04-train.log.missing")
-	require.NoError(t, NewRedactor(nil).RedactFile(path+".missing"), "no secrets: nothing to do")
 }
 
 // FuzzRedactor checks the streaming writer against Bytes for any two secrets, text and split,
-// and that no secret survives where none can be rebuilt from a replacement.
+// that no secret survives where none can be rebuilt from a replacement, and that JSON stays
+// valid JSON.
 func FuzzRedactor(f *testing.F) {
+	f.Add("hf_abcdefghij", "Bearer", []byte(splitText), uint16(7), uint16(300))
+	f.Add(`pa"ss\word`, "12345678", []byte(`{"a": "pa\"ss\\word", "b": 12345678}`), uint16(3), uint16(9))
 	f.Fuzz(func(t *testing.T, secretA, secretB string, text []byte, cut1, cut2 uint16) {
 		r := NewRedactor([]string{"A_TOKEN=" + secretA, "B_KEY=" + secretB})
 		want := r.Bytes(text)
@@ -137,5 +284,16 @@ func FuzzRedactor(f *testing.F) {
 			}
 			require.NotContains(t, string(want), s)
 		}
+		if json.Valid(text) {
+			got, err := r.JSON(text)
+			require.NoError(t, err)
+			require.True(t, json.Valid(got), "%s", got)
+		}
 	})
+}
+
+func ExampleRedactor_String() {
+	r := NewRedactor([]string{"HF_TOKEN=hf_e2eExampleToken42", "AWS_SDK_LOAD_CONFIG=true"})
+	fmt.Println(r.String(`cuda true; token hf_e2eExampleToken42; "clipped at hf_e2eEx…"`))
+	// Output: cuda true; token [REDACTED:HF_TOKEN]; "clipped at [REDACTED:HF_TOKEN]…"
 }

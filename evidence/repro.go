@@ -3,68 +3,74 @@ package evidence
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 )
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// EnvDiff returns, sorted, the NAME=value entries of env that baseline lacks or has with
-// another value: what a step's environment adds to the suite's own.
-func EnvDiff(baseline, env []string) []string {
-	base := map[string]string{}
-	for _, kv := range baseline {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			base[k] = v
-		}
-	}
-	var out []string
-	for _, kv := range env {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			continue
-		}
-		if bv, there := base[k]; !there || bv != v {
-			out = append(out, kv)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// WriteRepro writes an executable bash script that reruns a failed step: it cds to dir,
-// exports envDiff (NAME=value entries, already redacted: see Redactor.Environ) and execs
-// argv. A value redacted whole ([REDACTED:NAME]) becomes "${NAME:?...}", so the script asks
-// for the secret instead of passing the placeholder on.
-func WriteRepro(path, dir string, argv, envDiff []string) error {
+// WriteRepro writes an executable bash script that reruns a failed step exactly: beside it,
+// repro.env holds the step's whole environment (already redacted: see Redactor.Environ), and the
+// script runs argv in dir with that environment and no other (`env -i`), so the step behaves the
+// same from a fresh shell. A value redacted whole ([REDACTED:NAME]) must be set by whoever reruns
+// the script: it asks for it ("${NAME:?...}") instead of passing the placeholder on.
+func WriteRepro(path, dir string, argv, environ []string) error {
 	if len(argv) == 0 {
 		return fmt.Errorf("write repro %s: empty argv", path)
 	}
-	var b strings.Builder
-	b.WriteString("#!/usr/bin/env bash\n")
-	b.WriteString("# Reruns a failed smoke-test step with the environment it ran with (secrets redacted).\n")
-	b.WriteString("set -euo pipefail\n")
-	fmt.Fprintf(&b, "cd %s\n", ShellQuote(dir))
-	for _, kv := range envDiff {
+	var env, secrets strings.Builder
+	env.WriteString("# The environment of the failed step (secrets redacted), read by repro.sh.\n")
+	for _, kv := range lastOfEach(environ) {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || !envName.MatchString(name) {
 			return fmt.Errorf("write repro %s: environment entry %q is not NAME=value", path, oneLine(kv[:min(len(kv), 80)]))
 		}
 		if value == Redacted(name) {
-			fmt.Fprintf(&b, "export %s=\"${%s:?set %s: its value was redacted}\"\n", name, name, name)
+			fmt.Fprintf(&secrets, "secrets+=(\"%s=${%s:?set %s: its value was redacted}\")\n", name, name, name)
 			continue
 		}
-		fmt.Fprintf(&b, "export %s=%s\n", name, ShellQuote(value))
+		fmt.Fprintf(&env, "%s=%s\n", name, ShellQuote(value))
 	}
-	fmt.Fprintf(&b, "exec %s\n", Quote(argv))
+	envPath := filepath.Join(filepath.Dir(path), ReproEnvFile)
+	if err := os.WriteFile(envPath, []byte(env.String()), 0o644); err != nil {
+		return fmt.Errorf("write repro %s: %w", path, err)
+	}
+	var b strings.Builder
+	b.WriteString("#!/usr/bin/env bash\n")
+	b.WriteString("# Reruns a failed smoke-test step with the environment it ran with (repro.env; secrets redacted).\n")
+	b.WriteString("set -euo pipefail\n")
+	b.WriteString("here=$(cd \"$(dirname \"$0\")\" && pwd)\n")
+	b.WriteString("secrets=()\n")
+	b.WriteString(secrets.String())
+	fmt.Fprintf(&b, "cd %s\n", ShellQuote(dir))
+	fmt.Fprintf(&b, "exec env -i \"${secrets[@]}\" bash --noprofile --norc -c 'set -a; . \"$1\"; set +a; shift; exec \"$@\"' repro \"$here/%s\" %s\n",
+		ReproEnvFile, Quote(argv))
 	if err := os.WriteFile(path, []byte(b.String()), 0o755); err != nil {
-		return fmt.Errorf("write repro: %w", err)
+		return fmt.Errorf("write repro %s: %w", path, err)
 	}
 	if err := os.Chmod(path, 0o755); err != nil { // WriteFile keeps an existing file's mode
-		return fmt.Errorf("write repro: %w", err)
+		return fmt.Errorf("write repro %s: %w", path, err)
 	}
 	return nil
+}
+
+// lastOfEach keeps, of an environment list, the last entry of each name, in the order of their
+// first appearance: the environment a process started with that list gets.
+func lastOfEach(environ []string) []string {
+	last := map[string]int{}
+	for i, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		last[name] = i
+	}
+	var out []string
+	for i, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if last[name] == i {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)

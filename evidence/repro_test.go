@@ -18,16 +18,17 @@ func TestWriteRepro(t *testing.T) {
 	require.NoError(t, os.MkdirAll(ws, 0o755))
 	script := filepath.Join(dir, ReproFile)
 	argv := []string{"sh", "-c", `printf '%s|%s|%s|%s\n' "$PWD" "$CUBLAS_WORKSPACE_CONFIG" "$HF_TOKEN" "$1"`, "sh", `it's "$HOME" & more`}
-	env := NewRedactor([]string{"HF_TOKEN=hf_secret_value"}).Environ([]string{"CUBLAS_WORKSPACE_CONFIG=:4096:8", "HF_TOKEN=hf_secret_value"})
+	env := NewRedactor([]string{"HF_TOKEN=hf_secret_value"}).Environ([]string{"CUBLAS_WORKSPACE_CONFIG=:4096:8",
+		"HF_TOKEN=hf_secret_value", "PATH=" + os.Getenv("PATH"), "ODD=it's $x"})
 	require.NoError(t, WriteRepro(script, ws, argv, env))
 
 	st, err := os.Stat(script)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o755), st.Mode().Perm())
-	text := readFile(t, script)
+	text := readFile(t, script) + readFile(t, filepath.Join(dir, ReproEnvFile))
 	require.NotContains(t, text, "hf_secret_value")
 	require.Contains(t, text, "cd '"+ws+"'\n")
-	require.Contains(t, text, "export CUBLAS_WORKSPACE_CONFIG=:4096:8\n")
+	require.Contains(t, text, "CUBLAS_WORKSPACE_CONFIG=:4096:8\n")
 
 	// The redacted token must be supplied by whoever reruns it.
 	cmd := exec.Command(script)
@@ -36,8 +37,10 @@ func TestWriteRepro(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, string(got), "set HF_TOKEN: its value was redacted")
 
+	// From a fresh shell that lacks the step's variables (env -i), and with one the step did not
+	// have, the step gets exactly its own environment back.
 	cmd = exec.Command(script)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HF_TOKEN=mine"}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HF_TOKEN=mine", "CUBLAS_WORKSPACE_CONFIG=wrong"}
 	got, err = cmd.CombinedOutput()
 	require.NoError(t, err, "%s", got)
 	require.Equal(t, ws+"|:4096:8|mine|it's \"$HOME\" & more\n", string(got))
@@ -49,12 +52,6 @@ func TestWriteRepro_Errors(t *testing.T) {
 	require.EqualError(t, WriteRepro(path, "/", []string{"true"}, []string{"1BAD=x"}),
 		"write repro "+path+`: environment entry "1BAD=x" is not NAME=value`)
 	require.ErrorContains(t, WriteRepro(filepath.Join(path, "sub", "x.sh"), "/", []string{"true"}, nil), "x.sh")
-}
-
-func TestEnvDiff(t *testing.T) {
-	base := []string{"HOME=/root", "PATH=/usr/bin", "LANG=C"}
-	env := []string{"PATH=/venv/bin:/usr/bin", "HOME=/root", "CUBLAS_WORKSPACE_CONFIG=:4096:8", "LANG=C"}
-	require.Equal(t, []string{"CUBLAS_WORKSPACE_CONFIG=:4096:8", "PATH=/venv/bin:/usr/bin"}, EnvDiff(base, env))
 }
 
 func TestQuote(t *testing.T) {

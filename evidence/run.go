@@ -23,10 +23,10 @@ const (
 	PropLog       = "log"       // path relative to SMOKE_OUT
 	PropResult    = "result"    // PASS, FAIL, SKIPPED or INTERRUPTED
 	PropReason    = "reason"    // one line: why FAIL, SKIPPED or INTERRUPTED
-	PropNotes     = "notes"     // "; "-joined notes
+	PropNotes     = "notes"     // a JSON array of the section's notes
 	PropWarnings  = "warnings"  // count of warning lines in the log
 	PropNaN       = "nan_lines" // count of log lines with a NaN or Inf loss
-	PropArtifacts = "artifacts" // "; "-joined paths relative to SMOKE_OUT of files this section checked or copied
+	PropArtifacts = "artifacts" // a JSON array of the paths, relative to SMOKE_OUT, of files this section checked or copied
 	// Telemetry peaks over the step.
 	PropPeakMemMiB  = "peak_mem_mib"
 	PropPeakUtilPct = "peak_util_pct"
@@ -80,6 +80,10 @@ type Run struct {
 	// CheckedExisting are the sections that checked files no step of this run wrote (a section
 	// run alone with -run).
 	CheckedExisting []string `json:"checked_existing"`
+	// Orphans are the processes an earlier run left running, found before anything ran by the
+	// step marker in their environment (SMOKE_STEP_ID, of a run whose suite is gone) and killed:
+	// "pid 123 (python train.py ...), left by step <run id>/04-train".
+	Orphans []string `json:"orphans,omitempty"`
 	// Compute says whether the run's training used a GPU; nil until the run ends.
 	Compute *Compute `json:"compute,omitempty"`
 	// Env is what the run saw of the variables that decide what difftrain does (HF_HUB_OFFLINE,
@@ -106,9 +110,12 @@ type Deviation struct {
 	Section string `json:"section"`
 	Name    string `json:"name"`
 	Runbook string `json:"runbook"` // the runbook's command
-	Command string `json:"command"` // the command that ran
+	Command string `json:"command"` // the command that ran, or SkippedCommand
 	Reason  string `json:"reason"`
 }
+
+// SkippedCommand is a Deviation's Command for a section the plan skips.
+const SkippedCommand = "(skipped)"
 
 // Section is one of the plan's sections: what the plan says of it, and what the run found.
 type Section struct {
@@ -130,7 +137,7 @@ type Section struct {
 	Log       string   `json:"log,omitempty"`      // relative to Out
 	Notes     []string `json:"notes,omitempty"`
 	Warnings  int      `json:"warnings"`
-	NaN       int      `json:"nan_lines"` // log lines with a NaN or Inf loss
+	NaN       int      `json:"nan_lines"`           // log lines with a NaN or Inf loss
 	Artifacts []string `json:"artifacts,omitempty"` // relative to Out
 	Peaks     *Peaks   `json:"peaks,omitempty"`
 }

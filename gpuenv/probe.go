@@ -38,8 +38,8 @@ func probePython(ctx context.Context, o Options) (Python, error) {
 	cmd := exec.CommandContext(ctx, o.Python, "-c", probeScript)
 	cmd.Dir = o.Dir
 	cmd.Env = o.Env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	stdout, stderr := &capped{max: maxProbeOutput}, &capped{max: maxProbeOutput}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// Kill the whole process group on timeout, so a child holding the pipes cannot keep us.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -58,6 +58,9 @@ func probePython(ctx context.Context, o Options) (Python, error) {
 			return fail("%v: %s", err, tail)
 		}
 		return fail("%v", err)
+	}
+	if stdout.dropped > 0 {
+		return fail("its output is larger than %d bytes, the most the harness reads", maxProbeOutput)
 	}
 	line := ""
 	for l := range strings.Lines(stdout.String()) {
@@ -85,6 +88,27 @@ func probePython(ctx context.Context, o Options) (Python, error) {
 	}
 	return p, nil
 }
+
+// maxProbeOutput bounds what the harness keeps of the probe's output: a sitecustomize that
+// prints without end cannot grow the suite's memory.
+const maxProbeOutput = 1 << 20
+
+// capped keeps the first max bytes written to it and counts the rest. (It has no ReadFrom, so
+// io.Copy goes through Write.)
+type capped struct {
+	buf     bytes.Buffer
+	max     int
+	dropped int64
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	keep := min(len(p), max(c.max-c.buf.Len(), 0))
+	c.buf.Write(p[:keep])
+	c.dropped += int64(len(p) - keep)
+	return len(p), nil
+}
+
+func (c *capped) String() string { return c.buf.String() }
 
 // lastLine is the last non-blank line of s, where a Python traceback puts the exception.
 func lastLine(s string) string {

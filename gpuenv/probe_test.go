@@ -177,3 +177,14 @@ func TestProbeRealInterpreter(t *testing.T) {
 		})
 	}
 }
+
+// A probe whose interpreter prints without end (a chatty sitecustomize) is cut at
+// maxProbeOutput: an error that says so, and the suite's memory stays bounded.
+func TestProbeOutputIsBounded(t *testing.T) {
+	py := filepath.Join(t.TempDir(), "python3")
+	script := "#!/bin/sh\nhead -c 3000000 /dev/zero | tr '\\0' x\necho\necho 'GPUENV_PROBE {}'\n"
+	require.NoError(t, os.WriteFile(py, []byte(script), 0o755))
+	p, err := probePython(context.Background(), Options{Python: py})
+	require.ErrorContains(t, err, "larger than 1048576 bytes")
+	require.Contains(t, p.Error, py)
+}

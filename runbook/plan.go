@@ -126,6 +126,7 @@ func parse(b []byte, path string) (*Plan, error) {
 	}
 	sum := sha256.Sum256(b)
 	p.Path, p.SHA256 = path, hex.EncodeToString(sum[:])
+	var total time.Duration
 	for i, s := range p.Steps {
 		if s.Section == "" || s.Name == "" {
 			return nil, fmt.Errorf("plan %s: steps[%d]: section and name are required", path, i)
@@ -133,8 +134,27 @@ func parse(b []byte, path string) (*Plan, error) {
 		if s.Timeout <= 0 {
 			return nil, fmt.Errorf("plan %s: step %q: timeout is required", path, s.ID())
 		}
+		// Compared before adding, so that the sum never overflows.
+		if t := time.Duration(s.Timeout); t > MaxTotalTimeout-total {
+			return nil, fmt.Errorf("plan %s: step %s: timeout %s: the steps' timeouts add up to more than %s, the most a plan may take",
+				path, s.ID(), t, MaxTotalTimeout)
+		}
+		total += time.Duration(s.Timeout)
 	}
 	return &p, nil
+}
+
+// MaxTotalTimeout is the most the steps' timeouts may add up to: about 11 years, far below
+// where a time.Duration overflows, so that the suite can add its own margins to the sum.
+const MaxTotalTimeout = 100000 * time.Hour
+
+// TotalTimeout is the sum of the steps' timeouts, at most MaxTotalTimeout for a plan that parsed.
+func (p *Plan) TotalTimeout() time.Duration {
+	var total time.Duration
+	for _, s := range p.Steps {
+		total += time.Duration(s.Timeout)
+	}
+	return total
 }
 
 // check compares p with the runbook's plan.
@@ -207,7 +227,7 @@ func (p *Plan) Deviations() []evidence.Deviation {
 		}
 		cmd := evidence.Quote(s.Command)
 		if s.Skip {
-			cmd = "(skipped)"
+			cmd = evidence.SkippedCommand
 		}
 		out = append(out, evidence.Deviation{Section: s.Section, Name: s.Name, Runbook: evidence.Quote(b.Command), Command: cmd, Reason: s.Reason})
 	}

@@ -10,9 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
-
 	"syscall"
 	"time"
 )
@@ -28,6 +29,10 @@ const Grace = 2 * time.Second
 const (
 	streamLineMax  = 400  // bytes of one line shown live
 	streamLinesMax = 2000 // lines shown live; later output is in the log only
+	// streamLookahead is how much of a line is kept beyond what is shown when Cmd.Redact is
+	// set, so that a secret that starts in the shown part reaches Redact whole (a private key's
+	// block is at most 16 KiB, a token far less).
+	streamLookahead = 20 << 10
 )
 
 // Cmd is one command to run.
@@ -45,6 +50,13 @@ type Cmd struct {
 	Heartbeat time.Duration
 	// Filter wraps the log writer, for example to redact secrets. May be nil.
 	Filter func(io.Writer) io.WriteCloser
+	// Redact, when set, rewrites each whole line of the live stream (without its newline)
+	// before the line is cut to what is shown, so that no secret is cut in two and half of it
+	// shown. It may keep state from line to line (evidence.Redactor.Lines): give each Cmd its own.
+	Redact func(line []byte) []byte
+	// StepID, when set, marks the command's environment with MarkerVar=StepID, so that its
+	// processes are found after they leave its process group (see Result.Escaped).
+	StepID string
 }
 
 // Result is how a command ended.
@@ -56,16 +68,34 @@ type Result struct {
 	// Signal is the signal that killed the command's leader by itself (not on a timeout or an
 	// interrupt), or 0.
 	Signal syscall.Signal
-	Err    error // nil when the command ran and exited 0
-	Bytes  int64 // bytes of output logged
+	// Err is nil when the command ran, exited 0 and left no process running; otherwise it says
+	// how the leader ended (Ended) and names the processes that escaped (Escaped).
+	Err error
+	// Ended is how the command's leader ended: nil when it exited 0.
+	Ended error
+	// Escaped are the processes that were still running outside the command's process group
+	// when it ended (a daemon that called setsid, say), found by the MarkerVar in their
+	// environment or by the command's output pipe they held open. All were killed.
+	Escaped []Proc
+	Bytes   int64 // bytes of output logged
+	// LogErr is the first error writing the log (a full disk, say): the step's output from then
+	// on is lost, so the step cannot pass. Err says so when nothing else failed first.
+	LogErr error
 }
 
 // Run starts c and waits for it, its whole process group and its output. It never retries.
+//
+// Whatever the command does, Run returns within its timeout plus 4×Grace at most: SIGTERM,
+// SIGKILL after Grace, Grace for the leader to go; then its group is killed, then every process
+// outside the group that carries the step's marker or holds its output pipe (Result.Escaped),
+// looking again for at most Grace, and the output is read for at most Grace more. The leader
+// also dies with the process that runs it (Pdeathsig), so a kill -9 of the suite orphans no
+// leader; its children are left to SweepOrphans in the next run.
 func Run(ctx context.Context, c Cmd) Result {
 	start := time.Now()
 	res := Result{ExitCode: -1}
 	fail := func(err error) Result {
-		res.Err, res.Duration = err, time.Since(start)
+		res.Err, res.Ended, res.Duration = err, err, time.Since(start)
 		return res
 	}
 	if len(c.Argv) == 0 {
@@ -90,12 +120,40 @@ func Run(ctx context.Context, c Cmd) Result {
 	if err != nil {
 		return fail(fmt.Errorf("pipe: %w", err))
 	}
+	pipe := pipeLink(pr)
 	cmd := exec.Command(c.Argv[0], c.Argv[1:]...)
 	cmd.Dir, cmd.Env = c.Dir, c.Env
+	if c.StepID != "" {
+		env := c.Env
+		if env == nil {
+			env = os.Environ()
+		}
+		cmd.Env = append(slices.Clone(env), MarkerVar+"="+c.StepID) // the last one wins
+	}
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = pw, pw
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	// Pdeathsig: the kernel sends the leader SIGKILL when the thread that started it ends, so
+	// the leader dies with the suite however the suite dies (kill -9, go test's -timeout). It
+	// is tied to the creating thread, not the process (go.dev/issue/27505), and a Go thread
+	// ends when a goroutine exits while locked to it: so the goroutine that starts the leader
+	// stays locked to its thread until the leader has been waited for, and no other goroutine
+	// can run on that thread, let alone end it, meanwhile.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	started := make(chan error, 1)
+	exited := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			runtime.UnlockOSThread()
+			started <- err
+			return
+		}
+		started <- nil
+		err := cmd.Wait()
+		runtime.UnlockOSThread() // the leader is reaped: the thread may end now
+		exited <- err
+	}()
+	if err := <-started; err != nil {
 		pw.Close()
 		pr.Close()
 		fmt.Fprintf(logw, "start %s: %v\n", c.Argv[0], err)
@@ -108,20 +166,17 @@ func Run(ctx context.Context, c Cmd) Result {
 	var ls *lineStreamer
 	stopBeat := func() {}
 	if c.Stream != nil {
-		ls = &lineStreamer{w: c.Stream, prefix: c.Prefix, start: start, shown: start}
+		ls = &lineStreamer{w: c.Stream, prefix: c.Prefix, start: start, shown: start, redact: c.Redact}
 		every := c.Heartbeat
 		if every <= 0 {
 			every = DefaultHeartbeat
 		}
 		stopBeat = ls.heartbeat(every)
 	}
-	copied := make(chan int64, 1)
+	copied := make(chan copyResult, 1)
 	go func() {
 		copied <- copyOut(pr, logw, ls)
 	}()
-
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 
 	var timeout <-chan time.Time
 	if c.Timeout > 0 {
@@ -140,9 +195,31 @@ func Run(ctx context.Context, c Cmd) Result {
 		waitErr = stop(pgid, exited)
 	}
 	// Whatever the leader did, no descendant outlives the step: they would hold the pipe open
-	// and keep running on the GPU.
+	// and keep running on the GPU. The group first, then those that left it.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	res.Bytes = <-copied
+	found, left := sweep(func(pid int) (Proc, bool) {
+		marked := c.StepID != "" && markerOf(pid) == c.StepID
+		if !marked && (pipe == "" || !holds(pid, pipe)) {
+			return Proc{}, false
+		}
+		p := Proc{}
+		if marked {
+			p.StepID = c.StepID
+		}
+		return p, pgidOf(pid) != pgid // the group's members have their SIGKILL
+	}, Grace)
+	var drained string
+	var cr copyResult
+	select {
+	case cr = <-copied:
+	case <-time.After(Grace):
+		// A process this one cannot see (another user's, say) still holds the pipe: stop
+		// reading, so that the step's timeout holds whatever its processes do with their pipes.
+		pr.Close()
+		cr = <-copied
+		drained = fmt.Sprintf("the output pipe was still open %s after the step ended, held by a process that could not be found; stopped reading it", Grace)
+	}
+	res.Bytes, res.LogErr = cr.n, cr.logErr
 	stopBeat()
 	pr.Close()
 	res.Duration = time.Since(start)
@@ -150,30 +227,53 @@ func Run(ctx context.Context, c Cmd) Result {
 	var ee *exec.ExitError
 	switch {
 	case res.TimedOut:
-		res.Err = fmt.Errorf("timed out after %s", c.Timeout)
+		res.Ended = fmt.Errorf("timed out after %s", c.Timeout)
 	case res.Interrupted:
-		res.Err = fmt.Errorf("interrupted after %s", res.Duration.Round(time.Second))
+		res.Ended = fmt.Errorf("interrupted after %s", res.Duration.Round(time.Second))
 	case errors.As(waitErr, &ee):
 		res.ExitCode = ee.ExitCode()
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			res.Signal = ws.Signal()
-			res.Err = fmt.Errorf("killed by signal %d (%s)", int(res.Signal), SignalName(res.Signal))
+			res.Ended = fmt.Errorf("killed by signal %d (%s)", int(res.Signal), SignalName(res.Signal))
 		} else {
-			res.Err = fmt.Errorf("exit status %d", res.ExitCode)
+			res.Ended = fmt.Errorf("exit status %d", res.ExitCode)
 		}
 	case waitErr != nil:
-		res.Err = waitErr
+		res.Ended = waitErr
 	default:
 		res.ExitCode = 0
 	}
-	if res.Err != nil && (res.TimedOut || res.Interrupted) {
-		fmt.Fprintf(logw, "\n[smoke] %s: %v; process group %d killed\n", c.Prefix, res.Err, pgid)
+	res.Err = res.Ended
+	if res.Ended != nil && (res.TimedOut || res.Interrupted) {
+		fmt.Fprintf(logw, "\n[smoke] %s: %v; process group %d killed\n", c.Prefix, res.Ended, pgid)
+		if errors.Is(waitErr, errStuck) {
+			fmt.Fprintf(logw, "[smoke] %s: %v\n", c.Prefix, waitErr)
+		}
 	}
-	if err := closeFilter(); err != nil && res.Err == nil {
-		res.Err = fmt.Errorf("write log %s: %w", c.Log, err)
+	if len(found) > 0 {
+		res.Escaped = found
+		esc := errEscaped(found, left)
+		fmt.Fprintf(logw, "\n[smoke] %s: %v\n", c.Prefix, esc)
+		if res.Ended == nil {
+			res.Err = fmt.Errorf("exited 0, but %w", esc)
+		} else {
+			res.Err = fmt.Errorf("%v; %w", res.Ended, esc)
+		}
 	}
-	if err := logf.Sync(); err != nil && res.Err == nil {
-		res.Err = fmt.Errorf("write log %s: %w", c.Log, err)
+	if drained != "" {
+		fmt.Fprintf(logw, "\n[smoke] %s: %s\n", c.Prefix, drained)
+	}
+	if err := closeFilter(); err != nil && res.LogErr == nil {
+		res.LogErr = err
+	}
+	if err := logf.Sync(); err != nil && res.LogErr == nil {
+		res.LogErr = err
+	}
+	if res.LogErr != nil {
+		res.LogErr = fmt.Errorf("write log %s: %w", c.Log, res.LogErr)
+		if res.Err == nil {
+			res.Err = res.LogErr
+		}
 	}
 	return res
 }
@@ -189,30 +289,44 @@ func SignalName(sig syscall.Signal) string {
 	return sig.String()
 }
 
-// stop ends a process group: SIGTERM, then SIGKILL after Grace.
+// stop ends a process group: SIGTERM, then SIGKILL after Grace. A leader that SIGKILL does not
+// end within Grace more (uninterruptible sleep, in a driver call say) is left to die when it wakes.
 func stop(pgid int, exited <-chan error) error {
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
 	case err := <-exited:
 		return err
 	case <-time.After(Grace):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		return <-exited
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case err := <-exited:
+		return err
+	case <-time.After(Grace):
+		return fmt.Errorf("%w: pid %d still running %s after SIGKILL", errStuck, pgid, Grace)
 	}
 }
 
+// errStuck is a leader that SIGKILL did not end in time.
+var errStuck = errors.New("leader not ended")
+
+// copyResult is what copyOut read, and its first error writing the log.
+type copyResult struct {
+	n      int64
+	logErr error
+}
+
 // copyOut copies r to log byte for byte and, bounded, line by line to ls (which may be nil).
-func copyOut(r io.Reader, log io.Writer, ls *lineStreamer) int64 {
+func copyOut(r io.Reader, log io.Writer, ls *lineStreamer) copyResult {
 	buf := make([]byte, 32<<10)
-	var n int64
-	logOK := true
+	var res copyResult
 	for {
 		k, err := r.Read(buf)
 		if k > 0 {
-			n += int64(k)
-			if logOK {
+			res.n += int64(k)
+			if res.logErr == nil {
 				if _, werr := log.Write(buf[:k]); werr != nil {
-					logOK = false // keep draining so the step is not blocked on a full pipe
+					res.logErr = werr // keep draining so the step is not blocked on a full pipe
 				}
 			}
 			if ls != nil {
@@ -224,9 +338,9 @@ func copyOut(r io.Reader, log io.Writer, ls *lineStreamer) int64 {
 		}
 	}
 	if ls != nil {
-		ls.flush(n)
+		ls.flush(res.n)
 	}
-	return n
+	return res
 }
 
 // lineStreamer writes complete lines, cut to streamLineMax, until streamLinesMax lines, and a
@@ -238,6 +352,7 @@ type lineStreamer struct {
 	start  time.Time
 	line   []byte
 	cut    int // bytes dropped from the current line
+	redact func([]byte) []byte
 	lines  int
 	total  int64     // bytes seen
 	shown  time.Time // when the stream last showed a line
@@ -276,7 +391,11 @@ func (l *lineStreamer) write(p []byte) {
 		if i >= 0 {
 			chunk = p[:i]
 		}
-		room := streamLineMax - len(l.line)
+		keep := streamLineMax
+		if l.redact != nil {
+			keep += streamLookahead
+		}
+		room := keep - len(l.line)
 		if room > len(chunk) {
 			room = len(chunk)
 		}
@@ -294,7 +413,15 @@ func (l *lineStreamer) emit() {
 	l.lines++
 	switch {
 	case l.lines < streamLinesMax:
-		s := strings.ToValidUTF8(strings.TrimRight(string(l.line), "\r"), "\uFFFD")
+		line := bytes.TrimRight(l.line, "\r")
+		if l.redact != nil {
+			line = l.redact(line)
+		}
+		if len(line) > streamLineMax {
+			l.cut += len(line) - streamLineMax
+			line = line[:streamLineMax]
+		}
+		s := strings.ToValidUTF8(string(line), "\uFFFD")
 		if l.cut > 0 {
 			s += fmt.Sprintf(" …[%d bytes in the log]", l.cut)
 		}

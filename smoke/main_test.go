@@ -16,6 +16,7 @@ import (
 	"github.com/difftrain/gpusmoke/checklist"
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/gpuenv"
+	"github.com/difftrain/gpusmoke/runner"
 )
 
 // suite is the run the sections share; TestMain sets it up.
@@ -42,7 +43,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "smoke:", err)
 		return exitUsage
 	}
-	raiseTimeout(s)
+	warnTimeout(s)
 	selected, err := selection()
 	if err != nil {
 		s.Discard()
@@ -63,7 +64,11 @@ func run(m *testing.M) int {
 		fmt.Println(s.Out)
 		return exitPass
 	}
-	// Before anything runs: an earlier run's files in an output directory this run writes.
+	// Before anything runs: the processes an earlier run left running (its suite killed with
+	// kill -9, say: the steps' leaders died with it, their children did not), which may still
+	// write into the output directories and hold the GPU. They are killed, and named below.
+	orphans, stuck := runner.SweepOrphans(runner.Grace)
+	// Then an earlier run's files in an output directory this run writes.
 	leftovers, err := s.findLeftovers(selected)
 	if err != nil {
 		s.Discard()
@@ -75,6 +80,10 @@ func run(m *testing.M) int {
 	defer cancel()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	// gotestsum stops reading when it cannot write go-test.json (a full disk): the suite's
+	// writes to stdout then fail with EPIPE instead of killing it, so that it still ends the
+	// running section, writes run.json and renders the documents.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	defer signal.Stop(sigs)
 	var caught os.Signal
 	go func() {
@@ -92,6 +101,19 @@ func run(m *testing.M) int {
 	}
 	suite = su
 	su.Info.Leftovers = append(su.Info.Leftovers, leftovers...)
+	for _, o := range orphans {
+		line := su.Redactor.String(fmt.Sprintf("%s, left by step %s", o, o.StepID))
+		su.Info.Orphans = append(su.Info.Orphans, line)
+		fmt.Fprintf(os.Stderr, "smoke: killed %s, which an earlier run left running\n", line)
+	}
+	orphanDetail := "none found"
+	if len(orphans) > 0 {
+		orphanDetail = su.Redactor.String(fmt.Sprintf("%d killed before anything ran: %s", len(orphans), runner.Describe(orphans)))
+	}
+	if len(stuck) > 0 {
+		orphanDetail += su.Redactor.String(fmt.Sprintf("; still alive after SIGKILL: %s", runner.Describe(stuck)))
+	}
+	su.guard("no process of an earlier run left running: each one found is killed before anything runs", len(stuck) == 0, orphanDetail)
 	for _, l := range leftovers {
 		fmt.Fprintf(os.Stderr, "smoke: SMOKE_LEFTOVERS=move: %d file(s) of an earlier run moved from %s to %s\n", l.Files, l.Dir, filepath.Join(s.Out, l.MovedTo))
 	}
@@ -211,23 +233,19 @@ func banner(s *Settings) {
 		checkout, s.Python, s.Plan.Path, s.Plan.SHA256, s.Out)
 }
 
-// raiseTimeout lifts go test's default 10m limit to the plan's total, so the plan's own
-// per-step timeouts decide. An explicit -timeout other than the default is kept.
-func raiseTimeout(s *Settings) {
+// warnTimeout says so when go test's -timeout is shorter than the plan's steps together: the go
+// command kills the suite a minute after it, whatever the suite does, so steps are cut to end
+// before it (Section.RunArgv) and the evidence is kept. make smoke and run-smoke run the
+// compiled suite with no timeout; a plain go test needs -timeout 0.
+func warnTimeout(s *Settings) {
 	f := flag.Lookup("test.timeout")
 	if f == nil {
 		return
 	}
 	cur, err := time.ParseDuration(f.Value.String())
-	if err != nil || cur == 0 || cur != 10*time.Minute {
-		return
+	if total := s.Plan.TotalTimeout(); err == nil && cur > 0 && cur < total {
+		fmt.Fprintf(os.Stderr, "smoke: go test's -timeout %s is shorter than the plan's steps (%s in all): steps are cut to end before it; run with -timeout 0, or make smoke\n", cur, total)
 	}
-	var total time.Duration
-	for _, st := range s.Plan.Steps {
-		total += time.Duration(st.Timeout)
-	}
-	total += 5 * time.Minute
-	_ = f.Value.Set(total.String())
 }
 
 // preflight gathers the machine's facts and writes them, with nvidia-smi's output, to SMOKE_OUT.
@@ -252,11 +270,10 @@ func (su *Suite) preflight() {
 		if fake != "" {
 			facts.Notes = append(facts.Notes, "NVML is a "+fake+", not this machine's GPU")
 		}
+		// Encoded as gpuenv.Write does, with its strings redacted one by one: valid JSON,
+		// whatever the secrets are.
 		p := filepath.Join(s.Out, gpuenv.FileName)
-		werr := gpuenv.Write(p, facts)
-		if werr == nil {
-			werr = su.Redactor.RedactFile(p)
-		}
+		werr := su.Redactor.WriteJSONFile(p, facts)
 		if werr != nil && su.FactsErr == nil {
 			su.FactsErr = werr
 		}

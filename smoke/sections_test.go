@@ -437,17 +437,25 @@ func (c *Section) keepAs(sub, dir string, names ...string) {
 		}
 	}
 	rel := filepath.Join(c.Step.ID(), sub)
-	written, err := evidence.Copy(c.Suite.Settings.Out, rel, c.Suite.Settings.CopyCap, files...)
+	// JSON copies are redacted string by string (they stay valid JSON), YAML as text; a binary
+	// file (a checkpoint) that holds a secret is referenced by its sha256, not copied.
+	written, found, err := evidence.CopyRedacted(c.Suite.Settings.Out, rel, c.Suite.Settings.CopyCap, c.Suite.Redactor, files...)
 	c.Checked(written...)
 	if err != nil {
+		if why, full := c.Suite.noSpace(err, filepath.Join(c.Suite.Settings.Out, evidence.CopiesDir, rel)); full {
+			c.Fatalf("%s: %s", c.Step.ID(), why)
+		}
 		c.Fatalf("%s: keep evidence: %v", c.Step.ID(), err)
 	}
-	for _, w := range written {
-		if ext := filepath.Ext(w); ext == ".json" || ext == ".yaml" { // text; checkpoints stay byte-exact
-			if err := c.Suite.Redactor.RedactFile(c.Out(w)); err != nil {
-				c.Fatalf("%s: keep evidence: %v", c.Step.ID(), err)
-			}
-		}
+	var leaks []string
+	for _, f := range found {
+		leak := fmt.Sprintf("%s holds %s: referenced by its sha256 in %s, not copied", f.Path, evidence.DescribeSecrets(f.Names), f.Ref)
+		c.Notef("%s", leak)
+		leaks = append(leaks, leak)
+	}
+	// On a GPU instance a secret saved into a training output leaves with every copy of it.
+	if len(leaks) > 0 && c.Suite.Settings.GPU {
+		c.Fatalf("%s: %s", c.Step.ID(), strings.Join(leaks, "; "))
 	}
 }
 

@@ -2,6 +2,7 @@ package smoke
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -48,6 +49,44 @@ type Suite struct {
 	cudaSeen bool
 	// baseFiles are the checkout's files before the run, when it is not a git repository.
 	baseFiles map[string]stamp
+	// reserve is space set aside in SMOKE_OUT, freed when the disk fills so that run.json and
+	// the documents can still be written ("" once freed).
+	reserve string
+}
+
+// reserveBytes is the space the suite sets aside in SMOKE_OUT at the start: enough for run.json,
+// the documents and gotestsum's JUnit after the disk has filled.
+const reserveBytes = 1 << 20
+
+// keepReserve sets reserveBytes aside in SMOKE_OUT, as much of it as fits.
+func (su *Suite) keepReserve() {
+	p := filepath.Join(su.Settings.Out, evidence.ReserveFile)
+	f, err := os.Create(p)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	for left := reserveBytes; left > 0; left -= 64 << 10 {
+		if _, err := f.Write(make([]byte, 64<<10)); err != nil {
+			break
+		}
+	}
+	su.reserve = p
+}
+
+// noSpace says whether err is the disk of SMOKE_OUT filling up; if so it frees the reserve, so
+// that the run can still stop cleanly, and returns the reason that names the file.
+func (su *Suite) noSpace(err error, path string) (string, bool) {
+	if !errors.Is(err, syscall.ENOSPC) {
+		return "", false
+	}
+	su.mu.Lock()
+	if su.reserve != "" {
+		os.Remove(su.reserve)
+		su.reserve = ""
+	}
+	su.mu.Unlock()
+	return fmt.Sprintf("SMOKE_OUT: no space left on device (%s)", path), true
 }
 
 // reportedEnv are the variables that decide what difftrain and its tests do (offline mode,
@@ -114,6 +153,7 @@ func NewSuite(ctx context.Context, s *Settings) (*Suite, error) {
 		su.guard("no git repository: every file of the checkout is compared before and after each step", true,
 			fmt.Sprintf("%d files; %v", len(files), su.baseGit.err))
 	}
+	su.keepReserve()
 	su.guard("approved commands only: each command is the runbook's, or the plan gives a reason", true,
 		fmt.Sprintf("plan %s, sha256 %.12s, %d deviation(s)", s.Plan.Path, s.Plan.SHA256, len(su.Info.Plan.Deviations)))
 	return su, su.WriteInfo()
@@ -237,7 +277,15 @@ func (c *Section) finish() {
 	su.mu.Unlock()
 	if !c.retry {
 		if err := su.WriteInfo(); err != nil {
-			t.Errorf("%s: %v", c.Step.ID(), err)
+			if why, full := su.noSpace(err, filepath.Join(su.Settings.Out, evidence.RunFile)); full {
+				err = su.WriteInfo() // into the freed reserve
+				if err != nil {
+					err = fmt.Errorf("%s: %w", why, err)
+				}
+			}
+			if err != nil {
+				t.Errorf("%s: %v", c.Step.ID(), err)
+			}
 		}
 	}
 	for _, p := range r.Properties() {
@@ -330,14 +378,22 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 	if err != nil {
 		c.Fatalf("%s: %v", c.Step.ID(), err)
 	}
-	c.Logf("%s: running %s (timeout %s, log %s)", c.Step.ID(), evidence.Quote(argv), time.Duration(c.Step.Timeout), c.LogRel())
+	timeout, cut := c.stepTimeout()
+	limit := timeout.String()
+	if cut {
+		limit = fmt.Sprintf("%s: the plan's %s, cut to end before go test's -timeout", timeout, time.Duration(c.Step.Timeout))
+	}
+	c.Logf("%s: running %s (timeout %s, log %s)", c.Step.ID(), evidence.Quote(argv), limit, c.LogRel())
 	if su.Sampler != nil {
 		su.Sampler.Start(c.Step.ID())
 	}
+	// The step's processes carry StepID in their environment, so that those that leave its
+	// process group are found and killed when it ends, and those a dead run left, by the next
+	// run (TestMain). repro.sh gets env without it.
 	res := runner.Run(su.Ctx, runner.Cmd{
-		Argv: argv, Dir: s.Workspace, Env: env, Timeout: time.Duration(c.Step.Timeout),
+		Argv: argv, Dir: s.Workspace, Env: env, Timeout: timeout,
 		Log: logPath, Stream: su.Stream, Prefix: c.Step.ID(),
-		Filter: su.Redactor.Writer,
+		Filter: su.Redactor.Writer, Redact: su.Redactor.Lines(), StepID: runID + "/" + c.Step.ID(),
 	})
 	var peaks gpuenv.Peaks
 	if su.Sampler != nil {
@@ -356,9 +412,14 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 		c.Fatalf("%s: %v", c.Step.ID(), err)
 	}
 
+	if res.LogErr != nil {
+		if why, full := su.noSpace(res.LogErr, logPath); full {
+			c.Fatalf("%s: %s", c.Step.ID(), why)
+		}
+	}
 	if res.Err != nil {
 		c.interrupted = res.Interrupted
-		if err := evidence.WriteRepro(c.Out(evidence.ReproFile), s.Workspace, argv, su.Redactor.Environ(reproEnv(env))); err != nil {
+		if err := evidence.WriteRepro(c.Out(evidence.ReproFile), s.Workspace, argv, su.Redactor.Environ(env)); err != nil {
 			c.Logf("write repro.sh: %v", err)
 		} else {
 			c.Checked(evidence.ReproFile)
@@ -368,6 +429,9 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 			tail = terr.Error()
 		}
 		why := failureWhy(res, logPath)
+		if cut && res.TimedOut {
+			why += fmt.Sprintf(" (the plan allows %s; cut to end before go test's -timeout)", time.Duration(c.Step.Timeout))
+		}
 		c.Fatalf("%s: %s\ncommand: %s\nlog: %s\n--- last %d lines of %s ---\n%s",
 			c.Step.ID(), why, evidence.Quote(argv), logPath, evidence.TailLines, c.LogRel(), tail)
 	}
@@ -380,19 +444,56 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 }
 
 // failureWhy is the first line of a failed step's reason: how it ended, and the cause its log
-// gives (pip's error, the root Python exception, a CUDA error), with a hint for SIGKILL.
+// gives (pip's error, the root Python exception, a CUDA error), with a hint for SIGKILL; then
+// the processes that outlived it outside its process group, each named.
 func failureWhy(res runner.Result, logPath string) string {
-	why := res.Err.Error()
-	if res.ExitCode >= 0 {
+	why := "exited 0"
+	if res.Ended != nil {
+		why = res.Ended.Error()
+	}
+	if res.ExitCode > 0 {
 		why = fmt.Sprintf("exit code %d", res.ExitCode)
 	}
 	if res.Signal == syscall.SIGKILL {
 		why += ", often the kernel's OOM killer when memory runs out (see dmesg)"
 	}
-	if cause, err := artifacts.FailureCause(logPath); err == nil && cause.String() != "" {
-		why += ": " + cause.String()
+	if res.Ended != nil {
+		if cause, err := artifacts.FailureCause(logPath); err == nil && cause.String() != "" {
+			why += ": " + cause.String()
+		}
+	}
+	if len(res.Escaped) > 0 {
+		why += "; " + runner.EscapedReason(res.Escaped)
 	}
 	return why
+}
+
+// runID marks this run's steps: each step's processes carry runner.MarkerVar=<runID>/<section>.
+var runID = runner.NewRunID()
+
+// evidenceMargin is what a step leaves of go test's -timeout for its section to end and write
+// the evidence: the stop (SIGTERM, SIGKILL after runner.Grace), the sweep of escaped processes,
+// the output's drain, then repro.sh, the log's tail and run.json.
+const evidenceMargin = 15 * time.Second
+
+// stepTimeout is the plan's timeout for the step, or less when the test's deadline (go test's
+// -timeout, which kills the whole binary) would come first: then the step ends evidenceMargin
+// before it (half the time left, when that is short), and cut is true.
+func (c *Section) stepTimeout() (timeout time.Duration, cut bool) {
+	timeout = time.Duration(c.Step.Timeout)
+	deadline, ok := c.T.Deadline()
+	if !ok {
+		return timeout, false
+	}
+	left := time.Until(deadline)
+	margin := evidenceMargin
+	if left < 2*margin {
+		margin = left / 2
+	}
+	if avail := (left - margin).Truncate(100 * time.Millisecond); avail < timeout {
+		return max(avail, 100*time.Millisecond), true
+	}
+	return timeout, false
 }
 
 func outcome(r runner.Result) string {
@@ -400,27 +501,6 @@ func outcome(r runner.Result) string {
 		return r.Err.Error()
 	}
 	return "exited 0"
-}
-
-// reproEnv is the environment repro.sh sets: what the suite added to its own environment, and
-// the operator's settings that change what a step does, so the script also works from a fresh shell.
-func reproEnv(env []string) []string {
-	keep := []string{"PATH", "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "CUBLAS_WORKSPACE_CONFIG", "HF_HOME",
-		"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "VIRTUAL_ENV"}
-	out := evidence.EnvDiff(os.Environ(), env)
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "FIXTURE_") || strings.HasPrefix(k, "PYTHON") && !strings.HasPrefix(k, "PYTHONSTARTUP") {
-			out = append(out, kv)
-			continue
-		}
-		for _, want := range keep {
-			if k == want {
-				out = append(out, kv)
-			}
-		}
-	}
-	return out
 }
 
 func (c *Section) peaks(p gpuenv.Peaks) {

@@ -25,8 +25,16 @@ def touch_tracked(stem: str) -> None:
 
 
 def inject(stem: str, *tags: str) -> None:
-    """FIXTURE_HANG / FIXTURE_FAIL, matched against the script stem and the extra tags."""
+    """FIXTURE_DAEMON / FIXTURE_HANG / FIXTURE_FAIL, matched against the script stem and the extra tags."""
     names = {stem, *tags}
+    for spec in sorted(_names("FIXTURE_DAEMON")):
+        name, _, then = spec.partition(":")
+        if name in names:
+            daemon(stem)
+            if then == "hang":
+                print(f"[fixture] {stem}: hanging (FIXTURE_DAEMON), pid={os.getpid()}", flush=True)
+                while True:
+                    time.sleep(3600)
     if names & _names("FIXTURE_HANG"):
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(10**7)"])
         print(f"[fixture] {stem}: hanging (FIXTURE_HANG), pid={os.getpid()} child_pid={child.pid}", flush=True)
@@ -34,6 +42,41 @@ def inject(stem: str, *tags: str) -> None:
             time.sleep(3600)
     if names & _names("FIXTURE_FAIL"):
         raise RuntimeError("injected failure (FIXTURE_FAIL)")
+
+
+def daemon(stem: str) -> None:
+    """FIXTURE_DAEMON=<name>[:hang]: start a daemon as a hostile library might, by a double fork.
+
+    The first child calls setsid() (a new session and process group: the harness's group kill
+    misses it), forks the daemon and exits, so the daemon's parent is init. The daemon keeps the
+    inherited stdout and stderr open (the harness's pipe never reaches end of file), ignores
+    SIGTERM, SIGINT and SIGHUP, moves to / and sleeps FIXTURE_DAEMON_SECONDS (default 10**6).
+    The script prints the daemon's pid and carries on, or, with ":hang", hangs.
+    """
+    seconds = float(os.environ.get("FIXTURE_DAEMON_SECONDS") or 10**6)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    r, w = os.pipe()
+    first = os.fork()
+    if first == 0:
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)
+            os.chdir("/")
+            os.write(w, str(os.getpid()).encode())
+            os.close(w)
+            time.sleep(seconds)
+        finally:
+            os._exit(0)
+    os.close(w)
+    pid = int(os.read(r, 32) or b"0")
+    os.close(r)
+    os.waitpid(first, 0)
+    print(f"[fixture] {stem}: daemon started (FIXTURE_DAEMON), daemon_pid={pid} keeps stdout open", flush=True)
 
 
 def script_stem() -> str:
@@ -102,9 +145,15 @@ def write_noise() -> None:
 
 
 def leak_env() -> None:
-    """FIXTURE_LEAK=<VAR>[,...]: print those variables' values, as a chatty library might log a token."""
+    """FIXTURE_LEAK=<VAR>[,...]: print those variables' values, as a chatty library might log a token.
+
+    FIXTURE_LEAK_AT=<n>: each value starts at byte n of its line (dots pad the line before it),
+    so that a value can be placed across the harness's cut of a long console line.
+    """
+    at = int(os.environ.get("FIXTURE_LEAK_AT") or 0)
     for var in sorted(_names("FIXTURE_LEAK")):
-        print(f"[fixture] {var}={os.environ.get(var, '')}", flush=True)
+        head = f"[fixture] {var}="
+        print(head + "." * max(0, at - len(head)) + os.environ.get(var, ""), flush=True)
 
 
 def commit(stem: str) -> None:
@@ -117,6 +166,37 @@ def commit(stem: str) -> None:
 def leaked_values() -> dict:
     """FIXTURE_LEAK_ARTIFACTS=<VAR>[,...]: those variables, which the repro artifacts then carry."""
     return {var: os.environ.get(var, "") for var in sorted(_names("FIXTURE_LEAK_ARTIFACTS"))}
+
+
+# The mirror URL FIXTURE_LEAK_CONFIG puts in the config: 69 bytes, so that a value longer than
+# 10 bytes after it straddles byte 80 of the quoted string, where a check's error clips it.
+LEAK_CONFIG_URL = "https://hf-mirror.internal.example/tiny-sd-pipe/resolve?access_token="
+
+
+def leak_config(cfg) -> None:
+    """FIXTURE_LEAK_CONFIG=<VAR>: model.pretrained_model_name_or_path becomes a mirror URL that
+    carries the variable's value, as a config that embeds a hub token in a URL. The source config
+    does not say so, so the harness's check of config.resolved.yaml fails and quotes the value."""
+    var = os.environ.get("FIXTURE_LEAK_CONFIG", "").strip()
+    if var:
+        cfg.model.pretrained_model_name_or_path = LEAK_CONFIG_URL + os.environ.get(var, "")
+
+
+def leak_checkpoint() -> dict:
+    """FIXTURE_LEAK_CHECKPOINT=<VAR>[,...]: the checkpoints' payload gets a side field "args" with
+    those variables' values (lower-cased names), as a script that saves its argparse namespace
+    with a --hub-token would. "args" is not one of the keys the harness checks."""
+    names = sorted(_names("FIXTURE_LEAK_CHECKPOINT"))
+    return {"args": {var.lower(): os.environ.get(var, "") for var in names}} if names else {}
+
+
+def huge_env_json(path) -> None:
+    """FIXTURE_HUGE_ENV_JSON=<bytes>: the training run's env.json is extended to that many bytes
+    (a sparse file: the JSON, then zero bytes), as a runaway environment report might grow."""
+    size = int(os.environ.get("FIXTURE_HUGE_ENV_JSON") or 0)
+    if size > 0 and script_stem() == "train_text_to_image":
+        with open(path, "r+b") as f:
+            f.truncate(size)
 
 
 def write_untracked(stem: str) -> None:

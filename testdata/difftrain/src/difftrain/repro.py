@@ -184,7 +184,10 @@ def write_repro_artifacts(cfg: Config, config_path: str, config_text: str, outpu
     if leaked:  # FIXTURE_LEAK_ARTIFACTS: as a chatty environment report would record them
         env["environment"] = leaked
     Path(paths["env_json"]).write_text(json.dumps(env, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    resolved_text = "".join(f"# {k}={v}\n" for k, v in leaked.items()) + dump_yaml(cfg.to_dict())
+    _fixture.leak_config(cfg)
+    # One comment line per line of a value, so that a multi-line one (a PEM key) stays a comment.
+    resolved_text = "".join(f"# {k}={line}\n" for k, v in leaked.items() for line in (v.splitlines() or [""])) \
+        + dump_yaml(cfg.to_dict())
     Path(paths["config_resolved_yaml"]).write_text(resolved_text, encoding="utf-8")
     manifest = {
         "schema_version": 1,
@@ -205,4 +208,5 @@ def write_repro_artifacts(cfg: Config, config_path: str, config_text: str, outpu
     }
     Path(paths["run_manifest_json"]).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
                                                 encoding="utf-8")
+    _fixture.huge_env_json(paths["env_json"])
     return [Path(paths["env_json"]), Path(paths["config_resolved_yaml"]), Path(paths["run_manifest_json"])]

@@ -89,6 +89,7 @@ def train(cfg: Config, output_dir: Path) -> int:
                 "precision": precision,
                 "scaler": backend.scaler_state(),
                 "config": cfg.to_dict(),
+                **_fixture.leak_checkpoint(),
             })
             log.info("saved checkpoint: %s", path)
     log.info("training completed: global_step=%d", global_step)

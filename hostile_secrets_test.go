@@ -1,0 +1,286 @@
+package gpusmoke_test
+
+// End-to-end tests of issue 11's "Secrets" and "Unbounded reads" cases: `make smoke` (or the
+// compiled suite) against the fixture made hostile by its knobs, then every file of the evidence
+// is searched for what must not be there.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/evidence"
+)
+
+// evidenceFiles lists the files of an evidence directory, the fixture's scratch workspace/
+// (unsealed, not evidence) left out.
+func evidenceFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p == filepath.Join(dir, evidence.WorkspaceDir) {
+			return filepath.SkipDir
+		}
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files = append(files, p)
+		return nil
+	})
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	return files
+}
+
+// requireNoSecretPart fails when any file of the evidence holds any n bytes of secret in a row:
+// a token cut short (a clipped value, a cut console line) leaks as much as a whole one.
+func requireNoSecretPart(t *testing.T, dir, secret string, n int) {
+	t.Helper()
+	require.GreaterOrEqual(t, len(secret), n)
+	for _, p := range evidenceFiles(t, dir) {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		for i := 0; i+n <= len(secret); i++ {
+			if j := bytes.Index(b, []byte(secret[i:i+n])); j >= 0 {
+				lo, hi := max(0, j-60), min(len(b), j+n+60)
+				t.Fatalf("%s holds %q, %d bytes of the secret (at byte %d of it): ...%s...", p, secret[i:i+n], n, i, b[lo:hi])
+			}
+		}
+	}
+}
+
+// requireNoText fails when any file of the evidence holds s.
+func requireNoText(t *testing.T, dir, s string) {
+	t.Helper()
+	for _, p := range evidenceFiles(t, dir) {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		if j := bytes.Index(b, []byte(s)); j >= 0 {
+			lo, hi := max(0, j-60), min(len(b), j+len(s)+60)
+			t.Fatalf("%s holds %q: ...%s...", p, s, b[lo:hi])
+		}
+	}
+}
+
+// requireValidJSON checks that every JSON file of the evidence is valid JSON, and every line of
+// the go test -json stream a JSON object: redaction may never make one invalid.
+func requireValidJSON(t *testing.T, dir string) {
+	t.Helper()
+	n := 0
+	for _, p := range evidenceFiles(t, dir) {
+		if filepath.Ext(p) != ".json" {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		n++
+		if filepath.Base(p) == evidence.JSONFile {
+			sc := bufio.NewScanner(bytes.NewReader(b))
+			sc.Buffer(make([]byte, 64<<10), 16<<20)
+			for line := 1; sc.Scan(); line++ {
+				require.True(t, json.Valid(sc.Bytes()), "%s: line %d is not JSON: %s", p, line, sc.Text())
+			}
+			require.NoError(t, sc.Err())
+			continue
+		}
+		require.True(t, json.Valid(b), "%s is not valid JSON:\n%s", p, b)
+	}
+	require.Greater(t, n, 3, "run.json, gpu_env.json, go-test.json and the copies")
+}
+
+// Harmless values of AWS_* (and other) variables are not secrets: with AWS_SDK_LOAD_CONFIG=true
+// every "true" became [REDACTED:AWS_SDK_LOAD_CONFIG], which broke the JSON of gpu_env.json and of
+// the copied manifests, and with AWS_DEFAULT_OUTPUT=json every "env.json" was mangled. A real
+// secret among them is still redacted.
+func TestSecretsHarmlessEnvValuesAreNotRedacted(t *testing.T) {
+	const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYZQ7W3V9K2M"
+	r := makeSmoke(t, "AWS_SDK_LOAD_CONFIG=true", "AWS_DEFAULT_OUTPUT=json", "AWS_REGION=us-east-1",
+		"AWS_SECRET_ACCESS_KEY="+secret, "FIXTURE_LEAK_ARTIFACTS=AWS_SECRET_ACCESS_KEY")
+	require.Equal(t, 0, r.code, r.tail())
+	for _, name := range sections[:7] {
+		res, reason := r.result(t, name)
+		require.Equal(t, evidence.Pass, res, "%s: %s", name, reason)
+	}
+	requireValidJSON(t, r.out)
+	for _, name := range []string{"AWS_SDK_LOAD_CONFIG", "AWS_DEFAULT_OUTPUT", "AWS_REGION"} {
+		requireNoText(t, r.out, evidence.Redacted(name))
+	}
+	require.Contains(t, r.sections["Test03Validate"].Notes, "env.json, config.resolved.yaml, run_manifest.json verified")
+	manifest := r.read(t, "artifacts/04-train/run_manifest.json")
+	require.Contains(t, manifest, `"deterministic": true`)
+	require.Contains(t, manifest, `/env.json"`)
+	require.Contains(t, manifest, evidence.Redacted("AWS_SECRET_ACCESS_KEY"))
+	requireNoSecretPart(t, r.out, secret, 8)
+	require.NoError(t, exec.Command("make", "--no-print-directory", "verify", "RUNS="+r.out).Run(), "SHA256SUMS must verify")
+}
+
+// Well-known token shapes are redacted though no secret-named variable holds them (a Hugging Face
+// token, an AWS access key id, GitHub tokens, a bearer token, a private key's PEM block), and a
+// secret with a quote and a backslash, which JSON escapes, is redacted in the JSON copies, which
+// stay valid JSON.
+func TestSecretsTokenShapesAreRedacted(t *testing.T) {
+	tokens := map[string]string{
+		"HUB_LOGIN":  "hf_Vq3Mz8Kt5Rw2Ly7Nc4Bx9Hp6Gd1Fj0Su",
+		"UPLOAD_ID":  "AKIAZQ7W3V9K2M5X8R4T", // AKIA and 16 more
+		"GH_LOGIN":   "ghp_Zr9Kq2Vw7Mx4Tb8Nc3Lp6Gd1Hs5Fj0YuQe",
+		"GH_FINE":    "github_pat_11ZQ7W3V9K0_Rk2VmQ7bT4wZn9LcP3dG6sY5fH1aUqEXt8Jy4Kc7NvL5pGd8SyH3Wm4Tq9ZrB2x",
+		"HUB_HEADER": "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJxN3cifQ.Zr9Kq2Vw7Mx4Tb8N",
+	}
+	pemBody := []string{
+		"b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
+		"QyNTUxOQAAACDZr9Kq2Vw7Mx4Tb8Nc3Lp6Gd1Hs5Fj0YuQeWm4Tq9ZrB2xKc7NvL5pGd8",
+	}
+	pem := "-----BEGIN OPENSSH PRIVATE KEY-----\n" + strings.Join(pemBody, "\n") + "\n-----END OPENSSH PRIVATE KEY-----"
+	const password = `pa"ss\wQ7b-T4wZn9`
+	env := []string{"DEPLOY_PEM=" + pem, "DB_PASSWORD=" + password, "TESTFLAGS=-run Test0[0-5]",
+		"FIXTURE_LEAK=HUB_LOGIN,UPLOAD_ID,GH_LOGIN,GH_FINE,HUB_HEADER",
+		"FIXTURE_LEAK_ARTIFACTS=HUB_LOGIN,UPLOAD_ID,GH_LOGIN,GH_FINE,HUB_HEADER,DEPLOY_PEM,DB_PASSWORD"}
+	for k, v := range tokens {
+		env = append(env, k+"="+v)
+	}
+	r := makeSmoke(t, env...)
+	require.Equal(t, 0, r.code, r.tail())
+	requireValidJSON(t, r.out)
+	for k, v := range tokens {
+		if k == "HUB_HEADER" {
+			v = strings.TrimPrefix(v, "Authorization: Bearer ")
+		}
+		requireNoSecretPart(t, r.out, v, 12)
+	}
+	for _, line := range pemBody {
+		requireNoSecretPart(t, r.out, line, 12)
+	}
+	requireNoText(t, r.out, password)
+	requireNoText(t, r.out, `pa\"ss\\wQ7b`) // as JSON escapes it
+	log := r.read(t, "logs/04-train.log")
+	require.Contains(t, log, "[fixture] HUB_LOGIN=[REDACTED:")
+	require.Contains(t, log, "[fixture] HUB_HEADER=Authorization: Bearer [REDACTED:")
+	envJSON := r.read(t, "artifacts/04-train/env.json")
+	require.Contains(t, envJSON, evidence.Redacted("DB_PASSWORD"))
+	require.Contains(t, r.read(t, "artifacts/04-train/config.resolved.yaml"), "# DEPLOY_PEM=[REDACTED:")
+}
+
+// A check's error that quotes difftrain's output clips a long value at 80 bytes: the clipped
+// token no longer equals the secret, and its first bytes went into junit.xml, go-test.json,
+// checklist.md and report.md. Nothing of it may reach the evidence.
+func TestSecretsQuotedInACheckError(t *testing.T) {
+	const secret = "hf_Qz7wVb3KpLm9Rt2XcN8dFg4HjY6"
+	r := makeSmoke(t, "HF_TOKEN="+secret, "FIXTURE_LEAK_CONFIG=HF_TOKEN", "TESTFLAGS=-run Test0[0-3]")
+	reason := requireHalted(t, r, 3)
+	require.Regexp(t, `^03-validate: \S+/config.resolved.yaml: model.pretrained_model_name_or_path: "https://hf-mirror\S+access_token=\[REDACTED:HF_TOKEN\]…, but \S+ sets "hf-internal-testing/tiny-stable-diffusion-pipe"$`, reason)
+	for _, f := range []string{evidence.JUnitFile, evidence.JSONFile, evidence.ChecklistFile, evidence.ReportFile} {
+		require.Contains(t, r.read(t, f), "access_token=[REDACTED:HF_TOKEN]", f)
+	}
+	requireNoSecretPart(t, r.out, secret, 6)
+}
+
+// A token saved inside a checkpoint is not copied into the evidence: the checkpoint is referenced
+// by its sha256, with a reason that names the secret's variable, and the section's notes say so.
+// Under -tags gpu that fails the section.
+func TestSecretsInACheckpointAreNotCopied(t *testing.T) {
+	const secret = "hf_Wm4Tq9ZrB2xKc7NvL5pGd8SyH3"
+	t.Run("cpu", func(t *testing.T) {
+		r := makeSmoke(t, "HF_TOKEN="+secret, "FIXTURE_LEAK_CHECKPOINT=HF_TOKEN", "TESTFLAGS=-run Test0[0-6]")
+		require.Equal(t, 0, r.code, r.tail())
+		var info evidence.Run
+		require.NoError(t, json.Unmarshal([]byte(r.read(t, evidence.RunFile)), &info))
+		for _, name := range []string{"checkpoint-1.pt", "checkpoint-2.pt"} {
+			require.NoFileExists(t, filepath.Join(r.out, "artifacts/04-train", name))
+			ref, err := evidence.ReadRef(filepath.Join(r.out, "artifacts/04-train", name+evidence.RefSuffix))
+			require.NoError(t, err)
+			require.Contains(t, ref.Reason, "HF_TOKEN")
+			orig := filepath.Join(info.DifftrainDir, "_tmp_run", name)
+			sums, err := evidence.HashFiles(orig)
+			require.NoError(t, err)
+			require.Equal(t, sums[orig], ref.SHA256)
+			require.Equal(t, orig, ref.Path)
+		}
+		require.Contains(t, r.sections["Test04Train"].Notes, "HF_TOKEN")
+		require.Contains(t, r.read(t, evidence.ChecklistFile), "holds the value of HF_TOKEN")
+		requireNoSecretPart(t, r.out, secret, 8)
+	})
+	t.Run("gpu", func(t *testing.T) {
+		pretend, err := filepath.Abs("testdata/pretend-cuda")
+		require.NoError(t, err)
+		r := makeSmoke(t, "GPU=1", "FAKEGPU=1", "PYTHONPATH="+pretend, "HF_TOKEN="+secret, "FIXTURE_LEAK_CHECKPOINT=HF_TOKEN",
+			"TESTFLAGS=-run Test0[0-5]")
+		reason := requireHalted(t, r, 4)
+		require.Regexp(t, `^04-train: \S+/checkpoint-1.pt holds the value of HF_TOKEN`, reason)
+		require.FileExists(t, filepath.Join(r.out, "artifacts/04-train/checkpoint-1.pt"+evidence.RefSuffix))
+		requireNoSecretPart(t, r.out, secret, 8)
+	})
+}
+
+// A token that straddles the 400-byte cut of a live console line: the cut line leaked 36 of its
+// 39 characters into go-test.json. A private key printed over several lines is one block.
+func TestSecretsAcrossTheLiveLineCut(t *testing.T) {
+	t.Run("a token across the cut", func(t *testing.T) {
+		const secret = "hf_Jx8Rk2VmQ7bT4wZn9LcP3dG6sY5fH1aUqE" // 39 bytes
+		r := makeSmoke(t, "HF_TOKEN="+secret, "FIXTURE_LEAK=HF_TOKEN", "FIXTURE_LEAK_AT=364", "TESTFLAGS=-run Test0[0-2]")
+		require.Equal(t, 0, r.code, r.tail())
+		// The value starts at byte 364 of its line, so the 400-byte cut falls inside it.
+		head := "[fixture] HF_TOKEN=" + strings.Repeat(".", 364-len("[fixture] HF_TOKEN="))
+		require.Contains(t, r.read(t, "logs/02-dataset.log"), head+"[REDACTED:HF_TOKEN]\n")
+		require.Contains(t, r.read(t, evidence.JSONFile), head, "the line is in the live stream")
+		requireNoSecretPart(t, r.out, secret, 6)
+	})
+	t.Run("a private key over several lines", func(t *testing.T) {
+		body := []string{
+			"MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDZr9Kq2Vw7Mx4Tb8",
+			"Nc3Lp6Gd1Hs5Fj0YuQeWm4Tq9ZrB2xKc7NvL5pGd8SyH3Jx8Rk2VmQ7bT4wZn9LcP3d",
+		}
+		pem := "-----BEGIN PRIVATE KEY-----\n" + strings.Join(body, "\n") + "\n-----END PRIVATE KEY-----"
+		r := makeSmoke(t, "DEPLOY_PEM="+pem, "FIXTURE_LEAK=DEPLOY_PEM", "TESTFLAGS=-run Test0[0-2]")
+		require.Equal(t, 0, r.code, r.tail())
+		require.Contains(t, r.read(t, "logs/02-dataset.log"), "[fixture] DEPLOY_PEM=[REDACTED:private-key]")
+		for _, line := range body {
+			requireNoSecretPart(t, r.out, line, 12)
+		}
+	})
+}
+
+// Unbounded reads: a 2 GiB env.json took smoke.test to 14.7 GB of memory. Every file the harness
+// parses is bounded: a huge env.json fails its section with one line naming the file and the
+// limit, and the suite's peak RSS (smoke.test and the largest of its children, as wait4 reports
+// it) stays under 256 MiB. The env.json is sparse: it costs no disk.
+func TestUnboundedReadsHugeEnvJSON(t *testing.T) {
+	const huge = 512 << 20
+	out := filepath.Join(t.TempDir(), "evidence")
+	cmd := exec.Command(smokeBinary(t), "-test.v", "-test.run", "Test0[0-5]")
+	cmd.Env = cleanEnv("SMOKE_OUT="+out, "TMPDIR="+t.TempDir(), fmt.Sprintf("FIXTURE_HUGE_ENV_JSON=%d", huge))
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, buf.String())
+	require.Equal(t, 1, ee.ExitCode(), buf.String())
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	require.True(t, ok)
+	peak := ru.Maxrss << 10 // KiB on Linux
+	t.Logf("peak RSS of smoke.test (and its largest child) with a %d MiB env.json: %.1f MiB", huge>>20, float64(peak)/(1<<20))
+
+	info, err := evidence.ReadRun(out)
+	require.NoError(t, err)
+	var got evidence.Section
+	for _, s := range info.Sections {
+		if s.ID() == "05-artifacts" {
+			got = s
+		}
+	}
+	require.Equal(t, evidence.Fail, got.Result, buf.String())
+	require.Regexp(t, regexp.MustCompile(`^05-artifacts: read \S+/_tmp_run/env\.json: larger than \d+ bytes, the most the harness reads of it$`), got.Reason)
+	st, err := os.Stat(filepath.Join(info.DifftrainDir, "_tmp_run", "env.json"))
+	require.NoError(t, err)
+	require.Equal(t, int64(huge), st.Size(), "the fixture wrote the huge env.json")
+	require.Less(t, peak, int64(256<<20), "peak RSS")
+}
