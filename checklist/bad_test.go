@@ -19,12 +19,12 @@ import (
 // bad is the broken-input corpus; testdata/bad/gen_bad.py writes it.
 const bad = "../testdata/bad"
 
-// minimalJUnit is a junit.xml the loader accepts.
-const minimalJUnit = `<testsuites><testsuite name="x"><testcase name="Test00Preflight"></testcase></testsuite></testsuites>`
+// goodRun is the recorded run.json the broken junit.xml and gpu_env.json files are loaded with.
+var goodRun = filepath.Join(runsDir, "pass", evidence.RunFile)
 
 // TestBadInputs loads an evidence directory around each broken junit.xml, run.json and
-// gpu_env.json of the corpus (the other files minimal and valid): each is refused with one line
-// that names the file and, where there is one, the field. Each broken checklist template is
+// gpu_env.json of the corpus (the other files valid: a recorded run.json, a minimal junit.xml):
+// each is refused with one line that names the file and, where there is one, the field. Each broken checklist template is
 // rendered: none panics, and each gets a one-line note naming it. The errors and notes are kept
 // in testdata/bad-<kind>.golden (go test ./checklist -update).
 func TestBadInputs(t *testing.T) {
@@ -41,7 +41,7 @@ func TestBadInputs(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				dir := evidenceDir(t, map[string]string{evidence.RunFile: minimalRun, evidence.JUnitFile: minimalJUnit})
+				dir := evidenceDir(t, map[string]string{evidence.RunFile: string(readFile(t, goodRun)), evidence.JUnitFile: minimalJUnit})
 				file := filepath.Join(dir, kind.name)
 				if err := os.WriteFile(file, content, 0o644); err != nil {
 					t.Fatal(err)
@@ -55,7 +55,7 @@ func TestBadInputs(t *testing.T) {
 
 	t.Run("template", func(t *testing.T) {
 		got := badinput.Errors(t, filepath.Join(bad, "template", "*.md"), func(c string) (string, string) {
-			dir := copyRun(t, "pass")
+			e := loadCopy(t, "pass", Load)
 			var (
 				res Result
 				err error
@@ -66,7 +66,7 @@ func TestBadInputs(t *testing.T) {
 						t.Errorf("%s: Render panicked: %v", c, r)
 					}
 				}()
-				res, err = Render(dir, Options{Now: renderedAt, Template: c})
+				res, err = Render(e, Options{Now: renderedAt, Template: c})
 			}()
 			switch {
 			case err != nil:
@@ -80,14 +80,12 @@ func TestBadInputs(t *testing.T) {
 	})
 }
 
-// FuzzLoadJUnit loads an evidence directory whose junit.xml is arbitrary bytes and whose run.json
-// is valid: it never panics, a refusal is one line naming junit.xml, and what it loads renders.
+// FuzzLoadJUnit loads a recorded evidence directory (pass) whose junit.xml is arbitrary bytes:
+// it never panics, a refusal is one line naming the file at fault (junit.xml, or a file it
+// names), what it loads has every section of the plan, and it renders.
 // Seeds: testdata/fuzz/FuzzLoadJUnit (the recorded junit.xml files and testdata/bad/junit).
 func FuzzLoadJUnit(f *testing.F) {
-	dir := f.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, evidence.RunFile), []byte(minimalRun), 0o644); err != nil {
-		f.Fatal(err)
-	}
+	dir := copyRun(f, "pass")
 	path := filepath.Join(dir, evidence.JUnitFile)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -96,13 +94,13 @@ func FuzzLoadJUnit(f *testing.F) {
 		e, err := Load(dir)
 		if err != nil {
 			msg := err.Error()
-			if strings.Contains(msg, "\n") || !strings.Contains(msg, path) {
-				t.Fatalf("want one line naming %s, got %q", path, msg)
+			if strings.Contains(msg, "\n") || !strings.Contains(msg, dir+string(filepath.Separator)) {
+				t.Fatalf("want one line naming a file in %s, got %q", dir, msg)
 			}
 			return
 		}
-		if len(e.Sections) < len(catalog) {
-			t.Fatalf("%d sections, the runbook has %d", len(e.Sections), len(catalog))
+		if len(e.Sections) != len(e.Run.Sections) {
+			t.Fatalf("%d sections, the plan in run.json has %d", len(e.Sections), len(e.Run.Sections))
 		}
 		var cl, rep bytes.Buffer
 		writeChecklist(&cl, e, Options{Now: renderedAt})
@@ -117,7 +115,7 @@ func FuzzLoadJUnit(f *testing.F) {
 // Seeds: testdata/fuzz/FuzzFillTemplate (the templates in ../testdata, the fixture checkout's
 // own, and testdata/bad/template).
 func FuzzFillTemplate(f *testing.F) {
-	e, err := Load(filepath.Join("testdata", "runs", "fail-blocked"))
+	e, err := Load(filepath.Join(runsDir, "fail"))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -77,7 +77,8 @@ const (
 // RenderDir renders the evidence directory dir and seals it. It refuses evidence changed since
 // it was sealed (the rendered documents aside, which it rewrites), so that rendering again can
 // never re-seal tampered evidence; then it reads the evidence from src, writes checklist.md,
-// report.md, summary.json and the filled template, and rewrites SHA256SUMS. A run that FAILED
+// report.md, summary.json, smoke.prom, telemetry.svg and the filled template (Render), and
+// rewrites SHA256SUMS. A run that FAILED
 // renders without error.
 func RenderDir(dir string, src Source, opts Options) (Result, error) {
 	if err := evidence.CheckSealed(dir); err != nil {
@@ -111,7 +112,8 @@ func RenderDir(dir string, src Source, opts Options) (Result, error) {
 	return res, nil
 }
 
-// Render writes checklist.md, report.md, summary.json and the filled template of e into e.Dir.
+// Render writes checklist.md, report.md, summary.json, smoke.prom (Prom), telemetry.svg when
+// the run recorded telemetry.csv (TelemetrySVG), and the filled template of e into e.Dir.
 func Render(e *Evidence, opts Options) (Result, error) {
 	dir := e.Dir
 	res := Result{Verdict: e.Verdict()}
@@ -122,6 +124,14 @@ func Render(e *Evidence, opts Options) (Result, error) {
 		}
 		res.Written = append(res.Written, p)
 		return nil
+	}
+
+	var svg []byte // drawn first: a telemetry.csv that cannot be read leaves every document as it was
+	if e.Telemetry {
+		var err error
+		if svg, err = TelemetrySVG(e); err != nil {
+			return res, err
+		}
 	}
 
 	var cl, rep bytes.Buffer
@@ -138,6 +148,16 @@ func Render(e *Evidence, opts Options) (Result, error) {
 		return res, err
 	}
 	res.Written = append(res.Written, filepath.Join(dir, evidence.SummaryFile))
+	if err := write(evidence.PromFile, Prom(&sum)); err != nil {
+		return res, err
+	}
+	if svg != nil {
+		if err := write(evidence.TelemetrySVGFile, svg); err != nil {
+			return res, err
+		}
+	} else if err := os.Remove(filepath.Join(dir, evidence.TelemetrySVGFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return res, fmt.Errorf("remove the stale %s: %w", filepath.Join(dir, evidence.TelemetrySVGFile), err)
+	}
 
 	tmplPath := opts.Template
 	if tmplPath == "" && e.Run.DifftrainDir != "" {
@@ -311,7 +331,7 @@ func (e *Evidence) banners() string {
 			Text(orDash(e.Run.DifftrainDir)))
 	}
 	if e.Run.Interrupted != "" {
-		fmt.Fprintf(&b, "> **INTERRUPTED:** the run was stopped by %s; sections it did not reach are NOT RUN.\n\n", Text(e.Run.Interrupted))
+		fmt.Fprintf(&b, "> **INTERRUPTED:** the run was stopped by %s; the sections after the interrupted one did not run.\n\n", Text(e.Run.Interrupted))
 	}
 	if e.TestMain != "" {
 		fmt.Fprintf(&b, "> **SUITE FAILED:** TestMain failed: %s\n\n", Text(lastMessage(e.TestMain)))
@@ -339,7 +359,7 @@ func sectionNotes(s Section) string {
 		parts = append(parts, s.Reason)
 	}
 	if s.Result == NotRun {
-		parts = append(parts, "not in junit.xml")
+		parts = append(parts, "the run did not reach it, or -run left it out")
 	}
 	if s.ExitCode != "" && s.ExitCode != "0" && !strings.Contains(s.Reason, "exit") {
 		parts = append(parts, "exit code "+s.ExitCode)
@@ -474,7 +494,8 @@ func writeChecklist(b *bytes.Buffer, e *Evidence, opts Options) {
 		}
 	}
 	if e.Telemetry {
-		fmt.Fprintf(b, "\nSamples: %s\n", Code(e.outPath(evidence.TelemetryFile)))
+		fmt.Fprintf(b, "\nSamples: %s, drawn over time in [%s](%s) (one panel per GPU, the sections as bands)\n",
+			Code(e.outPath(evidence.TelemetryFile)), evidence.TelemetrySVGFile, evidence.TelemetrySVGFile)
 	}
 
 	tails := failureTails(e, opts.tail())
@@ -611,7 +632,17 @@ func writeFindings(b *bytes.Buffer, e *Evidence) {
 	} else {
 		b.WriteString("- Warnings: " + strings.Join(warn, "; ") + "\n")
 	}
-	b.WriteString("- NaNs: " + Text(nanSummary(e)) + "\n")
+	var nans []string
+	for _, s := range e.Sections {
+		if s.NaN > 0 {
+			nans = append(nans, Text(fmt.Sprintf("%s: %s with a NaN or Inf loss", s.Slug(), plural(s.NaN, "log line")))+logRef(s))
+		}
+	}
+	if len(nans) == 0 {
+		b.WriteString("- NaNs: none recorded\n")
+	} else {
+		b.WriteString("- NaNs: " + strings.Join(nans, "; ") + "\n")
+	}
 	if e.Env != nil {
 		v := envValues(e)
 		b.WriteString("- Health checks: " + Text(v["Health"]) + "\n")

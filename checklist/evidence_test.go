@@ -1,8 +1,11 @@
 package checklist
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -12,11 +15,17 @@ import (
 	junit "github.com/joshdk/go-junit"
 )
 
-// minimalRun is a run.json with only what Load requires.
-const minimalRun = `{"started_utc": "2026-03-02T09:00:00Z", "out": "/out", "plan": {"name": "p", "deviations": []}, "guardrails": []}`
+// minimalJUnit is a junit.xml the loader accepts: its one testcase is not a section.
+const minimalJUnit = `<testsuites><testsuite name="x"><testcase name="Test00Preflight"></testcase></testsuite></testsuites>`
+
+// recordedFile is the content of a file of a recorded run.
+func recordedFile(t testing.TB, run, rel string) string {
+	t.Helper()
+	return string(readFile(t, filepath.Join(runsDir, run, filepath.FromSlash(rel))))
+}
 
 // evidenceDir writes files (name → content) into a fresh directory.
-func evidenceDir(t *testing.T, files map[string]string) string {
+func evidenceDir(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
@@ -39,43 +48,46 @@ func results(e *Evidence) []string {
 	return out
 }
 
-// The recorded junit.xml (testdata/input, written by gotestsum) lists the failure first, then
-// the skips, then the passes; the checklist orders by section number and fills the gaps.
+// junitCaseRE is one <testcase> element of a junit.xml as gotestsum writes it, with its line.
+var junitCaseRE = regexp.MustCompile(`(?s)\t\t<testcase [^>]*name="(\w+)".*?</testcase>\n`)
+
+// The recorded junit.xml lists the failure first, then the skips, then the passes, as gotestsum
+// writes it; the checklist orders the sections by number, each with what the suite recorded.
 func TestLoadRecordedJUnitOrdersBySection(t *testing.T) {
-	dir := evidenceDir(t, map[string]string{
-		"run.json":  minimalRun,
-		"junit.xml": string(readFile(t, filepath.Join("testdata", "input", "junit.xml"))),
-	})
-	e, err := Load(dir)
+	var order []string
+	for _, m := range junitCaseRE.FindAllStringSubmatch(recordedFile(t, "fail", evidence.JUnitFile), -1) {
+		order = append(order, m[1])
+	}
+	if want := []string{"Test04Train", "Test05Artifacts", "Test06Resume", "Test07AMPFP16", "Test08AMPBF16",
+		"Test00Preflight", "Test01Install", "Test02Dataset", "Test03Validate"}; !slices.Equal(order, want) {
+		t.Fatalf("the recorded junit.xml lists %q, want gotestsum's order %q", order, want)
+	}
+	e, err := Load(filepath.Join(runsDir, "fail"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"00 PASS", "01 NOT RUN", "02 PASS", "03 NOT RUN", "04 FAIL", "05 SKIPPED", "06 SKIPPED", "07 NOT RUN", "08 NOT RUN"}
+	want := []string{"00 PASS", "01 PASS", "02 PASS", "03 PASS", "04 FAIL", "05 SKIPPED", "06 SKIPPED", "07 SKIPPED", "08 SKIPPED"}
 	if got := results(e); !slices.Equal(got, want) {
 		t.Errorf("sections %q, want %q", got, want)
 	}
-	byNum := map[string]Section{}
-	for _, s := range e.Sections {
-		byNum[s.Number] = s
-	}
-	if s := byNum["06"]; s.Reason != "blocked by 04-train" || s.Name != "resume" {
-		t.Errorf("06: reason %q, name %q: want the skip message's reason and the catalog's name", s.Reason, s.Name)
-	}
-	if s := byNum["04"]; s.Peaks != (Peaks{"1532", "37", "51", "118.4"}) || s.Warnings != 2 || s.ExitCode != "1" || s.Log != "logs/04-train.log" {
+	s := e.Sections[4]
+	if s.Test != "Test04Train" || s.Name != "train" || s.Title != "Smoke training (2 steps)" || s.ExitCode != "1" ||
+		s.Log != "logs/04-train.log" || s.Reason != "04-train: exit code 1: RuntimeError: injected failure (FIXTURE_FAIL)" ||
+		!slices.Equal(s.Artifacts, []string{evidence.ReproFile}) {
 		t.Errorf("04: %+v", s)
 	}
-	if s := byNum["00"]; s.Notes != "GPU 0: NVIDIA GeForce RTX 4090 <24 GiB> | cc 8.9" {
-		t.Errorf("00 notes %q", s.Notes)
+	if s := e.Sections[6]; s.Reason != "blocked by 04-train" || s.Test != "Test06Resume" || !s.Optional {
+		t.Errorf("06: %+v", s)
 	}
 	if e.Verdict() != evidence.Fail {
 		t.Errorf("verdict %s", e.Verdict())
 	}
 }
 
-// The same recorded file is valid JUnit for other readers: go-junit sees the statuses
-// gotestsum wrote. (go-junit v1.0.0 does not read a testcase's <properties>; Load does.)
+// The recorded junit.xml is valid JUnit for other readers: go-junit sees the statuses gotestsum
+// wrote. (go-junit v1.0.0 does not read a testcase's <properties>; Load does.)
 func TestRecordedJUnitParsesWithGoJUnit(t *testing.T) {
-	suites, err := junit.IngestFile(filepath.Join("testdata", "input", "junit.xml"))
+	suites, err := junit.IngestFile(filepath.Join(runsDir, "fail", evidence.JUnitFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,207 +100,281 @@ func TestRecordedJUnitParsesWithGoJUnit(t *testing.T) {
 		status[tc.Name] = tc.Status
 	}
 	want := map[string]junit.Status{
-		"Test00Preflight": junit.StatusPassed, "Test02Dataset": junit.StatusPassed,
-		"Test04Train": junit.StatusFailed, "Test05Artifacts": junit.StatusSkipped, "Test06Resume": junit.StatusSkipped,
+		"Test00Preflight": junit.StatusPassed, "Test03Validate": junit.StatusPassed,
+		"Test04Train": junit.StatusFailed, "Test05Artifacts": junit.StatusSkipped, "Test08AMPBF16": junit.StatusSkipped,
 	}
 	for name, st := range want {
 		if status[name] != st {
 			t.Errorf("%s: status %q, want %q", name, status[name], st)
 		}
 	}
-	if s.Totals.Tests != 5 || s.Totals.Failed != 1 || s.Totals.Skipped != 2 || s.Totals.Passed != 2 {
+	if s.Totals.Tests != 9 || s.Totals.Failed != 1 || s.Totals.Skipped != 4 || s.Totals.Passed != 4 {
 		t.Errorf("totals %+v", s.Totals)
 	}
 	if s.Properties["go.version"] == "" {
 		t.Errorf("suite properties %v lack go.version", s.Properties)
 	}
 	for _, tc := range s.Tests {
-		if tc.Name == "Test04Train" && (tc.Error == nil || !strings.Contains(tc.Error.Error(), "exit status 1: ImportError")) {
+		if tc.Name == "Test04Train" && (tc.Error == nil || !strings.Contains(tc.Error.Error(), "RuntimeError: injected failure (FIXTURE_FAIL)")) {
 			t.Errorf("Test04Train error %v", tc.Error)
 		}
 	}
 }
 
-// A TestMain failure (recorded: testdata/input/junit-testmain.xml) fails the run before any
-// section: every section is NOT RUN and both documents say the suite failed.
+// A TestMain failure (gotestsum's real junit.xml for it: testdata/input/junit-testmain.xml)
+// beside a run.json whose sections never ran: every section is NOT RUN, the verdict FAIL, and
+// both documents say the suite failed.
 func TestTestMainFailure(t *testing.T) {
 	dir := evidenceDir(t, map[string]string{
-		"run.json":  minimalRun,
-		"junit.xml": string(readFile(t, filepath.Join("testdata", "input", "junit-testmain.xml"))),
+		evidence.RunFile:   recordedFile(t, "run-alone", evidence.RunFile),
+		evidence.JUnitFile: string(readFile(t, filepath.Join("testdata", "input", "junit-testmain.xml"))),
 	})
-	res, err := Render(dir, Options{Now: renderedAt})
+	e, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Render(e, Options{Now: renderedAt})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Verdict != evidence.Fail {
 		t.Errorf("verdict %s, want FAIL", res.Verdict)
 	}
+	if got := results(e); !slices.Equal(got, []string{"00 NOT RUN", "01 NOT RUN", "02 NOT RUN", "03 NOT RUN", "04 NOT RUN",
+		"05 NOT RUN", "06 NOT RUN", "07 NOT RUN", "08 NOT RUN"}) {
+		t.Errorf("sections %q", got)
+	}
 	cl := string(readFile(t, filepath.Join(dir, evidence.ChecklistFile)))
 	for _, want := range []string{
 		"> **SUITE FAILED:** TestMain failed: smoke: create SMOKE_OUT /nonexistent/out: permission denied",
-		"| 04 | train — Smoke training (2 steps) | — |",
 		"### TestMain",
 	} {
 		if !strings.Contains(cl, want) {
 			t.Errorf("checklist lacks %q", want)
 		}
 	}
+	if !regexp.MustCompile("(?m)^\\| 04 \\| train — Smoke training \\(2 steps\\) \\| `[^`]+` \\| [^|]+ \\| NOT RUN \\| — \\|").MatchString(cl) {
+		t.Error("checklist lacks 04 NOT RUN with the plan's command")
+	}
 	rep := string(readFile(t, filepath.Join(dir, evidence.ReportFile)))
 	if !strings.Contains(rep, "- suite: **FAIL** — TestMain: smoke: create SMOKE_OUT /nonexistent/out: permission denied") {
 		t.Errorf("report does not name the TestMain failure:\n%s", rep)
 	}
+	sum := e.Summary()
+	if sum.FirstFailure == nil || sum.FirstFailure.ID != "TestMain" {
+		t.Errorf("summary's first failure %+v, want TestMain", sum.FirstFailure)
+	}
 }
 
-// Without section properties, the number comes from the test name.
-func TestSectionFromTestName(t *testing.T) {
-	dir := evidenceDir(t, map[string]string{
-		"run.json": minimalRun,
-		"junit.xml": `<?xml version="1.0" encoding="UTF-8"?>
-<testsuites tests="2" failures="1" errors="0" time="1.0">
-	<testsuite tests="2" failures="1" time="1.0" name="x" timestamp="">
-		<testcase classname="x" name="Test04Train" time="3.250000"><failure message="Failed" type="">=== RUN   Test04Train
-    smoke_test.go:9: exit status 1
---- FAIL: Test04Train (3.25s)
-</failure></testcase>
-		<testcase classname="x" name="Test04Train/sub" time="0.000000"><failure message="Failed" type=""></failure></testcase>
-		<testcase classname="x" name="Test2Dataset" time="0.5"></testcase>
-		<testcase classname="x" name="TestHelper" time="0.1"><failure message="Failed" type="">    helper_test.go:3: boom
-</failure></testcase>
-	</testsuite>
-</testsuites>`,
-	})
+// A failed test that carries no section property (a helper test beside the sections) fails the
+// run and is listed; a passing one is not a section and is left out.
+func TestTestsWithoutSection(t *testing.T) {
+	junitXML := strings.Replace(recordedFile(t, "pass", evidence.JUnitFile), "\t</testsuite>",
+		"\t\t<testcase classname=\"x\" name=\"TestHelper\" time=\"0.1\"><failure message=\"Failed\" type=\"\">=== RUN   TestHelper\n    helper_test.go:3: boom\n--- FAIL: TestHelper (0.10s)\n</failure></testcase>\n"+
+			"\t\t<testcase classname=\"x\" name=\"TestOther\" time=\"0.1\"></testcase>\n\t</testsuite>", 1)
+	dir := evidenceDir(t, map[string]string{evidence.RunFile: recordedFile(t, "pass", evidence.RunFile), evidence.JUnitFile: junitXML})
 	e, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"00 NOT RUN", "01 NOT RUN", "02 PASS", "03 NOT RUN", "04 FAIL", "05 NOT RUN", "06 NOT RUN", "07 NOT RUN", "08 NOT RUN"}
-	if got := results(e); !slices.Equal(got, want) {
-		t.Errorf("sections %q, want %q", got, want)
-	}
-	s := e.Sections[4]
-	if s.Reason != "exit status 1" || s.Duration != "3.2" || s.Name != "train" || !slices.Equal(s.Subtests, []string{"sub: FAIL"}) {
-		t.Errorf("04: reason %q, duration %q, name %q, subtests %q", s.Reason, s.Duration, s.Name, s.Subtests)
-	}
 	if len(e.Others) != 1 || e.Others[0].Test != "TestHelper" || e.Others[0].Reason != "boom" {
 		t.Errorf("others %+v, want the failed TestHelper", e.Others)
 	}
+	if e.Verdict() != evidence.Fail {
+		t.Errorf("verdict %s, want FAIL", e.Verdict())
+	}
+	var rep bytes.Buffer
+	writeReport(&rep, e, Options{Now: renderedAt})
+	if !strings.Contains(rep.String(), "- TestHelper: **FAIL** — boom\n") {
+		t.Errorf("report does not list TestHelper:\n%s", rep.String())
+	}
 }
 
+// TestLoadErrors breaks one thing in a recorded run at a time: each is refused with one line
+// that names the file and the field. (The broken-input corpus, TestBadInputs, has more.)
 func TestLoadErrors(t *testing.T) {
-	junitWith := func(props string) string {
-		return `<testsuites><testsuite name="x">
-<testcase name="Test00Preflight"></testcase>
-<testcase name="Test01Install"></testcase>
-<testcase name="Test04Train"><properties>` + props + `</properties></testcase>
-</testsuite></testsuites>`
-	}
 	type testCase struct {
-		name  string
-		files map[string]string
-		want  string // the error after the directory
+		name string
+		edit func(t *testing.T, dir string)
+		want string // the error, with the directory as DIR
 	}
-	run := func(t *testing.T, tc testCase) {
-		dir := evidenceDir(t, tc.files)
-		_, err := Load(dir)
-		if err == nil {
-			t.Fatal("no error")
-		}
-		msg := err.Error()
-		if strings.Contains(msg, "\n") {
-			t.Errorf("error spans lines: %q", msg)
-		}
-		if want := strings.ReplaceAll(tc.want, "DIR", dir); !strings.Contains(msg, want) {
-			t.Errorf("error %q\nwant it to contain %q", msg, want)
-		}
-	}
-	ok := map[string]string{"run.json": minimalRun, "junit.xml": junitWith("")}
-	with := func(name, content string) map[string]string {
-		m := map[string]string{}
-		for k, v := range ok {
-			m[k] = v
-		}
-		if content == "" {
-			delete(m, name)
-		} else {
-			m[name] = content
-		}
-		return m
-	}
-	for _, tc := range []testCase{
-		{"no run.json", with("run.json", ""), "read DIR/run.json: open DIR/run.json: no such file or directory"},
-		{"run.json not JSON", with("run.json", "{\n  \"started_utc\": oops\n}"), "read DIR/run.json: line 2: invalid character 'o'"},
-		{"run.json wrong type", with("run.json", `{"started_utc": "2026-03-02T09:00:00Z", "fixture": "yes"}`), "read DIR/run.json: field fixture: string is not bool"},
-		{"started_utc missing", with("run.json", `{"fixture": true}`), "read DIR/run.json: started_utc is empty"},
-		{"started_utc bad", with("run.json", `{"started_utc": "yesterday"}`), `read DIR/run.json: started_utc: "yesterday" is not RFC 3339`},
-		{"deviation section bad", with("run.json", `{"started_utc": "2026-03-02T09:00:00Z", "plan": {"deviations": [{"section": "four"}]}}`), `read DIR/run.json: plan.deviations[0].section: "four" is not a section number`},
-		{"no junit.xml", with("junit.xml", ""), "read DIR/junit.xml: open DIR/junit.xml: no such file or directory"},
-		{"junit not XML", with("junit.xml", "<testsuites><testsuite>"), "read DIR/junit.xml: XML syntax error on line 1: unexpected EOF"},
-		{"junit wrong root", with("junit.xml", "<html></html>"), "read DIR/junit.xml: root element is <html>, want <testsuites>"},
-		{"result unknown", with("junit.xml", junitWith(`<property name="result" value="MAYBE"></property>`)), `read DIR/junit.xml: testcase 3 (Test04Train): property result: "MAYBE" is not one of PASS, FAIL, SKIPPED, INTERRUPTED, NA`},
-		{"warnings not a count", with("junit.xml", junitWith(`<property name="warnings" value="many"></property>`)), `testcase 3 (Test04Train): property warnings: "many" is not a count`},
-		{"exit code not a number", with("junit.xml", junitWith(`<property name="exit_code" value="x"></property>`)), `testcase 3 (Test04Train): property exit_code: "x" is not an integer`},
-		{"duration not a number", with("junit.xml", junitWith(`<property name="duration" value="1m"></property>`)), `testcase 3 (Test04Train): property duration: "1m" is not a number of seconds`},
-		{"peak not a number", with("junit.xml", junitWith(`<property name="peak_mem_mib" value="lots"></property>`)), `testcase 3 (Test04Train): property peak_mem_mib: "lots" is not a number`},
-		{"section bad", with("junit.xml", junitWith(`<property name="section" value="x4"></property>`)), `testcase 3 (Test04Train): property section: "x4" is not a section number`},
-		{"section twice", with("junit.xml", junitWith(`<property name="section" value="1"></property>`)), `testcase 3 (Test04Train): section 01 is already recorded by testcase 2`},
-		{"gpu_env.json wrong type", with("gpu_env.json", `{"schema_version": 1, "nvml": {"gpus": "none"}}`), "read DIR/gpu_env.json"},
-		{"sha256ref without sha", with("artifacts/_tmp_run/checkpoint-2.pt.sha256ref", "size: 12\n"), "read DIR/artifacts/_tmp_run/checkpoint-2.pt.sha256ref: sha256 is missing"},
-		{"sha256ref bad sha", with("artifacts/_tmp_run/checkpoint-2.pt.sha256ref", `{"sha256": "xyz"}`), `read DIR/artifacts/_tmp_run/checkpoint-2.pt.sha256ref: sha256: "xyz" is not a SHA-256`},
-	} {
-		t.Run(tc.name, func(t *testing.T) { run(t, tc) })
-	}
-}
-
-func TestSHA256RefFormats(t *testing.T) {
-	sha := strings.Repeat("ab", 32)
-	for name, content := range map[string]string{
-		"json":      `{"sha256": "` + sha + `", "size": 1234, "path": "/w/difftrain/_tmp_run/checkpoint-2.pt"}`,
-		"key:value": "sha256: " + sha + "\nsize: 1234\npath: /w/difftrain/_tmp_run/checkpoint-2.pt\n",
-		"key=value": "sha256=" + sha + "\nbytes=1234\nsource=/w/difftrain/_tmp_run/checkpoint-2.pt\n",
-		"sha256sum": strings.ToUpper(sha) + "  /w/difftrain/_tmp_run/checkpoint-2.pt\nsize: 1234\n",
-	} {
-		t.Run(name, func(t *testing.T) {
-			dir := evidenceDir(t, map[string]string{
-				"run.json": minimalRun, "junit.xml": "<testsuites></testsuites>",
-				"artifacts/_tmp_run/checkpoint-2.pt.sha256ref": content,
-			})
-			e, err := Load(dir)
-			if err != nil {
+	remove := func(rel string) func(*testing.T, string) {
+		return func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, rel)); err != nil {
 				t.Fatal(err)
 			}
-			want := File{Path: "artifacts/_tmp_run/checkpoint-2.pt", Size: 1234, SHA256: sha, Ref: "/w/difftrain/_tmp_run/checkpoint-2.pt"}
-			if len(e.Files) != 1 || e.Files[0].Path != want.Path || e.Files[0].Size != want.Size || e.Files[0].SHA256 != want.SHA256 || e.Files[0].Ref != want.Ref {
-				t.Errorf("files %+v, want [%+v]", e.Files, want)
+		}
+	}
+	write := func(rel, content string) func(*testing.T, string) {
+		return func(t *testing.T, dir string) {
+			if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(rel)), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	replace := func(rel, old, new string) func(*testing.T, string) {
+		return func(t *testing.T, dir string) { replaceIn(t, filepath.Join(dir, filepath.FromSlash(rel)), old, new) }
+	}
+	// In fail's junit.xml, testcase 1 is Test04Train (FAIL) and testcase 2 Test05Artifacts (SKIPPED).
+	const train = `<property name="name" value="train"></property>`
+	for _, tc := range []testCase{
+		{"no run.json", remove(evidence.RunFile), "read DIR/run.json: open DIR/run.json: no such file or directory"},
+		{"run.json not JSON", write(evidence.RunFile, "{\n  \"started_utc\": oops\n}"), "read DIR/run.json: line 2: invalid character 'o'"},
+		{"run.json wrong type", replace(evidence.RunFile, `"fixture": true`, `"fixture": "yes"`), "read DIR/run.json: field fixture: string is not bool"},
+		{"run.json from schema_version 1", write(evidence.RunFile, `{"started_utc": "2026-03-02T09:00:00Z", "plan": {"name": "p"}}`),
+			"read DIR/run.json: sections: none (run.json from a harness older than schema_version 2?)"},
+		{"section result unknown", replace(evidence.RunFile, `"result": "FAIL"`, `"result": "FAILED"`),
+			`read DIR/run.json: sections[4].result: "FAILED" is not one of PASS, FAIL, SKIPPED, INTERRUPTED, NA, NOT RUN`},
+		{"section twice", replace(evidence.RunFile, `"section": "05"`, `"section": "4"`), "read DIR/run.json: sections[5]: section 04 is already sections[4]"},
+		{"no junit.xml", remove(evidence.JUnitFile), "read DIR/junit.xml: open DIR/junit.xml: no such file or directory"},
+		{"junit not XML", write(evidence.JUnitFile, "<testsuites><testsuite>"), "read DIR/junit.xml: XML syntax error on line 1: unexpected EOF"},
+		{"junit wrong root", write(evidence.JUnitFile, "<html></html>"), "read DIR/junit.xml: root element is <html>, want <testsuites>"},
+		{"junit result unknown", replace(evidence.JUnitFile, `<property name="result" value="FAIL">`, `<property name="result" value="MAYBE">`),
+			`read DIR/junit.xml: testcase 1 (Test04Train): property result: "MAYBE" is not one of PASS, FAIL, SKIPPED, INTERRUPTED, NA, NOT RUN`},
+		{"junit result and status disagree", replace(evidence.JUnitFile, `<property name="result" value="FAIL">`, `<property name="result" value="PASS">`),
+			"read DIR/junit.xml: testcase 1 (Test04Train): property result is PASS, but JUnit records the testcase as failed"},
+		{"junit section not in the plan", replace(evidence.JUnitFile, `<property name="section" value="04">`, `<property name="section" value="12">`),
+			"read DIR/junit.xml: testcase 1 (Test04Train): section 12 is not one of the plan's in run.json"},
+		{"junit name differs from the plan's", replace(evidence.JUnitFile, train, `<property name="name" value="training"></property>`),
+			`read DIR/junit.xml: testcase 1 (Test04Train): section 04 is "training", but the plan in run.json names it "train"`},
+		{"junit section twice", replace(evidence.JUnitFile, `<property name="section" value="05">`, `<property name="section" value="04">`),
+			"read DIR/junit.xml: testcase 2 (Test05Artifacts): section 04 is already recorded by testcase 1"},
+		{"warnings not a count", replace(evidence.JUnitFile, `<property name="warnings" value="0">`, `<property name="warnings" value="many">`),
+			`read DIR/junit.xml: testcase 1 (Test04Train): property warnings: "many" is not a count`},
+		{"exit code not a number", replace(evidence.JUnitFile, `<property name="exit_code" value="1">`, `<property name="exit_code" value="x">`),
+			`read DIR/junit.xml: testcase 1 (Test04Train): property exit_code: "x" is not an integer`},
+		{"duration not a number", replace(evidence.JUnitFile, `<property name="duration" value="`, `<property name="duration" value="1m`),
+			`testcase 1 (Test04Train): property duration: "1m`},
+		{"gpu_env.json wrong type", write(evidence.GPUEnvFile, `{"schema_version": 1, "nvml": {"gpus": "none"}}`), "read DIR/gpu_env.json"},
+		{"sha256ref without sha", replace("artifacts/03-validate/env.json.sha256ref", "sha256: ", "sha: "),
+			`read DIR/artifacts/03-validate/env.json.sha256ref: line 1: unknown key "sha"`},
+		{"sha256ref bad size", replace("artifacts/03-validate/env.json.sha256ref", "size: ", "size: about "),
+			`read DIR/artifacts/03-validate/env.json.sha256ref: size: "about `},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := copyRun(t, "fail")
+			tc.edit(t, dir)
+			_, err := Load(dir)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error spans lines: %q", msg)
+			}
+			if want := strings.ReplaceAll(tc.want, "DIR", dir); !strings.Contains(msg, want) {
+				t.Errorf("error %q\nwant it to contain %q", msg, want)
 			}
 		})
 	}
 }
 
-// A file a section names in its artifacts property but that is not in artifacts/ is listed
-// as MISSING.
+// A reference (<copy>.sha256ref, the one format evidence.WriteRef writes) stands for the copy
+// it replaces; a broken one is refused with one line naming it and the field.
+func TestSHA256Ref(t *testing.T) {
+	sha := strings.Repeat("ab", 32)
+	const rel = "artifacts/04-train/checkpoint-2.pt"
+	good := "sha256: " + sha + "\nsize: 1234\npath: /w/difftrain/_tmp_run/checkpoint-2.pt\nreason: larger than the 0-byte copy cap\n"
+	load := func(t *testing.T, ref string) (*Evidence, string, error) {
+		dir := evidenceDir(t, map[string]string{
+			evidence.RunFile: recordedFile(t, "run-alone", evidence.RunFile), evidence.JUnitFile: minimalJUnit,
+			rel + evidence.RefSuffix: ref,
+		})
+		e, err := Load(dir)
+		return e, filepath.Join(dir, filepath.FromSlash(rel+evidence.RefSuffix)), err
+	}
+	e, _, err := load(t, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := File{Path: rel, Size: 1234, SHA256: sha, Ref: "/w/difftrain/_tmp_run/checkpoint-2.pt"}
+	i := slices.IndexFunc(e.Files, func(f File) bool { return f.Path == rel })
+	if i < 0 || e.Files[i].Size != want.Size || e.Files[i].SHA256 != want.SHA256 || e.Files[i].Ref != want.Ref || e.Files[i].Missing {
+		t.Errorf("files %+v, want one %+v", e.Files, want)
+	}
+	for name, tc := range map[string]struct{ ref, want string }{
+		"sha256 missing": {strings.Replace(good, "sha256: "+sha+"\n", "", 1), `sha256: "" is not a SHA-256`},
+		"sha256 not hex": {strings.Replace(good, sha, "xyz", 1), `sha256: "xyz" is not a SHA-256`},
+		"size missing":   {strings.Replace(good, "size: 1234\n", "", 1), "size is missing"},
+		"size negative":  {strings.Replace(good, "size: 1234", "size: -1", 1), `size: "-1" is not a number of bytes`},
+		"path missing":   {strings.Replace(good, "path: /w/difftrain/_tmp_run/checkpoint-2.pt\n", "", 1), "path is missing"},
+		"unknown key":    {good + "owner: root\n", `line 5: unknown key "owner"`},
+		"JSON":           {`{"sha256": "` + sha + `", "size": 1234}`, `line 1: unknown key "{\"sha256\""`},
+		"sha256sum line": {sha + "  /w/difftrain/_tmp_run/checkpoint-2.pt\n", `line 1: want "key: value"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, file, err := load(t, tc.ref)
+			if err == nil || strings.Contains(err.Error(), "\n") || err.Error() != "read "+file+": "+tc.want {
+				t.Errorf("error %v\nwant read %s: %s", err, file, tc.want)
+			}
+		})
+	}
+}
+
+// A file a section names but that is not in the evidence directory is listed as MISSING, by
+// the section that names it; a reference stands for the copy it replaces.
 func TestMissingArtifactIsListed(t *testing.T) {
-	dir := evidenceDir(t, map[string]string{
-		"run.json": minimalRun,
-		"junit.xml": `<testsuites><testsuite name="x"><testcase name="Test05Artifacts"><properties>
-<property name="artifacts" value="artifacts/_tmp_run/env.json; artifacts/_tmp_run/run_manifest.json"></property>
-</properties></testcase></testsuite></testsuites>`,
-		"artifacts/_tmp_run/env.json": "{}\n",
-	})
+	dir := copyRun(t, "pass")
+	if err := os.Remove(filepath.Join(dir, "artifacts", "04-train", "env.json")); err != nil {
+		t.Fatal(err)
+	}
 	e, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b strings.Builder
+	var got []string
 	for _, f := range e.Files {
-		b.WriteString(f.Path)
-		if f.Missing {
-			b.WriteString(" MISSING")
+		if strings.HasPrefix(f.Path, "artifacts/04-train/") {
+			line := f.Path
+			if f.Missing {
+				line += " MISSING"
+			}
+			got = append(got, line+" by "+strings.Join(f.By, ","))
 		}
-		b.WriteString(" by " + strings.Join(f.By, ",") + "\n")
 	}
-	want := "artifacts/_tmp_run/env.json by 05-artifacts\nartifacts/_tmp_run/run_manifest.json MISSING by 05-artifacts\n"
-	if b.String() != want {
-		t.Errorf("files:\n%s\nwant:\n%s", b.String(), want)
+	want := []string{
+		"artifacts/04-train/checkpoint-1.pt by 04-train", "artifacts/04-train/checkpoint-2.pt by 04-train",
+		"artifacts/04-train/config.resolved.yaml by 04-train", "artifacts/04-train/env.json MISSING by 04-train",
+		"artifacts/04-train/run_manifest.json by 04-train",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("files:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// With SMOKE_COPY_CAP_MB=0 every copy is a reference: none is missing.
+	e, err = Load(filepath.Join(runsDir, "fail"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := 0
+	for _, f := range e.Files {
+		if f.Ref != "" {
+			refs++
+			if f.Missing || strings.HasSuffix(f.Path, evidence.RefSuffix) || len(f.SHA256) != 64 {
+				t.Errorf("reference %+v", f)
+			}
+		}
+	}
+	if refs == 0 {
+		t.Error("fail has no references (SMOKE_COPY_CAP_MB=0)")
+	}
+}
+
+// A reference a section names but that is not in the evidence directory is listed as MISSING,
+// as a missing copy is; it does not stop the rendering.
+func TestMissingReferenceIsListed(t *testing.T) {
+
+	dir := copyRun(t, "fail")
+	if err := os.Remove(filepath.Join(dir, "artifacts", "03-validate", "env.json.sha256ref")); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(e.Files, func(f File) bool { return strings.HasPrefix(f.Path, "artifacts/03-validate/env.json") })
+	if i < 0 || !e.Files[i].Missing || !slices.Equal(e.Files[i].By, []string{"03-validate"}) {
+		t.Errorf("files %+v: want artifacts/03-validate/env.json MISSING, checked by 03-validate", e.Files)
 	}
 }
 
@@ -305,17 +391,64 @@ func TestVerdict(t *testing.T) {
 	for _, tc := range []testCase{
 		{"all pass", Evidence{Sections: []Section{pass("00", false), pass("01", true)}}, "PASS"},
 		{"optional skipped", Evidence{Sections: []Section{pass("00", false), with(pass("01", true), evidence.Skipped)}}, "PASS"},
+		{"optional NA", Evidence{Sections: []Section{pass("00", false), with(pass("01", true), evidence.NA)}}, "PASS"},
 		{"required skipped", Evidence{Sections: []Section{with(pass("00", false), evidence.Skipped)}}, "INCOMPLETE"},
 		{"not run", Evidence{Sections: []Section{pass("00", false), with(pass("01", true), NotRun)}}, "INCOMPLETE"},
-		{"interrupted run", Evidence{Sections: []Section{pass("00", false)}, Run: evidence.RunInfo{Interrupted: "SIGTERM"}}, "INTERRUPTED"},
+		{"interrupted run", Evidence{Sections: []Section{pass("00", false)}, Run: evidence.Run{Interrupted: "SIGTERM"}}, "INTERRUPTED"},
+		{"interrupted section", Evidence{Sections: []Section{with(pass("00", false), evidence.Interrupted)}}, "INTERRUPTED"},
 		{"fail beats interrupted", Evidence{Sections: []Section{with(pass("00", false), evidence.Fail), with(pass("01", true), evidence.Interrupted)}}, "FAIL"},
 		{"testmain", Evidence{Sections: []Section{pass("00", false)}, TestMain: "boom"}, "FAIL"},
-		{"guardrail violated", Evidence{Sections: []Section{pass("00", false)}, Run: evidence.RunInfo{Guardrails: []evidence.Guardrail{{Rule: "r", OK: false}}}}, "FAIL"},
+		{"other test failed", Evidence{Sections: []Section{pass("00", false)}, Others: []Section{{Test: "TestX", Result: evidence.Fail}}}, "FAIL"},
+		{"guardrail violated", Evidence{Sections: []Section{pass("00", false)}, Run: evidence.Run{Guardrails: []evidence.Guardrail{{Rule: "r", OK: false}}}}, "FAIL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.e.Verdict(); got != tc.want {
 				t.Errorf("Verdict() = %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// A violated guardrail, as the suite records it in run.json, fails the run in both documents
+// and the summary, whichever file the results are read from.
+func TestViolatedGuardrail(t *testing.T) {
+	dir := copyRun(t, "untracked")
+	p := filepath.Join(dir, evidence.RunFile)
+	var run map[string]any
+	if err := json.Unmarshal(readFile(t, p), &run); err != nil {
+		t.Fatal(err)
+	}
+	rule := ""
+	for _, g := range run["guardrails"].([]any) {
+		if g := g.(map[string]any); rule == "" && strings.HasPrefix(g["rule"].(string), "02-dataset ") {
+			g["ok"], g["detail"], rule = false, "M configs/base.yaml", g["rule"].(string)
+		}
+	}
+	if rule == "" {
+		t.Fatal("the recorded run has no guardrail of 02-dataset")
+	}
+	b, err := json.MarshalIndent(run, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, load := range []func(string) (*Evidence, error){Load, LoadRun} {
+		e, err := load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Render(e, Options{Now: renderedAt}); err != nil {
+			t.Fatal(err)
+		}
+		if e.Verdict() != evidence.Fail || e.Summary().ExitCode != 1 {
+			t.Errorf("%s: verdict %s", e.Source, e.Verdict())
+		}
+		for _, doc := range []string{evidence.ChecklistFile, evidence.ReportFile} {
+			if b := readFile(t, filepath.Join(dir, doc)); !strings.Contains(string(b), "- [ ] "+rule+" — **VIOLATED**: M configs/base.yaml\n") {
+				t.Errorf("%s (%s) does not show the violated guardrail", doc, e.Source)
+			}
+		}
 	}
 }

@@ -259,7 +259,7 @@ func (e *Evidence) readJUnit(p string) error {
 	if root := doc.XMLName.Local; root != "testsuites" && root != "testsuite" {
 		return fmt.Errorf("read %s: root element is <%s>, want <testsuites>", p, root)
 	}
-	recorded := map[string]int{}  // section number → testcase
+	recorded := map[string]int{} // section number → testcase
 	refused := map[string]bool{} // the recorded testcase is a refused retry
 	for i, c := range doc.cases() {
 		n := i + 1
@@ -416,11 +416,15 @@ func (e *Evidence) readFiles() error {
 		full := filepath.Join(e.Dir, filepath.FromSlash(rel))
 		f := File{Path: rel, Size: -1}
 		if strings.HasSuffix(rel, evidence.RefSuffix) {
-			ref, err := evidence.ReadRef(full)
-			if err != nil {
+			f.Path = strings.TrimSuffix(rel, evidence.RefSuffix)
+			switch ref, err := evidence.ReadRef(full); {
+			case errors.Is(err, fs.ErrNotExist):
+				f.Missing = true
+			case err != nil:
 				return err
+			default:
+				f.SHA256, f.Size, f.Ref = ref.SHA256, ref.Size, ref.Path
 			}
-			f.Path, f.SHA256, f.Size, f.Ref = strings.TrimSuffix(rel, evidence.RefSuffix), ref.SHA256, ref.Size, ref.Path
 		} else {
 			switch sum, size, err := evidence.HashFile(full); {
 			case errors.Is(err, fs.ErrNotExist):

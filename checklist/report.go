@@ -152,7 +152,13 @@ func writeReport(b *bytes.Buffer, e *Evidence, opts Options) {
 			name += "-" + d.Name
 		}
 		line := "- " + Text(name) + ":"
-		if d.Command != "" {
+		if d.Command == evidence.SkippedCommand {
+			line += " skipped"
+			if d.Runbook != "" {
+				line += " (the runbook runs " + Code(d.Runbook) + ")"
+			}
+			line += "."
+		} else if d.Command != "" {
 			line += " ran " + Code(d.Command)
 			if d.Runbook != "" {
 				line += " instead of the runbook's " + Code(d.Runbook)

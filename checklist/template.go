@@ -151,24 +151,23 @@ type filler struct {
 	table, bullets bool
 }
 
-// once drops from a row's note ("; "-separated parts) what a row above already says: a note
-// that repeats across rows is written once.
-func (f *filler) once(note string) string {
+// once drops the notes a row above already has: a note that repeats across rows is written
+// once. Each note is kept whole.
+func (f *filler) once(notes []string) []string {
 	if f.noted == nil {
 		f.noted = map[string]bool{}
 	}
 	var kept []string
-	parts := strings.Split(note, "; ")
-	for _, p := range parts {
-		if p != "" && !f.noted[p] {
-			kept = append(kept, p)
-			f.noted[p] = true
+	for _, n := range notes {
+		if n != "" && !f.noted[n] {
+			kept = append(kept, n)
+			f.noted[n] = true
 		}
 	}
-	if len(kept) == 0 && note != "" {
-		return "as above"
+	if len(kept) == 0 && len(notes) > 0 {
+		return []string{"as above"}
 	}
-	return strings.Join(kept, "; ")
+	return kept
 }
 
 // roles are the column indexes a table's header gives; -1 when absent.
@@ -285,9 +284,6 @@ func (f *filler) fillRow(line string, r roles) string {
 				set(r.result, result)
 			} else if strings.TrimSpace(res) != "" {
 				set(r.result, "")
-			}
-			if result != "" {
-				note = f.once(note)
 			}
 			if n, ok := get(r.notes); ok {
 				set(r.notes, appendNote(n, Text(note)))
@@ -425,6 +421,10 @@ func (f *filler) outcome(cands []string) (result, note string) {
 					f.used[s.Number] = true
 					return evidence.NA, "nvidia-smi output not recorded"
 				}
+				if e.Env == nil || !e.Env.NVML.Available {
+					f.used[s.Number] = true
+					return evidence.Fail, "no GPU visible: " + firstLine(e.SMI) + "; output in " + e.outPath(evidence.NvidiaSMIFile)
+				}
 				return f.sectionOutcome(s, "output in "+e.outPath(evidence.NvidiaSMIFile))
 			}
 		}
@@ -520,6 +520,16 @@ func isCheckoutSpec(a string) bool {
 	return path.Base(base) == "difftrain" || base == "."
 }
 
+// firstLine is the first non-blank line of text, trimmed.
+func firstLine(text string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			return l
+		}
+	}
+	return ""
+}
+
 func pyBool(b bool) string {
 	if b {
 		return "True"
@@ -550,17 +560,19 @@ func (f *filler) named(name string) (Section, bool) {
 // artifacts/<section>/<name>, copied by the section whose command writes into that directory.
 func (f *filler) copyOf(p string) (File, bool) {
 	dir := path.Clean(path.Dir(p))
+	var best File
 	for _, fl := range f.e.Files {
 		if fl.Missing || path.Base(fl.Path) != path.Base(p) || path.Dir(path.Dir(fl.Path)) != evidence.CopiesDir {
 			continue
 		}
 		for _, s := range f.e.Sections {
-			if s.Slug() == path.Base(path.Dir(fl.Path)) && path.Clean(flagOf(s.Command, "--output-dir")) == dir {
-				return fl, true
+			if s.Slug() == path.Base(path.Dir(fl.Path)) && path.Clean(flagOf(s.Command, "--output-dir")) == dir &&
+				(best.Path == "" || fl.Path > best.Path) {
+				best = fl // the latest section's: training overwrites validation's files of the same name
 			}
 		}
 	}
-	return File{}, false
+	return best, best.Path != ""
 }
 
 // flagOf is the value after flag in a command line, or "".
@@ -618,13 +630,14 @@ func (f *filler) sectionOutcome(s Section, extra string) (string, string) {
 	if s.Duration != "" {
 		parts[0] += " in " + s.Duration + " s"
 	}
+	var notes []string
 	if n := sectionNotes(s); n != "" {
-		parts = append(parts, n)
+		notes = append(notes, n)
 	}
 	if extra != "" {
-		parts = append(parts, extra)
+		notes = append(notes, extra)
 	}
-	return result, strings.Join(parts, "; ")
+	return result, strings.Join(append(parts, f.once(notes)...), "; ")
 }
 
 // artifactSectionName is the section that checks difftrain's output files; a template row
@@ -826,7 +839,11 @@ func nanSummary(e *Evidence) string {
 	var parts []string
 	for _, s := range e.Sections {
 		if s.NaN > 0 {
-			parts = append(parts, fmt.Sprintf("%s: %s with a NaN or Inf loss%s", s.Slug(), plural(s.NaN, "log line"), logRef(s)))
+			part := fmt.Sprintf("%s: %s with a NaN or Inf loss", s.Slug(), plural(s.NaN, "log line"))
+			if s.Log != "" {
+				part += " (" + s.Log + ")"
+			}
+			parts = append(parts, part)
 		}
 	}
 	if len(parts) == 0 {

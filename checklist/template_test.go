@@ -36,11 +36,23 @@ func TestNormalizeCommand(t *testing.T) {
 
 func loadRun(t *testing.T, name string) *Evidence {
 	t.Helper()
-	e, err := Load(filepath.Join("testdata", "runs", name))
+	e, err := Load(filepath.Join(runsDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// section is the section of that number.
+func section(t *testing.T, e *Evidence, number string) Section {
+	t.Helper()
+	for _, s := range e.Sections {
+		if s.Number == number {
+			return s
+		}
+	}
+	t.Fatalf("no section %s", number)
+	return Section{}
 }
 
 func TestFillTemplateKinds(t *testing.T) {
@@ -61,7 +73,12 @@ func TestFillTemplateKinds(t *testing.T) {
 }
 
 func TestFillTemplateRows(t *testing.T) {
-	e := loadRun(t, "fail-blocked")
+	e := loadRun(t, "fail")
+	train := section(t, e, "04")
+	driver := e.Env.NVML.DriverVersion
+	if driver == "" {
+		driver = notRecorded
+	}
 	tmpl := strings.Join([]string{
 		"| Step | Command | Expected | Result (PASS/FAIL/NA) | Notes |",
 		"| --- | --- | --- | --- | --- |",
@@ -86,16 +103,17 @@ func TestFillTemplateRows(t *testing.T) {
 	got := string(out)
 	for _, want := range []string{
 		// a step that ran: its result and notes
-		"| train | `python ./difftrain/scripts/train_text_to_image.py --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run` | ok | FAIL | 04-train in 12.4 s; exit status 1: OSError: We couldn't connect to 'https://huggingface.co' to load this file; 2 warnings |",
+		"| train | `python ./difftrain/scripts/train_text_to_image.py --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run` | ok | FAIL | 04-train in " +
+			train.Duration + " s; 04-train: exit code 1: RuntimeError: injected failure (FIXTURE_FAIL) |",
 		// a command no step ran: blank result, a note
 		"| lane | `pytest ./difftrain/tests -v` | ok | | not run by the harness |",
 		// what a person already wrote stays
 		"| kept | `python ./difftrain/scripts/validate_config.py --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run --deterministic` | ok | FAIL | done by hand |",
-		// a placeholder is blank; a skipped step without a command of its own matches its planned one
+		// a placeholder is blank; a skipped step matches the command the plan would have run
 		"| ok | NA | 08-amp-bf16 SKIPPED; blocked by 04-train |",
 		// inside a fence nothing changes
 		"```\r\n| Field | Value |\r\n| --- | --- |\r\n| Driver version | |\r\n```",
-		"| Driver version | 535.161.08 |",
+		"| Driver version | " + driver + " |",
 		"| Favourite colour | |",
 		"| Git commit | abc (by hand) |",
 	} {
@@ -109,24 +127,24 @@ func TestFillTemplateRows(t *testing.T) {
 	checkTables(t, "filled", strings.ReplaceAll(got, "\r\n", "\n"))
 }
 
-// The fixture checkout's own template (testdata/difftrain, written with the contract) fills:
-// every step row with a command gets a result or says why not, and no table changes shape.
+// The fixture checkout's own template (testdata/difftrain, with the real template's rows) fills
+// from every recorded run: every step row with a command gets a result or says why not, and no
+// table changes shape.
 func TestFillFixtureCheckoutTemplate(t *testing.T) {
-	p := filepath.Join("..", "testdata", "difftrain", filepath.FromSlash(TemplateRel))
+	p := templates["fixture"]
 	tmpl, err := os.ReadFile(p)
 	if err != nil {
-		t.Skipf("no fixture checkout template: %v", err)
+		t.Fatal(err)
 	}
-	for _, run := range []string{"pass", "fail-blocked", "deviations"} {
-		t.Run(run, func(t *testing.T) {
-			e := loadRun(t, run)
+	for _, c := range recorded {
+		t.Run(c.name, func(t *testing.T) {
+			e := loadRun(t, c.name)
 			out, kind := FillTemplate(tmpl, e, Options{Now: renderedAt})
 			if kind != KindUpstream {
 				t.Errorf("kind %q, want %q", kind, KindUpstream)
 			}
 			checkTables(t, p, string(out))
-			lines := strings.Split(string(out), "\n")
-			for _, line := range lines {
+			for _, line := range strings.Split(string(out), "\n") {
 				cells, _, _ := splitRow(line)
 				if len(cells) != 5 || !strings.Contains(cells[1], "`") {
 					continue
@@ -146,7 +164,7 @@ func TestFillFixtureCheckoutTemplate(t *testing.T) {
 // In the legacy kind, a box a person ticked is theirs, as a filled table cell is; an open box
 // for a step that ran gets the harness's result.
 func TestFillTemplateKeepsTickedBoxes(t *testing.T) {
-	e := loadRun(t, "fail-blocked")
+	e := loadRun(t, "fail")
 	tmpl := "# Checklist\n\n- [X] lanes: `pytest ./difftrain/tests -v`\n" +
 		"- [ ] train: `python ./difftrain/scripts/train_text_to_image.py --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run`\n"
 	out, _ := FillTemplate([]byte(tmpl), e, Options{Now: renderedAt})
@@ -156,5 +174,77 @@ func TestFillTemplateKeepsTickedBoxes(t *testing.T) {
 	}
 	if !strings.Contains(got, "- [ ] train: `python ./difftrain/scripts/train_text_to_image.py --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run` — FAIL") {
 		t.Errorf("the open box of a step that ran was not filled:\n%s", got)
+	}
+}
+
+// The artifact rows of a template (the runbook's step 5: ./difftrain/_tmp_run/env.json, ...)
+// name the copy of the file section 05 checked: the training run's, artifacts/04-train/. The
+// validation run (03) wrote the same names into the same directory first, and training
+// overwrote them; its copies in artifacts/03-validate/ are other files.
+func TestTemplateArtifactRowsNameTheTrainingCopies(t *testing.T) {
+
+	e := loadRun(t, "pass")
+	out, kind := FillTemplate(readFile(t, templates["legacy"]), e, Options{Now: renderedAt})
+	if kind != KindLegacy {
+		t.Fatalf("kind %q", kind)
+	}
+	for _, name := range []string{"env.json", "config.resolved.yaml", "run_manifest.json", "checkpoint-1.pt", "checkpoint-2.pt"} {
+		var copied File
+		for _, f := range e.Files {
+			if f.Path == "artifacts/04-train/"+name {
+				copied = f
+			}
+		}
+		if copied.SHA256 == "" {
+			t.Fatalf("the recorded pass run has no artifacts/04-train/%s", name)
+		}
+		want := "kept as artifacts/04-train/" + name + " (sha256 " + copied.SHA256[:12] + "…)"
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, "`./difftrain/_tmp_run/"+name+"`") && !strings.Contains(line, want) {
+				t.Errorf("the row of %s does not say %q:\n%s", name, want, line)
+			}
+		}
+	}
+}
+
+// On a run where NVML saw no GPU (the fixture on a CPU machine: nvidia-smi.txt says
+// nvidia-smi was not found), a template's nvidia-smi row ("GPU visible", "Save nvidia-smi
+// output") cannot PASS: the GPU was not visible and there is no nvidia-smi output.
+func TestTemplateNvidiaSMIRowWithoutGPU(t *testing.T) {
+
+	for _, run := range []string{"pass", "fail"} {
+		e := loadRun(t, run)
+		if e.Env == nil || e.Env.NVML.Available {
+			t.Fatalf("%s: NVML was available; the case needs a run without a GPU", run)
+		}
+		for _, tmpl := range []string{"upstream", "legacy"} {
+			out, _ := FillTemplate(readFile(t, templates[tmpl]), e, Options{Now: renderedAt})
+			for _, line := range strings.Split(string(out), "\n") {
+				if strings.Contains(line, "`nvidia-smi`") && (strings.Contains(line, "| PASS |") || strings.Contains(line, "— PASS")) {
+					t.Errorf("%s, %s template: %s", run, tmpl, line)
+				}
+			}
+		}
+	}
+}
+
+// A note repeated across template rows is written once, but a reason is never cut: the plan's
+// reason for skipping the AMP sections holds "; ", and its second clause already appeared in
+// the skip reason of the same row.
+func TestTemplateKeepsReasonsWhole(t *testing.T) {
+
+	e := loadRun(t, "plan-skip-amp")
+	reason := section(t, e, "07").Deviation
+	if !strings.Contains(reason, "; ") {
+		t.Fatalf("the recorded reason %q holds no \"; \"", reason)
+	}
+	first, _, _ := strings.Cut(reason, "; ")
+	for _, tmpl := range []string{"fixture", "upstream", "legacy"} {
+		out, _ := FillTemplate(readFile(t, templates[tmpl]), e, Options{Now: renderedAt})
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, "deviation: "+first) && !strings.Contains(line, "deviation: "+reason) {
+				t.Errorf("%s template: the deviation is cut:\n%s", tmpl, line)
+			}
+		}
 	}
 }

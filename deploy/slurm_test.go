@@ -322,13 +322,19 @@ exec `+filepath.Join(bundle, "run-smoke")+` "$@"
 		exit  string
 		lines []string // in the job's output
 		dirs  []string // nodes whose evidence must be there
+		rows  []string // in fleet.md: each node's row, up to its verdict
 	}{
 		{"pass", []string{"GPUSMOKE_DIR=" + bundle}, "COMPLETED", "0:0",
-			[]string{"gpusmoke: n1: passed", "gpusmoke: n2: passed", "gpusmoke: fleet report: "}, []string{"n1", "n2"}},
+			[]string{"gpusmoke: n1: passed", "gpusmoke: n2: passed", "gpusmoke: fleet report: "}, []string{"n1", "n2"},
+			[]string{"Verdict: **PASS** (2 PASS of 2 instances)", "| [n1](n1/checklist.md) | ", " | PASS | — | — | — |\n| [n2](n2/checklist.md) | "}},
 		{"one node fails", []string{"GPUSMOKE_DIR=" + wrapped, "GPUSMOKE_TEST_FAIL=n1"}, "FAILED", "1:0",
-			[]string{"gpusmoke: n1: FAILED (run-smoke exit 1)", "gpusmoke: n2: passed", "gpusmoke: 1 of 2 node(s) failed or missing: n1"}, []string{"n1", "n2"}},
+			[]string{"gpusmoke: n1: FAILED (run-smoke exit 1)", "gpusmoke: n2: passed", "gpusmoke: 1 of 2 node(s) failed or missing: n1",
+				"checklist: fleet FAIL: 1 PASS, 1 FAIL of 2 instances"}, []string{"n1", "n2"},
+			[]string{"- **1 instance** FAIL in `04-train`: exit code 1: RuntimeError: injected failure (FIXTURE_FAIL) — n1\n",
+				" | **FAIL** | `04-train` | exit code 1: RuntimeError: injected failure (FIXTURE_FAIL) | — |\n| [n2](n2/checklist.md) | "}},
 		{"one node leaves no evidence", []string{"GPUSMOKE_DIR=" + wrapped, "GPUSMOKE_TEST_VANISH=n2"}, "FAILED", "1:0",
-			[]string{"gpusmoke: n1: passed", "gpusmoke: n2: MISSING evidence", "gpusmoke: 1 of 2 node(s) failed or missing: n2"}, []string{"n1"}},
+			[]string{"gpusmoke: n1: passed", "gpusmoke: n2: MISSING evidence", "gpusmoke: 1 of 2 node(s) failed or missing: n2"}, []string{"n1"},
+			[]string{"| [n1](n1/checklist.md) | ", "\n| n2 | — | — | — | **MISSING** | — | no evidence directory n2 | — |\n"}},
 	}
 	// All are queued at once; they run one after the other, each on both nodes. The last one
 	// hangs in training until scancel --signal=INT stops it.
@@ -358,10 +364,13 @@ exec `+filepath.Join(bundle, "run-smoke")+` "$@"
 			if err != nil {
 				t.Fatalf("fleet report: %v", err)
 			}
-			for _, node := range c.dirs {
-				if !strings.Contains(string(fleet), filepath.Join(jobdir, node)) {
-					t.Errorf("fleet.md does not show %s's evidence %s:\n%s", node, filepath.Join(jobdir, node), tail(string(fleet), 30))
+			for _, row := range c.rows {
+				if !strings.Contains(string(fleet), row) {
+					t.Errorf("fleet.md lacks %q:\n%s", row, tail(string(fleet), 30))
 				}
+			}
+			if _, err := os.Stat(filepath.Join(jobdir, "fleet.json")); err != nil {
+				t.Errorf("fleet.json: %v", err)
 			}
 			if t.Failed() {
 				t.Logf("job %s output:\n%s", j.id, tail(j.output, 40))
@@ -449,7 +458,8 @@ func TestSlurmScriptBadSettings(t *testing.T) {
 
 // TestSlurmScriptVerdicts checks the batch script's bookkeeping without Slurm: srun and
 // scontrol are stand-ins that run each node's task here, and the bundle's run-smoke and
-// checklist are stand-ins that pass, fail or vanish as FAKE_RUN says.
+// checklist are stand-ins that pass, fail or vanish as FAKE_RUN says (the renderer as
+// FAKE_CHECKLIST_EXIT says).
 func TestSlurmScriptVerdicts(t *testing.T) {
 	script, err := filepath.Abs(filepath.Join("slurm", "gpusmoke.sbatch"))
 	if err != nil {
@@ -473,28 +483,41 @@ mkdir -p "$SMOKE_OUT" && echo '<testsuites/>' >"$SMOKE_OUT/junit.xml" && echo "r
 case " $FAKE_RUN " in *" $SLURMD_NODENAME=fail "*) exit 1 ;; esac
 exit 0
 `)
+	// checklist: writes its arguments into JOBDIR/fleet.md, and exits 1 when a node has no
+	// junit.xml or did not exit 0, as the real fleet report does (or FAKE_CHECKLIST_EXIT).
 	writeScript(t, filepath.Join(bundle, "checklist"), `#!/usr/bin/env bash
-[ "$1" = -o ] || exit 9
-out=$2; shift 2
-printf '%s\n' "$@" >"$out"
+[ "$1" = -fleet ] || exit 9
+[ -z "${FAKE_CHECKLIST_EXIT:-}" ] || exit "$FAKE_CHECKLIST_EXIT"
+printf '%s\n' "$@" >"$2/fleet.md"
+dir=$2; shift 2
+for n in "$@"; do
+  [ -f "$dir/$n/junit.xml" ] && [ "$(cat "$dir/$n.exit")" = 0 ] || exit 1
+done
 `)
 	for _, c := range []struct {
 		name, nodes, run string
+		checklistExit    string // FAKE_CHECKLIST_EXIT: the renderer fails
 		code             int
 		lines            []string
-		fleet            string // the fleet report's content: the dirs it got, or the one report
+		fleet            string // the fleet report's content: the arguments the renderer got; "" for none
 	}{
-		{"all pass", "a b c", "", 0, []string{"gpusmoke: a: passed", "gpusmoke: c: passed", "gpusmoke: fleet report: "}, "J/a\nJ/b\nJ/c\n"},
-		{"one fails", "a b c", "b=fail", 1, []string{"gpusmoke: b: FAILED (run-smoke exit 1): J/b/report.md", "gpusmoke: 1 of 3 node(s) failed or missing: b"}, "J/a\nJ/b\nJ/c\n"},
-		{"one vanishes", "a b c", "c=vanish", 1, []string{"gpusmoke: c: MISSING evidence: no J/c/junit.xml", "gpusmoke: 1 of 3 node(s) failed or missing: c"}, "J/a\nJ/b\n"},
-		{"all vanish", "a b", "a=vanish b=vanish", 1, []string{"gpusmoke: no node left evidence; no fleet report", "gpusmoke: 2 of 2 node(s) failed or missing: a b"}, ""},
-		{"one node", "a", "", 0, []string{"gpusmoke: a: passed"}, "report of a\n"},
+		{"all pass", "a b c", "", "", 0, []string{"gpusmoke: a: passed", "gpusmoke: c: passed", "gpusmoke: fleet report: J/fleet.md\n"}, "-fleet\nJ\na\nb\nc\n"},
+		{"one fails", "a b c", "b=fail", "", 1, []string{"gpusmoke: b: FAILED (run-smoke exit 1): J/b/report.md",
+			"gpusmoke: fleet report: J/fleet.md (a node failed or is missing)", "gpusmoke: 1 of 3 node(s) failed or missing: b"}, "-fleet\nJ\na\nb\nc\n"},
+		// The renderer is given every node of the allocation: one that left nothing is MISSING in the report.
+		{"one vanishes", "a b c", "c=vanish", "", 1, []string{"gpusmoke: c: MISSING evidence: no J/c/junit.xml",
+			"gpusmoke: fleet report: J/fleet.md (a node failed or is missing)", "gpusmoke: 1 of 3 node(s) failed or missing: c"}, "-fleet\nJ\na\nb\nc\n"},
+		{"all vanish", "a b", "a=vanish b=vanish", "", 1, []string{"gpusmoke: no node left evidence", "gpusmoke: 2 of 2 node(s) failed or missing: a b"}, "-fleet\nJ\na\nb\n"},
+		{"one node", "a", "", "", 0, []string{"gpusmoke: a: passed", "gpusmoke: fleet report: J/fleet.md\n"}, "-fleet\nJ\na\n"},
+		{"the renderer fails", "a b", "", "3", 1, []string{"gpusmoke: a: passed", "gpusmoke: b: passed",
+			"gpusmoke: the fleet report could not be rendered into J/fleet.md (checklist exit 3)"}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			shared := t.TempDir()
 			jobdir := filepath.Join(shared, "42")
 			r := run(t, dir, baseEnv("PATH="+bin+":"+os.Getenv("PATH"), "SLURM_JOB_ID=42", "SLURM_JOB_NODELIST=x",
-				"GPUSMOKE_DIR="+bundle, "GPUSMOKE_SHARED="+shared, "FAKE_NODES="+c.nodes, "FAKE_RUN="+c.run), "bash", script)
+				"GPUSMOKE_DIR="+bundle, "GPUSMOKE_SHARED="+shared, "FAKE_NODES="+c.nodes, "FAKE_RUN="+c.run,
+				"FAKE_CHECKLIST_EXIT="+c.checklistExit), "bash", script)
 			out := strings.ReplaceAll(r.stdout+r.stderr, jobdir, "J")
 			if r.code != c.code {
 				t.Errorf("exit %d, want %d", r.code, c.code)

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"encoding/json"
 	"fmt"
 	"path"
 	"strconv"
@@ -23,10 +24,10 @@ func (s Section) Properties() [][2]string {
 	}
 	add(PropDuration, s.Duration)
 	add(PropLog, s.Log)
-	add(PropNotes, strings.Join(s.Notes, "; "))
+	add(PropNotes, jsonList(s.Notes))
 	add(PropWarnings, strconv.Itoa(s.Warnings))
 	add(PropNaN, strconv.Itoa(s.NaN))
-	add(PropArtifacts, strings.Join(s.Artifacts, "; "))
+	add(PropArtifacts, jsonList(s.Artifacts))
 	if p := s.Peaks; p != nil {
 		add(PropPeakMemMiB, p.MemMiB)
 		add(PropPeakUtilPct, p.UtilPct)
@@ -79,8 +80,14 @@ func SectionFromProperties(props map[string]string) (Section, bool, error) {
 			*c.dst = n
 		}
 	}
-	s.Notes = splitList(props[PropNotes])
-	for _, a := range splitList(props[PropArtifacts]) {
+	if s.Notes, err = readList(props, PropNotes); err != nil {
+		return s, true, err
+	}
+	arts, err := readList(props, PropArtifacts)
+	if err != nil {
+		return s, true, err
+	}
+	for _, a := range arts {
 		s.Artifacts = append(s.Artifacts, path.Clean(a))
 	}
 	var p Peaks
@@ -103,12 +110,25 @@ func SectionFromProperties(props map[string]string) (Section, bool, error) {
 	return s, true, nil
 }
 
-func splitList(v string) []string {
-	var out []string
-	for _, x := range strings.Split(v, ";") {
-		if x = strings.TrimSpace(x); x != "" {
-			out = append(out, x)
-		}
+// jsonList is a list property: a JSON array of strings, so that an item may hold any text
+// (a note quoting a log line with a ";" in it); "" for none.
+func jsonList(items []string) string {
+	if len(items) == 0 {
+		return ""
 	}
-	return out
+	b, _ := json.Marshal(items)
+	return string(b)
+}
+
+// readList reads a list property jsonList wrote.
+func readList(props map[string]string, name string) ([]string, error) {
+	v := props[name]
+	if v == "" {
+		return nil, nil
+	}
+	var items []string
+	if err := json.Unmarshal([]byte(v), &items); err != nil {
+		return nil, fmt.Errorf("property %s: want a JSON array of strings: %v", name, err)
+	}
+	return items, nil
 }

@@ -221,58 +221,119 @@ crc[i + 10] ^= 0xFF
 write("checkpoint/crc-mismatch.pt", bytes(crc))
 
 # ---------------------------------------------------------------- junit/
-# Each *.xml is the junit.xml of an evidence directory whose run.json is minimal and valid.
+# Each *.xml is the junit.xml of an evidence directory whose run.json is a recorded one
+# (checklist/testdata/runs/pass/run.json: the fixture's plan, sections 00-08). A testcase of a
+# section carries the properties the suite writes (evidence.Section.Properties), sorted by name
+# as gotestsum writes them; each case breaks one.
 
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n\t<testsuite name="github.com/difftrain/gpusmoke/smoke">\n'
 TAIL = "\t</testsuite>\n</testsuites>\n"
 
-
-def case(name, props=""):
-    return '\t\t<testcase name="%s" time="1.0"><properties>%s</properties></testcase>\n' % (name, props)
+# The plan's sections by test name, as in the fixture's plan and the runbook.
+PLAN = {"Test00Preflight": ("00", "preflight"), "Test01Install": ("01", "install"), "Test02Dataset": ("02", "dataset"),
+        "Test03Validate": ("03", "validate"), "Test04Train": ("04", "train"), "Test05Artifacts": ("05", "artifacts"),
+        "Test06Resume": ("06", "resume"), "Test07AMPFP16": ("07", "amp-fp16"), "Test08AMPBF16": ("08", "amp-bf16")}
 
 
 def prop(name, value):
     return '<property name="%s" value="%s"></property>' % (name, value)
 
 
+def case(name, props=None, section=None, status=""):
+    """A testcase as gotestsum writes it. props override (None drops) the section's own
+    properties: section, name, result PASS, duration, warnings and nan_lines. section names the
+    plan section of a test that is not in PLAN; a raw props string is used as it is."""
+    if isinstance(props, str):
+        body = props
+    else:
+        number, sname = section or PLAN[name]
+        p = {"section": number, "name": sname, "result": "PASS", "duration": "1.0", "warnings": "0", "nan_lines": "0"}
+        for k, v in (props or {}).items():
+            if v is None:
+                p.pop(k, None)
+            else:
+                p[k] = v
+        body = "".join(prop(k, p[k]) for k in sorted(p))
+    return '\t\t<testcase classname="github.com/difftrain/gpusmoke/smoke" name="%s" time="1.0"><properties>%s</properties>%s</testcase>\n' % (
+        name, body, status)
+
+
 def junit(name, body=None, text=None):
     write("junit/" + name, text if text is not None else HEAD + body + TAIL)
 
+
+FAILED = '<failure message="Failed" type="">04-train: exit code 1</failure>'
+SKIPPED = '<skipped message="torch sees no CUDA"></skipped>'
 
 junit("empty.xml", text="")
 junit("json.xml", text='{"testsuites": []}\n')
 junit("truncated.xml", text=(HEAD + case("Test00Preflight") + case("Test01Install"))[:180])
 junit("wrong-root.xml", text="<html><body>502 Bad Gateway</body></html>\n")
 junit("latin1.xml", text='<?xml version="1.0" encoding="ISO-8859-1"?>\n<testsuites></testsuites>\n')
-junit("undefined-entity.xml", case("Test00Preflight", prop("notes", "GPU&nbsp;0")))
-junit("nul-byte.xml", case("Test00Preflight", prop("notes", "GPU\x000")))
+junit("undefined-entity.xml", case("Test00Preflight", {"notes": "GPU&nbsp;0"}))
+junit("nul-byte.xml", case("Test00Preflight", {"notes": "GPU\x000"}))
 junit("testcase-no-name.xml", case("Test00Preflight") + '\t\t<testcase time="1.0"></testcase>\n')
-junit("result-unknown.xml", case("Test04Train", prop("result", "OK")))
-junit("section-not-a-number.xml", case("Test04Train", prop("section", "four")))
-junit("section-twice.xml", case("Test04Train") + case("Test04TrainAgain", prop("section", "04")))
-junit("warnings-negative.xml", case("Test04Train", prop("warnings", "-1")))
-junit("exit-code-text.xml", case("Test04Train", prop("exit_code", "killed")))
-junit("duration-with-unit.xml", case("Test04Train", prop("duration", "12.4s")))
-junit("peak-not-a-number.xml", case("Test04Train", prop("peak_util_pct", "high")))
+junit("result-unknown.xml", case("Test04Train", {"result": "OK"}))
+junit("section-not-a-number.xml", case("Test04Train", {"section": "four"}))
+junit("section-twice.xml", case("Test04Train") + case("Test04TrainAgain", section=("04", "train")))
+# A section the plan in run.json does not have, and one whose name is not the plan's.
+junit("section-not-in-plan.xml", case("Test00Preflight") + case("Test09Extra", section=("09", "extra")))
+junit("name-differs.xml", case("Test04Train", {"name": "training"}))
+junit("warnings-negative.xml", case("Test04Train", {"warnings": "-1"}))
+junit("nan-lines-text.xml", case("Test04Train", {"nan_lines": "some"}))
+junit("exit-code-text.xml", case("Test04Train", {"exit_code": "killed"}))
+junit("duration-with-unit.xml", case("Test04Train", {"duration": "12.4s"}))
+junit("peak-not-a-number.xml", case("Test04Train", {"peak_util_pct": "high"}))
 # The suite's result word and JUnit's status disagree: refused, never corrected.
-junit("result-pass-but-skipped.xml", '\t\t<testcase name="Test07AMPFP16" time="0.0"><properties>%s</properties>'
-      '<skipped message="torch sees no CUDA"></skipped></testcase>\n' % prop("result", "PASS"))
-junit("result-skipped-but-failed.xml", '\t\t<testcase name="Test04Train" time="1.0"><properties>%s</properties>'
-      '<failure message="Failed" type="">04-train: exit code 1</failure></testcase>\n' % prop("result", "SKIPPED"))
-junit("result-fail-but-passed.xml", case("Test04Train", prop("result", "FAIL")))
+junit("result-pass-but-skipped.xml", case("Test07AMPFP16", status=SKIPPED))
+junit("result-skipped-but-failed.xml", case("Test04Train", {"result": "SKIPPED", "reason": "blocked by 03-validate"}, status=FAILED))
+junit("result-fail-but-passed.xml", case("Test04Train", {"result": "FAIL", "reason": "04-train: exit code 1"}))
+junit("result-not-run-but-passed.xml", case("Test04Train", {"result": "NOT RUN"}))
 
 # ---------------------------------------------------------------- runjson/
-# Each *.json is the run.json of an evidence directory whose junit.xml is minimal and valid.
+# Each *.json is the run.json of an evidence directory whose junit.xml is minimal and valid. The
+# base has the shape of a recorded one (checklist/testdata/runs/*/run.json, schema_version 2):
+# the plan as it ran, with each section's result, from a real checkout on a GPU instance.
+
+PY = "/opt/venv/bin/python3"
+CMD = {
+    "01": PY + " -m pip install -e './difftrain[text2image]'",
+    "02": PY + " ./difftrain/scripts/make_dummy_imagefolder.py --output-dir ./data/smoke_text2image --num-images 4 --image-size 64",
+    "03": PY + " ./difftrain/scripts/validate_config.py --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run --deterministic",
+    "04": PY + " ./difftrain/scripts/train_text_to_image.py --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run",
+    "06": PY + " ./difftrain/scripts/train_text_to_image.py --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run --resume-from ./difftrain/_tmp_run/checkpoint-2.pt",
+    "07": PY + " ./difftrain/scripts/train_text_to_image.py --config ./difftrain/_tmp_run/smoke_fp16.yaml --output-dir ./difftrain/_tmp_run_fp16",
+    "08": PY + " ./difftrain/scripts/train_text_to_image.py --config ./difftrain/_tmp_run/smoke_bf16.yaml --output-dir ./difftrain/_tmp_run_bf16",
+}
+TITLES = {"00": "Preflight (environment facts, NVML, nvidia-smi)", "01": "Install dependencies (text2image extras)",
+          "02": "Create dummy ImageFolder dataset", "03": "Repro snapshot validation (deterministic)",
+          "04": "Smoke training (2 steps)", "05": "Verify artifacts", "06": "Resume from checkpoint-2.pt",
+          "07": "AMP fp16 run", "08": "AMP bf16 run"}
+OPTIONAL = {"01", "03", "06", "07", "08"}
+
+
+def section(test, result="PASS"):
+    number, name = PLAN[test]
+    s = {"section": number, "name": name, "title": TITLES[number], "expected": "as the runbook says",
+         "optional": number in OPTIONAL, "test": test, "result": result, "warnings": 0, "nan_lines": 0}
+    if number in CMD:
+        s.update(command=CMD[number], exit_code=0, duration="1.5", log="logs/%s-%s.log" % (number, name))
+    return s
+
 
 run = {
+    "schema_version": 2, "harness": {"version": "v1.2.3", "commit": "0123456789abcdef0123456789abcdef01234567"},
     "started_utc": "2026-03-02T09:14:00Z", "finished_utc": "2026-03-02T09:21:37Z", "gpu_mode": True,
     "fixture": False, "difftrain_dir": "/workspace/difftrain", "workspace": "/workspace",
-    "python": "/opt/venv/bin/python3", "out": "/workspace/runs/smoke-20260302T091400Z",
+    "python": PY, "out": "/workspace/runs/smoke-20260302T091400Z",
     "plan": {"name": "difftrain MVP smoke (runbook baseline)", "path": "(embedded runbook)",
              "sha256": "6f1c0a8e4b2d9f7e3a5c1b0d8e6f4a2c9b7d5e3f1a0c8e6b4d2f0a9c7e5b3d1f", "deviations": []},
+    "sections": [section(t) for t in sorted(PLAN, key=lambda t: PLAN[t][0])],
     "git": {"is_repo": True, "commit": "9f2c1e4b7a0d5e6f8a9b0c1d2e3f4a5b6c7d8e9f", "branch": "main", "clean": True},
     "guardrails": [{"rule": "stop at the first failure, no retries", "ok": True}],
-    "temp_configs": [], "untracked": [],
+    "temp_configs": ["./difftrain/_tmp_run/smoke_fp16.yaml", "./difftrain/_tmp_run/smoke_bf16.yaml"], "untracked": [],
+    "leftovers": [], "checked_existing": [],
+    "compute": {"gpu_used": True, "why": "NVML sees 1 GPU and torch sees CUDA"},
 }
 
 
@@ -297,6 +358,16 @@ runjson("deviations-not-list.json", lambda r: r["plan"].update(deviations={"sect
 runjson("deviation-section-bad.json", lambda r: r["plan"].update(deviations=[
     {"section": "install", "name": "install", "runbook": "a", "command": "b", "reason": "offline"}]))
 runjson("guardrail-rule-empty.json", lambda r: r["guardrails"].append({"rule": " ", "ok": False}))
+# The sections: the plan as it ran, each with its result.
+runjson("sections-missing.json", lambda r: r.pop("sections"))  # as schema_version 1 wrote it
+runjson("sections-not-list.json", lambda r: r.update(sections=r["sections"][4]))
+runjson("section-not-a-number.json", lambda r: r["sections"][4].update(section="four"))
+runjson("section-twice.json", lambda r: r["sections"][5].update(section="04"))
+runjson("section-result-unknown.json", lambda r: r["sections"][4].update(result="OK"))
+runjson("section-result-lowercase.json", lambda r: r["sections"][4].update(result="pass"))
+runjson("section-exit-code-string.json", lambda r: r["sections"][4].update(exit_code="1"))
+runjson("section-warnings-float.json", lambda r: r["sections"][4].update(warnings=1.5))
+runjson("section-notes-string.json", lambda r: r["sections"][4].update(notes="2 steps"))
 
 # ---------------------------------------------------------------- gpuenv/
 # Each *.json is a gpu_env.json, read with gpuenv.Read (and by the checklist loader).

@@ -1,0 +1,143 @@
+package checklist
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/difftrain/gpusmoke/evidence"
+)
+
+// Verdicts are the words a run's verdict may be.
+var Verdicts = []string{evidence.Pass, evidence.Fail, evidence.Interrupted, Incomplete}
+
+// Prom renders smoke.prom (evidence.PromFile) from the run's summary.json (s): the run's result
+// in node_exporter's textfile-collector format, for a fleet's dashboards and alerts. Copy or
+// link it into the collector's directory (--collector.textfile.directory); node_exporter adds
+// its own instance label. Its gauges, each documented in its
+// HELP line:
+//
+//	gpusmoke_run_info{host,gpu,driver,harness,fixture,gpu_used} 1
+//	gpusmoke_verdict{verdict}                  1 for the run's verdict, 0 for each other one
+//	gpusmoke_failed                            1 when the run failed or was interrupted (its exit code)
+//	gpusmoke_section_result{section,result}    1 for the section's result, 0 for each other one
+//	gpusmoke_section_failed{section}           1 when the section failed or was interrupted
+//	gpusmoke_run_start_timestamp_seconds       started_utc as unix seconds
+//	gpusmoke_run_finish_timestamp_seconds      finished_utc (absent until the run ended)
+//
+// The design, for alert rules: an enum is a "state set", one series per possible value with 1
+// for the value it has and 0 for the others (as kube-state-metrics writes a pod's phase), so
+// that every series exists on every node whatever the result, and a result that changes from
+// one run to the next changes a value rather than making one series vanish and another appear.
+// `gpusmoke_section_result{result="FAIL"} == 1` alerts on a section and says which;
+// gpusmoke_failed and gpusmoke_section_failed are the same facts as plain 0/1 numbers for
+// `== 1` alerts and for sums over a fleet (`sum(gpusmoke_failed)` is the nodes to send back). A
+// SKIPPED section is not failed: sections after a failure are SKIPPED, and only the first one
+// caused it. The timestamps let a rule catch a node whose last run is old:
+// `time() - gpusmoke_run_finish_timestamp_seconds > 7*86400`. No sample carries a timestamp
+// (the textfile collector refuses them). Label values are escaped as the format says: \\, \"
+// and \n.
+func Prom(s *evidence.Summary) []byte {
+	var b bytes.Buffer
+	family := func(name, help string) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", name, escapeHelp(help), name)
+	}
+	sample := func(name string, v string, labels ...string) {
+		b.WriteString(name)
+		if len(labels) > 0 {
+			b.WriteByte('{')
+			for i := 0; i+1 < len(labels); i += 2 {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(labels[i] + `="` + escapeLabel(labels[i+1]) + `"`)
+			}
+			b.WriteByte('}')
+		}
+		b.WriteString(" " + v + "\n")
+	}
+	bit := func(ok bool) string {
+		if ok {
+			return "1"
+		}
+		return "0"
+	}
+
+	family("gpusmoke_run_info", "The gpusmoke run whose results follow: the host, its GPUs and driver as NVML saw them, the harness version, whether the bundled fixture ran instead of difftrain, and whether the training used a GPU. Always 1.")
+	sample("gpusmoke_run_info", "1", "host", s.Host, "gpu", gpuWords(s.GPUs), "driver", s.Driver,
+		"harness", s.Harness.Version, "fixture", strconv.FormatBool(s.Fixture), "gpu_used", strconv.FormatBool(s.GPUUsed))
+
+	family("gpusmoke_verdict", "The run's verdict: 1 for the verdict it has, 0 for each of the others ("+strings.Join(Verdicts, ", ")+").")
+	verdicts := Verdicts
+	if !contains(verdicts, s.Verdict) { // a verdict this renderer does not know still shows
+		verdicts = append(verdicts[:len(verdicts):len(verdicts)], s.Verdict)
+	}
+	for _, v := range verdicts {
+		sample("gpusmoke_verdict", bit(v == s.Verdict), "verdict", v)
+	}
+
+	family("gpusmoke_failed", "1 when the run failed or was interrupted, 0 when it passed or a -run filter left sections out: the run's exit code.")
+	sample("gpusmoke_failed", strconv.Itoa(ExitCode(s.Verdict)))
+
+	family("gpusmoke_section_result", "Each section's result: 1 for the result it has, 0 for each of the others ("+strings.Join(evidence.Results, ", ")+").")
+	for _, sec := range s.Sections {
+		results := evidence.Results
+		if !contains(results, sec.Result) {
+			results = append(results[:len(results):len(results)], sec.Result)
+		}
+		for _, r := range results {
+			sample("gpusmoke_section_result", bit(r == sec.Result), "section", sec.ID, "result", r)
+		}
+	}
+
+	family("gpusmoke_section_failed", "1 when the section failed or was interrupted, else 0 (a section SKIPPED after an earlier failure is 0).")
+	for _, sec := range s.Sections {
+		sample("gpusmoke_section_failed", bit(sec.Result == evidence.Fail || sec.Result == evidence.Interrupted), "section", sec.ID)
+	}
+
+	for _, t := range []struct{ name, help, v string }{
+		{"gpusmoke_run_start_timestamp_seconds", "When the run started, in seconds since the Unix epoch.", s.StartedUTC},
+		{"gpusmoke_run_finish_timestamp_seconds", "When the run ended, in seconds since the Unix epoch.", s.FinishedUTC},
+	} {
+		if sec, ok := unixSeconds(t.v); ok {
+			family(t.name, t.help)
+			sample(t.name, sec)
+		}
+	}
+	return b.Bytes()
+}
+
+// unixSeconds is an RFC 3339 time as seconds since the epoch, with its fraction when it has one.
+func unixSeconds(v string) (string, bool) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return "", false
+	}
+	sec := strconv.FormatInt(t.Unix(), 10)
+	if ns := t.Nanosecond(); ns != 0 {
+		sec += strings.TrimRight(fmt.Sprintf(".%09d", ns), "0")
+	}
+	return sec, true
+}
+
+// escapeLabel escapes a label value as the text format wants: backslash, double quote and
+// line feed.
+func escapeLabel(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+// escapeHelp escapes a HELP text: backslash and line feed.
+func escapeHelp(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

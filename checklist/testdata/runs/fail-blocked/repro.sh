@@ -1,3 +1,0 @@
-#!/bin/sh
-set -e
-cd /home/ubuntu/work
