@@ -149,13 +149,26 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "smoke:", err)
 		return exitEvidence
 	}
-	fmt.Fprintf(os.Stderr, "smoke: %s; evidence in %s\nsmoke: checklist %s\nsmoke: report %s\nsmoke: summary %s\n", res.Verdict, s.Out,
-		filepath.Join(s.Out, evidence.ChecklistFile), filepath.Join(s.Out, evidence.ReportFile), filepath.Join(s.Out, evidence.SummaryFile))
+	tellUser(fmt.Sprintf("smoke: %s; evidence in %s\nsmoke: checklist %s\nsmoke: report %s\nsmoke: summary %s\n", res.Verdict, s.Out,
+		filepath.Join(s.Out, evidence.ChecklistFile), filepath.Join(s.Out, evidence.ReportFile), filepath.Join(s.Out, evidence.SummaryFile)))
 	switch {
 	case caught != nil || code != exitPass:
 		return exitFailed // an interrupted run never exits 0
 	}
 	return checklist.ExitCode(res.Verdict)
+}
+
+// tellUser prints where the evidence is: on stderr, which go test shows with -v or on a failure,
+// and on the terminal itself when there is one, since a plain `go test ./smoke` that passes
+// shows nothing of its output.
+func tellUser(msg string) {
+	fmt.Fprint(os.Stderr, msg)
+	if flag.Lookup("test.v").Value.String() == "false" {
+		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+			fmt.Fprint(tty, msg)
+			tty.Close()
+		}
+	}
 }
 
 // Exit codes of the suite (the README documents them).
