@@ -12,7 +12,7 @@ TAGS := $(if $(TAGSET),-tags '$(TAGSET)',)
 empty :=
 BINDIR := .bin/$(or $(subst $(empty) $(empty),-,$(TAGSET)),plain)
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.git/*' -not -path './deploy/*' -not -path './runs/*' -not -path './dist/*' -not -path './.bin/*') go.mod go.sum
-EMBEDDED := $(shell find testdata/difftrain testdata/standins -type f -not -name '*.pyc' -not -path '*/__pycache__/*') testdata/fixture-plan.yaml runbook/runbook.yaml gpuenv/probe.py
+EMBEDDED := $(shell find testdata/difftrain testdata/standins -type f -not -name '*.pyc' -not -path '*/__pycache__/*') $(wildcard testdata/fixture-*plan.yaml runbook/*.yaml) gpuenv/probe.py
 # RUNS are the evidence directories `make checklist` renders: by default the newest complete run
 # under runs/. MATRIX is where the matrix of several RUNS goes.
 RUNS ?=
@@ -21,11 +21,12 @@ FUZZTIME ?= 30s
 # TESTFLAGS are extra go test flags for make smoke, for example -run 'Test0[0-5]' or -shuffle=on.
 TESTFLAGS ?=
 
-.PHONY: help smoke conformance checklist verify test fixture-test bench fuzz bundle slurm-test device-check clean
+.PHONY: help smoke plans conformance checklist verify test fixture-test bench fuzz bundle slurm-test device-check clean
 
 help:
-	@echo 'make smoke      run the runbook (fixture unless DIFFTRAIN_DIR is set; GPU=1 for -tags gpu)'
-	@echo 'make conformance  the suite against DIFFTRAIN_DIR (a real checkout; the fixture if unset) on CPU, offline'
+	@echo 'make smoke      run the runbook (fixture unless DIFFTRAIN_DIR is set; GPU=1 for -tags gpu; SMOKE_PLAN=pytest-lanes)'
+	@echo 'make plans      list the built-in plans SMOKE_PLAN can name, and the runbook each follows'
+	@echo 'make conformance  the suite against DIFFTRAIN_DIR (a real checkout; the fixture if unset) on CPU, offline (PLAN=pytest-lanes)'
 	@echo 'make checklist  render checklist.md and report.md again (RUNS="dir1 dir2" for a matrix)'
 	@echo 'make verify     re-check SHA256SUMS of an evidence directory (RUNS=dir)'
 	@echo 'make test       vet and run every test, including end-to-end runs of make smoke'
@@ -59,13 +60,20 @@ $(BINDIR)/smoke.test: $(GO_SOURCES) $(EMBEDDED)
 $(BINDIR)/gotestsum $(BINDIR)/test2json $(BINDIR)/checklist: $(BINDIR)/%: .bin/%
 	@mkdir -p $(BINDIR) && ln -sf ../$* $@
 
+# The built-in plans (go test -list prints them after the sections' tests).
+plans: $(BINDIR)/smoke.test
+	@$(BINDIR)/smoke.test -test.list '^$$'
+
 # The conformance lane: the suite against a real difftrain checkout (DIFFTRAIN_DIR; the fixture
 # when unset) on a CPU, with no GPU and no network. The stand-in model packages in
 # testdata/standins and the checkout's src go first on PYTHONPATH, and the plan deviates only in
-# its install step, an import check. Sections 00-06 must PASS; AMP is SKIPPED (no CUDA).
+# its install step, an import check. With the runbook's plan, sections 00-06 must PASS and AMP is
+# SKIPPED (no CUDA); with PLAN=pytest-lanes, the unit lane runs difftrain's own CPU tests and the
+# GPU lane is SKIPPED with pytest's reason.
 CONFORMANCE_PYTHON ?= /usr/bin/python3
+PLAN ?= runbook
 conformance:
-	@$(MAKE) --no-print-directory smoke SMOKE_PLAN="$(CURDIR)/testdata/conformance-plan.yaml" \
+	@$(MAKE) --no-print-directory smoke SMOKE_PLAN="$(CURDIR)/testdata/conformance-$(if $(filter runbook,$(PLAN)),,$(PLAN)-)plan.yaml" \
 	  SMOKE_PYTHON="$${SMOKE_PYTHON:-$(CONFORMANCE_PYTHON)}" \
 	  PYTHONPATH="$(CURDIR)/testdata/standins$(if $(DIFFTRAIN_DIR),:$(abspath $(DIFFTRAIN_DIR))/src)$${PYTHONPATH:+:$$PYTHONPATH}"
 
@@ -78,6 +86,7 @@ verify: .bin/checklist
 	@.bin/checklist -verify $(RUNS)
 
 test: fixture-test
+	$(GO) build ./...
 	$(GO) vet ./...
 	$(GO) vet -tags gpu ./...
 	$(GO) vet -tags 'gpu fakegpu' ./smoke
@@ -94,6 +103,17 @@ fixture-test:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 $$($(GO) list ./... | grep -v '/smoke$$')
+	@$(MAKE) --no-print-directory bench-whole
+
+# The whole-run figures a user feels (docs/benchmarks.md): make smoke on the fixture, a step that
+# prints 1 GiB, the fleet report of 1,000 runs and the checklist of a 10,000-testcase JUnit, each
+# run BENCH_N times alternately with its baseline; BENCH_ONLY picks some (smoke,stream,fleet,junit).
+# It needs about 3 GiB free under $TMPDIR and a few minutes; no figure fails it, only an error.
+BENCH_N ?= 5
+BENCH_ONLY ?= smoke,stream,fleet,junit
+.PHONY: bench-whole
+bench-whole:
+	$(GO) run ./internal/wholebench -n $(BENCH_N) -only $(BENCH_ONLY)
 
 fuzz:
 	@for pkg in $$($(GO) list ./... | grep -v '/smoke$$'); do \

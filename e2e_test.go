@@ -212,11 +212,17 @@ func requireEvidence(t *testing.T, r smokeRun, logs ...string) {
 // that the run selected was blocked by it. It returns the failure's reason.
 func requireHalted(t *testing.T, r smokeRun, n int) string {
 	t.Helper()
+	return requireHaltedIn(t, r, sections, n)
+}
+
+// requireHaltedIn is requireHalted for a plan whose sections' tests are tests.
+func requireHaltedIn(t *testing.T, r smokeRun, tests []string, n int) string {
+	t.Helper()
 	require.NotEqual(t, 0, r.code)
-	res, reason := r.result(t, sections[n])
+	res, reason := r.result(t, tests[n])
 	require.Equal(t, evidence.Fail, res, reason)
 	slug := fmt.Sprintf("%02d-", n)
-	for _, name := range sections[n+1:] {
+	for _, name := range tests[n+1:] {
 		if _, ok := r.sections[name]; !ok {
 			continue // not selected by -run
 		}
@@ -435,12 +441,19 @@ func TestConformanceLane(t *testing.T) {
 // torchPython is Debian's python3 with python3-torch (CPU), which .ci/run installs.
 func torchPython(t *testing.T) string {
 	t.Helper()
+	return debianPython(t, "torch")
+}
+
+// debianPython is /usr/bin/python3 when it imports module (Debian's python3-<module>); the test
+// skips otherwise, unless CI says (SMOKE_REQUIRE_TORCH=1) that the Debian packages are there.
+func debianPython(t *testing.T, module string) string {
+	t.Helper()
 	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
+	if err := exec.Command(py, "-c", "import "+module).Run(); err != nil {
 		if os.Getenv("SMOKE_REQUIRE_TORCH") == "1" {
-			t.Fatalf("SMOKE_REQUIRE_TORCH=1 but %s cannot import torch: %v", py, err)
+			t.Fatalf("SMOKE_REQUIRE_TORCH=1 but %s cannot import %s: %v", py, module, err)
 		}
-		t.Skipf("%s cannot import torch (install python3-torch): %v", py, err)
+		t.Skipf("%s cannot import %s (install python3-%s): %v", py, module, module, err)
 	}
 	return py
 }

@@ -30,6 +30,7 @@ func requireDocuments(t *testing.T, out string) {
 	}
 	cl := fileText(filepath.Join(out, evidence.ChecklistFile))
 	require.NotContains(t, cl, "MISSING", "a file the run wrote is listed as missing")
+	require.NoFileExists(t, filepath.Join(out, evidence.ReserveFile), "the suite gives its reserve back when it ends")
 	require.NoError(t, evidence.VerifySums(out))
 }
 

@@ -19,9 +19,21 @@ var standins embed.FS
 //go:embed testdata/fixture-plan.yaml
 var fixturePlan []byte
 
-// FixturePlan is the bundled fixture's plan, which deviates from the runbook (with reasons)
-// only where an offline stand-in must.
-func FixturePlan() []byte { return fixturePlan }
+//go:embed testdata/fixture-pytest-lanes-plan.yaml
+var fixtureLanesPlan []byte
+
+// FixturePlan is the bundled fixture's variant of the built-in plan of that name (runbook's
+// plan.Builtins), which deviates from it (with reasons) only where an offline stand-in must;
+// path names the file it was read from. ok is false for a name with no variant.
+func FixturePlan(name string) (b []byte, path string, ok bool) {
+	switch name {
+	case "runbook":
+		return fixturePlan, "testdata/fixture-plan.yaml (embedded)", true
+	case "pytest-lanes":
+		return fixtureLanesPlan, "testdata/fixture-pytest-lanes-plan.yaml (embedded)", true
+	}
+	return nil, "", false
+}
 
 // WriteFixture copies the bundled difftrain stand-in to dir, which must not exist yet.
 func WriteFixture(dir string) error { return writeTree(fixture, "testdata/difftrain", dir) }

@@ -22,8 +22,8 @@ type Expect struct {
 	MaxSteps  int    // train.max_steps
 	DataRoot  string // data.data_root, compared after filepath.Clean ("./data/x" == "data/x")
 	// Overrides are the dotted keys the writing command set from its flags (Command.Overrides),
-	// with the exact strings it set; the source config's value for them is not expected.
-	Overrides map[string]string
+	// with the exact values it set; the source config's value for them is not expected.
+	Overrides map[string]any
 }
 
 // ExpectFor is what the outputs of cmd, run with the source config at path, must show: the
@@ -42,6 +42,13 @@ func ExpectFor(cmd Command, source string) (Expect, error) {
 	}
 	if want.MaxSteps, err = ConfigInt(source, "train.max_steps"); err != nil {
 		return want, err
+	}
+	// A key the command sets is expected as it sets it.
+	if v, ok := want.Overrides["data.data_root"].(string); ok {
+		want.DataRoot = v
+	}
+	if v, ok := want.Overrides["train.max_steps"].(int); ok {
+		want.MaxSteps = v
 	}
 	return want, nil
 }
@@ -119,7 +126,7 @@ func checkSections(name string, cfg map[string]any) error {
 
 // checkSourceKeys walks the source config: each leaf it sets must be equal in the resolved one,
 // but for the overridden keys. raw holds the source's scalar texts by dotted path, for pyyamlEqual.
-func checkSourceKeys(resolvedName, sourceName string, source map[string]any, raw map[string]string, resolved map[string]any, overridden map[string]string) error {
+func checkSourceKeys(resolvedName, sourceName string, source map[string]any, raw map[string]string, resolved map[string]any, overridden map[string]any) error {
 	var walk func(path string, src, res any) error
 	walk = func(path string, src, res any) error {
 		if sm, ok := src.(map[string]any); ok {
@@ -187,21 +194,13 @@ func checkExpect(name string, cfg map[string]any, want Expect) error {
 			return fmt.Errorf("%s: data.data_root: %s, want %q", name, brief(get("data", "data_root")), want.DataRoot)
 		}
 	}
-	for _, key := range sortedKeys(stringsAsAny(want.Overrides)) {
+	for _, key := range sortedKeys(want.Overrides) {
 		section, field, _ := strings.Cut(key, ".")
 		if got := get(section, field); !equalValues(want.Overrides[key], got) {
-			return fmt.Errorf("%s: %s: %s, want %q as the command's flag set it", name, key, brief(got), want.Overrides[key])
+			return fmt.Errorf("%s: %s: %s, want %s as the command sets it", name, key, brief(got), brief(want.Overrides[key]))
 		}
 	}
 	return nil
-}
-
-func stringsAsAny(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // WithValues is a copy of cfg with the dotted keys set to the given values: a key given nil is

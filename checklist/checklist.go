@@ -450,6 +450,7 @@ func writeChecklist(b *bytes.Buffer, e *Evidence, opts Options) {
 		b.WriteString(Row(Text(s.Number), Text(s.Name+" — "+s.Title), cmd, Text(s.Expected),
 			resultCell(s.Result), duration(s), Text(sectionNotes(s))) + "\n")
 	}
+	writeCases(b, e)
 
 	b.WriteString("\n## Artifacts\n\n")
 	if len(e.Files) == 0 {
@@ -598,6 +599,11 @@ func failureLines(e *Evidence) []string {
 		switch s.Result {
 		case evidence.Fail, evidence.Interrupted:
 			out = append(out, Text(name)+": **"+s.Result+"** — "+Text(orDash(s.Reason)))
+		}
+		for _, l := range caseLines(s) {
+			if strings.HasPrefix(l, "FAILED ") {
+				out = append(out, Text(name)+": pytest "+l)
+			}
 		}
 	}
 	for _, g := range e.Run.Guardrails {

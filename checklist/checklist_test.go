@@ -55,6 +55,10 @@ var recorded = []struct {
 	{"run-alone", Incomplete, nil},
 	{"retry-refused", Incomplete, nil},
 	{"plan-skip-amp", evidence.Pass, []string{"upstream"}},
+	{"lanes-pass", Incomplete, []string{"upstream"}},
+	{"lanes-failing-test", evidence.Fail, []string{"upstream"}},
+	{"lanes-all-skipped", evidence.Fail, nil},
+	{"lanes-collected-nothing", evidence.Fail, nil},
 }
 
 // copyRun copies testdata/runs/<name> into a temporary directory of the same name, since

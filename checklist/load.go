@@ -69,6 +69,8 @@ type Section struct {
 	Artifacts []string
 	Peaks     Peaks
 	Test      string // the test that ran it; empty when NotRun
+	// Cases are the testcases of the section's test runner (a pytest lane's), in its order.
+	Cases []evidence.Case
 }
 
 // Slug is the section's short name as the logs and reasons write it: "04-train".
@@ -174,7 +176,7 @@ func fromRecord(plan, res evidence.Section) Section {
 	s := Section{Number: plan.Section, Name: plan.Name, Title: plan.Title, Planned: plan.Command,
 		Command: res.Command, Expected: plan.Expected, Optional: plan.Optional, Deviation: plan.Deviation,
 		Result: res.Result, Reason: res.Reason, Notes: strings.Join(res.Notes, "; "), Warnings: res.Warnings,
-		NaN: res.NaN, Duration: res.Duration, Log: res.Log, Artifacts: res.Artifacts, Test: res.Test}
+		NaN: res.NaN, Duration: res.Duration, Log: res.Log, Artifacts: res.Artifacts, Test: res.Test, Cases: res.Cases}
 	if s.Command == "" {
 		s.Command = plan.Command
 	}
@@ -259,8 +261,9 @@ func (e *Evidence) readJUnit(p string) error {
 	if root := doc.XMLName.Local; root != "testsuites" && root != "testsuite" {
 		return fmt.Errorf("read %s: root element is <%s>, want <testsuites>", p, root)
 	}
-	recorded := map[string]int{} // section number → testcase
-	refused := map[string]bool{} // the recorded testcase is a refused retry
+	recorded := map[string]int{}                // section number → testcase
+	refused := map[string]bool{}                // the recorded testcase is a refused retry
+	cases := map[string]map[int]evidence.Case{} // a section's test → its runner's cases by position, from its subtests
 	for i, c := range doc.cases() {
 		n := i + 1
 		where := func(format string, args ...any) error {
@@ -291,6 +294,25 @@ func (e *Evidence) readJUnit(p string) error {
 		for _, pr := range c.Properties {
 			props[pr.Name] = pr.Value
 		}
+		if cs, pos, isCase, err := evidence.CaseFromProperties(props); isCase {
+			parent, _, nested := strings.Cut(c.Name, "/")
+			switch {
+			case err != nil:
+				return where("%v", err)
+			case !nested:
+				return where("property %s on a test that is not a section's subtest", evidence.PropCase)
+			case statusOf(cs.Result) != status:
+				return where("property %s is %s, but JUnit records the testcase as %s", evidence.PropResult, cs.Result, junitWord[status])
+			}
+			if cases[parent] == nil {
+				cases[parent] = map[int]evidence.Case{}
+			}
+			if _, dup := cases[parent][pos]; dup {
+				return where("property %s: case %d of %s is already recorded", evidence.PropCaseIndex, pos, parent)
+			}
+			cases[parent][pos] = cs
+			continue
+		}
 		res, isSection, err := evidence.SectionFromProperties(props)
 		if err != nil {
 			return where("%v", err)
@@ -304,8 +326,7 @@ func (e *Evidence) readJUnit(p string) error {
 		if statusOf(res.Result) != status {
 			// The suite's own word and JUnit's status must agree: correcting one from the other
 			// would hide a bug of the suite.
-			return where("property %s is %s, but JUnit records the testcase as %s", evidence.PropResult, res.Result,
-				map[string]string{evidence.Pass: "passed", evidence.Fail: "failed", evidence.Skipped: "skipped"}[status])
+			return where("property %s is %s, but JUnit records the testcase as %s", evidence.PropResult, res.Result, junitWord[status])
 		}
 		res.Test = c.Name
 		// With -count=N the suite refuses to run a section again (the runbook forbids retries);
@@ -330,6 +351,27 @@ func (e *Evidence) readJUnit(p string) error {
 		}
 		e.Sections[i] = fromRecord(plan, res)
 	}
+	// A section's cases are its test's subtests; a subtest with a case whose section is not
+	// recorded is an error, as a section recorded twice is.
+	for test, byPos := range cases {
+		i := slices.IndexFunc(e.Sections, func(s Section) bool { return s.Test == test })
+		last := 0
+		for pos := range byPos {
+			last = max(last, pos)
+		}
+		var cs []evidence.Case
+		for pos := 1; pos <= last; pos++ {
+			c, ok := byPos[pos]
+			if !ok {
+				return fmt.Errorf("read %s: %s: case %d of %d is missing", p, test, pos, last)
+			}
+			if i < 0 {
+				return fmt.Errorf("read %s: testcase %s/%s: a pytest case of %s, which records no section", p, test, c.ID, test)
+			}
+			cs = append(cs, c)
+		}
+		e.Sections[i].Cases = cs
+	}
 	// A section junit.xml does not record did not run, whatever run.json was last told.
 	for i, s := range e.Sections {
 		if _, ok := recorded[s.Number]; !ok {
@@ -339,6 +381,9 @@ func (e *Evidence) readJUnit(p string) error {
 	}
 	return nil
 }
+
+// junitWord is how a JUnit status reads in errors.
+var junitWord = map[string]string{evidence.Pass: "passed", evidence.Fail: "failed", evidence.Skipped: "skipped"}
 
 // statusOf is the JUnit status a result word goes with: PASS passed, FAIL and INTERRUPTED
 // failed, SKIPPED and NA skipped.

@@ -89,6 +89,7 @@ func writeReport(b *bytes.Buffer, e *Evidence, opts Options) {
 		plan += ", sha256 " + Text(r.Plan.SHA256)
 	}
 	fmt.Fprintf(b, "- Plan: %s\n", plan)
+	fmt.Fprintf(b, "- Environment the steps saw: %s\n", envLine(e))
 	if r.DifftrainDir != "" {
 		repo := Code(r.DifftrainDir)
 		switch {
@@ -108,11 +109,14 @@ func writeReport(b *bytes.Buffer, e *Evidence, opts Options) {
 
 	b.WriteString("\n## Results\n\n")
 	for _, s := range e.Sections {
-		line := fmt.Sprintf("- %s: %s", Text(s.Slug()), resultCell(s.Result))
+		line := fmt.Sprintf("- %s: %s%s", Text(s.Slug()), resultCell(s.Result), caseCounts(s))
 		if s.Result != evidence.Pass && s.Reason != "" {
 			line += " — " + Text(s.Reason)
 		}
 		b.WriteString(line + "\n")
+		for _, l := range caseLines(s) {
+			b.WriteString("  - " + l + "\n")
+		}
 	}
 	for _, o := range e.Others {
 		fmt.Fprintf(b, "- %s: %s — %s\n", Text(o.Test), resultCell(o.Result), Text(orDash(o.Reason)))

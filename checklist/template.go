@@ -495,6 +495,14 @@ func (f *filler) role(c string) (result, note string, ok bool) {
 			n += "; the harness ran " + cmd
 		}
 		return res, n, true
+	case pytestArgs(w) != nil:
+		// A pytest lane: the template runs `pytest ...`, the plan `python -m pytest ...`.
+		for _, s := range e.Sections {
+			if a := pytestArgs(shellWords(NormalizeCommand(s.Planned))); a != nil && slices.Equal(a, pytestArgs(w)) {
+				res, n := f.sectionOutcome(s, "")
+				return res, n, true
+			}
+		}
 	case slices.ContainsFunc(w, func(a string) bool { return path.Base(a) == "train_text_to_image.py" }):
 		out := flagOf(c, "--output-dir")
 		for _, p := range []string{"fp16", "bf16"} {
@@ -510,6 +518,25 @@ func (f *filler) role(c string) (result, note string, ok bool) {
 		}
 	}
 	return "", "", false
+}
+
+// pytestArgs are the arguments of a pytest command (`pytest ...` or `python -m pytest ...`)
+// but the options the suite adds to a lane (evidence.LaneFlags), or nil when w runs no pytest.
+func pytestArgs(w []string) []string {
+	for i, a := range w {
+		if a == "pytest" && (i == 0 || i >= 2 && w[i-1] == "-m") {
+			args := []string{}
+			for j := i + 1; j < len(w); j++ {
+				if slices.Contains(evidence.LaneFlags, w[j]) {
+					j++
+					continue
+				}
+				args = append(args, w[j])
+			}
+			return args
+		}
+	}
+	return nil
 }
 
 // isCheckoutSpec says whether a pip argument installs the difftrain checkout: "./difftrain",

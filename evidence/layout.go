@@ -18,17 +18,18 @@ const (
 	TelemetryFile = "telemetry.csv"  // GPU samples taken during each step
 	LogsDir       = "logs"           // one full log per step: logs/<NN>-<name>.log
 	CopiesDir     = "artifacts"      // copies of difftrain's outputs: artifacts/<NN>-<name>/
+	PytestDir     = "pytest"         // each pytest lane's own JUnit: pytest/<NN>-<name>.xml
 	ChecklistFile = "checklist.md"
 	ReportFile    = "report.md"
 	TemplateFile  = "mvp_smoke_checklist.md" // the checkout's own template, filled
 	SumsFile      = "SHA256SUMS"
-	ReproFile     = "repro.sh"    // re-runs the failed step
-	ReproEnvFile  = "repro.env"   // the failed step's whole environment, redacted
-	LeftoversDir  = "leftovers"   // an earlier run's files, moved aside
-	WorkspaceDir  = "workspace"   // the fixture's workspace, when no checkout was given
-	LockFile      = ".smoke.lock" // held by the run that writes the directory
+	ReproFile     = "repro.sh"       // re-runs the failed step
+	ReproEnvFile  = "repro.env"      // the failed step's whole environment, redacted
+	LeftoversDir  = "leftovers"      // an earlier run's files, moved aside
+	WorkspaceDir  = "workspace"      // the fixture's workspace, when no checkout was given
+	LockFile      = ".smoke.lock"    // held by the run that writes the directory
 	ReserveFile   = ".smoke.reserve" // space set aside for the evidence, freed when the disk fills
-	RunsDir       = "runs"        // where runs go by default: <root>/runs/<UTC stamp>/
+	RunsDir       = "runs"           // where runs go by default: <root>/runs/<UTC stamp>/
 )
 
 // Documents are the files the renderer writes; rendering again rewrites them.
@@ -40,6 +41,13 @@ var Unsealed = []string{WorkspaceDir, LockFile, ReserveFile}
 
 // LogRel is a step's log, relative to the evidence directory.
 func LogRel(id string) string { return filepath.Join(LogsDir, id+".log") }
+
+// LaneFlags are the options the suite adds to a pytest lane's command, each with a value: its
+// JUnit into the evidence directory, and its temporary directory.
+var LaneFlags = []string{"--junitxml", "--basetemp"}
+
+// PytestRel is where a pytest lane writes its JUnit (--junitxml), relative to the evidence directory.
+func PytestRel(id string) string { return filepath.Join(PytestDir, id+".xml") }
 
 // CopyRel is where a step's copies go, relative to the evidence directory.
 func CopyRel(id string, sub ...string) string {

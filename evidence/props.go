@@ -37,6 +37,36 @@ func (s Section) Properties() [][2]string {
 	return props
 }
 
+// Properties are the JUnit <properties> of the section's n-th case (from 1) on its subtest:
+// what the renderer folds back under the section, in the runner's order, with CaseFromProperties.
+func (c Case) Properties(n int) [][2]string {
+	props := [][2]string{{PropCase, c.ID}, {PropCaseIndex, strconv.Itoa(n)}, {PropResult, c.Result}}
+	if c.Reason != "" {
+		props = append(props, [2]string{PropReason, c.Reason})
+	}
+	return props
+}
+
+// CaseFromProperties reads a case and its position back from its subtest's JUnit properties;
+// false when they name no case. Errors name the property.
+func CaseFromProperties(props map[string]string) (c Case, n int, isCase bool, err error) {
+	id, ok := props[PropCase]
+	if !ok {
+		return Case{}, 0, false, nil
+	}
+	c = Case{ID: id, Result: props[PropResult], Reason: props[PropReason]}
+	if id == "" {
+		return c, 0, true, fmt.Errorf("property %s: empty", PropCase)
+	}
+	if n, err = strconv.Atoi(props[PropCaseIndex]); err != nil || n < 1 {
+		return c, 0, true, fmt.Errorf("property %s: %q is not a position from 1", PropCaseIndex, props[PropCaseIndex])
+	}
+	if !contains([]string{Pass, Fail, Skipped}, c.Result) {
+		return c, 0, true, fmt.Errorf("property %s: %q is not one of %s, %s, %s", PropResult, c.Result, Pass, Fail, Skipped)
+	}
+	return c, n, true, nil
+}
+
 // SectionFromProperties reads a section's result back from its JUnit properties. It returns
 // false when they name no section (a test that is not one of the plan's). Errors name the
 // property.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,10 @@ const (
 	PropPeakUtilPct = "peak_util_pct"
 	PropMaxTempC    = "max_temp_c"
 	PropMaxPowerW   = "max_power_w"
+	// PropCase and PropCaseIndex are on a pytest case's subtest, not on a section: pytest's
+	// classname::name, and its position among the lane's cases (from 1).
+	PropCase      = "case"
+	PropCaseIndex = "case_index"
 )
 
 // Section results.
@@ -91,6 +96,15 @@ type Run struct {
 	Env map[string]string `json:"env,omitempty"`
 }
 
+// DecisiveEnv are the variables that decide what difftrain's GPU smoke test skips (offline
+// mode, the hub's endpoint) and whether a deterministic CUDA run works (cuBLAS's workspace): the
+// report names each, set or unset.
+var DecisiveEnv = []string{"CUBLAS_WORKSPACE_CONFIG", "HF_ENDPOINT", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"}
+
+// ReportedEnv are the variables run.json records as the run saw them (Run.Env): DecisiveEnv,
+// the hub's cache and the visible GPUs.
+var ReportedEnv = append(slices.Clone(DecisiveEnv), "HF_HOME", "CUDA_VISIBLE_DEVICES")
+
 // Harness identifies the gpusmoke build that ran.
 type Harness struct {
 	Version string `json:"version"`
@@ -140,6 +154,36 @@ type Section struct {
 	NaN       int      `json:"nan_lines"`           // log lines with a NaN or Inf loss
 	Artifacts []string `json:"artifacts,omitempty"` // relative to Out
 	Peaks     *Peaks   `json:"peaks,omitempty"`
+	// Cases are the testcases of the test runner the section ran (a pytest lane), in its order.
+	Cases []Case `json:"cases,omitempty"`
+}
+
+// Case is one testcase of a section's test runner (pytest's, in the lanes): the Go suite replays
+// it as a subtest of the section's test, so that CI's JUnit carries it under the section.
+type Case struct {
+	ID     string `json:"id"`     // pytest's classname::name, e.g. tests.test_config::test_roundtrip
+	Result string `json:"result"` // Pass, Fail or Skipped
+	// Reason is the first line of the failure, or pytest's skip reason.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Counts sums cases by result, in the words pytest's own summary uses: "3 passed, 1 failed,
+// 2 skipped"; "no tests" when there are none.
+func Counts(cases []Case) string {
+	n := map[string]int{}
+	for _, c := range cases {
+		n[c.Result]++
+	}
+	var parts []string
+	for _, r := range []struct{ result, word string }{{Pass, "passed"}, {Fail, "failed"}, {Skipped, "skipped"}} {
+		if n[r.result] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[r.result], r.word))
+		}
+	}
+	if len(parts) == 0 {
+		return "no tests"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // ID is the section's label in logs and reasons, e.g. "04-train".

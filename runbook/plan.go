@@ -22,12 +22,57 @@ import (
 //go:embed runbook.yaml
 var runbookYAML []byte
 
+//go:embed pytest-lanes.yaml
+var pytestLanesYAML []byte
+
 // EmbeddedPath is the Path of the default plan, which is compiled into the binary.
 const EmbeddedPath = "(embedded runbook)"
 
+// Builtin is a plan compiled into the binary: a runbook a plan file may follow (its base).
+type Builtin struct {
+	Name    string // what SMOKE_PLAN and a plan's base: name it
+	Follows string // the runbook it automates, for the README and `go test ./smoke -list .`
+	yaml    []byte
+}
+
+// Builtins are the built-in plans; the first is the default.
+var Builtins = []Builtin{
+	{"runbook", "the cloud test engineer's runbook (../shared/runbook.md): install, dummy dataset, config validation, 2-step training, artifacts, resume, fp16 and bf16", runbookYAML},
+	{"pytest-lanes", "difftrain's newer runbook: its own pytest lanes (unit tests on CPU, the GPU smoke test), then the GPU lane's artifacts", pytestLanesYAML},
+}
+
+// BuiltinPath is the Path of a built-in plan.
+func BuiltinPath(name string) string {
+	if name == Builtins[0].Name {
+		return EmbeddedPath
+	}
+	return "(embedded " + name + ")"
+}
+
+// Named is the built-in plan of that name.
+func Named(name string) (*Plan, error) {
+	for _, b := range Builtins {
+		if b.Name == name {
+			p, err := parse(b.yaml, BuiltinPath(name))
+			if err != nil {
+				return nil, err
+			}
+			p.Base = name // a built-in plan follows itself
+			return p, nil
+		}
+	}
+	names := make([]string, len(Builtins))
+	for i, b := range Builtins {
+		names[i] = b.Name
+	}
+	return nil, fmt.Errorf("no built-in plan named %q (%s)", name, strings.Join(names, ", "))
+}
+
 // Plan is an approved list of steps, one per checklist section, in runbook order.
 type Plan struct {
-	Name  string `yaml:"name"`
+	Name string `yaml:"name"`
+	// Base is the built-in plan this one follows and is checked against ("runbook" when empty).
+	Base  string `yaml:"base"`
 	Steps []Step `yaml:"steps"`
 	// Path is where the plan was read from; SHA256 is the hash of its bytes.
 	Path   string `yaml:"-"`
@@ -84,9 +129,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// Default is the runbook's own plan.
+// Default is the runbook's own plan, the first of the built-in plans.
 func Default() *Plan {
-	p, err := parse(runbookYAML, EmbeddedPath)
+	p, err := Named(Builtins[0].Name)
 	if err != nil {
 		panic("embedded runbook.yaml: " + err.Error()) // a build defect, caught by the package tests
 	}
@@ -103,16 +148,35 @@ func Load(path string) (*Plan, error) {
 	return Parse(b, path)
 }
 
-// Parse reads a plan from b, which came from path, and checks it against the runbook.
+// Parse reads a plan from b, which came from path, and checks it against the built-in plan it
+// follows (its base: the runbook's by default).
 func Parse(b []byte, path string) (*Plan, error) {
 	p, err := parse(b, path)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.check(Default()); err != nil {
-		return nil, fmt.Errorf("plan %s: %s", path, oneLine(err))
+	base, err := p.BasePlan()
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: base: %v", path, err)
+	}
+	if err := p.check(base); err != nil {
+		hint := ""
+		for _, b := range Builtins {
+			if other, err := Named(b.Name); err == nil && b.Name != base.Base && other.ids() == p.ids() {
+				hint = fmt.Sprintf(" (its sections are those of the built-in plan %s: say base: %s)", b.Name, b.Name)
+			}
+		}
+		return nil, fmt.Errorf("plan %s: %s%s", path, oneLine(err), hint)
 	}
 	return p, nil
+}
+
+// BasePlan is the built-in plan p follows.
+func (p *Plan) BasePlan() (*Plan, error) {
+	if p.Base == "" || p.Base == Builtins[0].Name {
+		return Default(), nil
+	}
+	return Named(p.Base)
 }
 
 func parse(b []byte, path string) (*Plan, error) {
@@ -157,27 +221,31 @@ func (p *Plan) TotalTimeout() time.Duration {
 	return total
 }
 
-// check compares p with the runbook's plan.
+// check compares p with the plan it follows.
 func (p *Plan) check(base *Plan) error {
+	the := "the runbook"
+	if base.Base != Builtins[0].Name {
+		the = "the " + base.Base + " plan"
+	}
 	if len(p.Steps) != len(base.Steps) {
-		return fmt.Errorf("steps: has %d steps, the runbook has %d (%s)", len(p.Steps), len(base.Steps), base.ids())
+		return fmt.Errorf("steps: has %d steps, %s has %d (%s)", len(p.Steps), the, len(base.Steps), base.ids())
 	}
 	for i, s := range p.Steps {
 		b := base.Steps[i]
 		if s.Section != b.Section || s.Name != b.Name {
-			return fmt.Errorf("steps[%d]: is %s, the runbook has %s here", i, s.ID(), b.ID())
+			return fmt.Errorf("steps[%d]: is %s, %s has %s here", i, s.ID(), the, b.ID())
 		}
 		switch {
 		case len(b.Command) == 0 && len(s.Command) > 0:
 			return fmt.Errorf("step %s: command: this section runs no command", s.ID())
 		case s.Skip && !b.Optional:
-			return fmt.Errorf("step %s: skip: the runbook does not make this section optional", s.ID())
+			return fmt.Errorf("step %s: skip: %s does not make this section optional", s.ID(), the)
 		case s.Skip && strings.TrimSpace(s.Reason) == "":
 			return fmt.Errorf("step %s: skip: a skipped section needs a reason", s.ID())
 		case !s.Skip && len(b.Command) > 0 && len(s.Command) == 0:
-			return fmt.Errorf("step %s: command: missing (the runbook runs %s)", s.ID(), evidence.Quote(b.Command))
+			return fmt.Errorf("step %s: command: missing (%s runs %s)", s.ID(), the, evidence.Quote(b.Command))
 		case !s.Skip && !slices.Equal(s.Command, b.Command) && strings.TrimSpace(s.Reason) == "":
-			return fmt.Errorf("step %s: command: differs from the runbook (%s) and has no reason", s.ID(), evidence.Quote(b.Command))
+			return fmt.Errorf("step %s: command: differs from %s (%s) and has no reason", s.ID(), the, evidence.Quote(b.Command))
 		}
 		for _, flag := range []string{"--output-dir", "--config"} {
 			if v := s.Flag(flag); v != "" && (flag == "--output-dir" || len(b.Command) > 0 && b.Flag(flag) != v) && escapes(v) {
@@ -218,7 +286,10 @@ func (p *Plan) Step(name string) (Step, error) {
 
 // Deviations lists the steps whose command differs from the runbook's, or that are skipped, with the plan's reasons.
 func (p *Plan) Deviations() []evidence.Deviation {
-	base := Default()
+	base, err := p.BasePlan()
+	if err != nil { // Parse refused such a plan
+		return nil
+	}
 	var out []evidence.Deviation
 	for i, s := range p.Steps {
 		b := base.Steps[i]

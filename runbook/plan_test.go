@@ -49,6 +49,58 @@ func TestFixturePlanDeviatesWithReasons(t *testing.T) {
 	require.Equal(t, `python -m pip install -e './difftrain[text2image]'`, devs[0].Runbook)
 }
 
+// TestPytestLanesIsTheUpstreamRunbook: the second built-in plan runs difftrain's own pytest
+// lanes, with the commands of its contract word for word (as `python -m pytest`).
+func TestPytestLanesIsTheUpstreamRunbook(t *testing.T) {
+	p, err := Named("pytest-lanes")
+	require.NoError(t, err)
+	require.Equal(t, "(embedded pytest-lanes)", p.Path)
+	require.Equal(t, "pytest-lanes", p.Base)
+	var ids []string
+	for _, s := range p.Steps {
+		ids = append(ids, s.ID())
+	}
+	require.Equal(t, []string{"00-preflight", "01-install", "02-unit-lane", "03-gpu-lane", "04-lane-artifacts"}, ids)
+	require.Empty(t, p.Deviations())
+
+	contract, err := os.ReadFile("../../shared/difftrain-contract.md")
+	if err != nil {
+		t.Skipf("contract not beside the checkout: %v", err)
+	}
+	text := strings.Join(strings.Fields(string(contract)), " ")
+	for _, name := range []string{"unit-lane", "gpu-lane"} {
+		s, err := p.Step(name)
+		require.NoError(t, err)
+		require.Equal(t, []string{"python", "-m", "pytest"}, s.Command[:3])
+		cmd := strings.ReplaceAll(evidence.Quote(s.Command[2:]), "'", `"`)
+		require.Contains(t, text, "`"+cmd+"`", "step %s", s.ID())
+	}
+}
+
+func TestNamedPlans(t *testing.T) {
+	for _, b := range Builtins {
+		p, err := Named(b.Name)
+		require.NoError(t, err, b.Name)
+		require.Equal(t, BuiltinPath(b.Name), p.Path)
+		require.NotEmpty(t, b.Follows)
+	}
+	require.Equal(t, EmbeddedPath, Default().Path)
+	_, err := Named("nightly")
+	require.EqualError(t, err, `no built-in plan named "nightly" (runbook, pytest-lanes)`)
+}
+
+func TestFixtureLanesPlanDeviatesWithReasons(t *testing.T) {
+	for _, f := range []string{"../testdata/fixture-pytest-lanes-plan.yaml", "../testdata/conformance-pytest-lanes-plan.yaml"} {
+		p, err := Load(f)
+		require.NoError(t, err, f)
+		devs := p.Deviations()
+		require.Len(t, devs, 1, f)
+		require.Equal(t, "install", devs[0].Name)
+		require.Contains(t, devs[0].Reason, "offline")
+		require.Equal(t, `python -m pip install -e './difftrain[text2image,dev]'`, devs[0].Runbook)
+	}
+}
+
 func TestStepHelpers(t *testing.T) {
 	s, err := Default().Step("dataset")
 	require.NoError(t, err)

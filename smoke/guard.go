@@ -129,11 +129,15 @@ func (c *Section) guardTracked() {
 }
 
 // declaredDirs are the directories inside the checkout that the plan's commands write to
-// (their --output-dir, which also holds the AMP sections' temporary configs), relative to it.
+// (their --output-dir, which also holds the AMP sections' temporary configs, and the pytest
+// lanes' LaneTempRoot), relative to it.
 func (su *Suite) declaredDirs() []string {
 	var dirs []string
 	for _, st := range su.Settings.Plan.Steps {
 		v := st.Flag("--output-dir")
+		if isLane(st) {
+			v = LaneTempRoot
+		}
 		if v == "" {
 			continue
 		}

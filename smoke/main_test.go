@@ -4,10 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/difftrain/gpusmoke/checklist"
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/gpuenv"
+	"github.com/difftrain/gpusmoke/runbook"
 	"github.com/difftrain/gpusmoke/runner"
 )
 
@@ -31,7 +34,9 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	if f := flag.Lookup("test.list"); f != nil && f.Value.String() != "" {
-		return m.Run() // only listing the sections: no settings, no evidence
+		code := m.Run() // only listing the sections: no settings, no evidence
+		listPlans(os.Stdout)
+		return code
 	}
 	// The runbook's order is the contract: -shuffle would run a section before its inputs exist.
 	if f := flag.Lookup("test.shuffle"); f != nil && f.Value.String() != "off" {
@@ -50,6 +55,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "smoke:", err)
 		return exitUsage
 	}
+	leaveOut(s.Plan)
 	if os.Getenv("SMOKE_CHECK_SETTINGS") == "1" {
 		// run-smoke asks first, so that a bad setting is one line before gotestsum starts: the
 		// settings, and the leftovers unless they are to be moved. It prints SMOKE_OUT.
@@ -100,6 +106,7 @@ func run(m *testing.M) int {
 		return exitEvidence
 	}
 	suite = su
+	defer su.freeReserve()
 	su.Info.Leftovers = append(su.Info.Leftovers, leftovers...)
 	for _, o := range orphans {
 		line := su.Redactor.String(fmt.Sprintf("%s, left by step %s", o, o.StepID))
@@ -179,11 +186,51 @@ const (
 	exitEvidence = 3 // the evidence could not be written or rendered
 )
 
-// sectionTests names the test of each of the plan's steps, for -run and -skip.
+// sectionTests names the test of each step of the built-in plans, for -run and -skip. A test's
+// number is its section's in its plan: the runbook's 02-dataset and the pytest lanes' 02-unit-lane
+// are both "Test02…", and a run has one of them.
 var sectionTests = map[string]string{
 	"preflight": "Test00Preflight", "install": "Test01Install", "dataset": "Test02Dataset",
 	"validate": "Test03Validate", "train": "Test04Train", "artifacts": "Test05Artifacts",
 	"resume": "Test06Resume", "amp-fp16": "Test07AMPFP16", "amp-bf16": "Test08AMPBF16",
+	"unit-lane": "Test02UnitLane", "gpu-lane": "Test03GPULane", "lane-artifacts": "Test04LaneArtifacts",
+}
+
+// leaveOut skips the tests of sections the plan does not have, through -skip, so that they do
+// not show in go test's output or the JUnit; when the command line gave its own -skip, the
+// sections' gate skips them instead (Suite.Section).
+func leaveOut(p *runbook.Plan) {
+	f := flag.Lookup("test.skip")
+	if f == nil || f.Value.String() != "" {
+		return
+	}
+	var out []string
+	for step, test := range sectionTests {
+		if _, err := p.Step(step); err != nil {
+			out = append(out, test)
+		}
+	}
+	if len(out) > 0 {
+		slices.Sort(out)
+		_ = f.Value.Set("^(" + strings.Join(out, "|") + ")$")
+	}
+}
+
+// listPlans prints the built-in plans after go test -list's tests: SMOKE_PLAN picks one by name.
+func listPlans(w io.Writer) {
+	fmt.Fprintln(w, "built-in plans (SMOKE_PLAN=<name>; the default is the first):")
+	for _, b := range runbook.Builtins {
+		p, err := runbook.Named(b.Name)
+		if err != nil {
+			fmt.Fprintf(w, "  %-13s %v\n", b.Name, err)
+			continue
+		}
+		var ids []string
+		for _, st := range p.Steps {
+			ids = append(ids, st.ID())
+		}
+		fmt.Fprintf(w, "  %-13s %s\n  %-13s sections: %s\n", b.Name, b.Follows, "", strings.Join(ids, ", "))
+	}
 }
 
 // selection says which of the plan's steps go test's -run and -skip select, as go test matches

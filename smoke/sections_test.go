@@ -31,6 +31,9 @@ func Test00Preflight(t *testing.T) {
 		for _, n := range f.Notes {
 			c.Notef("%s", n)
 		}
+		if _, set := os.LookupEnv("CUBLAS_WORKSPACE_CONFIG"); len(f.NVML.GPUs) > 0 && !set {
+			c.Notef("CUBLAS_WORKSPACE_CONFIG is unset: deterministic CUDA runs need it (export CUBLAS_WORKSPACE_CONFIG=:4096:8, or :16:8); difftrain's set_seed only sets a default inside its own process")
+		}
 		for _, h := range f.Health {
 			if h.Severity == gpuenv.Note {
 				c.Notef("health: %s", h.Message)
@@ -127,7 +130,7 @@ func Test05Artifacts(t *testing.T) {
 			writer = c.writerOf(out, train, c.planStep("resume"))
 		}
 		resolved := c.checkRepro(out, cfg, writer)
-		c.checkCheckpoints(out, cfg, trainCmd, writer, resolved, "")
+		c.checkCheckpoints(out, cfg, trainCmd, writer, resolved, "", ckpts)
 		if log := c.Out(logRel(train)); c.ranInThisRun(train.ID()) {
 			if err := artifacts.CheckSaved(log, train.Flag("--output-dir"), ckpts); err != nil {
 				c.Fatalf("artifacts: %v", err)
@@ -135,6 +138,75 @@ func Test05Artifacts(t *testing.T) {
 		}
 		c.Notef("%s verified in %s", strings.Join(files, ", "), train.Flag("--output-dir"))
 	})
+}
+
+// The pytest lanes plan's sections (difftrain's newer runbook): 00 and 01 are the tests above.
+
+func Test02UnitLane(t *testing.T) {
+	suite.Section(t, "unit-lane", func(c *Section) { c.lane(false) })
+}
+
+func Test03GPULane(t *testing.T) {
+	suite.Section(t, "gpu-lane", func(c *Section) { c.lane(true) })
+}
+
+func Test04LaneArtifacts(t *testing.T) {
+	suite.Section(t, "lane-artifacts", func(c *Section) {
+		gpu := c.planStep("gpu-lane")
+		if r := c.Suite.result(gpu.ID()); r == evidence.Skipped {
+			c.Skipf("%s was skipped: no run of the GPU smoke test to check", gpu.ID())
+		}
+		// The test writes its run into <tmp_path>/run, and pytest's tmp_path is a directory of
+		// the lane's --basetemp named after the test (pytest adds a symlink "<name>current" to
+		// the newest, which is not another run).
+		base := c.laneTemp(gpu)
+		matches, _ := filepath.Glob(filepath.Join(base, "*", "run", artifacts.EnvJSONFile))
+		var envs []string
+		for _, m := range matches {
+			if fi, err := os.Lstat(filepath.Dir(filepath.Dir(m))); err == nil && fi.IsDir() {
+				envs = append(envs, m)
+			}
+		}
+		if len(envs) != 1 {
+			c.Fatalf("lane-artifacts: %d runs of the GPU smoke test (%s) under %s, want 1: each writes <tmp_path>/run/%s",
+				len(envs), artifacts.GPUSmokeTestFile, base, artifacts.EnvJSONFile)
+		}
+		// pytest resolves --basetemp, so tmp_path, and the paths the test writes, are real paths.
+		out, err := filepath.EvalSymlinks(filepath.Dir(envs[0]))
+		if err != nil {
+			c.Fatalf("lane-artifacts: %v", err)
+		}
+		cfg := filepath.Join(c.Suite.Settings.DifftrainDir, "configs", "smoke_text2image.yaml")
+		steps := min(c.configInt(cfg, "train.max_steps"), 2)
+		var ckpts []string
+		for n := 1; n <= steps; n++ {
+			ckpts = append(ckpts, fmt.Sprintf("checkpoint-%d.pt", n))
+		}
+		files := append(append([]string{}, reproFiles...), ckpts...)
+		c.requireFiles(out, files...)
+		c.requireWrittenBy(gpu.ID(), joinAll(out, files)...)
+		argv := c.laneArgv(gpu)
+		if !c.ranInThisRun(gpu.ID()) {
+			// An earlier run's lane: its --junitxml named that run's evidence directory.
+			argv = c.earlierLane(gpu, out)
+		}
+		writer := artifacts.GPUSmokeTest(argv, filepath.Dir(out), steps)
+		resolved := c.checkRepro(out, cfg, writer)
+		c.checkCheckpoints(out, cfg, writer, writer, resolved, "", ckpts)
+		c.keep(out, files...)
+		c.Notef("%s verified in %s", strings.Join(files, ", "), out)
+	})
+}
+
+// earlierLane is the lane's command as an earlier run ran it, which wrote the run in out: the
+// plan's, with the --junitxml env.json records.
+func (c *Section) earlierLane(lane runbook.Step, out string) []string {
+	env, err := artifacts.ReadEnvJSON(filepath.Join(out, artifacts.EnvJSONFile))
+	if err != nil {
+		c.Fatalf("%s: %v", c.Step.ID(), err)
+	}
+	junit, _ := artifacts.Command{Module: "pytest", Argv: env.Argv}.Flag("--junitxml")
+	return c.laneArgvTo(lane, junit)
 }
 
 func Test06Resume(t *testing.T) {
@@ -223,26 +295,11 @@ func (c *Section) amp(p string) {
 	}
 	cmd := c.command()
 	resolved := c.checkRepro(out, tmp, cmd)
-	c.checkCheckpoints(out, tmp, cmd, cmd, resolved, effective)
+	c.checkCheckpoints(out, tmp, cmd, cmd, resolved, effective, c.checkpoints())
 	c.keep(out, files...)
 	if fellBack {
 		c.Fatalf("%s: the GPU did not run %s: difftrain fell back to fp32: %s", c.Step.ID(), p, fallback)
 	}
-}
-
-// torchCUDA says whether torch sees CUDA. Preflight probes torch before the install step; if it
-// was not installed then, the training run's env.json (written by the torch the install
-// brought) answers instead.
-func (c *Section) torchCUDA(trainOut string) (bool, string) {
-	t := c.Suite.Facts.Python.Torch
-	if t.Version != gpuenv.NotInstalled && t.Version != "" {
-		return t.CUDAAvailable, "torch " + t.Version
-	}
-	env, err := artifacts.ReadEnvJSON(filepath.Join(trainOut, "env.json"))
-	if err != nil {
-		return false, "torch not installed at preflight, and no env.json from the training run"
-	}
-	return env.CUDAAvailable, "torch " + env.TorchVersion + ", as the training run's env.json records"
 }
 
 // trainConfig is the config the training step uses.
@@ -393,7 +450,7 @@ func (c *Section) checkRepro(out, cfg string, writer artifacts.Command) map[stri
 // wrote the resolved config (the same, or the resume): the checkpoints' config is the resolved
 // config with ckWriter's flags, and train.precision the precision the run trained in
 // (precision, or the source config's when "").
-func (c *Section) checkCheckpoints(out, cfg string, ckWriter, reproWriter artifacts.Command, resolved map[string]any, precision string) {
+func (c *Section) checkCheckpoints(out, cfg string, ckWriter, reproWriter artifacts.Command, resolved map[string]any, precision string, names []string) {
 	c.T.Helper()
 	want, err := artifacts.ExpectFor(ckWriter, cfg)
 	if err != nil {
@@ -413,7 +470,7 @@ func (c *Section) checkCheckpoints(out, cfg string, ckWriter, reproWriter artifa
 		values[key] = v
 	}
 	expected := artifacts.WithValues(resolved, values)
-	for _, name := range c.checkpoints() {
+	for _, name := range names {
 		var step int
 		fmt.Sscanf(name, "checkpoint-%d.pt", &step)
 		ck, err := artifacts.CheckCheckpoint(filepath.Join(out, name), step, want.Precision, expected)

@@ -306,21 +306,31 @@ func commitAll(dir string) error {
 	return nil
 }
 
+// plan reads SMOKE_PLAN: the name of a built-in plan (runbook.Builtins; with the fixture, the
+// fixture's variant of it), or a plan file. Unset, it is the runbook's plan.
 func (s *Settings) plan(v string) error {
+	name := v
+	if name == "" {
+		name = runbook.Builtins[0].Name
+	}
+	if !strings.ContainsRune(v, filepath.Separator) && !strings.HasSuffix(v, ".yaml") && !strings.HasSuffix(v, ".yml") {
+		var err error
+		if b, path, ok := gpusmoke.FixturePlan(name); ok && s.Fixture {
+			s.Plan, err = runbook.Parse(b, path)
+		} else {
+			s.Plan, err = runbook.Named(name)
+		}
+		if err != nil {
+			if v == "" {
+				v = "(unset)"
+			}
+			return fmt.Errorf("SMOKE_PLAN=%s: %w; or give a plan file", v, err)
+		}
+		return nil
+	}
 	var err error
-	switch {
-	case v != "":
-		s.Plan, err = runbook.Load(Abs(v))
-		if err != nil {
-			return fmt.Errorf("SMOKE_PLAN=%s: %w", v, err)
-		}
-	case s.Fixture:
-		s.Plan, err = runbook.Parse(gpusmoke.FixturePlan(), "testdata/fixture-plan.yaml (embedded)")
-		if err != nil {
-			return fmt.Errorf("SMOKE_PLAN (fixture default): %w", err)
-		}
-	default:
-		s.Plan = runbook.Default()
+	if s.Plan, err = runbook.Load(Abs(v)); err != nil {
+		return fmt.Errorf("SMOKE_PLAN=%s: %w", v, err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,20 +81,20 @@ func (su *Suite) noSpace(err error, path string) (string, bool) {
 	if !errors.Is(err, syscall.ENOSPC) {
 		return "", false
 	}
+	su.freeReserve()
+	return fmt.Sprintf("SMOKE_OUT: no space left on device (%s)", path), true
+}
+
+// freeReserve gives the reserve back: when the disk fills, and when the suite ends, so that
+// gotestsum's junit.xml and the documents rendered from it have the space.
+func (su *Suite) freeReserve() {
 	su.mu.Lock()
+	defer su.mu.Unlock()
 	if su.reserve != "" {
 		os.Remove(su.reserve)
 		su.reserve = ""
 	}
-	su.mu.Unlock()
-	return fmt.Sprintf("SMOKE_OUT: no space left on device (%s)", path), true
 }
-
-// reportedEnv are the variables that decide what difftrain and its tests do (offline mode,
-// the hub's endpoint, deterministic cuBLAS, the visible GPUs): run.json records them as the
-// run saw them.
-var reportedEnv = []string{"CUBLAS_WORKSPACE_CONFIG", "HF_ENDPOINT", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
-	"HF_HOME", "CUDA_VISIBLE_DEVICES"}
 
 // NewSuite prepares a run: the evidence directory's logs folder and run.json, with every
 // section of the plan NOT RUN yet.
@@ -137,7 +138,7 @@ func NewSuite(ctx context.Context, s *Settings) (*Suite, error) {
 		}
 		su.Info.Sections = append(su.Info.Sections, sec)
 	}
-	for _, k := range reportedEnv {
+	for _, k := range evidence.ReportedEnv {
 		if v, ok := os.LookupEnv(k); ok {
 			su.Info.Env[k] = v
 		}
@@ -180,6 +181,13 @@ func (l redactedLines) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// result is the section's result in this process so far: "" before it ran, "running" while it runs.
+func (su *Suite) result(id string) string {
+	su.mu.Lock()
+	defer su.mu.Unlock()
+	return su.ran[id]
+}
+
 // Halted is the first section that failed, or "".
 func (su *Suite) Halted() string {
 	su.mu.Lock()
@@ -205,7 +213,9 @@ type Section struct {
 func (su *Suite) Section(t *testing.T, name string, body func(*Section)) {
 	step, err := su.Settings.Plan.Step(name)
 	if err != nil {
-		t.Fatal(err)
+		// A section of another built-in plan (TestMain leaves these out with -skip, unless the
+		// command line gave its own -skip): it has no row in this run.
+		t.Skipf("not a section of plan %s", su.Settings.Plan.Path)
 	}
 	sec := &Section{T: t, Suite: su, Step: step, rec: su.planned(step.ID())}
 	sec.rec.Test = t.Name()
@@ -294,9 +304,11 @@ func (c *Section) finish() {
 }
 
 // attr hands a fact to the checklist through JUnit properties: one line, redacted.
-func (c *Section) attr(key, value string) {
-	value = strings.Join(strings.Fields(strings.ToValidUTF8(value, "\uFFFD")), " ")
-	c.T.Attr(key, c.Suite.Redactor.String(value))
+func (c *Section) attr(key, value string) { c.T.Attr(key, c.Suite.propValue(value)) }
+
+// propValue is value as a JUnit property holds it: valid UTF-8, one line, redacted.
+func (su *Suite) propValue(value string) string {
+	return su.Redactor.String(strings.Join(strings.Fields(strings.ToValidUTF8(value, "\uFFFD")), " "))
 }
 
 // Fatalf fails the section and halts the run. The first line of the message is the reason the
@@ -367,12 +379,23 @@ func (c *Section) Run() runner.Result {
 // RunArgv is Run with an explicit argv, for sections whose command is derived from the plan.
 func (c *Section) RunArgv(argv []string) runner.Result {
 	c.T.Helper()
+	return c.runArgv(argv, nil)
+}
+
+// runArgv is RunArgv, but a command that exits by itself with one of the codes in ok (and
+// leaves no process behind) is not failed here: the section judges it (a pytest lane's
+// "tests failed" and "no tests collected").
+func (c *Section) runArgv(argv []string, ok []int) runner.Result {
+	c.T.Helper()
 	su, s := c.Suite, c.Suite.Settings
 	logPath := c.Out(c.LogRel())
 	env := s.Environ()
+	// What the command writes: a script's --output-dir, or pytest's --basetemp.
 	outDir := ""
-	if v, ok := artifacts.ParseCommand(argv).Flag("--output-dir"); ok {
-		outDir = c.Path(v)
+	for _, flag := range []string{"--output-dir", "--basetemp"} {
+		if v, ok := artifacts.ParseCommand(argv).Flag(flag); ok && outDir == "" {
+			outDir = c.Path(v)
+		}
 	}
 	before, err := snapshot(outDir)
 	if err != nil {
@@ -417,13 +440,10 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 			c.Fatalf("%s: %s", c.Step.ID(), why)
 		}
 	}
-	if res.Err != nil {
+	judged := res.Ended != nil && res.ExitCode > 0 && slices.Contains(ok, res.ExitCode) && len(res.Escaped) == 0 && res.LogErr == nil
+	if res.Err != nil && !judged {
 		c.interrupted = res.Interrupted
-		if err := evidence.WriteRepro(c.Out(evidence.ReproFile), s.Workspace, argv, su.Redactor.Environ(env)); err != nil {
-			c.Logf("write repro.sh: %v", err)
-		} else {
-			c.Checked(evidence.ReproFile)
-		}
+		c.writeRepro(argv)
 		tail, terr := evidence.Tail(logPath, evidence.TailLines)
 		if terr != nil {
 			tail = terr.Error()
@@ -441,6 +461,16 @@ func (c *Section) RunArgv(argv []string) runner.Result {
 	c.guardTracked()
 	c.scanLog(logPath)
 	return res
+}
+
+// writeRepro writes repro.sh, which runs argv again as this step ran it.
+func (c *Section) writeRepro(argv []string) {
+	s := c.Suite.Settings
+	if err := evidence.WriteRepro(c.Out(evidence.ReproFile), s.Workspace, argv, c.Suite.Redactor.Environ(s.Environ())); err != nil {
+		c.Logf("write repro.sh: %v", err)
+	} else {
+		c.Checked(evidence.ReproFile)
+	}
 }
 
 // failureWhy is the first line of a failed step's reason: how it ended, and the cause its log

@@ -290,6 +290,23 @@ junit("result-skipped-but-failed.xml", case("Test04Train", {"result": "SKIPPED",
 junit("result-fail-but-passed.xml", case("Test04Train", {"result": "FAIL", "reason": "04-train: exit code 1"}))
 junit("result-not-run-but-passed.xml", case("Test04Train", {"result": "NOT RUN"}))
 
+
+def pycase(name, index="1", result="PASS", status=""):
+    """A pytest case's subtest, as the lanes write it: case, case_index and result properties."""
+    props = prop("case", "tests.test_config::test_roundtrip") + (prop("case_index", index) if index is not None else "") + prop("result", result)
+    return case(name, props, status=status)
+
+
+# A pytest case folded under a section: on a test that is no subtest, without its position,
+# under a test that records no section, with a gap in the positions, twice at one position, and
+# with a result JUnit's status contradicts.
+junit("case-on-a-section-test.xml", case("Test04Train", prop("case", "tests.test_config::test_roundtrip") + prop("case_index", "1") + prop("result", "PASS")))
+junit("case-without-index.xml", case("Test04Train") + pycase("Test04Train/tests.test_config::test_roundtrip", index=None))
+junit("case-of-no-section.xml", case("Test04Train") + pycase("TestLint/tests.test_config::test_roundtrip"))
+junit("case-missing-position.xml", case("Test04Train") + pycase("Test04Train/a", "1") + pycase("Test04Train/b", "3"))
+junit("case-twice.xml", case("Test04Train") + pycase("Test04Train/a", "1") + pycase("Test04Train/b", "1"))
+junit("case-result-fail-but-passed.xml", case("Test04Train") + pycase("Test04Train/a", result="FAIL"))
+
 # ---------------------------------------------------------------- runjson/
 # Each *.json is the run.json of an evidence directory whose junit.xml is minimal and valid. The
 # base has the shape of a recorded one (checklist/testdata/runs/*/run.json, schema_version 2):

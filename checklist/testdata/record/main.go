@@ -93,6 +93,20 @@ var cases = []recCase{
 		env: []string{"TESTFLAGS=-count=2 -run Test0[0-2]"}, code: 0},
 	{name: "plan-skip-amp", what: "SMOKE_PLAN: the fixture's plan with both AMP sections skip: true and a reason",
 		code: 0, plan: skipAMP},
+	{name: "lanes-pass", what: "SMOKE_PLAN=pytest-lanes: the unit lane's cases PASS, the GPU lane SKIPPED with pytest's reason (no CUDA)",
+		env: lanes(), code: 0},
+	{name: "lanes-failing-test", what: "SMOKE_PLAN=pytest-lanes, FIXTURE_PYTEST_FAIL=test_smoke_config_values: one pytest test fails, 02-unit-lane FAIL",
+		env: lanes("FIXTURE_PYTEST_FAIL=test_smoke_config_values"), code: 1},
+	{name: "lanes-all-skipped", what: "SMOKE_PLAN=pytest-lanes, GPU=1 FAKEGPU=1, pretend-CUDA torch, HF_HUB_OFFLINE=1: the GPU lane's only test skipped, 03-gpu-lane FAIL",
+		env: lanes("GPU=1", "FAKEGPU=1", "PYTHONPATH={repo}/testdata/pretend-cuda", "HF_HUB_OFFLINE=1"), code: 1},
+	{name: "lanes-collected-nothing", what: "SMOKE_PLAN=pytest-lanes, FIXTURE_PYTEST_EMPTY=1: the unit lane collects nothing (pytest exit 5), 02-unit-lane FAIL",
+		env: lanes("FIXTURE_PYTEST_EMPTY=1"), code: 1},
+}
+
+// lanes are the settings of a pytest-lanes case: the built-in plan by name, and Debian's
+// python3 with python3-pytest.
+func lanes(env ...string) []string {
+	return append([]string{"SMOKE_PLAN=pytest-lanes", "SMOKE_PYTHON=/usr/bin/python3"}, env...)
 }
 
 // skipAMP is the fixture's plan with the AMP sections skipped, each with its reason.

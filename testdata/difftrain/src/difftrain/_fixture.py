@@ -212,3 +212,14 @@ def resave_on_resume(resume_from: str) -> None:
     if resume_from and os.environ.get("FIXTURE_RESUME_RESAVE") == "1":
         with open(resume_from, "ab") as f:
             f.write(b"\0")
+
+
+def pytest_collect_nothing() -> bool:
+    """FIXTURE_PYTEST_EMPTY=1: the tests' conftest deselects every test (pytest exits 5)."""
+    return os.environ.get("FIXTURE_PYTEST_EMPTY") == "1"
+
+
+def pytest_fail(test: str) -> None:
+    """FIXTURE_PYTEST_FAIL=<test function>: that test fails, as an assertion would."""
+    if test in _names("FIXTURE_PYTEST_FAIL"):
+        raise AssertionError(f"assert 'FIXTURE_PYTEST_FAIL' not in os.environ ({test} made to fail)")

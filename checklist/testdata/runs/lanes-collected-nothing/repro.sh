@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Reruns a failed smoke-test step with the environment it ran with (repro.env; secrets redacted).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+secrets=()
+cd /runs/lanes-collected-nothing/workspace
+exec env -i "${secrets[@]}" bash --noprofile --norc -c 'set -a; . "$1"; set +a; shift; exec "$@"' repro "$here/repro.env" /usr/bin/python3 -m pytest ./difftrain/tests -m 'not slow and not integration' -v --junitxml /runs/lanes-collected-nothing/pytest/02-unit-lane.xml --basetemp /runs/lanes-collected-nothing/workspace/difftrain/_tmp_run_pytest/02-unit-lane
