@@ -109,10 +109,10 @@ func Run(ctx context.Context, c Cmd) Result {
 		return fail(fmt.Errorf("create log: %w", err))
 	}
 	defer logf.Close()
-	var logw io.Writer = logf
+	var logw io.Writer = &writeBehind{f: logf}
 	closeFilter := func() error { return nil }
 	if c.Filter != nil {
-		fw := c.Filter(logf)
+		fw := c.Filter(logw)
 		logw, closeFilter = fw, fw.Close
 	}
 
@@ -121,6 +121,7 @@ func Run(ctx context.Context, c Cmd) Result {
 		return fail(fmt.Errorf("pipe: %w", err))
 	}
 	pipe := pipeLink(pr)
+	growPipe(pr)
 	cmd := exec.Command(c.Argv[0], c.Argv[1:]...)
 	cmd.Dir, cmd.Env = c.Dir, c.Env
 	if c.StepID != "" {
@@ -316,26 +317,91 @@ type copyResult struct {
 	logErr error
 }
 
+// Output copy sizes: copyOut reads the step's pipe in readChunk pieces into copyBuffers
+// buffers, so that reading the pipe overlaps writing (and redacting) the log; the pipe itself
+// is grown to pipeSize where the kernel allows, so that a step printing fast wakes this side
+// less often. At most copyBuffers×readChunk bytes are in flight, whatever the step prints
+// (docs/benchmarks.md: a step that prints 1 GiB).
+const (
+	readChunk   = 256 << 10
+	copyBuffers = 4
+	pipeSize    = 1 << 20
+)
+
+// growPipe asks the kernel for a pipe of pipeSize bytes (F_SETPIPE_SZ); where it refuses (a
+// user over its pipe quota, an older kernel) the pipe keeps its size: only speed depends on it.
+func growPipe(f *os.File) {
+	if rc, err := f.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_SETPIPE_SZ, pipeSize)
+		})
+	}
+}
+
+// writeBehind writes to the log and has the kernel start writing each writeBehindChunk to disk
+// as soon as it is written (sync_file_range), so that the log's fsync at the end of the step
+// finds little left to write, however much the step printed. Only speed depends on it: a file
+// system that refuses it is written as before.
+type writeBehind struct {
+	f            *os.File
+	off, started int64
+	unsupported  bool
+}
+
+const (
+	writeBehindChunk   = 8 << 20
+	syncFileRangeWrite = 2 // SYNC_FILE_RANGE_WRITE: start the writes, wait for none
+)
+
+func (w *writeBehind) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if !w.unsupported && w.off-w.started >= writeBehindChunk {
+		// An error here is left to the final fsync to report, as it would have been.
+		if syscall.SyncFileRange(int(w.f.Fd()), w.started, w.off-w.started, syncFileRangeWrite) != nil {
+			w.unsupported = true
+		}
+		w.started = w.off
+	}
+	return n, err
+}
+
 // copyOut copies r to log byte for byte and, bounded, line by line to ls (which may be nil).
+// One goroutine reads r while this one writes what it read, in order, so that reading the
+// pipe overlaps writing (and redacting) the log.
 func copyOut(r io.Reader, log io.Writer, ls *lineStreamer) copyResult {
-	buf := make([]byte, 32<<10)
+	free := make(chan []byte, copyBuffers)
+	for range copyBuffers {
+		free <- make([]byte, readChunk)
+	}
+	full := make(chan []byte, copyBuffers)
+	go func() {
+		defer close(full)
+		for {
+			buf := <-free
+			k, err := r.Read(buf)
+			if k > 0 {
+				full <- buf[:k]
+			} else {
+				free <- buf
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	var res copyResult
-	for {
-		k, err := r.Read(buf)
-		if k > 0 {
-			res.n += int64(k)
-			if res.logErr == nil {
-				if _, werr := log.Write(buf[:k]); werr != nil {
-					res.logErr = werr // keep draining so the step is not blocked on a full pipe
-				}
-			}
-			if ls != nil {
-				ls.write(buf[:k])
+	for b := range full {
+		res.n += int64(len(b))
+		if res.logErr == nil {
+			if _, werr := log.Write(b); werr != nil {
+				res.logErr = werr // keep draining so the step is not blocked on a full pipe
 			}
 		}
-		if err != nil {
-			break
+		if ls != nil {
+			ls.write(b)
 		}
+		free <- b[:cap(b)]
 	}
 	if ls != nil {
 		ls.flush(res.n)
@@ -381,11 +447,24 @@ func (l *lineStreamer) heartbeat(every time.Duration) func() {
 	return func() { close(done) }
 }
 
+var newline = []byte{'\n'}
+
 func (l *lineStreamer) write(p []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.total += int64(len(p))
 	for len(p) > 0 {
+		if l.lines >= streamLinesMax {
+			// Nothing more is shown: the lines are only counted, for the last line's total
+			// (a step that prints a GiB spends no time here line by line).
+			if n := bytes.Count(p, newline); n > 0 {
+				l.lines += n
+				l.line, l.cut = l.line[:0], len(p)-1-bytes.LastIndexByte(p, '\n')
+			} else {
+				l.cut += len(p)
+			}
+			return
+		}
 		i := bytes.IndexByte(p, '\n')
 		chunk := p
 		if i >= 0 {

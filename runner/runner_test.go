@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -281,4 +282,91 @@ func TestHeartbeatOnSilence(t *testing.T) {
 	res, _, stream = run(t, context.Background(), Cmd{Argv: sh("i=0; while [ $i -lt 24 ]; do echo $i; sleep 0.05; i=$((i+1)); done"), Heartbeat: 600 * time.Millisecond})
 	require.NoError(t, res.Err)
 	require.NotContains(t, stream, "still running")
+}
+
+// Past streamLinesMax the live stream only counts lines: however the output arrives in pieces
+// (a newline at a piece's end or start, pieces without one, a last line without its newline),
+// the stream is the same as for the output in one piece, and its last line counts every line.
+func TestStreamCountsLinesPastTheCap(t *testing.T) {
+	var out bytes.Buffer
+	for i := range streamLinesMax + 500 {
+		fmt.Fprintf(&out, "step=%d loss=0.5\n", i)
+	}
+	out.WriteString("\n\nno newline at the end")
+	data := out.Bytes()
+	lines := bytes.Count(data, []byte("\n")) + 1
+	stream := func(sizes ...int) string {
+		var w bytes.Buffer
+		start := time.Now()
+		ls := &lineStreamer{w: &w, prefix: "04-train", start: start, shown: start}
+		p := data
+		for i := 0; len(p) > 0; i++ {
+			n := min(sizes[i%len(sizes)], len(p))
+			ls.write(p[:n])
+			p = p[n:]
+		}
+		ls.flush(int64(len(data)))
+		// The elapsed times differ from run to run; the lines do not.
+		return regexp.MustCompile(`\[04-train \+[0-9.]+s\]`).ReplaceAllString(w.String(), "[04-train]")
+	}
+	whole := stream(len(data))
+	require.True(t, strings.HasSuffix(whole, fmt.Sprintf("[04-train] %d lines, %d bytes in all\n", lines, len(data))), "the last line: %q", whole[strings.LastIndexByte(whole[:len(whole)-1], '\n')+1:])
+	for _, sizes := range [][]int{{1}, {7}, {17}, {18}, {19}, {4096}, {1, 18, 35, 2}} {
+		require.True(t, stream(sizes...) == whole, "output in pieces of %v streams differently", sizes)
+	}
+}
+
+// The log is the output byte for byte and in order, however the reads and the writes through
+// a filter overlap.
+func TestLogKeepsOrder(t *testing.T) {
+	var want strings.Builder
+	for i := 1; i <= 700000; i++ {
+		fmt.Fprintf(&want, "%d\n", i)
+	}
+	res, log, _ := run(t, context.Background(), Cmd{Argv: []string{"seq", "700000"}, Filter: func(w io.Writer) io.WriteCloser { return upper{w} }})
+	require.NoError(t, res.Err)
+	require.Equal(t, int64(want.Len()), res.Bytes)
+	require.True(t, log == want.String()+"CLOSED\n", "the log differs from seq's output")
+}
+
+// writeBehind writes every byte in order, past several writeBehindChunks, on a file (where
+// the kernel starts the writes early) and on a pipe (where it refuses, and the bytes still go).
+func TestWriteBehind(t *testing.T) {
+	var want bytes.Buffer
+	for i := 0; want.Len() < 3*writeBehindChunk; i++ {
+		fmt.Fprintf(&want, "step=%d loss=%d\n", i, i*7919%100003)
+	}
+	write := func(w io.Writer) {
+		t.Helper()
+		for p := want.Bytes(); len(p) > 0; {
+			n := min(len(p), 70001)
+			k, err := w.Write(p[:n])
+			require.NoError(t, err)
+			require.Equal(t, n, k)
+			p = p[n:]
+		}
+	}
+
+	f, err := os.Create(filepath.Join(t.TempDir(), "04-train.log"))
+	require.NoError(t, err)
+	defer f.Close()
+	wb := &writeBehind{f: f}
+	write(wb)
+	require.NoError(t, f.Sync())
+	got, err := os.ReadFile(f.Name())
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(got, want.Bytes()), "the file differs from what was written")
+
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	read := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(pr)
+		read <- b
+	}()
+	wb = &writeBehind{f: pw}
+	write(wb)
+	require.NoError(t, pw.Close())
+	require.True(t, wb.unsupported)
+	require.True(t, bytes.Equal(<-read, want.Bytes()), "the pipe got other bytes than were written")
 }
