@@ -12,24 +12,13 @@ import (
 	"testing"
 )
 
-// copyToDiscard is the baseline for streaming a file: open it and io.Copy it to io.Discard.
-func copyToDiscard(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(io.Discard, f)
-	return err
-}
-
 // BenchmarkScanLog is ScanLog over a 64 MB training log with a 10 MB line (writeBenchLog),
 // against reading the same file into io.Discard.
 func BenchmarkScanLog(b *testing.B) {
 	path := writeBenchLog(b)
 	benchratio.Family{
 		Bytes:    64 << 20,
-		Baseline: func() error { return copyToDiscard(path) },
+		Baseline: func() error { return benchratio.ReadFile(path) },
 		Suite: func() error {
 			_, err := ScanLog(path)
 			return err

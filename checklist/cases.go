@@ -43,11 +43,7 @@ func caseLines(s Section) []string {
 // writeCases writes each section's cases as a table: pytest's own testcases, folded under the
 // section whose lane ran them.
 func writeCases(b *bytes.Buffer, e *Evidence) {
-	any := false
-	for _, s := range e.Sections {
-		any = any || len(s.Cases) > 0
-	}
-	if !any {
+	if !slices.ContainsFunc(e.Sections, func(s Section) bool { return len(s.Cases) > 0 }) {
 		return
 	}
 	b.WriteString("\n## pytest cases\n")

@@ -82,6 +82,18 @@ func readFile(t testing.TB, p string) []byte {
 }
 
 // loadCopy loads a fresh copy of a recorded run, from junit.xml (Load) or run.json (LoadRun).
+// renderAt loads dir with load and renders its documents there, at renderedAt.
+func renderAt(t testing.TB, dir string, load func(string) (*Evidence, error)) {
+	t.Helper()
+	e, err := load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Render(e, Options{Now: renderedAt}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func loadCopy(t testing.TB, name string, load func(string) (*Evidence, error)) *Evidence {
 	t.Helper()
 	e, err := load(copyRun(t, name))
@@ -304,13 +316,7 @@ func TestMissingEnvironmentIsNotRecorded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Render(e, Options{Now: renderedAt}); err != nil {
-		t.Fatal(err)
-	}
+	renderAt(t, dir, Load)
 	cl := string(readFile(t, filepath.Join(dir, evidence.ChecklistFile)))
 	for _, want := range []string{
 		"| GPU | not recorded (no gpu_env.json) |",

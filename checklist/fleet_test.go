@@ -22,13 +22,7 @@ func renderInto(t testing.TB, name, dir string) {
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join(runsDir, name))); err != nil {
 		t.Fatal(err)
 	}
-	e, err := LoadRun(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Render(e, Options{Now: renderedAt}); err != nil {
-		t.Fatal(err)
-	}
+	renderAt(t, dir, LoadRun)
 }
 
 // recordedFleet is a fleet of 8 nodes made of recorded runs, as a Slurm job leaves it: one

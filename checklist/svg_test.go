@@ -103,13 +103,7 @@ func TestTelemetrySVGOnlyWithTelemetry(t *testing.T) {
 	if err := os.WriteFile(stale, []byte("<svg/>"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e, err := LoadRun(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Render(e, Options{Now: renderedAt}); err != nil {
-		t.Fatal(err)
-	}
+	renderAt(t, dir, LoadRun)
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("a stale telemetry.svg is left: %v", err)
 	}

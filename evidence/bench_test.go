@@ -17,17 +17,6 @@ import (
 	"github.com/difftrain/gpusmoke/internal/benchratio"
 )
 
-// copyToDiscard is the baseline for streaming a file: open it and io.Copy it to io.Discard.
-func copyToDiscard(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(io.Discard, f)
-	return err
-}
-
 // writeBenchLog writes a 64 MB training log: logging lines with losses and, now and then, a
 // warning.
 func writeBenchLog(b *testing.B) string {
@@ -76,7 +65,7 @@ func BenchmarkRedactorWriter(b *testing.B) {
 	data = nil
 	benchratio.Family{
 		Bytes:    64 << 20,
-		Baseline: func() error { return copyToDiscard(path) },
+		Baseline: func() error { return benchratio.ReadFile(path) },
 		Suite: func() error {
 			f, err := os.Open(path)
 			if err != nil {

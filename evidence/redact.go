@@ -912,19 +912,17 @@ func DescribeSecrets(names []string) string {
 		}
 	}
 	var parts []string
-	switch len(vars) {
-	case 0:
-	case 1:
-		parts = append(parts, "the value of "+vars[0])
-	default:
-		parts = append(parts, "the values of "+joinAnd(vars))
-	}
-	switch len(kinds) {
-	case 0:
-	case 1:
-		parts = append(parts, "a token shaped as "+kinds[0])
-	default:
-		parts = append(parts, "tokens shaped as "+joinAnd(kinds))
+	for _, g := range []struct {
+		items     []string
+		one, many string
+	}{{vars, "the value of ", "the values of "}, {kinds, "a token shaped as ", "tokens shaped as "}} {
+		switch len(g.items) {
+		case 0:
+		case 1:
+			parts = append(parts, g.one+g.items[0])
+		default:
+			parts = append(parts, g.many+joinAnd(g.items))
+		}
 	}
 	return joinAnd(parts)
 }

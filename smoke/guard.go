@@ -166,38 +166,13 @@ func short(h string) string {
 	return h
 }
 
-// fileStamps records every file of a checkout that is not a git repository: path (relative)
-// → stamp. The plan's output directories and Python's caches are left out.
+// fileStamps records every file of a checkout that is not a git repository (absolute path →
+// stamp). The plan's output directories and Python's caches are left out.
 func (su *Suite) fileStamps() (map[string]stamp, error) {
-	dir := su.Settings.DifftrainDir
 	skip := su.declaredDirs()
-	out := map[string]stamp{}
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if d.Name() == "__pycache__" || slices.Contains(skip, rel) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if len(out) >= maxSnapshotFiles {
-			return fmt.Errorf("more than %d files", maxSnapshotFiles)
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		out[rel] = stampOf(fi)
-		return nil
+	return snapshot(su.Settings.DifftrainDir, func(rel string, d os.DirEntry) bool {
+		return d.Name() == "__pycache__" || slices.Contains(skip, rel)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list the checkout %s: %w", dir, err)
-	}
-	return out, nil
 }
 
 // guardFiles is guardTracked for a checkout that is not a git repository: every file's stamp
@@ -212,16 +187,20 @@ func (c *Section) guardFiles() {
 	if err != nil {
 		problems = append(problems, err.Error())
 	} else {
+		rel := func(p string) string {
+			r, _ := filepath.Rel(su.Settings.DifftrainDir, p)
+			return filepath.ToSlash(r)
+		}
 		for p, st := range now {
 			if old, ok := su.baseFiles[p]; !ok {
-				problems = append(problems, p+" (new)")
+				problems = append(problems, rel(p)+" (new)")
 			} else if old != st {
-				problems = append(problems, p+" (changed)")
+				problems = append(problems, rel(p)+" (changed)")
 			}
 		}
 		for p := range su.baseFiles {
 			if _, ok := now[p]; !ok {
-				problems = append(problems, p+" (gone)")
+				problems = append(problems, rel(p)+" (gone)")
 			}
 		}
 	}

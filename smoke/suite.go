@@ -397,7 +397,7 @@ func (c *Section) runArgv(argv []string, ok []int) runner.Result {
 			outDir = c.Path(v)
 		}
 	}
-	before, err := snapshot(outDir)
+	before, err := snapshot(outDir, nil)
 	if err != nil {
 		c.Fatalf("%s: %v", c.Step.ID(), err)
 	}
@@ -427,7 +427,7 @@ func (c *Section) runArgv(argv []string, ok []int) runner.Result {
 	c.rec.Command, c.rec.ExitCode, c.rec.Log = evidence.Quote(argv), &code, c.LogRel()
 	c.rec.Duration = fmt.Sprintf("%.1f", res.Duration.Seconds())
 	c.Logf("%s: %s in %.1fs, exit code %d, %d bytes logged", c.Step.ID(), outcome(res), res.Duration.Seconds(), res.ExitCode, res.Bytes)
-	if after, err := snapshot(outDir); err == nil {
+	if after, err := snapshot(outDir, nil); err == nil {
 		su.mu.Lock()
 		su.written[c.Step.ID()] = writtenDuring(before, after)
 		su.mu.Unlock()

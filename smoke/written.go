@@ -29,9 +29,10 @@ func stampOf(fi fs.FileInfo) stamp {
 // maxSnapshotFiles bounds the files one snapshot records: an output directory holds a handful.
 const maxSnapshotFiles = 10000
 
-// snapshot records the regular files under dir (absolute paths) and their stamps; a missing
-// dir is empty.
-func snapshot(dir string) (map[string]stamp, error) {
+// snapshot records the files under dir (absolute paths) and their stamps; a missing dir is
+// empty. A directory for which skipDir (when not nil) is true, given its path relative to dir,
+// is left out.
+func snapshot(dir string, skipDir func(rel string, d fs.DirEntry) bool) (map[string]stamp, error) {
 	out := map[string]stamp{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -40,7 +41,10 @@ func snapshot(dir string) (map[string]stamp, error) {
 			}
 			return err
 		}
-		if !d.Type().IsRegular() {
+		if d.IsDir() {
+			if rel, _ := filepath.Rel(dir, p); skipDir != nil && p != dir && skipDir(filepath.ToSlash(rel), d) {
+				return fs.SkipDir
+			}
 			return nil
 		}
 		if len(out) >= maxSnapshotFiles {

@@ -6,6 +6,8 @@
 package benchratio
 
 import (
+	"io"
+	"os"
 	"runtime"
 	"slices"
 	"testing"
@@ -96,4 +98,16 @@ func (f Family) Run(b *testing.B) {
 			f.Metrics(b, true, ns, alloc)
 		}
 	})
+}
+
+// ReadFile is the baseline for anything that streams a file: open it and io.Copy it to
+// io.Discard.
+func ReadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(io.Discard, f)
+	return err
 }
