@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -288,4 +289,83 @@ func TestSweepOrphans(t *testing.T) {
 	require.Equal(t, fmt.Sprintf("pid %d (sleep 300)", orphan), found[0].String())
 	requireDies(t, orphan)
 	require.True(t, alive(live))
+}
+
+// A holder of the step's output pipe that no sweep can find or kill (here the suite's own
+// process, which a sweep spares, holding a copy the step sent it; in the field, a non-dumpable
+// daemon of a non-root suite): Run still returns within the step's bound, on an exit, a
+// timeout and a Ctrl-C alike, and says that it stopped reading. os.File.Fd would have put the
+// pipe into blocking mode, and then nothing could interrupt the pending read.
+func TestUnfindableHolderOfThePipe(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		then    string
+		timeout time.Duration
+		cancel  bool
+	}{
+		{name: "exit 0", then: "exit 0", timeout: time.Minute},
+		{name: "timeout", then: "sleep 300", timeout: 500 * time.Millisecond},
+		{name: "interrupt", then: "sleep 300", timeout: time.Minute, cancel: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			sock := filepath.Join(dir, "fd.sock")
+			l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+			require.NoError(t, err)
+			defer l.Close()
+			held := make(chan *os.File, 1)
+			go func() { held <- receiveFd(l) }()
+			// The step hands its stdout to this process, then goes on.
+			send := fmt.Sprintf(`python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.connect(%q); socket.send_fds(s, [b"x"], [1]); s.recv(1)' &
+while [ ! -e %s ]; do sleep 0.01; done
+%s`, sock, filepath.Join(dir, "got"), tc.then)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				f := <-held
+				require.NoError(t, os.WriteFile(filepath.Join(dir, "got"), nil, 0o644))
+				held <- f
+				if tc.cancel {
+					time.Sleep(200 * time.Millisecond)
+					cancel()
+				}
+			}()
+			c := Cmd{Argv: sh(send), StepID: NewRunID() + "/03-validate", Timeout: tc.timeout}
+			res, log := runBounded(t, ctx, c, filepath.Join(dir, "none.pid"), 4*Grace+15*time.Second)
+			f := <-held
+			require.NotNil(t, f, "the step's stdout never reached the test")
+			defer f.Close()
+			require.Contains(t, log, "the output pipe was still open")
+			if tc.cancel {
+				require.True(t, res.Interrupted)
+			}
+			if tc.timeout < time.Minute {
+				require.True(t, res.TimedOut)
+			}
+		})
+	}
+}
+
+// receiveFd accepts one connection on l and returns the descriptor sent over it (SCM_RIGHTS),
+// or nil.
+func receiveFd(l *net.UnixListener) *os.File {
+	conn, err := l.AcceptUnix()
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	buf, oob := make([]byte, 1), make([]byte, syscall.CmsgSpace(4))
+	_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil
+	}
+	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) == 0 {
+		return nil
+	}
+	fds, err := syscall.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) == 0 {
+		return nil
+	}
+	return os.NewFile(uintptr(fds[0]), "held-stdout")
 }

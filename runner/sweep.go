@@ -174,9 +174,17 @@ func holds(pid int, link string) bool {
 }
 
 // pipeLink is how /proc/<pid>/fd shows a descriptor of the pipe f is an end of: "pipe:[inode]".
+// It reaches the descriptor through SyscallConn, never os.File.Fd, which would put the pipe
+// into blocking mode: a Close could then no longer interrupt a pending Read, and a holder of
+// the pipe that no sweep finds would hang the step for good.
 func pipeLink(f *os.File) string {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return ""
+	}
 	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+	var serr error = syscall.EINVAL
+	if err := rc.Control(func(fd uintptr) { serr = syscall.Fstat(int(fd), &st) }); err != nil || serr != nil {
 		return ""
 	}
 	return fmt.Sprintf("pipe:[%d]", st.Ino)
