@@ -32,7 +32,8 @@ import (
 // smokeRun is one finished `make smoke`.
 type smokeRun struct {
 	out      string // SMOKE_OUT
-	code     int
+	code     int    // make's exit status
+	exit     int    // the suite's exit code, as run-smoke names it on make's last lines (code when make passed)
 	output   string
 	cases    map[string]junit.Test        // by test name, as a common JUnit reader sees them
 	sections map[string]checklist.Section // by test name, with the properties the suite set
@@ -117,6 +118,10 @@ func finish(t *testing.T, out string, cmd *exec.Cmd, err error, output string) s
 		ee, ok := err.(*exec.ExitError)
 		require.True(t, ok, "make smoke: %v\n%s", err, output)
 		r.code = ee.ExitCode()
+	}
+	r.exit = r.code
+	if m := runSmokeExit.FindAllStringSubmatch(output, -1); len(m) > 0 {
+		fmt.Sscan(m[len(m)-1][1], &r.exit)
 	}
 	suites, err := junit.IngestFile(filepath.Join(out, evidence.JUnitFile))
 	require.NoError(t, err, "junit.xml must parse with a common JUnit reader; output:\n%s", r.tail())
@@ -208,8 +213,12 @@ func requireEvidence(t *testing.T, r smokeRun, logs ...string) {
 	}
 }
 
-// requireHalted checks that section n failed, the run exited non-zero, and every later section
-// that the run selected was blocked by it. It returns the failure's reason.
+// runSmokeExit is the line run-smoke ends a run that did not pass with.
+var runSmokeExit = regexp.MustCompile(`(?m)^run-smoke: exit (\d+) `)
+
+// requireHalted checks that section n failed, the run exited 1 with every document rendered,
+// and every later section that the run selected was blocked by it. It returns the failure's
+// reason.
 func requireHalted(t *testing.T, r smokeRun, n int) string {
 	t.Helper()
 	return requireHaltedIn(t, r, sections, n)
@@ -218,7 +227,8 @@ func requireHalted(t *testing.T, r smokeRun, n int) string {
 // requireHaltedIn is requireHalted for a plan whose sections' tests are tests.
 func requireHaltedIn(t *testing.T, r smokeRun, tests []string, n int) string {
 	t.Helper()
-	require.NotEqual(t, 0, r.code)
+	require.Equal(t, 1, r.exit, "a failed run exits 1; output:\n%s", r.tail())
+	requireDocuments(t, r.out)
 	res, reason := r.result(t, tests[n])
 	require.Equal(t, evidence.Fail, res, reason)
 	slug := fmt.Sprintf("%02d-", n)
@@ -892,6 +902,11 @@ func TestFakeGPU(t *testing.T) {
 	t.Run("ECC errors fail preflight", func(t *testing.T) {
 		r := makeSmoke(t, append(gpu, "PYTHONPATH="+pretend, "SMOKE_FAKE_GPU=rtx4090,ecc")...)
 		require.Contains(t, requireHalted(t, r, 0), "ECC")
+		require.Contains(t, r.read(t, evidence.ReportFile), "ECC")
+	})
+	t.Run("torch and NVML disagreeing fails preflight", func(t *testing.T) {
+		r := makeSmoke(t, append(gpu, "PYTHONPATH="+pretend, "SMOKE_FAKE_GPU=h200")...)
+		require.Contains(t, requireHalted(t, r, 0), "H200")
 	})
 	t.Run("an Xid fails the step it happens in", func(t *testing.T) {
 		r := makeSmoke(t, append(gpu, "PYTHONPATH="+pretend, "SMOKE_FAKE_GPU=rtx4090,xid=79")...)

@@ -52,6 +52,8 @@ var recorded = []struct {
 	{"crash-oom", evidence.Fail, nil},
 	{"interrupted", evidence.Interrupted, nil},
 	{"fakegpu", evidence.Pass, []string{"upstream", "legacy"}},
+	{"preflight-ecc", evidence.Fail, nil},
+	{"preflight-mismatch", evidence.Fail, nil},
 	{"run-alone", Incomplete, nil},
 	{"retry-refused", Incomplete, nil},
 	{"plan-skip-amp", evidence.Pass, []string{"upstream"}},

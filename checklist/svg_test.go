@@ -176,7 +176,6 @@ func TestTelemetrySVGTwoGPUsLongRun(t *testing.T) {
 func TestTelemetrySVGBadCSV(t *testing.T) {
 	const head = "utc,step,gpu,mem_used_mib,util_pct,temp_c,power_w\n"
 	for _, c := range []struct{ name, csv, want string }{
-		{"empty", "", "telemetry.csv: empty file"},
 		{"other header", "time,step\n", `telemetry.csv: line 1: header "time,step", want "utc,step,gpu,mem_used_mib,util_pct,temp_c,power_w"`},
 		{"short row", head + "2026-12-01T00:53:35.392Z,01-install,0,2\n", "telemetry.csv: line 2: 4 fields, want 7 (utc,step,gpu,mem_used_mib,util_pct,temp_c,power_w)"},
 		{"bad time", head + "yesterday,01-install,0,2,0,34,21.5\n", `telemetry.csv: line 2: utc: "yesterday" is not an RFC 3339 time`},
@@ -201,13 +200,16 @@ func TestTelemetrySVGBadCSV(t *testing.T) {
 			}
 		})
 	}
-	// Only the header: drawn, saying so.
-	e, _ := withTelemetry(t, head)
-	svg, err := TelemetrySVG(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !contains(svgTexts(t, svg), "GPU telemetry: telemetry.csv holds no samples") {
-		t.Error("an empty telemetry.csv is not said to hold no samples")
+	// Only the header, or nothing at all (a preflight that failed before any step was sampled):
+	// drawn, saying so.
+	for _, csv := range []string{head, ""} {
+		e, _ := withTelemetry(t, csv)
+		svg, err := TelemetrySVG(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !contains(svgTexts(t, svg), "GPU telemetry: telemetry.csv holds no samples") {
+			t.Errorf("telemetry.csv %q is not said to hold no samples", csv)
+		}
 	}
 }
