@@ -2,27 +2,51 @@ package checklist
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/difftrain/gpusmoke/internal/printable"
 )
 
 // Text escapes s for a markdown table cell or an inline position: line breaks and control
 // characters become spaces, runs of white space collapse, and the characters that could end a
-// cell or start markup are escaped: backslash, pipe and backtick with a backslash, and <, > and
-// & as HTML entities. The result is one line and holds no unescaped pipe, so it can never add
-// or remove a column.
+// cell or start markup are escaped: backslash, pipe, backtick and square brackets with a
+// backslash, and <, > and & as HTML entities. A URL is shown as a code span, which no renderer
+// links. The result is one line and holds no unescaped pipe, so it can never add or remove a
+// column, and no link, image or HTML: text that came from a step stays text.
 func Text(s string) string {
 	s = oneLine(s)
 	var b strings.Builder
 	b.Grow(len(s))
+	last := 0
+	for _, m := range urlRE.FindAllStringIndex(s, -1) {
+		escapeText(&b, s[last:m[0]])
+		if u := s[m[0]:m[1]]; strings.Contains(u, `\|`) {
+			// No code span can hold it (see Code): escaped, with its colon escaped, which no
+			// renderer links.
+			var e strings.Builder
+			escapeText(&e, u)
+			b.WriteString(strings.Replace(e.String(), ":", `\:`, 1))
+		} else {
+			b.WriteString(Code(u))
+		}
+		last = m[1]
+	}
+	escapeText(&b, s[last:])
+	return b.String()
+}
+
+// urlRE finds what GitHub's markdown would turn into a link by itself: a URL with a scheme, or
+// a bare www. address.
+var urlRE = regexp.MustCompile(`(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)\S*`)
+
+func escapeText(b *strings.Builder, s string) {
 	for _, r := range s {
 		switch r {
-		case '\\':
-			b.WriteString(`\\`)
-		case '|':
-			b.WriteString(`\|`)
-		case '`':
-			b.WriteString("\\`")
+		case '\\', '|', '`', '[', ']':
+			b.WriteByte('\\')
+			b.WriteRune(r)
 		case '<':
 			b.WriteString("&lt;")
 		case '>':
@@ -33,7 +57,6 @@ func Text(s string) string {
 			b.WriteRune(r)
 		}
 	}
-	return b.String()
 }
 
 // Code renders s as an inline code span that is safe in a table cell: one line, a fence longer
@@ -80,10 +103,10 @@ func header(names ...string) string {
 
 // Fence wraps text in a fenced code block whose fence is longer than any run of backticks in
 // it, so nothing inside can close the block early.
+// Every control character in it is made visible (printable), so that a terminal showing the
+// file runs no escape sequence that a step printed.
 func Fence(info, text string) string {
-	text = strings.ToValidUTF8(text, "\uFFFD")
-	text = strings.ReplaceAll(text, "\x00", "\uFFFD")
-	text = strings.TrimRight(text, "\n")
+	text = strings.TrimRight(printable.String(text), "\n")
 	n := max(3, longestRun(text, '`')+1)
 	fence := strings.Repeat("`", n)
 	return fmt.Sprintf("%s%s\n%s\n%s\n", fence, info, text, fence)
@@ -99,7 +122,7 @@ func oneLine(s string) string {
 	b.Grow(len(s))
 	space := false
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == '\u2028' || r == '\u2029' || r == '\u0085' || r == ' ' {
+		if r < 0x20 || r >= 0x7f && r < 0xa0 || r == '\u2028' || r == '\u2029' || r == '\u0085' || r == ' ' {
 			space = true
 			continue
 		}

@@ -1,6 +1,7 @@
 package checklist
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -89,6 +90,11 @@ func TestText(t *testing.T) {
 		"`code`":                      "\\`code\\`",
 		`C:\path\|x`:                  `C:\\path\\\|x`,
 		"  padded\t\tand\x00nul  ":    "padded and nul",
+		"[re-login](https://e.example/x) ![](https://e.example/p.png)": "\\[re-login\\](`https://e.example/x)` !\\[\\](`https://e.example/p.png)`",
+		"see www.e.example now": "see `www.e.example` now",
+		"ftp://a|b and C:\\x":   "`ftp://a\\|b` and C:\\\\x",
+		`odd http://a\|b`:       `odd http\://a\\\|b`,
+		"csi \u009b31m":         "csi 31m",
 	} {
 		if got := Text(in); got != want {
 			t.Errorf("Text(%q) = %q, want %q", in, got, want)
@@ -114,10 +120,13 @@ func TestCode(t *testing.T) {
 }
 
 func TestFence(t *testing.T) {
-	got := Fence("text", "a\n```\nb\n")
-	want := "````text\na\n```\nb\n````\n"
-	if got != want {
-		t.Errorf("Fence = %q, want %q", got, want)
+	for in, want := range map[string]string{
+		"a\n```\nb\n":                            "````text\na\n```\nb\n````\n",
+		"\x1b]0;title\x07 \x1b[31mred\x00\xff\n": "```text\n^[]0;title^G ^[[31mred^@\uFFFD\n```\n",
+	} {
+		if got := Fence("text", in); got != want {
+			t.Errorf("Fence(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
@@ -143,8 +152,18 @@ func FuzzTableCell(f *testing.F) {
 		if strings.ContainsAny(text, "<>") {
 			t.Fatalf("Text(%q) = %q holds raw HTML brackets", s, text)
 		}
+		if urlRE.MatchString(oneLine(s)) {
+			// A URL is a code span: no text outside one may start a link.
+			for _, m := range regexp.MustCompile("(?:^|[^`])(https?://|www\\.)").FindAllString(strings.ReplaceAll(text, `\:`, ""), -1) {
+				t.Fatalf("Text(%q) = %q: %q is outside a code span", s, text, m)
+			}
+			return
+		}
 		if got, want := unescapeText(text), oneLine(s); got != want {
 			t.Fatalf("Text(%q) = %q reads back as %q, want %q", s, text, got, want)
+		}
+		if i := strings.IndexAny(strings.ReplaceAll(strings.ReplaceAll(text, `\[`, ""), `\]`, ""), "[]"); i >= 0 {
+			t.Fatalf("Text(%q) = %q holds an unescaped square bracket", s, text)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/internal/printable"
 )
 
 // Verdicts are the words a run's verdict may be.
@@ -123,9 +124,9 @@ func unixSeconds(v string) (string, bool) {
 }
 
 // escapeLabel escapes a label value as the text format wants: backslash, double quote and
-// line feed.
+// line feed; every other control character is made visible (printable).
 func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(strings.ToValidUTF8(s, "\uFFFD"))
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(printable.String(s))
 }
 
 // escapeHelp escapes a HELP text: backslash and line feed.

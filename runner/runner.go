@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/difftrain/gpusmoke/internal/printable"
 )
 
 // DefaultHeartbeat is the longest silence on the live stream while a step runs.
@@ -496,11 +498,17 @@ func (l *lineStreamer) emit() {
 		if l.redact != nil {
 			line = l.redact(line)
 		}
+		// What a terminal would show of a line that a carriage return rewrote (a progress bar),
+		// then every control character made visible: a ^V would start a line for test2json.
+		if i := bytes.LastIndexByte(line, '\r'); i >= 0 {
+			l.cut += i + 1
+			line = line[i+1:]
+		}
 		if len(line) > streamLineMax {
 			l.cut += len(line) - streamLineMax
 			line = line[:streamLineMax]
 		}
-		s := strings.ToValidUTF8(string(line), "\uFFFD")
+		s := printable.String(strings.ToValidUTF8(string(line), "\uFFFD"))
 		if l.cut > 0 {
 			s += fmt.Sprintf(" …[%d bytes in the log]", l.cut)
 		}

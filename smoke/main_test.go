@@ -109,16 +109,16 @@ func run(m *testing.M) int {
 	defer su.freeReserve()
 	su.Info.Leftovers = append(su.Info.Leftovers, leftovers...)
 	for _, o := range orphans {
-		line := su.Redactor.String(fmt.Sprintf("%s, left by step %s", o, o.StepID))
+		line := su.shown(fmt.Sprintf("%s, left by step %s", o, o.StepID))
 		su.Info.Orphans = append(su.Info.Orphans, line)
 		fmt.Fprintf(os.Stderr, "smoke: killed %s, which an earlier run left running\n", line)
 	}
 	orphanDetail := "none found"
 	if len(orphans) > 0 {
-		orphanDetail = su.Redactor.String(fmt.Sprintf("%d killed before anything ran: %s", len(orphans), runner.Describe(orphans)))
+		orphanDetail = su.shown(fmt.Sprintf("%d killed before anything ran: %s", len(orphans), runner.Describe(orphans)))
 	}
 	if len(stuck) > 0 {
-		orphanDetail += su.Redactor.String(fmt.Sprintf("; still alive after SIGKILL: %s", runner.Describe(stuck)))
+		orphanDetail += su.shown(fmt.Sprintf("; still alive after SIGKILL: %s", runner.Describe(stuck)))
 	}
 	su.guard("no process of an earlier run left running: each one found is killed before anything runs", len(stuck) == 0, orphanDetail)
 	for _, l := range leftovers {

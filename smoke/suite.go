@@ -19,6 +19,7 @@ import (
 
 	"github.com/difftrain/gpusmoke/artifacts"
 	"github.com/difftrain/gpusmoke/gpuenv"
+	"github.com/difftrain/gpusmoke/internal/printable"
 	"github.com/difftrain/gpusmoke/runbook"
 	"github.com/difftrain/gpusmoke/runner"
 )
@@ -306,16 +307,21 @@ func (c *Section) finish() {
 // attr hands a fact to the checklist through JUnit properties: one line, redacted.
 func (c *Section) attr(key, value string) { c.T.Attr(key, c.Suite.propValue(value)) }
 
-// propValue is value as a JUnit property holds it: valid UTF-8, one line, redacted.
+// propValue is value as a JUnit property holds it: one line, shown.
 func (su *Suite) propValue(value string) string {
-	return su.Redactor.String(strings.Join(strings.Fields(strings.ToValidUTF8(value, "\uFFFD")), " "))
+	return su.shown(strings.Join(strings.Fields(value), " "))
 }
+
+// shown is text as the suite lets it leave the process (go test's output, run.json, JUnit):
+// secrets redacted, then every control character made visible, so that no text that came from a
+// step can frame a line for test2json or drive a terminal.
+func (su *Suite) shown(s string) string { return printable.String(su.Redactor.String(s)) }
 
 // Fatalf fails the section and halts the run. The first line of the message is the reason the
 // checklist shows; the whole message is the failure text. Secrets are redacted from both.
 func (c *Section) Fatalf(format string, args ...any) {
 	c.T.Helper()
-	msg := c.Suite.Redactor.String(fmt.Sprintf(format, args...))
+	msg := c.Suite.shown(fmt.Sprintf(format, args...))
 	if c.rec.Reason == "" {
 		c.rec.Reason, _, _ = strings.Cut(msg, "\n")
 	}
@@ -325,14 +331,14 @@ func (c *Section) Fatalf(format string, args ...any) {
 // Skipf skips the section with a reason.
 func (c *Section) Skipf(format string, args ...any) {
 	c.T.Helper()
-	c.rec.Reason = c.Suite.Redactor.String(fmt.Sprintf(format, args...))
+	c.rec.Reason = c.Suite.shown(fmt.Sprintf(format, args...))
 	c.T.Skip(c.rec.Reason)
 }
 
 // Notef adds a note to the checklist row and logs it.
 func (c *Section) Notef(format string, args ...any) {
 	c.T.Helper()
-	n := c.Suite.Redactor.String(fmt.Sprintf(format, args...))
+	n := c.Suite.shown(fmt.Sprintf(format, args...))
 	c.rec.Notes = append(c.rec.Notes, n)
 	c.T.Log(n)
 }
@@ -340,7 +346,7 @@ func (c *Section) Notef(format string, args ...any) {
 // Logf logs a line of the section's progress, redacted.
 func (c *Section) Logf(format string, args ...any) {
 	c.T.Helper()
-	c.T.Log(c.Suite.Redactor.String(fmt.Sprintf(format, args...)))
+	c.T.Log(c.Suite.shown(fmt.Sprintf(format, args...)))
 }
 
 // Checked records evidence files (relative to SMOKE_OUT) that this section wrote or copied.

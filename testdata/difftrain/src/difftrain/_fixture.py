@@ -13,6 +13,11 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
+def _unescape(text: str) -> str:
+    """text with its Python backslash escapes (\\x16, \\x1b, \\n) decoded; other characters kept."""
+    return text.encode("utf-8", "surrogateescape").decode("unicode_escape").encode("latin-1").decode("utf-8", "surrogateescape")
+
+
 def _names(var: str) -> set[str]:
     return {s.strip() for s in os.environ.get(var, "").split(",") if s.strip()}
 
@@ -41,7 +46,7 @@ def inject(stem: str, *tags: str) -> None:
         while True:
             time.sleep(3600)
     if names & _names("FIXTURE_FAIL"):
-        raise RuntimeError("injected failure (FIXTURE_FAIL)")
+        raise RuntimeError(_unescape(os.environ.get("FIXTURE_FAIL_MESSAGE") or "injected failure (FIXTURE_FAIL)"))
 
 
 def daemon(stem: str) -> None:
@@ -147,9 +152,16 @@ def write_noise() -> None:
 def leak_env() -> None:
     """FIXTURE_LEAK=<VAR>[,...]: print those variables' values, as a chatty library might log a token.
 
+    FIXTURE_SAY=<text>: print text first, its backslash escapes decoded (\\x16, \\x1b, \\n), as a
+    hostile library might print test2json's markers or a terminal's escape sequences.
+
     FIXTURE_LEAK_AT=<n>: each value starts at byte n of its line (dots pad the line before it),
     so that a value can be placed across the harness's cut of a long console line.
     """
+    say = os.environ.get("FIXTURE_SAY")
+    if say:
+        sys.stdout.buffer.write(_unescape(say).encode("utf-8", "surrogateescape") + b"\n")
+        sys.stdout.buffer.flush()
     at = int(os.environ.get("FIXTURE_LEAK_AT") or 0)
     for var in sorted(_names("FIXTURE_LEAK")):
         head = f"[fixture] {var}="
