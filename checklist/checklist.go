@@ -101,11 +101,9 @@ func RenderDir(dir string, src Source, opts Options) (Result, error) {
 			return res, err
 		}
 	}
-	var skip []string
-	if src == FromRun { // gotestsum, when it wraps the suite, is still writing these
-		skip = []string{evidence.JUnitFile, evidence.JSONFile}
-	}
-	if err := evidence.WriteSums(dir, skip...); err != nil {
+	// The seal the suite wrote, extended with what was written since: the documents, and
+	// gotestsum's files when it wrapped the suite.
+	if err := evidence.Reseal(dir, append([]string{evidence.JUnitFile, evidence.JSONFile}, evidence.Documents...)...); err != nil {
 		return res, err
 	}
 	res.Written = append(res.Written, filepath.Join(dir, evidence.SumsFile))

@@ -24,7 +24,7 @@ func WriteSums(out string, skip ...string) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", SumsFile, err)
 	}
-	var b strings.Builder
+	sums := map[string]string{}
 	for _, rel := range files {
 		if contains(skip, rel) {
 			continue
@@ -33,16 +33,53 @@ func WriteSums(out string, skip ...string) error {
 		if err != nil {
 			return fmt.Errorf("write %s: %w", SumsFile, err)
 		}
-		if strings.ContainsAny(rel, "\n\\") {
-			fmt.Fprintf(&b, "\\%s  %s\n", sum, strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(rel))
-		} else {
-			fmt.Fprintf(&b, "%s  %s\n", sum, rel)
+		sums[rel] = sum
+	}
+	return writeSumsFile(out, sums)
+}
+
+// Reseal adds to the seal of out, which CheckSealed has just accepted, the files named (relative
+// to out) as they are now, and drops those of them that are gone: the renderer's documents and
+// gotestsum's files, written after the suite sealed its run. The rest keeps the suite's hashes.
+// A directory the suite never sealed is sealed whole (WriteSums).
+func Reseal(out string, files ...string) error {
+	sums, err := readSums(out)
+	if errors.Is(err, fs.ErrNotExist) {
+		return WriteSums(out)
+	}
+	if err != nil {
+		return err
+	}
+	for _, rel := range files {
+		sum, _, err := HashFile(filepath.Join(out, filepath.FromSlash(rel)))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			delete(sums, rel)
+		case err != nil:
+			return fmt.Errorf("write %s: %w", SumsFile, err)
+		default:
+			sums[rel] = sum
 		}
 	}
-	if err := os.WriteFile(filepath.Join(out, SumsFile), []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", SumsFile, err)
+	return writeSumsFile(out, sums)
+}
+
+// writeSumsFile writes SHA256SUMS from sums (relative path → hex sha256), sorted by path.
+func writeSumsFile(out string, sums map[string]string) error {
+	paths := make([]string, 0, len(sums))
+	for rel := range sums {
+		paths = append(paths, rel)
 	}
-	return nil
+	sort.Strings(paths)
+	var b strings.Builder
+	for _, rel := range paths {
+		if strings.ContainsAny(rel, "\n\\") {
+			fmt.Fprintf(&b, "\\%s  %s\n", sums[rel], strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(rel))
+		} else {
+			fmt.Fprintf(&b, "%s  %s\n", sums[rel], rel)
+		}
+	}
+	return WriteFileAtomic(filepath.Join(out, SumsFile), []byte(b.String()), 0o644)
 }
 
 // listFiles returns the files under root, relative with '/', sorted, without SHA256SUMS and
@@ -113,24 +150,9 @@ func (e *SumsError) Error() string {
 // VerifySums re-hashes every file under out against out/SHA256SUMS. It returns a *SumsError
 // listing mismatched, missing and extra files, or nil when all match.
 func VerifySums(out string) error {
-	sumsPath := filepath.Join(out, SumsFile)
-	f, err := os.Open(sumsPath)
+	want, err := readSums(out)
 	if err != nil {
-		return fmt.Errorf("verify sums: %w", err)
-	}
-	defer f.Close()
-	want := map[string]string{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		sum, rel, err := parseSumLine(sc.Text())
-		if err != nil {
-			return fmt.Errorf("%s: line %d: %v", sumsPath, line, err)
-		}
-		want[rel] = sum
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %w", sumsPath, err)
+		return err
 	}
 	have, err := listFiles(out)
 	if err != nil {
@@ -163,6 +185,30 @@ func VerifySums(out string) error {
 		return e
 	}
 	return nil
+}
+
+// readSums reads out/SHA256SUMS: relative path → hex sha256. Errors name the file and the line.
+func readSums(out string) (map[string]string, error) {
+	sumsPath := filepath.Join(out, SumsFile)
+	f, err := os.Open(sumsPath)
+	if err != nil {
+		return nil, fmt.Errorf("verify sums: %w", err)
+	}
+	defer f.Close()
+	want := map[string]string{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		sum, rel, err := parseSumLine(sc.Text())
+		if err != nil {
+			return nil, fmt.Errorf("%s: line %d: %v", sumsPath, line, err)
+		}
+		want[rel] = sum
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", sumsPath, err)
+	}
+	return want, nil
 }
 
 func parseSumLine(line string) (sum, rel string, err error) {

@@ -4,8 +4,11 @@ package runner
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"os/exec"
@@ -83,6 +86,10 @@ type Result struct {
 	// LogErr is the first error writing the log (a full disk, say): the step's output from then
 	// on is lost, so the step cannot pass. Err says so when nothing else failed first.
 	LogErr error
+	// LogSHA256 and LogSize are the hex sha256 and the size of what Run wrote to the log, so
+	// that a log another process wrote to while the step ran is told from it.
+	LogSHA256 string
+	LogSize   int64
 }
 
 // Run starts c and waits for it, its whole process group and its output. It never retries.
@@ -111,7 +118,8 @@ func Run(ctx context.Context, c Cmd) Result {
 		return fail(fmt.Errorf("create log: %w", err))
 	}
 	defer logf.Close()
-	var logw io.Writer = &writeBehind{f: logf}
+	wb := &writeBehind{f: logf, h: sha256.New()}
+	var logw io.Writer = wb
 	closeFilter := func() error { return nil }
 	if c.Filter != nil {
 		fw := c.Filter(logw)
@@ -161,6 +169,7 @@ func Run(ctx context.Context, c Cmd) Result {
 		pr.Close()
 		fmt.Fprintf(logw, "start %s: %v\n", c.Argv[0], err)
 		closeFilter()
+		res.LogSHA256, res.LogSize = hex.EncodeToString(wb.h.Sum(nil)), wb.off
 		return fail(fmt.Errorf("start %s: %w", c.Argv[0], err))
 	}
 	pw.Close() // the child holds the only write ends now
@@ -272,6 +281,7 @@ func Run(ctx context.Context, c Cmd) Result {
 	if err := logf.Sync(); err != nil && res.LogErr == nil {
 		res.LogErr = err
 	}
+	res.LogSHA256, res.LogSize = hex.EncodeToString(wb.h.Sum(nil)), wb.off
 	if res.LogErr != nil {
 		res.LogErr = fmt.Errorf("write log %s: %w", c.Log, res.LogErr)
 		if res.Err == nil {
@@ -346,6 +356,7 @@ func growPipe(f *os.File) {
 // system that refuses it is written as before.
 type writeBehind struct {
 	f            *os.File
+	h            hash.Hash // of every byte written
 	off, started int64
 	unsupported  bool
 }
@@ -357,6 +368,7 @@ const (
 
 func (w *writeBehind) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
 	w.off += int64(n)
 	if !w.unsupported && w.off-w.started >= writeBehindChunk {
 		// An error here is left to the final fsync to report, as it would have been.

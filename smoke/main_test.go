@@ -108,6 +108,12 @@ func run(m *testing.M) int {
 	suite = su
 	defer su.freeReserve()
 	su.Info.Leftovers = append(su.Info.Leftovers, leftovers...)
+	if len(leftovers) > 0 {
+		if err := su.Ledger.RecordTree(evidence.LeftoversDir); err != nil {
+			fmt.Fprintln(os.Stderr, "smoke:", err)
+			return exitEvidence
+		}
+	}
 	for _, o := range orphans {
 		line := su.shown(fmt.Sprintf("%s, left by step %s", o, o.StepID))
 		su.Info.Orphans = append(su.Info.Orphans, line)
@@ -143,27 +149,41 @@ func run(m *testing.M) int {
 		if err := su.Sampler.Close(); err != nil {
 			fmt.Fprintln(os.Stderr, "smoke:", err)
 		}
+		sum, size := su.telemetry.Sum()
+		su.Ledger.RecordHash(evidence.TelemetryFile, sum, size)
 	}
-	if err := su.WriteInfo(); err != nil {
+	if err := su.seal(); err != nil {
 		fmt.Fprintln(os.Stderr, "smoke:", err)
 		return exitEvidence
 	}
-	// Every way of running leaves the documents: rendered here from run.json, and again from
-	// junit.xml by make smoke and run-smoke, which gotestsum wraps.
+	failed := caught != nil || code != exitPass // an interrupted run never exits 0
+	if os.Getenv(wrappedVar) != "" {
+		// run-smoke renders the documents from gotestsum's junit.xml once the suite has ended.
+		s.Release()
+		if failed {
+			return exitFailed
+		}
+		return exitPass
+	}
+	// A plain go test: the documents are rendered here, from run.json, once.
 	res, err := checklist.RenderDir(s.Out, checklist.FromRun, checklist.Options{
 		Operator: os.Getenv("SMOKE_OPERATOR"), Location: os.Getenv("SMOKE_LOCATION")})
+	s.Release()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "smoke:", err)
 		return exitEvidence
 	}
 	tellUser(fmt.Sprintf("smoke: %s; evidence in %s\nsmoke: checklist %s\nsmoke: report %s\nsmoke: summary %s\n", res.Verdict, s.Out,
 		filepath.Join(s.Out, evidence.ChecklistFile), filepath.Join(s.Out, evidence.ReportFile), filepath.Join(s.Out, evidence.SummaryFile)))
-	switch {
-	case caught != nil || code != exitPass:
-		return exitFailed // an interrupted run never exits 0
+	if failed {
+		return exitFailed
 	}
 	return checklist.ExitCode(res.Verdict)
 }
+
+// wrappedVar tells the suite that run-smoke runs it under gotestsum and renders the documents
+// from junit.xml when it has ended, so that the suite does not render them too.
+const wrappedVar = "GPUSMOKE_WRAPPED"
 
 // tellUser prints where the evidence is: on stderr, which go test shows with -v or on a failure,
 // and on the terminal itself when there is one, since a plain `go test ./smoke` that passes
@@ -334,12 +354,19 @@ func (su *Suite) preflight() {
 		// whatever the secrets are.
 		p := filepath.Join(s.Out, gpuenv.FileName)
 		werr := su.Redactor.WriteJSONFile(p, facts)
+		if werr == nil {
+			werr = su.Ledger.Record(p)
+		}
 		if werr != nil && su.FactsErr == nil {
 			su.FactsErr = werr
 		}
 	}
-	smi := gpuenv.NvidiaSMI(ctx)
-	if werr := os.WriteFile(filepath.Join(s.Out, evidence.NvidiaSMIFile), su.Redactor.Bytes([]byte(smi)), 0o644); werr != nil && su.FactsErr == nil {
+	smi := filepath.Join(s.Out, evidence.NvidiaSMIFile)
+	werr := os.WriteFile(smi, su.Redactor.Bytes([]byte(gpuenv.NvidiaSMI(ctx))), 0o644)
+	if werr == nil {
+		werr = su.Ledger.Record(smi)
+	}
+	if werr != nil && su.FactsErr == nil {
 		su.FactsErr = fmt.Errorf("write %s: %w", evidence.NvidiaSMIFile, werr)
 	}
 	if facts != nil && facts.NVML.Available {
@@ -349,6 +376,8 @@ func (su *Suite) preflight() {
 			su.FactsErr = fmt.Errorf("create %s: %w", p, err)
 			return
 		}
-		su.Sampler = gpuenv.NewSampler(lib, s.SampleEvery, f)
+		// Written while the steps run: hashed as written, so that a step that writes to it is caught.
+		su.telemetry = evidence.NewHashWriter(f)
+		su.Sampler = gpuenv.NewSampler(lib, s.SampleEvery, su.telemetry)
 	}
 }

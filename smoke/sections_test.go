@@ -498,6 +498,9 @@ func (c *Section) keepAs(sub, dir string, names ...string) {
 	// file (a checkpoint) that holds a secret is referenced by its sha256, not copied.
 	written, found, err := evidence.CopyRedacted(c.Suite.Settings.Out, rel, c.Suite.Settings.CopyCap, c.Suite.Redactor, files...)
 	c.Checked(written...)
+	if err == nil {
+		err = c.Suite.Ledger.Record(written...)
+	}
 	if err != nil {
 		if why, full := c.Suite.noSpace(err, filepath.Join(c.Suite.Settings.Out, evidence.CopiesDir, rel)); full {
 			c.Fatalf("%s: %s", c.Step.ID(), why)

@@ -40,7 +40,7 @@ type Settings struct {
 	PythonPath string
 	// outName names SMOKE_OUT in errors; created is SMOKE_OUT when these settings made it.
 	outName, created string
-	lockFile         *os.File
+	unlock           func() // gives SMOKE_OUT's lock up (evidence.Lock)
 }
 
 // LoadSettings reads the settings. Each error is one line that names the setting.
@@ -98,11 +98,20 @@ func LoadSettings(getenv func(string) string, gpu bool) (*Settings, error) {
 	return s, nil
 }
 
-// Discard removes the evidence directory the settings made, for a run stopped before it
-// started (leftovers found): only when the settings made it.
+// Discard gives SMOKE_OUT's lock up and removes the evidence directory the settings made, for a
+// run stopped before it started (leftovers found): only when the settings made it.
 func (s *Settings) Discard() {
+	s.Release()
 	if s.created != "" {
 		os.RemoveAll(s.created)
+	}
+}
+
+// Release gives SMOKE_OUT's lock up, and removes the lock file: the run has sealed its evidence.
+func (s *Settings) Release() {
+	if s.unlock != nil {
+		s.unlock()
+		s.unlock = nil
 	}
 }
 
@@ -184,9 +193,11 @@ func (s *Settings) out(v string) (string, error) {
 		return "", err
 	}
 	// One run writes a directory: a second one started on it stops here, before it writes.
-	if err := s.lock(abs); err != nil {
+	release, err := evidence.Lock(abs, 0, nil)
+	if err != nil {
 		return fail(fmt.Errorf("%s: %w", name, err))
 	}
+	s.unlock = release
 	if _, err := os.Stat(filepath.Join(abs, evidence.RunFile)); err == nil {
 		return fail(fmt.Errorf("%s: already holds a run (%s): give each run a new directory", name, evidence.RunFile))
 	}
@@ -205,24 +216,11 @@ func (s *Settings) out(v string) (string, error) {
 	return created, nil
 }
 
-// lock takes SMOKE_OUT's lock file for the life of the process (flock: the kernel releases it
-// when the process ends, however it ends), and writes this process's pid into it.
-func (s *Settings) lock(dir string) error {
-	p := filepath.Join(dir, evidence.LockFile)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("lock %s: %w", p, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		holder, _ := os.ReadFile(p)
-		f.Close()
-		return fmt.Errorf("another run is writing it (%s held by pid %s)", evidence.LockFile, strings.TrimSpace(string(holder)))
-	}
-	if err := f.Truncate(0); err == nil {
-		fmt.Fprintf(f, "%d\n", os.Getpid())
-	}
-	s.lockFile = f // held open: closing it would release the lock
-	return nil
+// harnessSetting says whether an environment variable is one of the harness's own settings
+// (SMOKE_*, GPUSMOKE_*, DIFFTRAIN_DIR), which no step sees: a step has no business with the
+// evidence directory. The step marker (runner.MarkerVar) is added to each step by the runner.
+func harnessSetting(name string) bool {
+	return strings.HasPrefix(name, "SMOKE_") || strings.HasPrefix(name, "GPUSMOKE_") || name == "DIFFTRAIN_DIR"
 }
 
 // moduleRoot is the nearest directory above the working directory that holds go.mod

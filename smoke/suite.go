@@ -36,6 +36,10 @@ type Suite struct {
 	Sampler  *gpuenv.Sampler
 	Redactor *evidence.Redactor
 	Stream   io.Writer // live output
+	// Ledger holds what the suite wrote into SMOKE_OUT, as it wrote it: the run is sealed from it.
+	Ledger *evidence.Ledger
+	// telemetry hashes what the sampler writes to telemetry.csv while the steps run.
+	telemetry *evidence.HashWriter
 
 	mu sync.Mutex
 	// Info is run.json: the plan as it runs, each section's result and the guardrails. It is
@@ -101,7 +105,7 @@ func (su *Suite) freeReserve() {
 // section of the plan NOT RUN yet.
 func NewSuite(ctx context.Context, s *Settings) (*Suite, error) {
 	red := evidence.NewRedactor(os.Environ())
-	su := &Suite{Settings: s, Ctx: ctx, ran: map[string]string{}, Redactor: red,
+	su := &Suite{Settings: s, Ctx: ctx, ran: map[string]string{}, Redactor: red, Ledger: evidence.NewLedger(s.Out),
 		Stream: redactedLines{os.Stdout, red}, written: map[string]map[string]stamp{}}
 	if err := os.MkdirAll(filepath.Join(s.Out, evidence.LogsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("SMOKE_OUT=%s: %w", s.Out, err)
@@ -161,11 +165,36 @@ func NewSuite(ctx context.Context, s *Settings) (*Suite, error) {
 	return su, su.WriteInfo()
 }
 
-// WriteInfo writes run.json, redacted.
+// WriteInfo writes run.json, redacted, and records it in the ledger.
 func (su *Suite) WriteInfo() error {
 	su.mu.Lock()
 	defer su.mu.Unlock()
-	return evidence.WriteRun(su.Settings.Out, &su.Info, su.Redactor)
+	if err := evidence.WriteRun(su.Settings.Out, &su.Info, su.Redactor); err != nil {
+		return err
+	}
+	return su.Ledger.Record(evidence.RunFile)
+}
+
+// seal ends the run's evidence: a guardrail says whether SMOKE_OUT holds exactly what the suite
+// wrote (the files a step planted, changed or removed, named), run.json is written a last time,
+// and the directory is sealed from the ledger. gotestsum's junit.xml and go-test.json, still
+// being written, are left to the renderer. Nothing of the suite writes evidence after it.
+func (su *Suite) seal() error {
+	others := []string{evidence.JUnitFile, evidence.JSONFile}
+	found, err := su.Ledger.Check(others...)
+	if err != nil {
+		return err
+	}
+	detail := "every file in SMOKE_OUT is as the harness wrote it"
+	if !found.OK() {
+		detail = found.String()
+	}
+	su.guard("evidence written by the harness only: no step planted, changed or removed a file in SMOKE_OUT", found.OK(), detail)
+	if err := su.WriteInfo(); err != nil {
+		return err
+	}
+	_, err = su.Ledger.Seal(others...)
+	return err
 }
 
 // redactedLines redacts secrets in the live stream, which the runner writes a whole line at a
@@ -365,10 +394,16 @@ func (c *Section) LogRel() string { return evidence.LogRel(c.Step.ID()) }
 // (so logs stream live) and no bytecode caches (which would be untracked files in the checkout).
 var stepEnv = []string{"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1"}
 
-// Environ is the environment of every command and of the Python probe: the suite's own, with
-// PYTHONPATH as the settings make it, and stepEnv.
+// Environ is the environment of every command and of the Python probe: the suite's own without
+// the harness's settings (a step has no business with SMOKE_OUT), with PYTHONPATH as the
+// settings make it, and stepEnv.
 func (s *Settings) Environ() []string {
-	env := os.Environ()
+	var env []string
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); !harnessSetting(name) {
+			env = append(env, kv)
+		}
+	}
 	if s.PythonPath != "" {
 		env = append(env, "PYTHONPATH="+s.PythonPath)
 	}
@@ -429,6 +464,9 @@ func (c *Section) runArgv(argv []string, ok []int) runner.Result {
 		peaks = su.Sampler.Stop()
 		c.peaks(peaks)
 	}
+	if res.LogSHA256 != "" {
+		su.Ledger.RecordHash(logPath, res.LogSHA256, res.LogSize)
+	}
 	code := res.ExitCode
 	c.rec.Command, c.rec.ExitCode, c.rec.Log = evidence.Quote(argv), &code, c.LogRel()
 	c.rec.Duration = fmt.Sprintf("%.1f", res.Duration.Seconds())
@@ -474,6 +512,8 @@ func (c *Section) writeRepro(argv []string) {
 	s := c.Suite.Settings
 	if err := evidence.WriteRepro(c.Out(evidence.ReproFile), s.Workspace, argv, c.Suite.Redactor.Environ(s.Environ())); err != nil {
 		c.Logf("write repro.sh: %v", err)
+	} else if err := c.Suite.Ledger.Record(evidence.ReproFile, evidence.ReproEnvFile); err != nil {
+		c.Logf("%v", err)
 	} else {
 		c.Checked(evidence.ReproFile)
 	}

@@ -45,6 +45,10 @@ import (
 	"github.com/difftrain/gpusmoke/evidence"
 )
 
+// renderWait is how long rendering waits for the suite that holds the directory: a run ends
+// within its plan's timeouts, so this only bounds a wait for a suite that is itself stuck.
+const renderWait = 24 * time.Hour
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -167,6 +171,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "checklist: %s is empty (gotestsum could not write it: a full disk?); rendering from %s\n",
 			filepath.Join(dirs[0], evidence.JUnitFile), evidence.RunFile)
 		src = checklist.FromRun
+	}
+	// The suite holds the directory's lock until it has sealed its run (gotestsum may end before
+	// it, as on a second Ctrl-C): rendering waits for it, so that nothing writes after the seal.
+	if st, err := os.Stat(dirs[0]); err == nil && st.IsDir() {
+		release, err := evidence.Lock(dirs[0], renderWait, func(pid string) {
+			fmt.Fprintf(stderr, "checklist: waiting for the suite (pid %s) to seal %s before rendering it\n", pid, dirs[0])
+		})
+		if err != nil {
+			return fail(exitEvidence, fmt.Errorf("%s: %w", dirs[0], err))
+		}
+		defer release()
 	}
 	res, err := checklist.RenderDir(dirs[0], src, opts)
 	if err != nil {

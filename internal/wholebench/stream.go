@@ -85,7 +85,7 @@ func streamChild(args []string, stderr io.Writer) int {
 	cmd := runner.Cmd{
 		Argv: fs.Args(), Dir: filepath.Dir(*logPath), Log: *logPath,
 		Stream: redactedLines{&streamed, red}, Prefix: "04-train",
-		Filter: red.Writer, Redact: red.Lines(), StepID: "wholebench/04-train",
+		Filter: red.Writer, Redact: red.Lines(), StepID: runner.NewRunID() + "/04-train",
 	}
 	if os.Getenv("WHOLEBENCH_NO_REDACT") == "1" { // to tell the runner's cost from the redactor's
 		cmd.Filter, cmd.Redact = nil, nil

@@ -40,13 +40,33 @@ def inject(stem: str, *tags: str) -> None:
                 print(f"[fixture] {stem}: hanging (FIXTURE_DAEMON), pid={os.getpid()}", flush=True)
                 while True:
                     time.sleep(3600)
+    tamper(names)
     if names & _names("FIXTURE_HANG"):
+        if os.environ.get("FIXTURE_IGNORE_TERM") == "1":
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(10**7)"])
         print(f"[fixture] {stem}: hanging (FIXTURE_HANG), pid={os.getpid()} child_pid={child.pid}", flush=True)
         while True:
             time.sleep(3600)
     if names & _names("FIXTURE_FAIL"):
         raise RuntimeError(_unescape(os.environ.get("FIXTURE_FAIL_MESSAGE") or "injected failure (FIXTURE_FAIL)"))
+
+
+def tamper(names: set) -> None:
+    """FIXTURE_TAMPER=<name>[,...] with FIXTURE_TAMPER_DIR=<evidence directory>: that script writes
+    into the harness's evidence, as hostile code that found the directory might: it plants
+    planted.txt, replaces logs/03-validate.log and forges gpu_env.json's GPU name."""
+    out = os.environ.get("FIXTURE_TAMPER_DIR", "")
+    if not out or not names & _names("FIXTURE_TAMPER"):
+        return
+    evidence = Path(out)
+    (evidence / "planted.txt").write_text("planted by the fixture (FIXTURE_TAMPER)\n", encoding="utf-8")
+    (evidence / "logs" / "03-validate.log").write_text("[difftrain] all good\n", encoding="utf-8")
+    env = evidence / "gpu_env.json"
+    if env.exists():
+        forged = env.read_text(encoding="utf-8").replace('"available": false', '"available": true')
+        env.write_text(forged.replace('"gpus": []', '"gpus": [{"index": 0, "name": "NVIDIA H100 80GB HBM3"}]'), encoding="utf-8")
+    print(f"[fixture] tampered with the evidence in {out} (FIXTURE_TAMPER)", flush=True)
 
 
 def daemon(stem: str) -> None:
