@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/redact"
 )
 
 // daemonScript starts a daemon as a hostile library might: setsid (a new session and process
@@ -283,12 +285,26 @@ func TestSweepOrphans(t *testing.T) {
 	orphan, live := start(orphanID), start(liveID)
 	require.Eventually(t, func() bool { return markerOf(orphan) == orphanID && markerOf(live) == liveID }, 5*time.Second, 10*time.Millisecond)
 
-	found, left := sweepOrphans(Grace, func(id string) bool { return id == orphanID })
+	found, left := sweepOrphans(Grace, nil, func(id string) bool { return id == orphanID })
 	require.Empty(t, left)
 	require.Equal(t, []Proc{{PID: orphan, Cmdline: "sleep 300", StepID: orphanID}}, found)
 	require.Equal(t, fmt.Sprintf("pid %d (sleep 300)", orphan), found[0].String())
 	requireDies(t, orphan)
 	require.True(t, alive(live))
+}
+
+// A process's command line is redacted before it is cut to cmdlineMax bytes: a token across the
+// cut lost its end, no redactor could find what was left, and its first bytes reached the reason.
+func TestCmdlineRedactedBeforeTheCut(t *testing.T) {
+	const secret = "hf_Qz7wVb3KpLm9Rt2XcN8dFg4HjY6"
+	pad := strings.Repeat("x", cmdlineMax-10)
+	cmd := exec.Command("sleep", "300")
+	cmd.Args[0] = pad + secret // the cut falls 10 bytes into the token
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	red := redact.New([]string{"HF_TOKEN=" + secret})
+	require.Eventually(t, func() bool { return strings.HasPrefix(cmdlineOf(cmd.Process.Pid, nil), pad) }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, pad+"[REDACTED:HF_TOKEN]…", cmdlineOf(cmd.Process.Pid, red.Writer))
 }
 
 // A holder of the step's output pipe that no sweep can find or kill (here the suite's own

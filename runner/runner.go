@@ -52,7 +52,7 @@ type Cmd struct {
 	Filter func(io.Writer) io.WriteCloser
 	// Redact, when set, rewrites each whole line of the live stream (without its newline)
 	// before the line is cut to what is shown, so that no secret is cut in two and half of it
-	// shown. It may keep state from line to line (evidence.Redactor.Lines): give each Cmd its own.
+	// shown. It may keep state from line to line (redact.Redactor.Lines): give each Cmd its own.
 	Redact func(line []byte) []byte
 	// StepID, when set, marks the command's environment with MarkerVar=StepID, so that its
 	// processes are found after they leave its process group (see Result.Escaped).
@@ -208,7 +208,7 @@ func Run(ctx context.Context, c Cmd) Result {
 			p.StepID = c.StepID
 		}
 		return p, pgidOf(pid) != pgid // the group's members have their SIGKILL
-	}, Grace)
+	}, Grace, c.Filter)
 	var drained string
 	var cr copyResult
 	select {
