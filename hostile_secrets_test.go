@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/redact"
 )
 
 // evidenceFiles lists the files of an evidence directory, the fixture's scratch workspace/
@@ -113,13 +114,13 @@ func TestSecretsHarmlessEnvValuesAreNotRedacted(t *testing.T) {
 	}
 	requireValidJSON(t, r.out)
 	for _, name := range []string{"AWS_SDK_LOAD_CONFIG", "AWS_DEFAULT_OUTPUT", "AWS_REGION"} {
-		requireNoText(t, r.out, evidence.Redacted(name))
+		requireNoText(t, r.out, redact.Marker(name))
 	}
 	require.Contains(t, r.sections["Test03Validate"].Notes, "env.json, config.resolved.yaml, run_manifest.json verified")
 	manifest := r.read(t, "artifacts/04-train/run_manifest.json")
 	require.Contains(t, manifest, `"deterministic": true`)
 	require.Contains(t, manifest, `/env.json"`)
-	require.Contains(t, manifest, evidence.Redacted("AWS_SECRET_ACCESS_KEY"))
+	require.Contains(t, manifest, redact.Marker("AWS_SECRET_ACCESS_KEY"))
 	requireNoSecretPart(t, r.out, secret, 8)
 	require.NoError(t, exec.Command("make", "--no-print-directory", "verify", "RUNS="+r.out).Run(), "SHA256SUMS must verify")
 }
@@ -166,7 +167,7 @@ func TestSecretsTokenShapesAreRedacted(t *testing.T) {
 	require.Contains(t, log, "[fixture] HUB_LOGIN=[REDACTED:")
 	require.Contains(t, log, "[fixture] HUB_HEADER=Authorization: Bearer [REDACTED:")
 	envJSON := r.read(t, "artifacts/04-train/env.json")
-	require.Contains(t, envJSON, evidence.Redacted("DB_PASSWORD"))
+	require.Contains(t, envJSON, redact.Marker("DB_PASSWORD"))
 	require.Contains(t, r.read(t, "artifacts/04-train/config.resolved.yaml"), "# DEPLOY_PEM=[REDACTED:")
 }
 

@@ -8,9 +8,12 @@ import (
 	"io"
 	"math"
 	"math/big"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/difftrain/gpusmoke/redact"
 )
 
 // This file holds the generic-value helpers the JSON, YAML and pickle checks share: decoded
@@ -255,7 +258,8 @@ func joinPath(path, key string) string {
 	return path + "." + key
 }
 
-// brief renders a value on one short line for an error message.
+// brief renders a value on one short line for an error message, with the secrets of this
+// process's environment redacted before it is clipped (a secret cut short is found by nothing).
 func brief(v any) string {
 	var s string
 	switch x := v.(type) {
@@ -272,24 +276,15 @@ func brief(v any) string {
 	default:
 		s = fmt.Sprint(x)
 	}
-	return clip(s, 80)
+	return clip(redact.New(os.Environ()).String(s), 80)
 }
 
-// clip shortens s to at most n bytes on a rune boundary, makes it valid UTF-8 on one line.
+// clip makes s valid UTF-8 on one line and shortens it to at most n bytes (redact.Clip).
 func clip(s string, n int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(s)
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !isRuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return redact.Clip(s, n)
 }
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // normalizeYAML turns what yaml.v3 decodes into the generic tree: mappings with non-string
 // keys become map[string]any with the keys printed.

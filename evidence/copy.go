@@ -12,12 +12,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/difftrain/gpusmoke/redact"
 )
 
-// DefaultCopyCap is the size above which Copy references a file instead of copying it.
+// DefaultCopyCap is the size above which CopyRedacted references a file instead of copying it.
 const DefaultCopyCap int64 = 256 << 20
 
-// RefSuffix names the reference Copy writes for a file it does not copy.
+// RefSuffix names the reference CopyRedacted writes for a file it does not copy.
 const RefSuffix = ".sha256ref"
 
 // Ref is the record of a file kept by reference: <name>.sha256ref beside where its copy
@@ -80,16 +82,6 @@ func ReadRef(p string) (Ref, error) {
 	return r, nil
 }
 
-// Copy copies files into out/artifacts/<subdir>/ under their base names and returns the
-// paths it wrote, relative to out with '/' separators. A file larger than capBytes
-// (DefaultCopyCap when capBytes < 0; 0 references every non-empty file) is not copied:
-// <name>.sha256ref records its sha256, size and absolute path instead. A symlink is never
-// followed, and neither is a file that is not regular: each is an error naming it (and the
-// link's target). Two files with one base name are an error.
-func Copy(out, subdir string, capBytes int64, files ...string) ([]string, error) {
-	return copyFiles(out, subdir, capBytes, nil, files)
-}
-
 // MaxRedactJSONBytes is the largest JSON file CopyRedacted rewrites string by string (in
 // memory); a larger one is referenced, not copied. difftrain's env.json is about 1 KB and its
 // manifest about 4 KB.
@@ -99,17 +91,23 @@ const MaxRedactJSONBytes = 16 << 20
 type Finding struct {
 	Path  string   // the original
 	Ref   string   // the reference written instead, relative to out with '/' separators
-	Names []string // what it holds (Redactor.Find): variables' names and token shapes, never a value
+	Names []string // what it holds (redact.Scanner.Found): variables' names and token shapes, never a value
 }
 
-// CopyRedacted is Copy for the evidence, where no secret may go: a JSON file (.json) is copied
+// CopyRedacted copies files into out/artifacts/<subdir>/ under their base names and returns the
+// paths it wrote, relative to out with '/' separators. A file larger than capBytes
+// (DefaultCopyCap when capBytes < 0; 0 references every non-empty file) is not copied:
+// <name>.sha256ref records its sha256, size and absolute path instead. A symlink is never
+// followed, and neither is a file that is not regular: each is an error naming it (and the
+// link's target). Two files with one base name are an error. No secret goes into the evidence:
+// a JSON file (.json) is copied
 // with its strings redacted one by one (Redactor.JSON), so the copy is valid JSON whenever the
 // original is (a JSON file larger than MaxRedactJSONBytes is referenced instead); another text
 // file (.yaml, .yml, .txt, .log, .md, .csv, .jsonl, .cfg, .ini, .toml, .sh) is redacted as text.
 // Any other file (a checkpoint) is binary: redacting it would change its sha256 and break it, so
 // it is scanned while it is copied, and one that holds a secret is not copied but referenced
 // (<name>.sha256ref, its reason naming what it holds, never a value) and returned as a Finding.
-func CopyRedacted(out, subdir string, capBytes int64, red *Redactor, files ...string) ([]string, []Finding, error) {
+func CopyRedacted(out, subdir string, capBytes int64, red *redact.Redactor, files ...string) ([]string, []Finding, error) {
 	if red == nil {
 		return nil, nil, fmt.Errorf("copy artifacts: no redactor")
 	}
@@ -123,7 +121,7 @@ var textExts = map[string]bool{".yaml": true, ".yml": true, ".txt": true, ".log"
 	".jsonl": true, ".cfg": true, ".ini": true, ".toml": true, ".sh": true}
 
 type redactingCopy struct {
-	red   *Redactor
+	red   *redact.Redactor
 	found []Finding
 }
 
@@ -150,7 +148,7 @@ func (c *redactingCopy) copy(src, dst, relDir string, size int64) (string, error
 		return "", fmt.Errorf("copy %s: %w", src, err)
 	}
 	name := base + RefSuffix
-	reason := fmt.Sprintf("holds %s: not copied, since a binary file cannot be redacted without changing its sha256", DescribeSecrets(names))
+	reason := fmt.Sprintf("holds %s: not copied, since a binary file cannot be redacted without changing its sha256", redact.Describe(names))
 	if err := WriteRef(filepath.Join(filepath.Dir(dst), name), Ref{SHA256: sum, Size: n, Path: abs, Reason: reason}); err != nil {
 		return "", err
 	}
@@ -190,7 +188,7 @@ func (c *redactingCopy) copyText(src, dst string) error {
 
 // copyScanned copies a binary file byte for byte, hashing it and looking for secrets as it goes.
 func (c *redactingCopy) copyScanned(src, dst string) (names []string, sum string, size int64, err error) {
-	scan := c.red.finderWriter()
+	scan := c.red.Scanner()
 	h := sha256.New()
 	var n int64
 	err = copyThrough(src, dst, func(w io.Writer) io.WriteCloser {
@@ -199,7 +197,7 @@ func (c *redactingCopy) copyScanned(src, dst string) (names []string, sum string
 	if err != nil {
 		return nil, "", 0, err
 	}
-	return scan.names(), hex.EncodeToString(h.Sum(nil)), n, nil
+	return scan.Found(), hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 type tee struct {
@@ -268,29 +266,21 @@ func copyFiles(out, subdir string, capBytes int64, rc *redactingCopy, files []st
 			written = append(written, path.Join(relDir, name))
 			continue
 		}
-		if rc != nil {
-			ref, err := rc.copy(src, dst, relDir, st.Size())
-			if err != nil {
-				return written, err
-			}
-			if ref != "" {
-				written = append(written, path.Join(relDir, ref))
-				continue
-			}
-		} else if err := copyFile(src, dst); err != nil {
+		ref, err := rc.copy(src, dst, relDir, st.Size())
+		if err != nil {
 			return written, err
+		}
+		if ref != "" {
+			written = append(written, path.Join(relDir, ref))
+			continue
 		}
 		written = append(written, path.Join(relDir, base))
 	}
 	return written, nil
 }
 
-// copyFile copies a regular file, opened without following a symlink swapped in since it was
-// checked.
-func copyFile(src, dst string) error { return copyThrough(src, dst, nil) }
-
-// copyThrough copies src to dst through the writer wrap makes of dst's file (nil: none), which
-// it closes before dst.
+// copyThrough copies src to dst through the writer wrap makes of dst's file, which it closes
+// before dst.
 func copyThrough(src, dst string, wrap func(io.Writer) io.WriteCloser) error {
 	in, err := openNoFollow(src)
 	if err != nil {
@@ -301,15 +291,10 @@ func copyThrough(src, dst string, wrap func(io.Writer) io.WriteCloser) error {
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	var w io.Writer = out
-	var wc io.WriteCloser
-	if wrap != nil {
-		wc = wrap(out)
-		w = wc
-	}
+	w := wrap(out)
 	_, err = io.Copy(w, in)
-	if err == nil && wc != nil {
-		err = wc.Close()
+	if err == nil {
+		err = w.Close()
 	}
 	if cerr := out.Close(); err == nil {
 		err = cerr

@@ -9,7 +9,15 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/redact"
 )
+
+// copyPlain is CopyRedacted with no secrets to find: what every copy does besides redacting.
+func copyPlain(out, subdir string, capBytes int64, files ...string) ([]string, error) {
+	written, _, err := CopyRedacted(out, subdir, capBytes, redact.New(nil), files...)
+	return written, err
+}
 
 func TestCopy(t *testing.T) {
 	src, out := t.TempDir(), t.TempDir()
@@ -18,7 +26,7 @@ func TestCopy(t *testing.T) {
 	writeFile(t, small, `{"python": "3.11"}`)
 	writeFile(t, big, strings.Repeat("x", 100))
 
-	got, err := Copy(out, "train", 50, small, big)
+	got, err := copyPlain(out, "train", 50, small, big)
 	require.NoError(t, err)
 	require.Equal(t, []string{"artifacts/train/env.json", "artifacts/train/checkpoint-1.pt.sha256ref"}, got)
 	require.Equal(t, `{"python": "3.11"}`, readFile(t, filepath.Join(out, "artifacts", "train", "env.json")))
@@ -30,12 +38,12 @@ func TestCopy(t *testing.T) {
 	require.True(t, errors.Is(err, os.ErrNotExist))
 
 	// The default cap copies both.
-	got, err = Copy(out, "resume", -1, small, big)
+	got, err = copyPlain(out, "resume", -1, small, big)
 	require.NoError(t, err)
 	require.Equal(t, []string{"artifacts/resume/env.json", "artifacts/resume/checkpoint-1.pt"}, got)
 
 	// A cap of 0 references both.
-	got, err = Copy(out, "none", 0, small, big)
+	got, err = copyPlain(out, "none", 0, small, big)
 	require.NoError(t, err)
 	require.Equal(t, []string{"artifacts/none/env.json.sha256ref", "artifacts/none/checkpoint-1.pt.sha256ref"}, got)
 }
@@ -46,13 +54,13 @@ func TestCopy_Errors(t *testing.T) {
 	b := filepath.Join(src, "b", "env.json")
 	writeFile(t, a, "{}")
 	writeFile(t, b, "{}")
-	_, err := Copy(out, "x", 0, a, b)
+	_, err := copyPlain(out, "x", 0, a, b)
 	require.EqualError(t, err, "copy "+b+": env.json has the same name as "+a)
-	_, err = Copy(out, "x", 0, filepath.Join(src, "missing.pt"))
+	_, err = copyPlain(out, "x", 0, filepath.Join(src, "missing.pt"))
 	require.ErrorContains(t, err, "missing.pt")
-	_, err = Copy(out, "x", 0, src)
+	_, err = copyPlain(out, "x", 0, src)
 	require.EqualError(t, err, "copy "+src+": not a regular file")
-	_, err = Copy(out, "../escape", 0, a)
+	_, err = copyPlain(out, "../escape", 0, a)
 	require.ErrorContains(t, err, `subdir "../escape"`)
 }
 
@@ -87,7 +95,7 @@ func TestCopy_Symlinks(t *testing.T) {
 		link := filepath.Join(dir, "checkpoint-1.pt")
 		os.Remove(link)
 		require.NoError(t, os.Symlink(target, link))
-		written, err := Copy(out, "04-train", -1, link)
+		written, err := copyPlain(out, "04-train", -1, link)
 		require.EqualError(t, err, "copy "+link+": a symlink to "+target+", not followed")
 		require.Empty(t, written)
 		require.NoFileExists(t, filepath.Join(out, CopiesDir, "04-train", "checkpoint-1.pt"))
@@ -142,7 +150,7 @@ func TestVerifySums_Broken(t *testing.T) {
 // referenced by its sha256 with a reason that names the variable, never its value.
 func TestCopyRedacted(t *testing.T) {
 	const token = "hf_copyRedactedToken0042"
-	red := NewRedactor([]string{"HF_TOKEN=" + token, `DB_PASSWORD=pa"ss\word-9`, "AWS_SDK_LOAD_CONFIG=true"})
+	red := redact.New([]string{"HF_TOKEN=" + token, `DB_PASSWORD=pa"ss\word-9`, "AWS_SDK_LOAD_CONFIG=true"})
 	src, out := t.TempDir(), t.TempDir()
 	env := filepath.Join(src, "env.json")
 	cfg := filepath.Join(src, "config.resolved.yaml")
@@ -177,7 +185,7 @@ func TestCopyRedacted(t *testing.T) {
 	writeFile(t, shaped, "\x00ghp_ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210\x00")
 	_, found, err = CopyRedacted(out, "shape", -1, red, shaped)
 	require.NoError(t, err)
-	require.Equal(t, []string{ShapeGitHubToken}, found[0].Names)
+	require.Equal(t, []string{redact.ShapeGitHubToken}, found[0].Names)
 
 	// A JSON file that is not JSON is redacted as text; one too large to redact in memory is referenced.
 	bad := filepath.Join(src, "bad", "run_manifest.json")
@@ -194,7 +202,7 @@ func TestCopyRedacted(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "a JSON file larger than the 16777216 bytes the harness redacts string by string", ref.Reason)
 
-	// Symlinks are never followed, as with Copy.
+	// Symlinks are never followed, as with any copy.
 	link := filepath.Join(src, "link", "checkpoint-1.pt")
 	require.NoError(t, os.MkdirAll(filepath.Dir(link), 0o755))
 	require.NoError(t, os.Symlink("/proc/self/environ", link))

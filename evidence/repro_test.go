@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/difftrain/gpusmoke/redact"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,7 +19,7 @@ func TestWriteRepro(t *testing.T) {
 	require.NoError(t, os.MkdirAll(ws, 0o755))
 	script := filepath.Join(dir, ReproFile)
 	argv := []string{"sh", "-c", `printf '%s|%s|%s|%s\n' "$PWD" "$CUBLAS_WORKSPACE_CONFIG" "$HF_TOKEN" "$1"`, "sh", `it's "$HOME" & more`}
-	env := NewRedactor([]string{"HF_TOKEN=hf_secret_value"}).Environ([]string{"CUBLAS_WORKSPACE_CONFIG=:4096:8",
+	env := redact.New([]string{"HF_TOKEN=hf_secret_value"}).Environ([]string{"CUBLAS_WORKSPACE_CONFIG=:4096:8",
 		"HF_TOKEN=hf_secret_value", "PATH=" + os.Getenv("PATH"), "ODD=it's $x"})
 	require.NoError(t, WriteRepro(script, ws, argv, env))
 

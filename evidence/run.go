@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/difftrain/gpusmoke/redact"
 )
 
 // JUnit property names: each section hands its result to the renderer through t.Attr, and
@@ -236,7 +238,7 @@ const MaxRunBytes = 16 << 20
 
 // WriteRun writes run.json into out: every string redacted first, so redaction can never
 // make it invalid JSON; written to a temporary file and renamed, so a reader never sees half.
-func WriteRun(out string, r *Run, red *Redactor) error {
+func WriteRun(out string, r *Run, red *redact.Redactor) error {
 	return writeJSON(filepath.Join(out, RunFile), r, red)
 }
 
@@ -306,7 +308,7 @@ func contains(list []string, s string) bool {
 
 // writeJSON writes v as indented JSON to p, with every string redacted (red may be nil), through
 // a temporary file renamed over p.
-func writeJSON(p string, v any, red *Redactor) error {
+func writeJSON(p string, v any, red *redact.Redactor) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", p, err)

@@ -3,6 +3,8 @@ package evidence
 import (
 	"fmt"
 	"path/filepath"
+
+	"github.com/difftrain/gpusmoke/redact"
 )
 
 // Summary is summary.json: a run in a few machine-readable facts, for fleets and CI. The
@@ -47,7 +49,7 @@ type SummarySection struct {
 const MaxSummaryBytes = 1 << 20
 
 // WriteSummary writes summary.json into out (redacted, atomically, as run.json).
-func WriteSummary(out string, s *Summary, red *Redactor) error {
+func WriteSummary(out string, s *Summary, red *redact.Redactor) error {
 	return writeJSON(filepath.Join(out, SummaryFile), s, red)
 }
 

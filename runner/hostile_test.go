@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/redact"
 )
 
 // daemonScript starts a daemon as a hostile library might: setsid (a new session and process
@@ -283,12 +285,26 @@ func TestSweepOrphans(t *testing.T) {
 	orphan, live := start(orphanID), start(liveID)
 	require.Eventually(t, func() bool { return markerOf(orphan) == orphanID && markerOf(live) == liveID }, 5*time.Second, 10*time.Millisecond)
 
-	found, left := sweepOrphans(Grace, func(id string) bool { return id == orphanID })
+	found, left := sweepOrphans(Grace, nil, func(id string) bool { return id == orphanID })
 	require.Empty(t, left)
 	require.Equal(t, []Proc{{PID: orphan, Cmdline: "sleep 300", StepID: orphanID}}, found)
 	require.Equal(t, fmt.Sprintf("pid %d (sleep 300)", orphan), found[0].String())
 	requireDies(t, orphan)
 	require.True(t, alive(live))
+}
+
+// A process's command line is redacted before it is cut to cmdlineMax bytes: a token across the
+// cut lost its end, no redactor could find what was left, and its first bytes reached the reason.
+func TestCmdlineRedactedBeforeTheCut(t *testing.T) {
+	const secret = "hf_Qz7wVb3KpLm9Rt2XcN8dFg4HjY6"
+	pad := strings.Repeat("x", cmdlineMax-10)
+	cmd := exec.Command("sleep", "300")
+	cmd.Args[0] = pad + secret // the cut falls 10 bytes into the token
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	red := redact.New([]string{"HF_TOKEN=" + secret})
+	require.Eventually(t, func() bool { return strings.HasPrefix(cmdlineOf(cmd.Process.Pid, nil), pad) }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, pad+"[REDACTED:HF_TOKEN]…", cmdlineOf(cmd.Process.Pid, red.Writer))
 }
 
 // A holder of the step's output pipe that no sweep can find or kill (here the suite's own
@@ -313,23 +329,26 @@ func TestUnfindableHolderOfThePipe(t *testing.T) {
 			l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 			require.NoError(t, err)
 			defer l.Close()
+			require.NoError(t, l.SetDeadline(time.Now().Add(time.Minute)))
 			held := make(chan *os.File, 1)
-			go func() { held <- receiveFd(l) }()
-			// The step hands its stdout to this process, then goes on.
-			send := fmt.Sprintf(`python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.connect(%q); socket.send_fds(s, [b"x"], [1]); s.recv(1)' &
-while [ ! -e %s ]; do sleep 0.01; done
-%s`, sock, filepath.Join(dir, "got"), tc.then)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			go func() {
-				f := <-held
-				require.NoError(t, os.WriteFile(filepath.Join(dir, "got"), nil, 0o644))
+				f := receiveFd(l) // nil when nothing came: the step then never goes on
+				if f != nil {
+					_ = os.WriteFile(filepath.Join(dir, "got"), nil, 0o644)
+				}
 				held <- f
 				if tc.cancel {
 					time.Sleep(200 * time.Millisecond)
 					cancel()
 				}
 			}()
+			// The step hands its stdout to this process (the test binary, started again as
+			// sendFdEnv's sender), then goes on.
+			send := fmt.Sprintf(`%s=%s %q -test.run '^$' &
+n=0; while [ ! -e %s ] && [ $n -lt 3000 ]; do sleep 0.01; n=$((n+1)); done
+%s`, sendFdEnv, sock, os.Args[0], filepath.Join(dir, "got"), tc.then)
 			c := Cmd{Argv: sh(send), StepID: NewRunID() + "/03-validate", Timeout: tc.timeout}
 			res, log := runBounded(t, ctx, c, filepath.Join(dir, "none.pid"), 4*Grace+15*time.Second)
 			f := <-held
@@ -344,6 +363,28 @@ while [ ! -e %s ]; do sleep 0.01; done
 			}
 		})
 	}
+}
+
+// sendFdEnv makes the test binary, started again, send its stdout over the unix socket named by
+// its value (SCM_RIGHTS), wait for the peer to close, and exit.
+const sendFdEnv = "RUNNER_TEST_SENDFD"
+
+func init() {
+	sock := os.Getenv(sendFdEnv)
+	if sock == "" {
+		return
+	}
+	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		os.Exit(3)
+	}
+	_, _, err = conn.WriteMsgUnix([]byte("x"), syscall.UnixRights(1), nil)
+	if err != nil {
+		os.Exit(4)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
+	_, _ = conn.Read(make([]byte, 1))
+	os.Exit(0)
 }
 
 // receiveFd accepts one connection on l and returns the descriptor sent over it (SCM_RIGHTS),

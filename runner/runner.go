@@ -57,7 +57,7 @@ type Cmd struct {
 	Filter func(io.Writer) io.WriteCloser
 	// Redact, when set, rewrites each whole line of the live stream (without its newline)
 	// before the line is cut to what is shown, so that no secret is cut in two and half of it
-	// shown. It may keep state from line to line (evidence.Redactor.Lines): give each Cmd its own.
+	// shown. It may keep state from line to line (redact.Redactor.Lines): give each Cmd its own.
 	Redact func(line []byte) []byte
 	// StepID, when set, marks the command's environment with MarkerVar=StepID, so that its
 	// processes are found after they leave its process group (see Result.Escaped).
@@ -118,7 +118,7 @@ func Run(ctx context.Context, c Cmd) Result {
 		return fail(fmt.Errorf("create log: %w", err))
 	}
 	defer logf.Close()
-	wb := &writeBehind{f: logf, h: sha256.New()}
+	wb := newWriteBehind(logf)
 	var logw io.Writer = wb
 	closeFilter := func() error { return nil }
 	if c.Filter != nil {
@@ -219,7 +219,7 @@ func Run(ctx context.Context, c Cmd) Result {
 			p.StepID = c.StepID
 		}
 		return p, pgidOf(pid) != pgid // the group's members have their SIGKILL
-	}, Grace)
+	}, Grace, c.Filter)
 	var drained string
 	var cr copyResult
 	select {
@@ -365,6 +365,8 @@ const (
 	writeBehindChunk   = 8 << 20
 	syncFileRangeWrite = 2 // SYNC_FILE_RANGE_WRITE: start the writes, wait for none
 )
+
+func newWriteBehind(f *os.File) *writeBehind { return &writeBehind{f: f, h: sha256.New()} }
 
 func (w *writeBehind) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)

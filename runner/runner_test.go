@@ -350,7 +350,7 @@ func TestWriteBehind(t *testing.T) {
 	f, err := os.Create(filepath.Join(t.TempDir(), "04-train.log"))
 	require.NoError(t, err)
 	defer f.Close()
-	wb := &writeBehind{f: f}
+	wb := newWriteBehind(f)
 	write(wb)
 	require.NoError(t, f.Sync())
 	got, err := os.ReadFile(f.Name())
@@ -364,7 +364,7 @@ func TestWriteBehind(t *testing.T) {
 		b, _ := io.ReadAll(pr)
 		read <- b
 	}()
-	wb = &writeBehind{f: pw}
+	wb = newWriteBehind(pw)
 	write(wb)
 	require.NoError(t, pw.Close())
 	require.True(t, wb.unsupported)

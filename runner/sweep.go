@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/difftrain/gpusmoke/redact"
 )
 
 // MarkerVar is the environment variable that marks every process of a step: Cmd.StepID, which
@@ -31,7 +33,7 @@ const MarkerVar = "SMOKE_STEP_ID"
 // Proc is a live process that a sweep found and killed.
 type Proc struct {
 	PID     int
-	Cmdline string // its argv, space-joined and cut to cmdlineMax bytes
+	Cmdline string // its argv, space-joined, filtered (redacted) and cut to cmdlineMax bytes
 	StepID  string // its MarkerVar, or "" when it was found by the step's output pipe alone
 }
 
@@ -144,7 +146,9 @@ func markerOf(pid int) string {
 	return ""
 }
 
-func cmdlineOf(pid int) string {
+// cmdlineOf is pid's argv, space-joined, passed through filter (Cmd.Filter, which redacts) before
+// it is cut to cmdlineMax bytes: a secret cut in two would no longer be found whole.
+func cmdlineOf(pid int, filter func(io.Writer) io.WriteCloser) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	s := strings.TrimSpace(strings.ToValidUTF8(string(bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '})), "\uFFFD"))
 	if s == "" {
@@ -152,10 +156,14 @@ func cmdlineOf(pid int) string {
 			s = "[" + strings.TrimSpace(string(c)) + "]"
 		}
 	}
-	if len(s) > cmdlineMax {
-		s = strings.ToValidUTF8(s[:cmdlineMax], "") + "…"
+	if filter != nil {
+		var b strings.Builder
+		w := filter(&b)
+		_, _ = io.WriteString(w, s)
+		_ = w.Close()
+		s = b.String()
 	}
-	return s
+	return redact.Clip(s, cmdlineMax)
 }
 
 // holds reports whether pid has a descriptor open on link, e.g. "pipe:[1234]".
@@ -216,10 +224,11 @@ func ancestors() map[int]bool {
 
 // sweep kills, with SIGKILL, every live process that want selects (never this process or its
 // ancestors), and looks again until a look finds none, so that a process forked between a look
-// and a kill is caught too; it gives up after within. It returns each process it found once, in
+// and a kill is caught too; it gives up after within. Command lines pass through filter
+// (cmdlineOf). It returns each process it found once, in
 // the order found, and those still alive when it gave up (a process in uninterruptible sleep
 // dies only when it wakes).
-func sweep(want func(pid int) (Proc, bool), within time.Duration) (found, left []Proc) {
+func sweep(want func(pid int) (Proc, bool), within time.Duration, filter func(io.Writer) io.WriteCloser) (found, left []Proc) {
 	deadline := time.Now().Add(within)
 	spare := ancestors()
 	seen := map[int]bool{}
@@ -235,7 +244,7 @@ func sweep(want func(pid int) (Proc, bool), within time.Duration) (found, left [
 			}
 			p.PID = pid
 			if p.Cmdline == "" {
-				p.Cmdline = cmdlineOf(pid)
+				p.Cmdline = cmdlineOf(pid, filter)
 			}
 			now = append(now, p)
 			if !seen[pid] {
@@ -281,10 +290,10 @@ func killChecked(pid int, still func() bool) {
 // which its steps' leaders do not survive (Pdeathsig) but their children do. Processes of a
 // run still going (another suite on the same machine) are left alone, and so are those that
 // carry the marker this process itself inherited. It returns those it found, and any still
-// alive after within.
-func SweepOrphans(within time.Duration) (found, left []Proc) {
+// alive after within; their command lines pass through filter (Cmd.Filter: redact.Redactor.Writer).
+func SweepOrphans(within time.Duration, filter func(io.Writer) io.WriteCloser) (found, left []Proc) {
 	judged := map[string]bool{} // run id → alive
-	return sweepOrphans(within, func(id string) bool {
+	return sweepOrphans(within, filter, func(id string) bool {
 		run, _, _ := strings.Cut(id, "/")
 		live, ok := judged[run]
 		if !ok {
@@ -296,7 +305,7 @@ func SweepOrphans(within time.Duration) (found, left []Proc) {
 }
 
 // sweepOrphans is SweepOrphans with dead judging whether the run that marked a process is gone.
-func sweepOrphans(within time.Duration, dead func(stepID string) bool) (found, left []Proc) {
+func sweepOrphans(within time.Duration, filter func(io.Writer) io.WriteCloser, dead func(stepID string) bool) (found, left []Proc) {
 	own := os.Getenv(MarkerVar)
 	return sweep(func(pid int) (Proc, bool) {
 		id := markerOf(pid)
@@ -304,7 +313,7 @@ func sweepOrphans(within time.Duration, dead func(stepID string) bool) (found, l
 			return Proc{}, false
 		}
 		return Proc{StepID: id}, dead(id)
-	}, within)
+	}, within, filter)
 }
 
 // Describe is the processes named for a reason: the first listMax, then a count of the rest.

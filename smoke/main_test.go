@@ -18,6 +18,7 @@ import (
 	"github.com/difftrain/gpusmoke/checklist"
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/gpuenv"
+	"github.com/difftrain/gpusmoke/redact"
 	"github.com/difftrain/gpusmoke/runbook"
 	"github.com/difftrain/gpusmoke/runner"
 )
@@ -73,7 +74,7 @@ func run(m *testing.M) int {
 	// Before anything runs: the processes an earlier run left running (its suite killed with
 	// kill -9, say: the steps' leaders died with it, their children did not), which may still
 	// write into the output directories and hold the GPU. They are killed, and named below.
-	orphans, stuck := runner.SweepOrphans(runner.Grace)
+	orphans, stuck := runner.SweepOrphans(runner.Grace, redact.New(os.Environ()).Writer)
 	// Then an earlier run's files in an output directory this run writes.
 	leftovers, err := s.findLeftovers(selected)
 	if err != nil {
@@ -353,8 +354,10 @@ func (su *Suite) preflight() {
 		// Encoded as gpuenv.Write does, with its strings redacted one by one: valid JSON,
 		// whatever the secrets are.
 		p := filepath.Join(s.Out, gpuenv.FileName)
-		werr := su.Redactor.WriteJSONFile(p, facts)
-		if werr == nil {
+		b, werr := su.Redactor.MarshalIndent(facts)
+		if werr != nil {
+			werr = fmt.Errorf("encode %s: %w", p, werr)
+		} else if werr = evidence.WriteFileAtomic(p, b, 0o644); werr == nil {
 			werr = su.Ledger.Record(p)
 		}
 		if werr != nil && su.FactsErr == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/difftrain/gpusmoke/artifacts"
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/gpuenv"
+	"github.com/difftrain/gpusmoke/redact"
 	"github.com/difftrain/gpusmoke/runbook"
 )
 
@@ -509,7 +510,7 @@ func (c *Section) keepAs(sub, dir string, names ...string) {
 	}
 	var leaks []string
 	for _, f := range found {
-		leak := fmt.Sprintf("%s holds %s: referenced by its sha256 in %s, not copied", f.Path, evidence.DescribeSecrets(f.Names), f.Ref)
+		leak := fmt.Sprintf("%s holds %s: referenced by its sha256 in %s, not copied", f.Path, redact.Describe(f.Names), f.Ref)
 		c.Notef("%s", leak)
 		leaks = append(leaks, leak)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/difftrain/gpusmoke/artifacts"
 	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/internal/printable"
+	"github.com/difftrain/gpusmoke/redact"
 	"github.com/difftrain/gpusmoke/runbook"
 	"github.com/difftrain/gpusmoke/runner"
 )
@@ -34,7 +35,7 @@ type Suite struct {
 	Ctx      context.Context // cancelled on SIGINT or SIGTERM
 
 	Sampler  *gpuenv.Sampler
-	Redactor *evidence.Redactor
+	Redactor *redact.Redactor
 	Stream   io.Writer // live output
 	// Ledger holds what the suite wrote into SMOKE_OUT, as it wrote it: the run is sealed from it.
 	Ledger *evidence.Ledger
@@ -104,7 +105,7 @@ func (su *Suite) freeReserve() {
 // NewSuite prepares a run: the evidence directory's logs folder and run.json, with every
 // section of the plan NOT RUN yet.
 func NewSuite(ctx context.Context, s *Settings) (*Suite, error) {
-	red := evidence.NewRedactor(os.Environ())
+	red := redact.New(os.Environ())
 	su := &Suite{Settings: s, Ctx: ctx, ran: map[string]string{}, Redactor: red, Ledger: evidence.NewLedger(s.Out),
 		Stream: redactedLines{os.Stdout, red}, written: map[string]map[string]stamp{}}
 	if err := os.MkdirAll(filepath.Join(s.Out, evidence.LogsDir), 0o755); err != nil {
@@ -201,7 +202,7 @@ func (su *Suite) seal() error {
 // time; go test -json and so junit.xml carry it.
 type redactedLines struct {
 	w io.Writer
-	r *evidence.Redactor
+	r *redact.Redactor
 }
 
 func (l redactedLines) Write(p []byte) (int, error) {

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/redact"
 	"github.com/difftrain/gpusmoke/runner"
 )
 
@@ -48,7 +48,7 @@ type streamChildResult struct {
 // runner writes is redacted again before it reaches the terminal, here a byte counter.
 type redactedLines struct {
 	n *int64
-	r *evidence.Redactor
+	r *redact.Redactor
 }
 
 func (l redactedLines) Write(p []byte) (int, error) {
@@ -80,7 +80,7 @@ func streamChild(args []string, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	red := evidence.NewRedactor(os.Environ())
+	red := redact.New(os.Environ())
 	var streamed int64
 	cmd := runner.Cmd{
 		Argv: fs.Args(), Dir: filepath.Dir(*logPath), Log: *logPath,

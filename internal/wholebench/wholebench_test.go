@@ -9,6 +9,7 @@ import (
 
 	"github.com/difftrain/gpusmoke/checklist"
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/redact"
 )
 
 // The inputs the figures are measured on are what they claim to be; no time is measured here.
@@ -125,7 +126,7 @@ func TestStreamChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(log), token) || !strings.HasSuffix(string(log), "login with "+evidence.Redacted("HF_TOKEN")+"\n") {
+	if strings.Contains(string(log), token) || !strings.HasSuffix(string(log), "login with "+redact.Marker("HF_TOKEN")+"\n") {
 		t.Errorf("the log does not end with the token redacted: %q", log[max(0, len(log)-80):])
 	}
 	if _, err := os.Stat(resPath); err != nil {

@@ -1,11 +1,9 @@
-package evidence
+package redact
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -35,14 +33,9 @@ func TestIsSecretName(t *testing.T) {
 	}
 }
 
-func TestRedacted(t *testing.T) {
-	require.Equal(t, "[REDACTED:HF_TOKEN]", Redacted("HF_TOKEN"))
-	require.Equal(t, "[REDACTED:A__B_C]", Redacted(`A"\B<C`), "never a character JSON, XML or a shell must escape")
-}
-
-func TestNewRedactor_Names(t *testing.T) {
-	r := NewRedactor(testEnv)
-	require.Equal(t, []string{"DB_PASSWORD", "EMPTY_KEY", "HF_TOKEN", "MY_SECRET_THING", "OPENAI_API_KEY", "SHORT_TOKEN", "github_token"}, r.Names())
+func TestMarker(t *testing.T) {
+	require.Equal(t, "[REDACTED:HF_TOKEN]", Marker("HF_TOKEN"))
+	require.Equal(t, "[REDACTED:A__B_C]", Marker(`A"\B<C`), "never a character JSON, XML or a shell must escape")
 }
 
 func TestRedactor_String(t *testing.T) {
@@ -50,7 +43,7 @@ func TestRedactor_String(t *testing.T) {
 		name, env, in, want string
 	}
 	run := func(t *testing.T, tc testCase) {
-		r := NewRedactor(strings.Split(tc.env, " "))
+		r := New(strings.Split(tc.env, " "))
 		require.Equal(t, tc.want, r.String(tc.in))
 		require.Equal(t, tc.want, string(r.Bytes([]byte(tc.in))))
 	}
@@ -68,9 +61,6 @@ func TestRedactor_String(t *testing.T) {
 		{"as JSON escapes it", `DB_PASSWORD=pa"ss\word`, `{"p": "pa\"ss\\word"}`, `{"p": "[REDACTED:DB_PASSWORD]"}`},
 		{"as Go's %q escapes it", "DB_PASSWORD=tab\there!", `"tab\there!"`, `"[REDACTED:DB_PASSWORD]"`},
 		{"as Python's json escapes it", "DB_PASSWORD=pässwörd1", `"p\u00e4ssw\u00f6rd1"`, `"[REDACTED:DB_PASSWORD]"`},
-		{"a clipped start", "HF_TOKEN=hf_abcdefghijkl", `url: "https://x?t=hf_abcd…", want`, `url: "https://x?t=[REDACTED:HF_TOKEN]…", want`},
-		{"a start cut with a space before the ellipsis", "HF_TOKEN=hf_abcdefghijkl", "[04-train +0.1s] ....hf_abcdefgh …[3 bytes in the log]", "[04-train +0.1s] ....[REDACTED:HF_TOKEN] …[3 bytes in the log]"},
-		{"a clipped start shorter than MinClipped", "HF_TOKEN=zyxwvutsrq", "x zyx…", "x zyx…"},
 		{"no secrets", "HOME=/root", "/root", "/root"},
 		{"a Hugging Face token", "HOME=/root", "login hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345 ok", "login [REDACTED:hf-token] ok"},
 		{"too short for a Hugging Face token", "HOME=/root", "hf_hub_download hf_abc", "hf_hub_download hf_abc"},
@@ -79,7 +69,6 @@ func TestRedactor_String(t *testing.T) {
 			"[REDACTED:github-token] and [REDACTED:github-token]"},
 		{"a bearer token keeps its word", "HOME=/root", "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-_=", "Authorization: Bearer [REDACTED:bearer-token]"},
 		{"prose about bearer tokens", "HOME=/root", "Bearer authentication failed", "Bearer authentication failed"},
-		{"a clipped token shape", "HOME=/root", `"Bearer abcdefgh…"`, `"Bearer [REDACTED:bearer-token]…"`},
 		{"a private key", "HOME=/root", "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAAAA==\n-----END RSA PRIVATE KEY-----\nafter",
 			"key:\n[REDACTED:private-key]\nafter"},
 		{"a public key is no secret", "HOME=/root", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"},
@@ -93,28 +82,37 @@ func TestRedactor_String(t *testing.T) {
 
 // A private key's block is bounded: with no END line within MaxPEMBytes, that many bytes are
 // replaced and what follows is left.
+func TestClip(t *testing.T) {
+	require.Equal(t, "short", Clip("short", 5))
+	require.Equal(t, "abc…", Clip("abcdef", 3))
+	require.Equal(t, "h…", Clip("hé", 2), "on a rune boundary")
+	require.Equal(t, `"u=[REDACTED:HF_TOKEN]…`, Clip(`"u=[REDACTED:HF_TOKEN]", more`, 8), "never inside a marker")
+	require.Equal(t, `"u=[REDACTED:HF_TOKEN]`, Clip(`"u=[REDACTED:HF_TOKEN]`, 8), "a marker that ends the text")
+	require.Equal(t, "[REDACTED:A] [R…", Clip("[REDACTED:A] [RE", 15), "a marker before the cut stays")
+}
+
 func TestRedactor_PEMBound(t *testing.T) {
-	r := NewRedactor(nil)
+	r := New(nil)
 	body := strings.Repeat("A", MaxPEMBytes)
 	got := r.String("-----BEGIN PRIVATE KEY-----\n" + body + "tail")
-	require.Equal(t, Redacted(ShapePrivateKey)+body[MaxPEMBytes-len("-----BEGIN PRIVATE KEY-----\n"):]+"tail", got)
+	require.Equal(t, Marker(ShapePrivateKey)+body[MaxPEMBytes-len("-----BEGIN PRIVATE KEY-----\n"):]+"tail", got)
 }
 
 func TestRedactor_Environ(t *testing.T) {
-	r := NewRedactor(testEnv)
+	r := New(testEnv)
 	got := r.Environ([]string{"SHORT_TOKEN=abc", "HF_HOME=/cache/hf_abcdefghijklmnop", "PATH=/usr/bin", "weird", "AWS_SDK_LOAD_CONFIG=true"})
 	require.Equal(t, []string{"SHORT_TOKEN=[REDACTED:SHORT_TOKEN]", "HF_HOME=/cache/[REDACTED:HF_TOKEN]", "PATH=/usr/bin", "weird", "AWS_SDK_LOAD_CONFIG=true"}, got)
 }
 
-// splitText has every kind of match: secrets, escaped ones, clipped ones, shapes and a key.
+// splitText has every kind of match: secrets, escaped ones, shapes and a key.
 const splitText = "login hf_abcdefghijklmnop then sk-live-xyz and hunter22 in us-east-1, hf_abcdefg (not the whole token) " +
-	`"hunter22" s3cr3t!! hf_abcdefghij… Bearer abcdefghijklmnopqrstuvwxyz. AKIAIOSFODNN7EXAMPLE ` +
+	`"hunter22" s3cr3t!! Bearer abcdefghijklmnopqrstuvwxyz. AKIAIOSFODNN7EXAMPLE ` +
 	"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI\n-----END EC PRIVATE KEY----- done hf_ZZZZZZZZZZZZZZZZZZZZZZZZ"
 
 func TestRedactor_Writer_SplitSecrets(t *testing.T) {
-	r := NewRedactor(testEnv)
+	r := New(testEnv)
 	want := r.String(splitText)
-	for _, s := range []string{"hf_abcdefghijklmnop", "hunter22", "abcdefghijklmnopqrstuvwxyz", "AKIAIOSFODNN7", "MHcCAQEEI", "hf_ZZZZ", "hf_abcdefghij"} {
+	for _, s := range []string{"hf_abcdefghijklmnop", "hunter22", "abcdefghijklmnopqrstuvwxyz", "AKIAIOSFODNN7", "MHcCAQEEI", "hf_ZZZZ"} {
 		require.NotContains(t, want, s)
 	}
 	// Every way of cutting the text into two writes, and byte by byte.
@@ -145,7 +143,7 @@ func TestRedactor_Writer_SplitSecrets(t *testing.T) {
 // step's progress is read from its log while it runs), a near miss is held no longer than the
 // secret is long, and an open private key no more than MaxPEMBytes.
 func TestRedactor_Writer_BoundedTail(t *testing.T) {
-	r := NewRedactor([]string{"A_KEY=abcdefgh"})
+	r := New([]string{"A_KEY=abcdefgh"})
 	var out bytes.Buffer
 	w := r.Writer(&out).(*redactWriter)
 	_, err := w.Write([]byte("[fixture] validate_config: hanging\n"))
@@ -166,11 +164,11 @@ func TestRedactor_Writer_BoundedTail(t *testing.T) {
 	require.NoError(t, err)
 	require.LessOrEqual(t, len(w.tail)+len(w.next.tail), MaxPEMBytes)
 	require.NoError(t, w.Close())
-	require.True(t, strings.HasPrefix(out.String(), Redacted(ShapePrivateKey)+"BBB"), "bounded: %.40s", out.String())
+	require.True(t, strings.HasPrefix(out.String(), Marker(ShapePrivateKey)+"BBB"), "bounded: %.40s", out.String())
 }
 
 func TestRedactor_Lines(t *testing.T) {
-	r := NewRedactor([]string{"HF_TOKEN=hf_abcdefghijklmnop"})
+	r := New([]string{"HF_TOKEN=hf_abcdefghijklmnop"})
 	lines := r.Lines()
 	var got []string
 	for _, l := range []string{"start hf_abcdefghijklmnop\n", "key -----BEGIN OPENSSH PRIVATE KEY-----\n", "b3BlbnNzaC1rZXktdjEAAAAA\n",
@@ -185,16 +183,16 @@ func TestRedactor_Lines(t *testing.T) {
 	lines([]byte("-----BEGIN PRIVATE KEY-----\n"))
 	line := []byte(strings.Repeat("C", 1000) + "\n")
 	for range MaxPEMBytes / len(line) {
-		require.Equal(t, Redacted(ShapePrivateKey)+"\n", string(lines(line)))
+		require.Equal(t, Marker(ShapePrivateKey)+"\n", string(lines(line)))
 	}
-	require.Equal(t, Redacted(ShapePrivateKey)+"\n", string(lines(line)))
+	require.Equal(t, Marker(ShapePrivateKey)+"\n", string(lines(line)))
 	require.Equal(t, "plain again", string(lines([]byte("plain again"))))
 }
 
 // JSON redacts string by string: the result is valid JSON whatever the secret holds, and every
 // byte that held no secret is kept as it was.
 func TestRedactor_JSON(t *testing.T) {
-	r := NewRedactor([]string{`DB_PASSWORD=pa"ss\word`, "PIN_SECRET=12345678", "AWS_SDK_LOAD_CONFIG=true", "X_TOKEN=a"})
+	r := New([]string{`DB_PASSWORD=pa"ss\word`, "PIN_SECRET=12345678", "AWS_SDK_LOAD_CONFIG=true", "X_TOKEN=a"})
 	in := `{"pass": "pa\"ss\\word", "ok": true,  "n": 1.50, "pin": 912345678, "u": "\u00e9", "pa\"ss\\word-key": [null, false], "x": "a"}` + "\n"
 	got, err := r.JSON([]byte(in))
 	require.NoError(t, err)
@@ -204,57 +202,34 @@ func TestRedactor_JSON(t *testing.T) {
 	require.EqualError(t, err, "not valid JSON")
 
 	// A secret made of JSON's own syntax is redacted inside strings and never breaks the document.
-	r = NewRedactor([]string{`WEIRD_SECRET=", "x": "`})
+	r = New([]string{`WEIRD_SECRET=", "x": "`})
 	got, err = r.JSON([]byte(`{"a": "q\", \"x\": \"r", "b": "c"}`))
 	require.NoError(t, err)
 	require.True(t, json.Valid(got), "%s", got)
 	require.Equal(t, `{"a": "q[REDACTED:WEIRD_SECRET]r", "b": "c"}`, string(got))
 }
 
-func TestRedactor_WriteJSONFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "gpu_env.json")
-	r := NewRedactor([]string{"AWS_SDK_LOAD_CONFIG=true", "HF_TOKEN=hf_abcdefghijklmnop"})
-	v := struct {
-		Zeta  bool   `json:"zeta"`
-		Alpha string `json:"alpha"`
-		Big   int64  `json:"big"`
-	}{true, "token hf_abcdefghijklmnop <x>", 25769803776}
-	require.NoError(t, r.WriteJSONFile(p, v))
-	require.Equal(t, "{\n  \"zeta\": true,\n  \"alpha\": \"token [REDACTED:HF_TOKEN] <x>\",\n  \"big\": 25769803776\n}\n", readFile(t, p),
-		"field order, numbers and booleans as encoding/json writes them")
-}
-
-func TestRedactor_Find(t *testing.T) {
-	r := NewRedactor([]string{"HF_TOKEN=hf_abcdefghijklmnop", "WANDB_API_KEY=0123456789abcdef"})
+func TestRedactor_Scanner(t *testing.T) {
+	r := New([]string{"HF_TOKEN=hf_abcdefghijklmnop", "WANDB_API_KEY=0123456789abcdef"})
+	scan := func(data []byte) []string {
+		s := r.Scanner()
+		for len(data) > 0 { // in pieces, as io.Copy writes
+			n := min(len(data), 32<<10)
+			_, err := s.Write(data[:n])
+			require.NoError(t, err)
+			data = data[n:]
+		}
+		require.NoError(t, s.Close())
+		return s.Found()
+	}
 	data := append(bytes.Repeat([]byte{0x80, 0x02, 'q'}, 30000), []byte("X\x13\x00\x00\x00hf_abcdefghijklmnopq\x01")...)
-	names, err := r.Find(bytes.NewReader(data))
-	require.NoError(t, err)
-	require.Equal(t, []string{"HF_TOKEN"}, names, "the variable's name, not the longer hf_ shape around it")
-	names, err = r.Find(strings.NewReader("ghp_ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210 0123456789abcdef"))
-	require.NoError(t, err)
-	require.Equal(t, []string{"WANDB_API_KEY", ShapeGitHubToken}, names)
-	names, err = r.Find(strings.NewReader("nothing here"))
-	require.NoError(t, err)
-	require.Empty(t, names)
+	require.Equal(t, []string{"HF_TOKEN"}, scan(data), "the variable's name, not the longer hf_ shape around it")
+	require.Equal(t, []string{"WANDB_API_KEY", ShapeGitHubToken}, scan([]byte("ghp_ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210 0123456789abcdef")))
+	require.Empty(t, scan([]byte("nothing here")))
 
-	require.Equal(t, "the value of HF_TOKEN", DescribeSecrets([]string{"HF_TOKEN"}))
-	require.Equal(t, "the values of A_KEY and HF_TOKEN and a token shaped as hf-token", DescribeSecrets([]string{"A_KEY", "HF_TOKEN", ShapeHFToken}))
-	require.Equal(t, "tokens shaped as github-token and private-key", DescribeSecrets([]string{ShapeGitHubToken, ShapePrivateKey}))
-}
-
-func TestRedactor_RedactFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "04-train.log")
-	writeFile(t, path, "token=hf_abcdefghijklmnop\n")
-	require.NoError(t, os.Chmod(path, 0o600))
-	require.NoError(t, NewRedactor(testEnv).RedactFile(path))
-	require.Equal(t, "token=[REDACTED:HF_TOKEN]\n", readFile(t, path))
-	st, err := os.Stat(path)
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
-	entries, err := os.ReadDir(filepath.Dir(path))
-	require.NoError(t, err)
-	require.Len(t, entries, 1, "the temporary file is gone")
-	require.ErrorContains(t, NewRedactor(testEnv).RedactFile(path+".missing"), "04-train.log.missing")
+	require.Equal(t, "the value of HF_TOKEN", Describe([]string{"HF_TOKEN"}))
+	require.Equal(t, "the values of A_KEY and HF_TOKEN and a token shaped as hf-token", Describe([]string{"A_KEY", "HF_TOKEN", ShapeHFToken}))
+	require.Equal(t, "tokens shaped as github-token and private-key", Describe([]string{ShapeGitHubToken, ShapePrivateKey}))
 }
 
 // FuzzRedactor checks the streaming writer against Bytes for any two secrets, text and split,
@@ -264,7 +239,7 @@ func FuzzRedactor(f *testing.F) {
 	f.Add("hf_abcdefghij", "Bearer", []byte(splitText), uint16(7), uint16(300))
 	f.Add(`pa"ss\word`, "12345678", []byte(`{"a": "pa\"ss\\word", "b": 12345678}`), uint16(3), uint16(9))
 	f.Fuzz(func(t *testing.T, secretA, secretB string, text []byte, cut1, cut2 uint16) {
-		r := NewRedactor([]string{"A_TOKEN=" + secretA, "B_KEY=" + secretB})
+		r := New([]string{"A_TOKEN=" + secretA, "B_KEY=" + secretB})
 		want := r.Bytes(text)
 		c1 := int(cut1) % (len(text) + 1)
 		c2 := c1 + int(cut2)%(len(text)-c1+1)
@@ -279,7 +254,7 @@ func FuzzRedactor(f *testing.F) {
 		require.Equal(t, string(want), out.String())
 		for _, s := range []string{secretA, secretB} {
 			if len(s) < MinSecretLen || strings.ContainsAny(s, "[]") ||
-				strings.Contains(Redacted("A_TOKEN")+Redacted("B_KEY"), s) {
+				strings.Contains(Marker("A_TOKEN")+Marker("B_KEY"), s) {
 				continue
 			}
 			require.NotContains(t, string(want), s)
@@ -293,7 +268,7 @@ func FuzzRedactor(f *testing.F) {
 }
 
 func ExampleRedactor_String() {
-	r := NewRedactor([]string{"HF_TOKEN=hf_e2eExampleToken42", "AWS_SDK_LOAD_CONFIG=true"})
-	fmt.Println(r.String(`cuda true; token hf_e2eExampleToken42; "clipped at hf_e2eEx…"`))
-	// Output: cuda true; token [REDACTED:HF_TOKEN]; "clipped at [REDACTED:HF_TOKEN]…"
+	r := New([]string{"HF_TOKEN=hf_e2eExampleToken42", "AWS_SDK_LOAD_CONFIG=true"})
+	fmt.Println(r.String(`cuda true; token hf_e2eExampleToken42; "https://u:hf_e2eExampleToken42@hub"`))
+	// Output: cuda true; token [REDACTED:HF_TOKEN]; "https://u:[REDACTED:HF_TOKEN]@hub"
 }
