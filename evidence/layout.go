@@ -32,6 +32,10 @@ const (
 	RunsDir       = "runs"           // where runs go by default: <root>/runs/<UTC stamp>/
 )
 
+// SpecialsFile is SHA256SUMS' companion: what the seal did not hash whole (WriteSums), when
+// there is any.
+const SpecialsFile = "SHA256SUMS.special"
+
 // Documents are the files the renderer writes; rendering again rewrites them.
 var Documents = []string{ChecklistFile, ReportFile, SummaryFile, TemplateFile, PromFile, TelemetrySVGFile}
 
