@@ -62,7 +62,6 @@ func (c *Section) lane(gpuLane bool) []artifacts.PytestCase {
 	res := c.runArgv(argv, pytestJudged)
 	cases, err := artifacts.ReadPytestJUnit(c.Out(junitRel))
 	if err != nil {
-		c.writeRepro(argv)
 		c.Fatalf("%s: pytest exited %d and left no readable JUnit: %v; log: %s", st.ID(), res.ExitCode, err, c.Out(c.LogRel()))
 	}
 	c.Checked(junitRel)
@@ -79,13 +78,10 @@ func (c *Section) lane(gpuLane bool) []artifacts.PytestCase {
 	c.Notef("pytest: %s", evidence.Counts(c.rec.Cases))
 	switch {
 	case res.ExitCode == 5 || len(cases) == 0:
-		c.writeRepro(argv)
 		c.Fatalf("%s: pytest collected no tests (exit code %d): %s", st.ID(), res.ExitCode, collects(st))
 	case len(failed) > 0:
-		c.writeRepro(argv)
 		c.Fatalf("%s: %d of %d pytest tests failed, first %s: %s", st.ID(), len(failed), len(cases), failed[0].ID, failed[0].Message)
 	case res.ExitCode != 0:
-		c.writeRepro(argv)
 		c.Fatalf("%s: pytest exited %d, but its JUnit records no failed test; log: %s", st.ID(), res.ExitCode, c.Out(c.LogRel()))
 	case len(skipped) == len(cases):
 		why := fmt.Sprintf("pytest skipped its only test, %s: %s", skipped[0].ID, skipped[0].Message)
