@@ -75,8 +75,8 @@ func (s *Settings) findLeftovers(selected func(step string) bool) ([]evidence.Le
 			return nil, fmt.Errorf("leftovers from an earlier run in %s (%d file(s), e.g. %s): move them away, or set SMOKE_LEFTOVERS=move to move them into the evidence",
 				dir, files, example)
 		}
-		rel, err := filepath.Rel(s.Workspace, dir)
-		if err != nil || strings.HasPrefix(rel, "..") {
+		rel, inside := evidence.Within(s.Workspace, dir)
+		if !inside {
 			rel = strings.TrimPrefix(filepath.Clean(dir), string(filepath.Separator))
 		}
 		dst := filepath.Join(s.Out, evidence.LeftoversDir, rel)
