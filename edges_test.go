@@ -217,10 +217,11 @@ func TestEdgesUnknownSettings(t *testing.T) {
 var harnessNames = regexp.MustCompile(`\b(GPU)?SMOKE_[A-Z0-9_]*[A-Z0-9]\b`)
 
 // Every SMOKE_* and GPUSMOKE_* name that the project's code, scripts and documents use is in
-// the one list of known variables, but the misspellings these tests make on purpose.
+// the one list of known variables, but in the tests of the check itself, which misspell names
+// on purpose, and runner's SMOKE_X, a variable its test gives a child.
 func TestEdgesEveryHarnessVariableIsKnown(t *testing.T) {
-	misspelt := []string{"SMOKE_PLANN", "SMOKE_OUTDIR", "GPUSMOKE_SHARD", "SMOKE_X"}
-	for _, v := range misspelt {
+	misspelt := []string{"SMOKE_X"}
+	for _, v := range append(misspelt, "SMOKE_PLANN", "SMOKE_OUTDIR", "GPUSMOKE_SHARD") {
 		require.False(t, evidence.KnownVar(v), v)
 	}
 	seen := map[string][]string{}
@@ -235,7 +236,7 @@ func TestEdgesEveryHarnessVariableIsKnown(t *testing.T) {
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() {
+		if !d.Type().IsRegular() || p == "edges_test.go" || p == "evidence/vars_test.go" {
 			return nil
 		}
 		f, err := os.Open(p)
