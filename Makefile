@@ -45,8 +45,17 @@ help:
 smoke: $(BINDIR)/smoke.test $(BINDIR)/gotestsum $(BINDIR)/test2json $(BINDIR)/checklist
 	@GPUSMOKE_BIN=$(BINDIR) GPUSMOKE_CWD="$${PWD:-$(CURDIR)}" scripts/run-smoke $(TESTFLAGS)
 
-$(BINDIR)/smoke.test: $(GO_SOURCES) $(EMBEDDED)
-	$(GO) test -c $(TAGS) -o $@ ./smoke
+# The harness's version and commit (scripts/harness-ldflags), stamped into smoke.test and so into
+# every run.json: the file changes, and smoke.test is rebuilt, only when they do.
+$(BINDIR)/ldflags: FORCE
+	@mkdir -p $(BINDIR) && t=$$(mktemp $@.XXXXXX) && scripts/harness-ldflags >$$t && \
+	  { cmp -s $$t $@ && rm -f $$t || mv -f $$t $@; }
+
+$(BINDIR)/smoke.test: $(GO_SOURCES) $(EMBEDDED) $(BINDIR)/ldflags
+	$(GO) test -c $(TAGS) -ldflags "$$(cat $(BINDIR)/ldflags)" -o $@ ./smoke
+
+.PHONY: FORCE
+FORCE:
 
 # gotestsum runs as its own binary, not under `go tool`, which would hand it a second Ctrl-C.
 .bin/gotestsum: go.mod go.sum

@@ -809,7 +809,7 @@ func TestLeftovers(t *testing.T) {
 	require.Equal(t, 2, ee.ExitCode())
 	msg := strings.TrimRight(stderr.String(), "\n")
 	require.NotContains(t, msg, "\n", "one line")
-	require.Regexp(t, "^smoke: leftovers from an earlier run in "+regexp.QuoteMeta(filepath.Join(filepath.Dir(dir), "data", "smoke_text2image"))+` \(5 file\(s\), e\.g\. \S+\): `, msg)
+	require.Regexp(t, "^smoke: leftovers from an earlier run in "+regexp.QuoteMeta(filepath.Join(filepath.Dir(dir), "data", "smoke_text2image"))+` \(5 file\(s\), e\.g\. \S+\); \S+/difftrain/_tmp_run \(\d+ file\(s\), e\.g\. \S+\): `, msg)
 	require.NotContains(t, stdout.String(), "=== RUN", "no section may run")
 
 	r = makeSmoke(t, append(env, "FIXTURE_SKIP_CHECKPOINT=1,2", "SMOKE_LEFTOVERS=move")...)

@@ -82,7 +82,7 @@ func TestPytestLanes(t *testing.T) {
 		res, reason := r.result(t, "Test03GPULane")
 		require.Equal(t, evidence.Pass, res, reason)
 		reason = requireHaltedIn(t, r, laneSections, 4)
-		require.Regexp(t, `^04-lane-artifacts: \S+/_tmp_run_pytest/03-gpu-lane/test_text2image_train_gpu_smok0/run/config.resolved.yaml: model.pretrained_model_name_or_path: "https://hf-mirror\S+access_token=\[REDACTED:HF_TOKEN\]…, but \S+/configs/smoke_text2image.yaml sets "hf-internal-testing/tiny-stable-diffusion-pipe"$`, reason)
+		require.Regexp(t, `^04-lane-artifacts: \S+/gpusmoke-pytest/03-gpu-lane/test_text2image_train_gpu_smok0/run/config.resolved.yaml: model.pretrained_model_name_or_path: "https://hf-mirror\S+access_token=\[REDACTED:HF_TOKEN\]…, but \S+/configs/smoke_text2image.yaml sets "hf-internal-testing/tiny-stable-diffusion-pipe"$`, reason)
 	})
 
 	t.Run("a failing pytest test fails the lane with its first line", func(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/difftrain/gpusmoke/evidence"
 )
 
 // ManifestFile is the name difftrain gives run_manifest.json in its output directory.
@@ -221,7 +223,7 @@ func (m *Manifest) Check(name string, in ManifestInputs) error {
 		if !filepath.IsAbs(p.path) {
 			return fmt.Errorf("%s: %s: %q is not absolute", name, p.field, p.path)
 		}
-		if !within(out, p.path) {
+		if _, ok := evidence.Within(out, p.path); !ok {
 			return fmt.Errorf("%s: %s: %q is outside the output directory %s", name, p.field, p.path, out)
 		}
 	}
@@ -282,32 +284,4 @@ func first(list []string) string {
 		return "(nothing)"
 	}
 	return list[0]
-}
-
-// within reports whether path is dir or inside it, after making both absolute and resolving
-// symlinks where they exist (difftrain writes Path.resolve()d paths).
-func within(dir, path string) bool {
-	d, p := canonical(dir), canonical(path)
-	rel, err := filepath.Rel(d, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
-}
-
-// canonical makes path absolute and resolves the symlinks of its longest existing prefix.
-func canonical(path string) string {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return filepath.Clean(path)
-	}
-	rest := ""
-	for cur := abs; ; {
-		if r, err := filepath.EvalSymlinks(cur); err == nil {
-			return filepath.Join(r, rest)
-		}
-		parent := filepath.Dir(cur)
-		if parent == cur {
-			return abs
-		}
-		rest = filepath.Join(filepath.Base(cur), rest)
-		cur = parent
-	}
 }

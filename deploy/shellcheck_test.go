@@ -12,7 +12,7 @@ func TestShellcheck(t *testing.T) {
 	if _, err := exec.LookPath("shellcheck"); err != nil {
 		t.Skip("shellcheck is not on PATH (apt-get install shellcheck)")
 	}
-	scripts := []string{"build-bundle", "slurm/gpusmoke.sbatch", "../scripts/run-smoke", "../scripts/device-check"}
+	scripts := []string{"build-bundle", "slurm/gpusmoke.sbatch", "../scripts/run-smoke", "../scripts/device-check", "../scripts/harness-ldflags"}
 	r := run(t, ".", nil, append([]string{"shellcheck", "--shell=bash"}, scripts...)...)
 	if r.code != 0 {
 		t.Errorf("shellcheck: %s", r)

@@ -29,11 +29,22 @@ type Ref struct {
 	Size   int64
 	Path   string // the original, absolute
 	Reason string
+	// Hashed is how many bytes, from the start, SHA256 covers: Size, unless the file is sparse
+	// beyond SparseHashBytes (HashBounded). Then WriteRef writes it, and Allocated, the bytes
+	// the disk held of it.
+	Hashed, Allocated int64
 }
+
+// Whole says whether the reference's sha256 covers the whole file.
+func (r Ref) Whole() bool { return r.Hashed == r.Size }
 
 // WriteRef writes r to p.
 func WriteRef(p string, r Ref) error {
-	b := fmt.Sprintf("sha256: %s\nsize: %d\npath: %s\nreason: %s\n", r.SHA256, r.Size, r.Path, oneLine(r.Reason))
+	b := fmt.Sprintf("sha256: %s\nsize: %d\n", r.SHA256, r.Size)
+	if !r.Whole() {
+		b += fmt.Sprintf("hashed: %d\nallocated: %d\n", r.Hashed, r.Allocated)
+	}
+	b += fmt.Sprintf("path: %s\nreason: %s\n", r.Path, oneLine(r.Reason))
 	if err := os.WriteFile(p, []byte(b), 0o644); err != nil {
 		return fmt.Errorf("write reference %s: %w", p, err)
 	}
@@ -46,7 +57,7 @@ func ReadRef(p string) (Ref, error) {
 	if err != nil {
 		return Ref{}, err
 	}
-	r := Ref{Size: -1}
+	r := Ref{Size: -1, Hashed: -1}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for line := 1; sc.Scan(); line++ {
 		k, v, ok := strings.Cut(sc.Text(), ": ")
@@ -56,12 +67,19 @@ func ReadRef(p string) (Ref, error) {
 		switch k {
 		case "sha256":
 			r.SHA256 = strings.ToLower(v)
-		case "size":
+		case "size", "hashed", "allocated":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
-				return Ref{}, fmt.Errorf("read %s: size: %q is not a number of bytes", p, v)
+				return Ref{}, fmt.Errorf("read %s: %s: %q is not a number of bytes", p, k, v)
 			}
-			r.Size = n
+			switch k {
+			case "size":
+				r.Size = n
+			case "hashed":
+				r.Hashed = n
+			default:
+				r.Allocated = n
+			}
 		case "path":
 			r.Path = v
 		case "reason":
@@ -75,6 +93,12 @@ func ReadRef(p string) (Ref, error) {
 	}
 	if r.Size < 0 {
 		return Ref{}, fmt.Errorf("read %s: size is missing", p)
+	}
+	if r.Hashed < 0 {
+		r.Hashed = r.Size // the whole file
+	}
+	if r.Hashed > r.Size {
+		return Ref{}, fmt.Errorf("read %s: hashed: %d bytes of a %d-byte file", p, r.Hashed, r.Size)
 	}
 	if r.Path == "" {
 		return Ref{}, fmt.Errorf("read %s: path is missing", p)
@@ -149,7 +173,7 @@ func (c *redactingCopy) copy(src, dst, relDir string, size int64) (string, error
 	}
 	name := base + RefSuffix
 	reason := fmt.Sprintf("holds %s: not copied, since a binary file cannot be redacted without changing its sha256", redact.Describe(names))
-	if err := WriteRef(filepath.Join(filepath.Dir(dst), name), Ref{SHA256: sum, Size: n, Path: abs, Reason: reason}); err != nil {
+	if err := WriteRef(filepath.Join(filepath.Dir(dst), name), Ref{SHA256: sum, Size: n, Hashed: n, Path: abs, Reason: reason}); err != nil {
 		return "", err
 	}
 	c.found = append(c.found, Finding{Path: src, Ref: path.Join(relDir, name), Names: names})
@@ -159,7 +183,7 @@ func (c *redactingCopy) copy(src, dst, relDir string, size int64) (string, error
 // copyJSON copies a JSON file with its strings redacted; one that is not valid JSON is redacted
 // as text (there is no JSON to keep valid).
 func (c *redactingCopy) copyJSON(src, dst string) error {
-	in, err := openNoFollow(src)
+	in, _, err := openRegular(src)
 	if err != nil {
 		return fmt.Errorf("copy artifact: %w", err)
 	}
@@ -212,9 +236,10 @@ type counter struct{ n *int64 }
 
 func (c counter) Write(p []byte) (int, error) { *c.n += int64(len(p)); return len(p), nil }
 
-// reference writes <base>.sha256ref beside dst for src, with reason, and returns its name.
+// reference writes <base>.sha256ref beside dst for src, with reason, and returns its name. A
+// file sparse beyond SparseHashBytes is hashed bounded (HashBounded), and the reason says so.
 func reference(src, dst, reason string) (string, error) {
-	sum, size, err := HashFile(src)
+	d, err := HashBounded(src)
 	if err != nil {
 		return "", fmt.Errorf("copy artifact: %w", err)
 	}
@@ -222,8 +247,13 @@ func reference(src, dst, reason string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("copy %s: %w", src, err)
 	}
+	if !d.Whole() {
+		reason += fmt.Sprintf("; sparse (%d bytes allocated of %d): its sha256 covers its first %d bytes (head -c %d | sha256sum), not the whole file",
+			d.Allocated, d.Size, d.Hashed, d.Hashed)
+	}
 	name := filepath.Base(dst) + RefSuffix
-	return name, WriteRef(filepath.Join(filepath.Dir(dst), name), Ref{SHA256: sum, Size: size, Path: abs, Reason: reason})
+	return name, WriteRef(filepath.Join(filepath.Dir(dst), name),
+		Ref{SHA256: d.SHA256, Size: d.Size, Hashed: d.Hashed, Allocated: d.Allocated, Path: abs, Reason: reason})
 }
 
 func copyFiles(out, subdir string, capBytes int64, rc *redactingCopy, files []string) ([]string, error) {
@@ -282,7 +312,7 @@ func copyFiles(out, subdir string, capBytes int64, rc *redactingCopy, files []st
 // copyThrough copies src to dst through the writer wrap makes of dst's file, which it closes
 // before dst.
 func copyThrough(src, dst string, wrap func(io.Writer) io.WriteCloser) error {
-	in, err := openNoFollow(src)
+	in, _, err := openRegular(src)
 	if err != nil {
 		return fmt.Errorf("copy artifact: %w", err)
 	}

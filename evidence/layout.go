@@ -32,6 +32,10 @@ const (
 	RunsDir       = "runs"           // where runs go by default: <root>/runs/<UTC stamp>/
 )
 
+// SpecialsFile is SHA256SUMS' companion: what the seal did not hash whole (WriteSums), when
+// there is any.
+const SpecialsFile = "SHA256SUMS.special"
+
 // Documents are the files the renderer writes; rendering again rewrites them.
 var Documents = []string{ChecklistFile, ReportFile, SummaryFile, TemplateFile, PromFile, TelemetrySVGFile}
 
@@ -43,8 +47,9 @@ var Unsealed = []string{WorkspaceDir, LockFile, ReserveFile}
 func LogRel(id string) string { return filepath.Join(LogsDir, id+".log") }
 
 // LaneFlags are the options the suite adds to a pytest lane's command, each with a value: its
-// JUnit into the evidence directory, and its temporary directory.
-var LaneFlags = []string{"--junitxml", "--basetemp"}
+// JUnit into the evidence directory, its temporary directory, and -p no:cacheprovider (no
+// .pytest_cache/ in the checkout).
+var LaneFlags = []string{"--junitxml", "--basetemp", "-p"}
 
 // PytestRel is where a pytest lane writes its JUnit (--junitxml), relative to the evidence directory.
 func PytestRel(id string) string { return filepath.Join(PytestDir, id+".xml") }

@@ -18,9 +18,10 @@ import (
 // (the fixture's workspace is inside it), so the seal comes from the ledger, never from what
 // is on disk at the end: Check names every file a step planted, changed or removed.
 type Ledger struct {
-	out   string
-	mu    sync.Mutex
-	files map[string]stamp // relative to out, slash-separated
+	out      string
+	mu       sync.Mutex
+	files    map[string]stamp  // relative to out, slash-separated
+	specials map[string]string // what the seal lists instead of hashing (a moved leftover link): its line
 }
 
 type stamp struct {
@@ -29,7 +30,9 @@ type stamp struct {
 }
 
 // NewLedger starts the ledger of the evidence directory out.
-func NewLedger(out string) *Ledger { return &Ledger{out: out, files: map[string]stamp{}} }
+func NewLedger(out string) *Ledger {
+	return &Ledger{out: out, files: map[string]stamp{}, specials: map[string]string{}}
+}
 
 // Record hashes each file the harness has just written, as it is now, and notes it. Call it
 // when no step runs: a file written while one runs goes through a HashWriter instead.
@@ -51,11 +54,23 @@ func (l *Ledger) RecordHash(p, sum string, size int64) {
 	l.files[l.rel(p)] = stamp{sum, size}
 }
 
-// RecordTree records every file under dir (relative to out, or absolute), as Record does.
+// RecordTree records every entry under dir (relative to out, or absolute) as Record does, and
+// what the seal lists instead of hashing (a symlink, a FIFO, a sparse file) by its line.
 func (l *Ledger) RecordTree(dir string) error {
 	return filepath.WalkDir(l.abs(dir), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
+		if err != nil || d.IsDir() {
 			return err
+		}
+		rel := l.rel(p)
+		sp, isSpecial, err := specialOf(p, rel, d)
+		switch {
+		case err != nil:
+			return err
+		case isSpecial:
+			l.mu.Lock()
+			l.specials[rel] = sp.line
+			l.mu.Unlock()
+			return nil
 		}
 		return l.Record(p)
 	})
@@ -102,7 +117,7 @@ func (f Findings) String() string {
 // Check compares the evidence directory with the ledger. skip names the files others write,
 // left out of the comparison (gotestsum's junit.xml and go-test.json).
 func (l *Ledger) Check(skip ...string) (Findings, error) {
-	f, _, err := l.check(skip)
+	f, _, _, err := l.check(skip)
 	return f, err
 }
 
@@ -110,31 +125,41 @@ func (l *Ledger) Check(skip ...string) (Findings, error) {
 // file that is not as the harness wrote it is sealed as found, so that the evidence stays
 // verifiable, and is among the findings, which the caller has made a failure of the run.
 func (l *Ledger) Seal(skip ...string) (Findings, error) {
-	f, sums, err := l.check(skip)
+	f, sums, specials, err := l.check(skip)
 	if err != nil {
 		return f, err
 	}
-	return f, writeSumsFile(l.out, sums)
+	return f, sealEntries(l.out, sums, specials)
 }
 
-func (l *Ledger) check(skip []string) (Findings, map[string]string, error) {
+func (l *Ledger) check(skip []string) (Findings, map[string]string, []special, error) {
 	var f Findings
-	files, err := listFiles(l.out)
+	files, specials, err := listEntries(l.out)
 	if err != nil {
-		return f, nil, fmt.Errorf("seal %s: %w", l.out, err)
+		return f, nil, nil, fmt.Errorf("seal %s: %w", l.out, err)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	seen := map[string]bool{}
+	for _, sp := range specials {
+		seen[sp.Path] = true
+		switch want, ok := l.specials[sp.Path]; {
+		case !ok:
+			f.Foreign = append(f.Foreign, sp.Path)
+		case want != sp.line:
+			f.Changed = append(f.Changed, sp.Path)
+		}
+	}
 	sums := map[string]string{}
 	for _, rel := range files {
-		if slices.Contains(skip, rel) {
+		if slices.Contains(skip, rel) || rel == SpecialsFile {
 			continue
 		}
 		sum, size, err := HashFile(filepath.Join(l.out, filepath.FromSlash(rel)))
 		if err != nil {
-			return f, nil, fmt.Errorf("seal %s: %w", l.out, err)
+			return f, nil, nil, fmt.Errorf("seal %s: %w", l.out, err)
 		}
-		sums[rel] = sum
+		sums[rel], seen[rel] = sum, true
 		switch want, ok := l.files[rel]; {
 		case !ok:
 			f.Foreign = append(f.Foreign, rel)
@@ -143,12 +168,18 @@ func (l *Ledger) check(skip []string) (Findings, map[string]string, error) {
 		}
 	}
 	for rel := range l.files {
-		if _, ok := sums[rel]; !ok && !slices.Contains(skip, rel) {
+		if !seen[rel] && !slices.Contains(skip, rel) {
 			f.Removed = append(f.Removed, rel)
 		}
 	}
+	for rel := range l.specials {
+		if !seen[rel] {
+			f.Removed = append(f.Removed, rel)
+		}
+	}
+	slices.Sort(f.Foreign)
 	slices.Sort(f.Removed)
-	return f, sums, nil
+	return f, sums, specials, nil
 }
 
 // HashWriter passes what it writes on to w and hashes it, for a file the harness writes while

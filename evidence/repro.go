@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/difftrain/gpusmoke/redact"
@@ -17,22 +18,30 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // and the script runs argv in dir with that environment and no other (`env -i`), so the step
 // behaves the same from a fresh shell. A value redacted whole ([REDACTED:NAME]) must be set by whoever reruns
 // the script: it asks for it ("${NAME:?...}") instead of passing the placeholder on.
+//
+// Whatever the environment holds, both files are written. An entry whose name bash cannot set
+// (an exported function, BASH_FUNC_module%%=() {...}, as Lmod sets; A-B=x) is passed by repro.sh
+// to env -i as it was, and repro.env says so in a comment; an entry with no name (no '=', or
+// "=x"), which no command can pass on, is left out, and repro.env says that too.
 func WriteRepro(path, dir string, argv, environ []string) error {
 	if len(argv) == 0 {
 		return fmt.Errorf("write repro %s: empty argv", path)
 	}
-	var env, secrets strings.Builder
+	var env, secrets, passed strings.Builder
 	env.WriteString("# The environment of the failed step (secrets redacted), read by repro.sh.\n")
 	for _, kv := range lastOfEach(environ) {
 		name, value, ok := strings.Cut(kv, "=")
-		if !ok || !envName.MatchString(name) {
-			return fmt.Errorf("write repro %s: environment entry %q is not NAME=value", path, oneLine(kv[:min(len(kv), 80)]))
-		}
-		if value == redact.Marker(name) {
+		switch {
+		case !ok || name == "":
+			fmt.Fprintf(&env, "# an entry with no name (%d bytes) was left out: no command can pass it on\n", len(kv))
+		case !envName.MatchString(name):
+			fmt.Fprintf(&env, "# %s is not a shell variable's name: repro.sh passes it to env -i as it was\n", label(name))
+			fmt.Fprintf(&passed, "passed+=(%s)\n", ShellQuote(kv))
+		case value == redact.Marker(name):
 			fmt.Fprintf(&secrets, "secrets+=(\"%s=${%s:?set %s: its value was redacted}\")\n", name, name, name)
-			continue
+		default:
+			fmt.Fprintf(&env, "%s=%s\n", name, ShellQuote(value))
 		}
-		fmt.Fprintf(&env, "%s=%s\n", name, ShellQuote(value))
 	}
 	envPath := filepath.Join(filepath.Dir(path), ReproEnvFile)
 	if err := os.WriteFile(envPath, []byte(env.String()), 0o644); err != nil {
@@ -45,8 +54,11 @@ func WriteRepro(path, dir string, argv, environ []string) error {
 	b.WriteString("here=$(cd \"$(dirname \"$0\")\" && pwd)\n")
 	b.WriteString("secrets=()\n")
 	b.WriteString(secrets.String())
+	b.WriteString("# Entries whose names bash cannot set (exported functions), passed on as they were.\n")
+	b.WriteString("passed=()\n")
+	b.WriteString(passed.String())
 	fmt.Fprintf(&b, "cd %s\n", ShellQuote(dir))
-	fmt.Fprintf(&b, "exec env -i \"${secrets[@]}\" bash --noprofile --norc -c 'set -a; . \"$1\"; set +a; shift; exec \"$@\"' repro \"$here/%s\" %s\n",
+	fmt.Fprintf(&b, "exec env -i \"${secrets[@]}\" \"${passed[@]}\" bash --noprofile --norc -c 'set -a; . \"$1\"; set +a; shift; exec \"$@\"' repro \"$here/%s\" %s\n",
 		ReproEnvFile, Quote(argv))
 	if err := os.WriteFile(path, []byte(b.String()), 0o755); err != nil {
 		return fmt.Errorf("write repro %s: %w", path, err)
@@ -55,6 +67,15 @@ func WriteRepro(path, dir string, argv, environ []string) error {
 		return fmt.Errorf("write repro %s: %w", path, err)
 	}
 	return nil
+}
+
+// label is a name as a comment line shows it: as it is, or Go-quoted when it holds a control
+// character (a comment is one line).
+func label(name string) string {
+	if q := strconv.Quote(name); q != `"`+name+`"` {
+		return q
+	}
+	return name
 }
 
 // lastOfEach keeps, of an environment list, the last entry of each name, in the order of their

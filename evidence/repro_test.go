@@ -50,9 +50,39 @@ func TestWriteRepro(t *testing.T) {
 func TestWriteRepro_Errors(t *testing.T) {
 	path := filepath.Join(t.TempDir(), ReproFile)
 	require.EqualError(t, WriteRepro(path, "/", nil, nil), "write repro "+path+": empty argv")
-	require.EqualError(t, WriteRepro(path, "/", []string{"true"}, []string{"1BAD=x"}),
-		"write repro "+path+`: environment entry "1BAD=x" is not NAME=value`)
 	require.ErrorContains(t, WriteRepro(filepath.Join(path, "sub", "x.sh"), "/", []string{"true"}, nil), "x.sh")
+}
+
+// Whatever the environment holds, the repro files are written: an exported shell function
+// (Lmod's module) and a name bash cannot set reach the step as they were, from a fresh shell;
+// an entry with no name is left out; repro.env says which.
+func TestWriteRepro_AnyEnvironment(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, ReproFile)
+	fn := "() {  eval \"$(echo module \"$@\")\"\n}"
+	env := []string{"PATH=" + os.Getenv("PATH"), "BASH_FUNC_module%%=" + fn, "1BAD=x", "A-B=it's", "no-equals-sign", "=nameless"}
+	argv := []string{"env"}
+	require.NoError(t, WriteRepro(script, dir, argv, env))
+	require.Equal(t, "# The environment of the failed step (secrets redacted), read by repro.sh.\n"+
+		"PATH="+ShellQuote(os.Getenv("PATH"))+"\n"+
+		"# BASH_FUNC_module%% is not a shell variable's name: repro.sh passes it to env -i as it was\n"+
+		"# 1BAD is not a shell variable's name: repro.sh passes it to env -i as it was\n"+
+		"# A-B is not a shell variable's name: repro.sh passes it to env -i as it was\n"+
+		"# an entry with no name (14 bytes) was left out: no command can pass it on\n"+
+		"# an entry with no name (9 bytes) was left out: no command can pass it on\n",
+		readFile(t, filepath.Join(dir, ReproEnvFile)))
+
+	cmd := exec.Command(script)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	got, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", got)
+	for _, kv := range []string{"1BAD=x\n", "A-B=it's\n", "BASH_FUNC_module%%=" + fn + "\n"} {
+		require.Contains(t, string(got), kv, "the step gets it as it was")
+	}
+	require.NotContains(t, string(got), "nameless")
 }
 
 func TestQuote(t *testing.T) {

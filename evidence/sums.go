@@ -8,25 +8,32 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 )
 
-// WriteSums writes out/SHA256SUMS covering every file under out but itself and the Unsealed
-// entries, in sha256sum's
-// format ("<hex>  <path>", paths relative to out with '/', sorted; a name with '\n' or '\\'
-// is escaped and its line starts with '\\', as GNU sha256sum does), so `sha256sum -c
-// SHA256SUMS` run in out verifies it. Symlinks are hashed as what they point to.
+// WriteSums seals out: SHA256SUMS lists the sha256 of every regular file under out, hashed
+// whole, but itself and the Unsealed entries, in sha256sum's format ("<hex>  <path>", paths
+// relative to out with '/', sorted; a name with '\n' or '\\' is escaped and its line starts with
+// '\\', as GNU sha256sum does), so `sha256sum -c SHA256SUMS` run in out verifies it.
+//
+// What cannot be hashed whole is listed in SpecialsFile instead, one line each (special), and
+// SHA256SUMS covers that list: a symlink with its target (never followed, wherever it leads, or
+// if it leads nowhere), a FIFO, a socket or a device by its kind (never opened), and a file
+// sparse beyond SparseHashBytes with the sha256 of its first bytes (HashBounded). Nothing is
+// opened but a regular file, and nothing blocks. SpecialsFile exists only when it lists something.
 //
 // skip names files (relative to out) left out of it: the suite seals its run without
 // gotestsum's junit.xml and go-test.json, which gotestsum is still writing.
 func WriteSums(out string, skip ...string) error {
-	files, err := listFiles(out)
+	files, specials, err := listEntries(out)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", SumsFile, err)
 	}
 	sums := map[string]string{}
 	for _, rel := range files {
-		if contains(skip, rel) {
+		if contains(skip, rel) || rel == SpecialsFile {
 			continue
 		}
 		sum, _, err := HashFile(filepath.Join(out, filepath.FromSlash(rel)))
@@ -35,13 +42,38 @@ func WriteSums(out string, skip ...string) error {
 		}
 		sums[rel] = sum
 	}
+	return sealEntries(out, sums, specials)
+}
+
+// sealEntries writes SpecialsFile (or removes it when there is nothing to list) and SHA256SUMS:
+// sums (relative path → hex sha256) and SpecialsFile's own hash.
+func sealEntries(out string, sums map[string]string, specials []special) error {
+	specialsPath := filepath.Join(out, SpecialsFile)
+	delete(sums, SpecialsFile)
+	if len(specials) > 0 {
+		var sp strings.Builder
+		sp.WriteString(specialsHeader)
+		for _, s := range specials {
+			sp.WriteString(s.line + "\n")
+		}
+		if err := WriteFileAtomic(specialsPath, []byte(sp.String()), 0o644); err != nil {
+			return err
+		}
+		sum, _, err := HashFile(specialsPath)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", SumsFile, err)
+		}
+		sums[SpecialsFile] = sum
+	} else if err := os.Remove(specialsPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("write %s: %w", SumsFile, err)
+	}
 	return writeSumsFile(out, sums)
 }
 
-// Reseal adds to the seal of out, which CheckSealed has just accepted, the files named (relative
-// to out) as they are now, and drops those of them that are gone: the renderer's documents and
-// gotestsum's files, written after the suite sealed its run. The rest keeps the suite's hashes.
-// A directory the suite never sealed is sealed whole (WriteSums).
+// Reseal adds to the seal of out, which CheckSealed has just accepted, the regular files named
+// (relative to out) as they are now, and drops those of them that are gone: the renderer's
+// documents and gotestsum's files, written after the suite sealed its run. The rest keeps the
+// suite's hashes. A directory the suite never sealed is sealed whole (WriteSums).
 func Reseal(out string, files ...string) error {
 	sums, err := readSums(out)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -82,11 +114,24 @@ func writeSumsFile(out string, sums map[string]string) error {
 	return WriteFileAtomic(filepath.Join(out, SumsFile), []byte(b.String()), 0o644)
 }
 
-// listFiles returns the files under root, relative with '/', sorted, without SHA256SUMS and
-// the Unsealed entries.
-func listFiles(root string) ([]string, error) {
-	var files []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+// specialsHeader opens SpecialsFile.
+const specialsHeader = "# What the seal did not hash whole (SHA256SUMS covers this list): symlinks, never followed;\n" +
+	"# FIFOs, sockets and devices, never opened; sparse files, hashed over their first bytes only.\n"
+
+// special is an entry of the evidence that SHA256SUMS does not hash whole, as SpecialsFile lists
+// it: `symlink "<path>" -> "<target>"`, `fifo "<path>"` (socket, device, other), or
+// `sparse "<path>" size <n> allocated <n> sha256 <hex> of its first <n> bytes`; paths and
+// targets are Go-quoted (strconv.Quote), so each is one line whatever its bytes.
+type special struct {
+	Path string // relative to the evidence directory, with '/'
+	line string
+}
+
+// listEntries walks root without following a symlink and returns its regular files hashed whole
+// (relative with '/', sorted) and, sorted by path, what the seal lists instead (special). The
+// Unsealed entries and SHA256SUMS are left out.
+func listEntries(root string) (files []string, specials []special, err error) {
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -104,22 +149,85 @@ func listFiles(root string) ([]string, error) {
 		if d.IsDir() || rel == SumsFile {
 			return nil
 		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			st, err := os.Stat(p)
-			if err != nil {
-				return fmt.Errorf("symlink %s: %w", p, err)
-			}
-			if st.IsDir() {
-				return nil // not followed: the files it leads to are not part of out
-			}
-		} else if !d.Type().IsRegular() {
-			return fmt.Errorf("%s: not a regular file", p)
+		s, special, err := specialOf(p, rel, d)
+		if err != nil {
+			return err
 		}
-		files = append(files, rel)
+		if special {
+			specials = append(specials, s)
+		} else {
+			files = append(files, rel)
+		}
 		return nil
 	})
 	sort.Strings(files)
-	return files, err
+	sort.Slice(specials, func(i, j int) bool { return specials[i].Path < specials[j].Path })
+	return files, specials, err
+}
+
+// specialOf says what the seal lists for the entry p (rel) instead of hashing it, if anything.
+func specialOf(p, rel string, d fs.DirEntry) (special, bool, error) {
+	s := special{Path: rel}
+	switch t := d.Type(); {
+	case t&fs.ModeSymlink != 0:
+		target, err := os.Readlink(p)
+		if err != nil {
+			return s, false, fmt.Errorf("read link %s: %w", p, err)
+		}
+		s.line = fmt.Sprintf("symlink %s -> %s", strconv.Quote(rel), strconv.Quote(target))
+	case !t.IsRegular():
+		fi, err := d.Info()
+		if err != nil {
+			return s, false, err
+		}
+		st, _ := fi.Sys().(*syscall.Stat_t)
+		kind := "other"
+		if st != nil {
+			kind = kindOf(st.Mode)
+		}
+		s.line = fmt.Sprintf("%s %s", kind, strconv.Quote(rel))
+	default:
+		fi, err := d.Info()
+		if err != nil {
+			return s, false, err
+		}
+		st, _ := fi.Sys().(*syscall.Stat_t)
+		if st == nil || fi.Size() <= max(st.Blocks*512, SparseHashBytes) {
+			return s, false, nil // hashed whole
+		}
+		dg, err := HashBounded(p)
+		if err != nil {
+			return s, false, err
+		}
+		s.line = fmt.Sprintf("sparse %s size %d allocated %d sha256 %s of its first %d bytes", strconv.Quote(rel), dg.Size, dg.Allocated, dg.SHA256, dg.Hashed)
+	}
+	return s, true, nil
+}
+
+// readSpecials reads SpecialsFile (none when it is absent), keyed by path.
+func readSpecials(out string) (map[string]string, error) {
+	p := filepath.Join(out, SpecialsFile)
+	b, err := ReadFileLimit(p, 16<<20)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]string{}
+	for i, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		_, rest, _ := strings.Cut(line, " ")
+		q, err := strconv.QuotedPrefix(rest)
+		if err != nil {
+			return nil, fmt.Errorf("%s: line %d: want a kind and a quoted path", p, i+1)
+		}
+		rel, _ := strconv.Unquote(q)
+		want[rel] = line
+	}
+	return want, nil
 }
 
 // SumsError is VerifySums' finding: the files that no longer match SHA256SUMS.
@@ -154,11 +262,14 @@ func VerifySums(out string) error {
 	if err != nil {
 		return err
 	}
-	have, err := listFiles(out)
+	have, specials, err := listEntries(out)
 	if err != nil {
 		return fmt.Errorf("verify sums: %w", err)
 	}
 	e := &SumsError{Dir: out}
+	if err := verifySpecials(out, specials, e); err != nil {
+		return fmt.Errorf("verify sums: %w", err)
+	}
 	onDisk := map[string]bool{}
 	for _, rel := range have {
 		onDisk[rel] = true
@@ -180,9 +291,34 @@ func VerifySums(out string) error {
 			e.Missing = append(e.Missing, rel)
 		}
 	}
-	sort.Strings(e.Missing)
+	for _, l := range [][]string{e.Mismatched, e.Missing, e.Extra} {
+		sort.Strings(l)
+	}
 	if len(e.Mismatched)+len(e.Missing)+len(e.Extra) > 0 {
 		return e
+	}
+	return nil
+}
+
+// verifySpecials compares what the evidence holds that the seal does not hash whole with
+// SpecialsFile, and adds each difference to e.
+func verifySpecials(out string, specials []special, e *SumsError) error {
+	want, err := readSpecials(out)
+	if err != nil {
+		return err
+	}
+	for _, s := range specials {
+		line, ok := want[s.Path]
+		switch {
+		case !ok:
+			e.Extra = append(e.Extra, s.Path)
+		case line != s.line:
+			e.Mismatched = append(e.Mismatched, s.Path)
+		}
+		delete(want, s.Path)
+	}
+	for rel := range want {
+		e.Missing = append(e.Missing, rel)
 	}
 	return nil
 }

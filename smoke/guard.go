@@ -30,6 +30,8 @@ func readGit(dir string) gitState {
 		}
 		cmd := exec.Command("git", args...)
 		cmd.Dir = dir
+		// git status refreshes the checkout's .git/index as a side effect: not here.
+		cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0")
 		out, err := cmd.Output()
 		if err != nil {
 			msg := err.Error()
@@ -141,11 +143,8 @@ func (su *Suite) declaredDirs() []string {
 		if v == "" {
 			continue
 		}
-		if !filepath.IsAbs(v) {
-			v = filepath.Join(su.Settings.Workspace, v)
-		}
-		rel, err := filepath.Rel(su.Settings.DifftrainDir, v)
-		if rel = filepath.ToSlash(rel); err == nil && rel != "." && !strings.HasPrefix(rel, "..") && !slices.Contains(dirs, rel) {
+		rel, inside := evidence.Within(su.Settings.DifftrainDir, su.Settings.path(v))
+		if rel = filepath.ToSlash(rel); inside && rel != "." && !slices.Contains(dirs, rel) {
 			dirs = append(dirs, rel)
 		}
 	}

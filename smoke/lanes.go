@@ -14,9 +14,13 @@ import (
 )
 
 // LaneTempRoot is where the pytest lanes' temporary directories go (pytest's --basetemp, one per
-// lane): inside the checkout, under a name its .gitignore ignores (_tmp_run*/), beside the
-// runbook's own ./difftrain/_tmp_run.
-const LaneTempRoot = "./difftrain/_tmp_run_pytest"
+// lane): in the workspace, beside the checkout and never in it, under a name that says whose
+// they are; a fixed place, so that section 04 run alone finds an earlier run's GPU lane.
+const LaneTempRoot = "./gpusmoke-pytest"
+
+// laneNoCache are the options that keep pytest from writing its cache (.pytest_cache/) into the
+// checkout, its rootdir: nothing of the harness's lands in the checkout.
+var laneNoCache = []string{"-p", "no:cacheprovider"}
 
 // pytestJudged are the exit codes of pytest that the lane judges from its JUnit: 1, tests
 // failed, and 5, no tests collected. Any other code that is not 0 (2 interrupted or a
@@ -29,19 +33,22 @@ func isLane(st runbook.Step) bool {
 }
 
 // laneTemp is the lane's --basetemp.
-func (c *Section) laneTemp(st runbook.Step) string {
-	return c.Path(filepath.Join(LaneTempRoot, st.ID()))
+func (c *Section) laneTemp(st runbook.Step) string { return c.Suite.Settings.laneTemp(st) }
+
+func (s *Settings) laneTemp(st runbook.Step) string {
+	return s.path(filepath.Join(LaneTempRoot, st.ID()))
 }
 
 // laneArgv is the lane's command as it runs: the plan's, with pytest writing its JUnit into
-// SMOKE_OUT and its temporary directories under LaneTempRoot.
+// SMOKE_OUT, its temporary directories under LaneTempRoot, and no cache.
 func (c *Section) laneArgv(st runbook.Step) []string {
 	return c.laneArgvTo(st, c.Out(evidence.PytestRel(st.ID())))
 }
 
 // laneArgvTo is the lane's command with its JUnit written to junit.
 func (c *Section) laneArgvTo(st runbook.Step, junit string) []string {
-	return append(st.Argv(c.Suite.Settings.Python), evidence.LaneFlags[0], junit, evidence.LaneFlags[1], c.laneTemp(st))
+	argv := append(st.Argv(c.Suite.Settings.Python), evidence.LaneFlags[0], junit, evidence.LaneFlags[1], c.laneTemp(st))
+	return append(argv, laneNoCache...)
 }
 
 // lane runs one of difftrain's pytest lanes as the section, replays pytest's testcases as
@@ -68,7 +75,6 @@ func (c *Section) lane(gpuLane bool) []artifacts.PytestCase {
 	}
 	cases, err := artifacts.ReadPytestJUnit(c.Out(junitRel))
 	if err != nil {
-		c.writeRepro(argv)
 		c.Fatalf("%s: pytest exited %d and left no readable JUnit: %v; log: %s", st.ID(), res.ExitCode, err, c.Out(c.LogRel()))
 	}
 	c.Checked(junitRel)
@@ -85,13 +91,10 @@ func (c *Section) lane(gpuLane bool) []artifacts.PytestCase {
 	c.Notef("pytest: %s", evidence.Counts(c.rec.Cases))
 	switch {
 	case res.ExitCode == 5 || len(cases) == 0:
-		c.writeRepro(argv)
 		c.Fatalf("%s: pytest collected no tests (exit code %d): %s", st.ID(), res.ExitCode, collects(st))
 	case len(failed) > 0:
-		c.writeRepro(argv)
 		c.Fatalf("%s: %d of %d pytest tests failed, first %s: %s", st.ID(), len(failed), len(cases), failed[0].ID, failed[0].Message)
 	case res.ExitCode != 0:
-		c.writeRepro(argv)
 		c.Fatalf("%s: pytest exited %d, but its JUnit records no failed test; log: %s", st.ID(), res.ExitCode, c.Out(c.LogRel()))
 	case len(skipped) == len(cases):
 		why := fmt.Sprintf("pytest skipped its only test, %s: %s", skipped[0].ID, skipped[0].Message)

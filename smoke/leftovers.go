@@ -59,10 +59,11 @@ func (s *Settings) path(p string) string {
 }
 
 // findLeftovers lists the output directories the selected steps create that already hold
-// files. With SMOKE_LEFTOVERS=stop (the default) any is an error that names the directory;
-// with move, they are moved into SMOKE_OUT/leftovers/ and returned. Nothing is ever deleted.
+// files. With SMOKE_LEFTOVERS=stop (the default) they are an error, one line that names every
+// one; with move, they are moved into SMOKE_OUT/leftovers/ and returned. Nothing is ever deleted.
 func (s *Settings) findLeftovers(selected func(step string) bool) ([]evidence.Leftover, error) {
 	var found []evidence.Leftover
+	var named []string
 	for _, dir := range s.outputDirs(selected) {
 		files, size, example, err := dirFiles(dir)
 		if err != nil {
@@ -72,11 +73,11 @@ func (s *Settings) findLeftovers(selected func(step string) bool) ([]evidence.Le
 			continue
 		}
 		if s.Leftovers != LeftoversMove {
-			return nil, fmt.Errorf("leftovers from an earlier run in %s (%d file(s), e.g. %s): move them away, or set SMOKE_LEFTOVERS=move to move them into the evidence",
-				dir, files, example)
+			named = append(named, fmt.Sprintf("%s (%d file(s), e.g. %s)", dir, files, example))
+			continue
 		}
-		rel, err := filepath.Rel(s.Workspace, dir)
-		if err != nil || strings.HasPrefix(rel, "..") {
+		rel, inside := evidence.Within(s.Workspace, dir)
+		if !inside {
 			rel = strings.TrimPrefix(filepath.Clean(dir), string(filepath.Separator))
 		}
 		dst := filepath.Join(s.Out, evidence.LeftoversDir, rel)
@@ -84,6 +85,10 @@ func (s *Settings) findLeftovers(selected func(step string) bool) ([]evidence.Le
 			return nil, fmt.Errorf("SMOKE_LEFTOVERS=move: %w", err)
 		}
 		found = append(found, evidence.Leftover{Dir: dir, MovedTo: filepath.Join(evidence.LeftoversDir, rel), Files: files, Bytes: size})
+	}
+	if len(named) > 0 {
+		return nil, fmt.Errorf("leftovers from an earlier run in %s: move them away, or set SMOKE_LEFTOVERS=move to move them into the evidence",
+			strings.Join(named, "; "))
 	}
 	return found, nil
 }

@@ -2,6 +2,7 @@ package smoke
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,8 +30,34 @@ var suite *Suite
 // TestMain is the preflight fixture: it reads the settings, gathers the machine's facts once
 // (section 00 reports them), runs the sections and writes run.json at the end.
 func TestMain(m *testing.M) {
-	flag.Parse()
+	if err := parseFlags(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "smoke:", err)
+		os.Exit(exitUsage)
+	}
 	os.Exit(run(m))
+}
+
+// parseFlags parses go test's flags as flag.Parse does, but a bad one is one line that names
+// it as the user typed it (-bogus, not -test.bogus), not go test's 70 lines of usage; -h and
+// -help still print the usage.
+func parseFlags(args []string) error {
+	fs := flag.CommandLine
+	fs.Init(os.Args[0], flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(os.Stderr)
+		fs.PrintDefaults()
+		os.Exit(exitPass)
+	}
+	if err == nil {
+		return nil
+	}
+	msg := strings.ReplaceAll(err.Error(), "-test.", "-")
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return fmt.Errorf("%s: not a flag of go test (go help testflag lists them)", name)
+	}
+	return errors.New(msg)
 }
 
 func run(m *testing.M) int {
@@ -38,6 +65,11 @@ func run(m *testing.M) int {
 		code := m.Run() // only listing the sections: no settings, no evidence
 		listPlans(os.Stdout)
 		return code
+	}
+	// A SMOKE_* or GPUSMOKE_* variable the harness does not know is a misspelt setting.
+	if err := evidence.CheckVars(os.Environ()); err != nil {
+		fmt.Fprintln(os.Stderr, "smoke:", err)
+		return exitUsage
 	}
 	// The runbook's order is the contract: -shuffle would run a section before its inputs exist.
 	if f := flag.Lookup("test.shuffle"); f != nil && f.Value.String() != "off" {

@@ -508,6 +508,7 @@ func (c *Section) keepAs(sub, dir string, names ...string) {
 		}
 		c.Fatalf("%s: keep evidence: %v", c.Step.ID(), err)
 	}
+	c.notePartialRefs(written)
 	var leaks []string
 	for _, f := range found {
 		leak := fmt.Sprintf("%s holds %s: referenced by its sha256 in %s, not copied", f.Path, redact.Describe(f.Names), f.Ref)
@@ -517,6 +518,24 @@ func (c *Section) keepAs(sub, dir string, names ...string) {
 	// On a GPU instance a secret saved into a training output leaves with every copy of it.
 	if len(leaks) > 0 && c.Suite.Settings.GPU {
 		c.Fatalf("%s: %s", c.Step.ID(), strings.Join(leaks, "; "))
+	}
+}
+
+// notePartialRefs says, in the section's notes, which of the references among the evidence
+// files written stand for a file whose sha256 does not cover all of it (a sparse file).
+func (c *Section) notePartialRefs(written []string) {
+	for _, rel := range written {
+		if !strings.HasSuffix(rel, evidence.RefSuffix) {
+			continue
+		}
+		ref, err := evidence.ReadRef(c.Out(rel))
+		if err != nil {
+			c.Fatalf("%s: %v", c.Step.ID(), err)
+		}
+		if !ref.Whole() {
+			c.Notef("%s: %d bytes, sparse (%d allocated): referenced by the sha256 of its first %d bytes, not hashed whole (%s)",
+				filepath.Base(ref.Path), ref.Size, ref.Allocated, ref.Hashed, rel)
+		}
 	}
 }
 

@@ -125,17 +125,22 @@ func Abs(v string) string {
 	return filepath.Join(moduleRoot(), v)
 }
 
-// outsideCheckout refuses an evidence directory inside the checkout or one of the output
-// directories the plan's commands write: the run would write its evidence over what it checks.
+// outsideCheckout refuses an evidence directory inside the checkout, one of the output
+// directories the plan's commands write, or a pytest lane's temporary directory (which pytest
+// empties when the lane starts): the run would write its evidence over what it checks. Paths
+// are compared resolved, so a symlink on either side changes nothing.
 func (s *Settings) outsideCheckout() error {
 	dirs := []string{s.DifftrainDir}
 	for _, st := range s.Plan.Steps {
 		if v := st.Flag("--output-dir"); v != "" {
 			dirs = append(dirs, s.path(v))
 		}
+		if isLane(st) {
+			dirs = append(dirs, s.laneTemp(st))
+		}
 	}
 	for _, d := range dirs {
-		if rel, err := filepath.Rel(d, s.Out); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		if _, inside := evidence.Within(d, s.Out); inside {
 			return fmt.Errorf("%s: inside %s, which the run checks or writes: choose a directory outside the checkout", s.outName, d)
 		}
 	}
@@ -216,12 +221,6 @@ func (s *Settings) out(v string) (string, error) {
 	return created, nil
 }
 
-// harnessSetting says whether an environment variable is one of the harness's own settings
-// (SMOKE_*, GPUSMOKE_*, DIFFTRAIN_DIR), which no step sees: a step has no business with the
-// evidence directory. The step marker (runner.MarkerVar) is added to each step by the runner.
-func harnessSetting(name string) bool {
-	return strings.HasPrefix(name, "SMOKE_") || strings.HasPrefix(name, "GPUSMOKE_") || name == "DIFFTRAIN_DIR"
-}
 
 // moduleRoot is the nearest directory above the working directory that holds go.mod
 // (go test runs in the package directory), else the working directory.

@@ -237,6 +237,9 @@ type Section struct {
 	interrupted bool
 	// retry marks a second call of a section that already ran, which is refused.
 	retry bool
+	// argv is the command the section ran, if any: a section that fails after it ran, for
+	// whatever reason, leaves repro.sh for it.
+	argv []string
 }
 
 // Section runs body as the section named name, unless an earlier section failed, the section
@@ -302,6 +305,9 @@ func (c *Section) finish() {
 	}
 	if r.Reason == "" && r.Result == evidence.Fail {
 		r.Reason = "failed (see the failure output)"
+	}
+	if (r.Result == evidence.Fail || r.Result == evidence.Interrupted) && c.argv != nil && !c.retry {
+		c.writeRepro(c.argv)
 	}
 	su.mu.Lock()
 	if !c.retry { // a refused retry keeps the first result
@@ -401,7 +407,7 @@ var stepEnv = []string{"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1"}
 func (s *Settings) Environ() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if name, _, _ := strings.Cut(kv, "="); !harnessSetting(name) {
+		if name, _, _ := strings.Cut(kv, "="); !evidence.HarnessVar(name) {
 			env = append(env, kv)
 		}
 	}
@@ -432,6 +438,7 @@ func (c *Section) runArgv(argv []string, ok []int) runner.Result {
 	su, s := c.Suite, c.Suite.Settings
 	logPath := c.Out(c.LogRel())
 	env := s.Environ()
+	c.argv = argv
 	// What the command writes: a script's --output-dir, or pytest's --basetemp.
 	outDir := ""
 	for _, flag := range []string{"--output-dir", "--basetemp"} {
@@ -488,7 +495,6 @@ func (c *Section) runArgv(argv []string, ok []int) runner.Result {
 	judged := res.Ended != nil && res.ExitCode > 0 && slices.Contains(ok, res.ExitCode) && len(res.Escaped) == 0 && res.LogErr == nil
 	if res.Err != nil && !judged {
 		c.interrupted = res.Interrupted
-		c.writeRepro(argv)
 		tail, terr := evidence.Tail(logPath, evidence.TailLines)
 		if terr != nil {
 			tail = terr.Error()
@@ -508,13 +514,14 @@ func (c *Section) runArgv(argv []string, ok []int) runner.Result {
 	return res
 }
 
-// writeRepro writes repro.sh, which runs argv again as this step ran it.
+// writeRepro writes repro.sh and repro.env, which run argv again as this step ran it. It runs
+// when the section has failed (finish): an error is a note of the section.
 func (c *Section) writeRepro(argv []string) {
 	s := c.Suite.Settings
 	if err := evidence.WriteRepro(c.Out(evidence.ReproFile), s.Workspace, argv, c.Suite.Redactor.Environ(s.Environ())); err != nil {
-		c.Logf("write repro.sh: %v", err)
+		c.Notef("repro.sh not written: %v", err)
 	} else if err := c.Suite.Ledger.Record(evidence.ReproFile, evidence.ReproEnvFile); err != nil {
-		c.Logf("%v", err)
+		c.Notef("repro.sh not recorded: %v", err)
 	} else {
 		c.Checked(evidence.ReproFile)
 	}

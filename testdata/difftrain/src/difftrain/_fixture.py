@@ -231,6 +231,15 @@ def huge_env_json(path) -> None:
             f.truncate(size)
 
 
+def sparse_checkpoint(path, global_step: int, max_steps: int) -> None:
+    """FIXTURE_SPARSE_CHECKPOINT=<bytes>: the last checkpoint is extended to that many bytes (a
+    sparse file: the checkpoint, then zero bytes; no disk is used), as a runaway save might grow."""
+    size = int(os.environ.get("FIXTURE_SPARSE_CHECKPOINT") or 0)
+    if size > 0 and global_step == max_steps:
+        with open(path, "r+b") as f:
+            f.truncate(size)
+
+
 def write_untracked(stem: str) -> None:
     """FIXTURE_UNTRACKED=<stem>: write notes/<stem>.txt, an untracked file outside the declared outputs."""
     if stem in _names("FIXTURE_UNTRACKED"):

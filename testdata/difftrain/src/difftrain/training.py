@@ -91,6 +91,7 @@ def train(cfg: Config, output_dir: Path) -> int:
                 "config": cfg.to_dict(),
                 **_fixture.leak_checkpoint(),
             })
+            _fixture.sparse_checkpoint(path, global_step, t.max_steps)
             log.info("saved checkpoint: %s", path)
     log.info("training completed: global_step=%d", global_step)
     return global_step
