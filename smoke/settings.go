@@ -221,7 +221,6 @@ func (s *Settings) out(v string) (string, error) {
 	return created, nil
 }
 
-
 // moduleRoot is the nearest directory above the working directory that holds go.mod
 // (go test runs in the package directory), else the working directory.
 func moduleRoot() string {
