@@ -252,7 +252,7 @@ func TestSmokeFixturePasses(t *testing.T) {
 	}
 	for _, name := range sections[7:] {
 		res, reason := r.result(t, name)
-		require.Equal(t, evidence.Skipped, res, name)
+		require.Equal(t, evidence.NA, res, name)
 		require.Contains(t, reason, "torch sees no CUDA")
 	}
 	requireEvidence(t, r, "01-install", "02-dataset", "03-validate", "04-train", "06-resume")
@@ -369,7 +369,7 @@ func TestMissingCheckpointFailsArtifacts(t *testing.T) {
 // Artifacts above SMOKE_COPY_CAP_MB are hashed and referenced, not copied (0: every one).
 func TestCopyCapReferences(t *testing.T) {
 	r := makeSmoke(t, "SMOKE_COPY_CAP_MB=0", "TESTFLAGS=-run Test0[0-4]")
-	require.Equal(t, 0, r.code, r.tail())
+	require.Equal(t, evidence.ExitIncomplete, r.exit, "-run left sections out: INCOMPLETE; output:\n%s", r.tail())
 	require.NoFileExists(t, filepath.Join(r.out, "artifacts/04-train/checkpoint-2.pt"))
 	ref := r.read(t, "artifacts/04-train/checkpoint-2.pt.sha256ref")
 	var info evidence.Run
@@ -431,7 +431,7 @@ func TestConformanceLane(t *testing.T) {
 	}
 	for _, name := range sections[7:] {
 		res, reason := r.result(t, name)
-		require.Equal(t, evidence.Skipped, res, name)
+		require.Equal(t, evidence.NA, res, name)
 		require.Contains(t, reason, "torch sees no CUDA")
 	}
 	var info evidence.Run
@@ -665,7 +665,7 @@ func TestBadSettings(t *testing.T) {
 func TestSecretsInCopiedArtifacts(t *testing.T) {
 	const secret = "hf_e2eArtifactSecret42"
 	r := makeSmoke(t, "HF_TOKEN="+secret, "FIXTURE_LEAK_ARTIFACTS=HF_TOKEN", "TESTFLAGS=-run Test0[0-5]")
-	require.Equal(t, 0, r.code, r.tail())
+	require.Equal(t, evidence.ExitIncomplete, r.exit, "-run left sections out: INCOMPLETE; output:\n%s", r.tail())
 	for _, f := range []string{"artifacts/04-train/env.json", "artifacts/04-train/run_manifest.json", "artifacts/04-train/config.resolved.yaml"} {
 		require.Contains(t, r.read(t, f), "[REDACTED:HF_TOKEN]", "%s carried the secret", f)
 	}
@@ -699,7 +699,7 @@ func requireNoSecret(t *testing.T, dir, secret string) {
 func TestSecretsAreRedacted(t *testing.T) {
 	const secret = "hf_e2eSecretValue42"
 	r := makeSmoke(t, "HF_TOKEN="+secret, "MY_API_KEY=k3y-"+secret, "FIXTURE_LEAK=HF_TOKEN,MY_API_KEY", "TESTFLAGS=-run Test0[0-2]")
-	require.Equal(t, 0, r.code, r.tail())
+	require.Equal(t, evidence.ExitIncomplete, r.exit, "-run left sections out: INCOMPLETE; output:\n%s", r.tail())
 	require.Contains(t, r.read(t, "logs/02-dataset.log"), "[fixture] HF_TOKEN=[REDACTED:HF_TOKEN]")
 	requireNoSecret(t, r.out, secret)
 }
@@ -740,7 +740,7 @@ func TestSIGTERM(t *testing.T) {
 // Untracked files written outside the plan's output directories are listed in the report.
 func TestUntrackedFilesAreListed(t *testing.T) {
 	r := makeSmoke(t, "FIXTURE_UNTRACKED=validate_config", "TESTFLAGS=-run Test0[0-3]")
-	require.Equal(t, 0, r.code, r.tail())
+	require.Equal(t, evidence.ExitIncomplete, r.exit, "-run left sections out: INCOMPLETE; output:\n%s", r.tail())
 	var info evidence.Run
 	require.NoError(t, json.Unmarshal([]byte(r.read(t, evidence.RunFile)), &info))
 	require.Equal(t, []string{"notes/validate_config.txt"}, info.Untracked, "_tmp_run/ is declared, notes/ is not")
@@ -752,7 +752,7 @@ func TestUntrackedFilesAreListed(t *testing.T) {
 func TestHugeOutputIsLoggedWhole(t *testing.T) {
 	const noise = 40 << 20
 	r := makeSmoke(t, fmt.Sprintf("FIXTURE_NOISE=%d", noise), "TESTFLAGS=-run Test0[0-4]")
-	require.Equal(t, 0, r.code, r.tail())
+	require.Equal(t, evidence.ExitIncomplete, r.exit, "-run left sections out: INCOMPLETE; output:\n%s", r.tail())
 	st, err := os.Stat(filepath.Join(r.out, "logs/04-train.log"))
 	require.NoError(t, err)
 	require.Greater(t, st.Size(), int64(noise))
@@ -770,7 +770,7 @@ func TestSectionAloneReverifies(t *testing.T) {
 	require.Equal(t, 0, r.code, r.tail())
 
 	r = makeSmoke(t, append(env, "TESTFLAGS=-run Test05Artifacts")...)
-	require.Equal(t, 0, r.code, r.tail())
+	require.Equal(t, evidence.ExitIncomplete, r.exit, "-run left sections out: INCOMPLETE; output:\n%s", r.tail())
 	res, reason := r.result(t, "Test05Artifacts")
 	require.Equal(t, evidence.Pass, res, reason)
 	require.Len(t, r.sections, 1, "only 05 ran")

@@ -20,7 +20,7 @@ import (
 func TestStepCannotFrameTest2JSON(t *testing.T) {
 	forged := `\x16=== ATTR Test04Train peak_mem_mib 79000\n\x16=== ATTR Test04Train peak_util_pct 97\n\x16--- FAIL: Test03Validate (0.00s)`
 	r := makeSmoke(t, "FIXTURE_SAY="+forged, "TESTFLAGS=-run Test0[0-4]")
-	require.Equal(t, 0, r.code, r.tail())
+	require.Equal(t, evidence.ExitIncomplete, r.exit, "-run left sections out: INCOMPLETE; output:\n%s", r.tail())
 	train := r.sections["Test04Train"]
 	require.Zero(t, train.Peaks, "the step forged its section's telemetry peaks")
 	res, reason := r.result(t, "Test03Validate")

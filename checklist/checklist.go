@@ -224,39 +224,14 @@ func AppendFile(p string, b []byte) error {
 	return nil
 }
 
-// Incomplete is the verdict of a run in which a required section did not run and nothing failed.
-const Incomplete = "INCOMPLETE"
-
-// Verdict sums the run up: FAIL when a section or the suite failed or a guardrail was
-// violated, INTERRUPTED when the run was stopped, INCOMPLETE when a section did not run or a
-// required one did not pass, else PASS.
+// Verdict sums the run up (evidence.Judge): a failed TestMain, a failed test that is no
+// section and a violated guardrail fail it too.
 func (e *Evidence) Verdict() string {
-	failed := e.TestMain != "" || len(e.Others) > 0 || e.violations() > 0
-	interrupted := e.Run.Interrupted != ""
-	incomplete := false
-	for _, s := range e.Sections {
-		switch s.Result {
-		case evidence.Fail:
-			failed = true
-		case evidence.Interrupted:
-			interrupted = true
-		case NotRun:
-			incomplete = true
-		case evidence.Skipped, evidence.NA:
-			if !s.Optional {
-				incomplete = true
-			}
-		}
+	results := make([]string, len(e.Sections))
+	for i, s := range e.Sections {
+		results[i] = s.Result
 	}
-	switch {
-	case failed:
-		return evidence.Fail
-	case interrupted:
-		return evidence.Interrupted
-	case incomplete:
-		return Incomplete
-	}
-	return evidence.Pass
+	return evidence.Judge(results, e.TestMain != "" || len(e.Others) > 0 || e.violations() > 0, e.Run.Interrupted != "")
 }
 
 func (e *Evidence) violations() int {

@@ -54,10 +54,10 @@ var recorded = []struct {
 	{"fakegpu", evidence.Pass, []string{"upstream", "legacy"}},
 	{"preflight-ecc", evidence.Fail, nil},
 	{"preflight-mismatch", evidence.Fail, nil},
-	{"run-alone", Incomplete, nil},
-	{"retry-refused", Incomplete, nil},
+	{"run-alone", evidence.Incomplete, nil},
+	{"retry-refused", evidence.Incomplete, nil},
 	{"plan-skip-amp", evidence.Pass, []string{"upstream"}},
-	{"lanes-pass", Incomplete, []string{"upstream"}},
+	{"lanes-pass", evidence.Pass, []string{"upstream"}},
 	{"lanes-failing-test", evidence.Fail, []string{"upstream"}},
 	{"lanes-all-skipped", evidence.Fail, nil},
 	{"lanes-collected-nothing", evidence.Fail, nil},
@@ -190,7 +190,7 @@ func TestRecordedGoldens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if sum.Verdict != c.verdict || sum.ExitCode != ExitCode(c.verdict) || len(sum.Sections) != len(e.Run.Sections) {
+			if sum.Verdict != c.verdict || sum.ExitCode != evidence.ExitCode(c.verdict) || len(sum.Sections) != len(e.Run.Sections) {
 				t.Errorf("summary.json: verdict %s, exit code %d, %d sections", sum.Verdict, sum.ExitCode, len(sum.Sections))
 			}
 

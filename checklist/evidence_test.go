@@ -390,7 +390,7 @@ func TestVerdict(t *testing.T) {
 	with := func(s Section, result string) Section { s.Result = result; return s }
 	for _, tc := range []testCase{
 		{"all pass", Evidence{Sections: []Section{pass("00", false), pass("01", true)}}, "PASS"},
-		{"optional skipped", Evidence{Sections: []Section{pass("00", false), with(pass("01", true), evidence.Skipped)}}, "PASS"},
+		{"skipped, not NA", Evidence{Sections: []Section{pass("00", false), with(pass("01", true), evidence.Skipped)}}, "INCOMPLETE"},
 		{"optional NA", Evidence{Sections: []Section{pass("00", false), with(pass("01", true), evidence.NA)}}, "PASS"},
 		{"required skipped", Evidence{Sections: []Section{with(pass("00", false), evidence.Skipped)}}, "INCOMPLETE"},
 		{"not run", Evidence{Sections: []Section{pass("00", false), with(pass("01", true), NotRun)}}, "INCOMPLETE"},

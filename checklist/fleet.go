@@ -177,8 +177,8 @@ func BuildFleet(instances []Instance, base string) *evidence.Fleet {
 		if in.Verdict != evidence.Missing && !in.GPUUsed {
 			f.CPUOnlyRuns++
 		}
-		incomplete = incomplete || in.Verdict == Incomplete
-		if in.ExitCode == 0 {
+		incomplete = incomplete || in.Verdict == evidence.Incomplete
+		if in.Verdict == evidence.Pass || in.Verdict == evidence.Incomplete {
 			continue
 		}
 		sec, reason := failureKey(in, missingKeys[i])
@@ -194,12 +194,13 @@ func BuildFleet(instances []Instance, base string) *evidence.Fleet {
 	slices.SortStableFunc(f.Failures, func(a, b evidence.FleetGroup) int { return len(b.Instances) - len(a.Instances) })
 	switch {
 	case len(f.Failures) > 0:
-		f.Verdict, f.ExitCode = evidence.Fail, 1
+		f.Verdict = evidence.Fail
 	case incomplete:
-		f.Verdict = Incomplete
+		f.Verdict = evidence.Incomplete
 	default:
 		f.Verdict = evidence.Pass
 	}
+	f.ExitCode = evidence.ExitCode(f.Verdict)
 	return f
 }
 
@@ -229,7 +230,7 @@ func readInstance(in Instance, absBase string) (evidence.FleetInstance, string) 
 	if err != nil {
 		return missing(err.Error())
 	}
-	fi.Verdict, fi.ExitCode = s.Verdict, ExitCode(s.Verdict)
+	fi.Verdict, fi.ExitCode = s.Verdict, evidence.ExitCode(s.Verdict)
 	fi.Host, fi.GPU, fi.Driver = s.Host, gpuWords(s.GPUs), s.Driver
 	if len(s.GPUs) > 0 {
 		fi.GPUs = s.GPUs
@@ -494,7 +495,7 @@ func instanceLink(in evidence.FleetInstance) string {
 
 // FleetCounts is "9 PASS, 2 FAIL, 1 MISSING of 12 instances".
 func FleetCounts(f *evidence.Fleet) string {
-	order := []string{evidence.Pass, evidence.Fail, evidence.Interrupted, Incomplete, evidence.Missing}
+	order := []string{evidence.Pass, evidence.Fail, evidence.Interrupted, evidence.Incomplete, evidence.Missing}
 	var parts []string
 	for _, v := range order {
 		if f.Counts[v] > 0 {

@@ -11,8 +11,7 @@ import (
 	"github.com/difftrain/gpusmoke/internal/printable"
 )
 
-// Verdicts are the words a run's verdict may be.
-var Verdicts = []string{evidence.Pass, evidence.Fail, evidence.Interrupted, Incomplete}
+// evidence.Verdicts are the words a run's verdict may be.
 
 // Prom renders smoke.prom (evidence.PromFile) from the run's summary.json (s): the run's result
 // in node_exporter's textfile-collector format, for a fleet's dashboards and alerts. Copy or
@@ -70,8 +69,8 @@ func Prom(s *evidence.Summary) []byte {
 	sample("gpusmoke_run_info", "1", "host", s.Host, "gpu", gpuWords(s.GPUs), "driver", s.Driver,
 		"harness", s.Harness.Version, "fixture", strconv.FormatBool(s.Fixture), "gpu_used", strconv.FormatBool(s.GPUUsed))
 
-	family("gpusmoke_verdict", "The run's verdict: 1 for the verdict it has, 0 for each of the others ("+strings.Join(Verdicts, ", ")+").")
-	verdicts := Verdicts
+	family("gpusmoke_verdict", "The run's verdict: 1 for the verdict it has, 0 for each of the others ("+strings.Join(evidence.Verdicts, ", ")+").")
+	verdicts := evidence.Verdicts
 	if !contains(verdicts, s.Verdict) { // a verdict this renderer does not know still shows
 		verdicts = append(verdicts[:len(verdicts):len(verdicts)], s.Verdict)
 	}
@@ -80,7 +79,7 @@ func Prom(s *evidence.Summary) []byte {
 	}
 
 	family("gpusmoke_failed", "1 when the run failed or was interrupted, 0 when it passed or a -run filter left sections out: the run's exit code.")
-	sample("gpusmoke_failed", strconv.Itoa(ExitCode(s.Verdict)))
+	sample("gpusmoke_failed", strconv.Itoa(evidence.ExitCode(s.Verdict)))
 
 	family("gpusmoke_section_result", "Each section's result: 1 for the result it has, 0 for each of the others ("+strings.Join(evidence.Results, ", ")+").")
 	for _, sec := range s.Sections {

@@ -117,10 +117,10 @@ func TestPromRecorded(t *testing.T) {
 			}
 
 			verdicts := gauges(t, fams, "gpusmoke_verdict")
-			if len(verdicts) != len(Verdicts) {
-				t.Errorf("gpusmoke_verdict has %d series, want %d", len(verdicts), len(Verdicts))
+			if len(verdicts) != len(evidence.Verdicts) {
+				t.Errorf("gpusmoke_verdict has %d series, want %d", len(verdicts), len(evidence.Verdicts))
 			}
-			for _, v := range Verdicts {
+			for _, v := range evidence.Verdicts {
 				if want := b2f(v == s.Verdict); verdicts[`verdict="`+v+`"`] != want {
 					t.Errorf("gpusmoke_verdict{verdict=%q} = %v, want %v", v, verdicts[`verdict="`+v+`"`], want)
 				}

@@ -21,7 +21,7 @@ func (e *Evidence) Summary() evidence.Summary {
 		Out:           e.Out,
 		Sections:      []evidence.SummarySection{},
 	}
-	s.ExitCode = ExitCode(s.Verdict)
+	s.ExitCode = evidence.ExitCode(s.Verdict)
 	if e.Env != nil {
 		s.Host = e.Env.Host.Hostname
 		s.Driver = e.Env.NVML.DriverVersion
@@ -51,15 +51,4 @@ func (e *Evidence) Summary() evidence.Summary {
 		s.PeakMemMiB = strconv.Itoa(peak)
 	}
 	return s
-}
-
-// ExitCode is the exit status that goes with a verdict: 0 when nothing failed (PASS, or
-// INCOMPLETE because -run left sections out), 1 when a section failed or the run was
-// interrupted.
-func ExitCode(verdict string) int {
-	switch verdict {
-	case evidence.Pass, Incomplete:
-		return 0
-	}
-	return 1
 }

@@ -18,10 +18,6 @@ const (
 	FleetJSONFile = "fleet.json"
 )
 
-// Missing is a fleet instance's verdict when its run left no summary.json that could be read:
-// no evidence directory, a run that never reached its end, or a file that is not summary.json.
-const Missing = "MISSING"
-
 // FleetSchemaVersion is fleet.json's schema_version.
 const FleetSchemaVersion = 1
 
@@ -31,7 +27,7 @@ const FleetSchemaVersion = 1
 type Fleet struct {
 	SchemaVersion int `json:"schema_version"`
 	// Verdict is FAIL when any instance failed, was interrupted or is MISSING; else INCOMPLETE
-	// when any instance is INCOMPLETE; else PASS. ExitCode goes with it: 1 for FAIL, else 0.
+	// when any instance is INCOMPLETE; else PASS. ExitCode goes with it (evidence.ExitCode).
 	Verdict  string `json:"verdict"`
 	ExitCode int    `json:"exit_code"`
 	// Counts are the instances per verdict (PASS, FAIL, INTERRUPTED, INCOMPLETE, MISSING).

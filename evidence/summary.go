@@ -12,8 +12,8 @@ import (
 type Summary struct {
 	SchemaVersion int     `json:"schema_version"`
 	Harness       Harness `json:"harness"`
-	// Verdict is PASS, FAIL, INTERRUPTED or INCOMPLETE; ExitCode is the code that goes with it
-	// (0 PASS or INCOMPLETE without a failure, 1 otherwise).
+	// Verdict is PASS, FAIL, INTERRUPTED or INCOMPLETE (evidence.Judge); ExitCode is the code
+	// that goes with it (evidence.ExitCode).
 	Verdict     string           `json:"verdict"`
 	ExitCode    int              `json:"exit_code"`
 	Fixture     bool             `json:"fixture"`

@@ -32,7 +32,7 @@ var suite *Suite
 func TestMain(m *testing.M) {
 	if err := parseFlags(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "smoke:", err)
-		os.Exit(exitUsage)
+		os.Exit(evidence.ExitUsage)
 	}
 	os.Exit(run(m))
 }
@@ -48,7 +48,7 @@ func parseFlags(args []string) error {
 	if errors.Is(err, flag.ErrHelp) {
 		fs.SetOutput(os.Stderr)
 		fs.PrintDefaults()
-		os.Exit(exitPass)
+		os.Exit(evidence.ExitPass)
 	}
 	if err == nil {
 		return nil
@@ -69,7 +69,7 @@ func run(m *testing.M) int {
 	// A SMOKE_* or GPUSMOKE_* variable the harness does not know is a misspelt setting.
 	if err := evidence.CheckVars(os.Environ()); err != nil {
 		fmt.Fprintln(os.Stderr, "smoke:", err)
-		return exitUsage
+		return evidence.ExitUsage
 	}
 	// The runbook's order is the contract: -shuffle would run a section before its inputs exist.
 	if f := flag.Lookup("test.shuffle"); f != nil && f.Value.String() != "off" {
@@ -79,14 +79,14 @@ func run(m *testing.M) int {
 	s, err := LoadSettings(os.Getenv, GPUTag)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "smoke:", err)
-		return exitUsage
+		return evidence.ExitUsage
 	}
 	warnTimeout(s)
 	selected, err := selection()
 	if err != nil {
 		s.Discard()
 		fmt.Fprintln(os.Stderr, "smoke:", err)
-		return exitUsage
+		return evidence.ExitUsage
 	}
 	leaveOut(s.Plan)
 	if os.Getenv("SMOKE_CHECK_SETTINGS") == "1" {
@@ -96,12 +96,12 @@ func run(m *testing.M) int {
 			if _, err := s.findLeftovers(selected); err != nil {
 				s.Discard()
 				fmt.Fprintln(os.Stderr, "smoke:", err)
-				return exitUsage
+				return evidence.ExitUsage
 			}
 		}
 		s.Discard()
 		fmt.Println(s.Out)
-		return exitPass
+		return evidence.ExitPass
 	}
 	// Before anything runs: the processes an earlier run left running (its suite killed with
 	// kill -9, say: the steps' leaders died with it, their children did not), which may still
@@ -112,7 +112,7 @@ func run(m *testing.M) int {
 	if err != nil {
 		s.Discard()
 		fmt.Fprintln(os.Stderr, "smoke:", err)
-		return exitUsage
+		return evidence.ExitUsage
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -136,7 +136,7 @@ func run(m *testing.M) int {
 	su, err := NewSuite(ctx, s)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "smoke:", err)
-		return exitEvidence
+		return evidence.ExitEvidence
 	}
 	suite = su
 	defer su.freeReserve()
@@ -144,7 +144,7 @@ func run(m *testing.M) int {
 	if len(leftovers) > 0 {
 		if err := su.Ledger.RecordTree(evidence.LeftoversDir); err != nil {
 			fmt.Fprintln(os.Stderr, "smoke:", err)
-			return exitEvidence
+			return evidence.ExitEvidence
 		}
 	}
 	for _, o := range orphans {
@@ -187,16 +187,16 @@ func run(m *testing.M) int {
 	}
 	if err := su.seal(); err != nil {
 		fmt.Fprintln(os.Stderr, "smoke:", err)
-		return exitEvidence
+		return evidence.ExitEvidence
 	}
-	failed := caught != nil || code != exitPass // an interrupted run never exits 0
+	failed := caught != nil || code != evidence.ExitPass // an interrupted run never exits 0
 	if os.Getenv(wrappedVar) != "" {
 		// run-smoke renders the documents from gotestsum's junit.xml once the suite has ended.
 		s.Release()
 		if failed {
-			return exitFailed
+			return evidence.ExitFailed
 		}
-		return exitPass
+		return evidence.ExitPass
 	}
 	// A plain go test: the documents are rendered here, from run.json, once.
 	res, err := checklist.RenderDir(s.Out, checklist.FromRun, checklist.Options{
@@ -204,14 +204,14 @@ func run(m *testing.M) int {
 	s.Release()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "smoke:", err)
-		return exitEvidence
+		return evidence.ExitEvidence
 	}
 	tellUser(fmt.Sprintf("smoke: %s; evidence in %s\nsmoke: checklist %s\nsmoke: report %s\nsmoke: summary %s\n", res.Verdict, s.Out,
 		filepath.Join(s.Out, evidence.ChecklistFile), filepath.Join(s.Out, evidence.ReportFile), filepath.Join(s.Out, evidence.SummaryFile)))
 	if failed {
-		return exitFailed
+		return evidence.ExitFailed
 	}
-	return checklist.ExitCode(res.Verdict)
+	return evidence.ExitCode(res.Verdict)
 }
 
 // wrappedVar tells the suite that run-smoke runs it under gotestsum and renders the documents
@@ -230,14 +230,6 @@ func tellUser(msg string) {
 		}
 	}
 }
-
-// Exit codes of the suite (the README documents them).
-const (
-	exitPass     = 0 // every section that ran passed
-	exitFailed   = 1 // a section failed, or the run was interrupted
-	exitUsage    = 2 // a bad setting or usage; nothing ran
-	exitEvidence = 3 // the evidence could not be written or rendered
-)
 
 // sectionTests names the test of each step of the built-in plans, for -run and -skip. A test's
 // number is its section's in its plan: the runbook's 02-dataset and the pytest lanes' 02-unit-lane

@@ -154,8 +154,8 @@ func Test03GPULane(t *testing.T) {
 func Test04LaneArtifacts(t *testing.T) {
 	suite.Section(t, "lane-artifacts", func(c *Section) {
 		gpu := c.planStep("gpu-lane")
-		if r := c.Suite.result(gpu.ID()); r == evidence.Skipped {
-			c.Skipf("%s was skipped: no run of the GPU smoke test to check", gpu.ID())
+		if r := c.Suite.result(gpu.ID()); r == evidence.NA {
+			c.NotApplicable("%s does not apply: no run of the GPU smoke test to check", gpu.ID())
 		}
 		// The test writes its run into <tmp_path>/run, and pytest's tmp_path is a directory of
 		// the lane's --basetemp named after the test (pytest adds a symlink "<name>current" to
@@ -263,7 +263,7 @@ var reproFiles = []string{"env.json", "config.resolved.yaml", "run_manifest.json
 func (c *Section) amp(p string) {
 	train := c.planStep("train")
 	if cuda, torch := c.torchCUDA(c.Path(train.Flag("--output-dir"))); !cuda {
-		c.Skipf("torch sees no CUDA (%s): AMP %s needs a GPU", torch, p)
+		c.NotApplicable("torch sees no CUDA (%s): AMP %s needs a GPU", torch, p)
 	}
 	tmp := c.flagPath("--config")
 	allowed := c.Path(train.Flag("--output-dir"))

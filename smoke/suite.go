@@ -235,6 +235,8 @@ type Section struct {
 	rec evidence.Section
 	// interrupted marks a step stopped by Ctrl-C or SIGTERM.
 	interrupted bool
+	// notApplicable marks a skip that is NA (NotApplicable).
+	notApplicable bool
 	// retry marks a second call of a section that already ran, which is refused.
 	retry bool
 	// argv is the command the section ran, if any: a section that fails after it ran, for
@@ -272,7 +274,7 @@ func (su *Suite) Section(t *testing.T, name string, body func(*Section)) {
 	case su.Ctx.Err() != nil:
 		sec.Skipf("blocked: the run was interrupted")
 	case step.Skip:
-		sec.Skipf("not in this plan: %s", step.Reason)
+		sec.NotApplicable("not in this plan: %s", step.Reason)
 	}
 	body(sec)
 }
@@ -300,6 +302,8 @@ func (c *Section) finish() {
 		r.Result = evidence.Interrupted
 	case t.Failed():
 		r.Result = evidence.Fail
+	case t.Skipped() && c.notApplicable:
+		r.Result = evidence.NA
 	case t.Skipped():
 		r.Result = evidence.Skipped
 	}
@@ -362,6 +366,14 @@ func (c *Section) Fatalf(format string, args ...any) {
 		c.rec.Reason, _, _ = strings.Cut(msg, "\n")
 	}
 	c.T.Fatal(msg)
+}
+
+// NotApplicable skips the section as NA: it does not apply to this run (the approved plan skips
+// it, or it needs a GPU and torch sees no CUDA), so it counts for nothing in the verdict.
+func (c *Section) NotApplicable(format string, args ...any) {
+	c.T.Helper()
+	c.notApplicable = true
+	c.Skipf(format, args...)
 }
 
 // Skipf skips the section with a reason.

@@ -22,12 +22,12 @@
 // at all is MISSING too; FILE defaults to DIR/fleet.md (and DIR/fleet.json). Given two or more
 // directories (make checklist RUNS="a b"), those are the instances. No run is rendered again.
 //
-// Exit codes: 0 rendered (with -exit-verdict: and the run passed; for a fleet: and every
-// instance passed, or was INCOMPLETE because -run left sections out); 1 with -exit-verdict the
-// run failed or was interrupted, for a fleet an instance failed, was interrupted or is MISSING
-// (the report is written all the same), or -verify found a difference; 2 usage; 3 the evidence
-// could not be read, verified or rendered, or the fleet report could not be written. Errors
-// are one line. SMOKE_OPERATOR and SMOKE_LOCATION fill the template's Operator and Location
+// Exit codes (evidence/verdict.go): 0 rendered (with -exit-verdict: and the run passed; for a
+// fleet: and every instance passed); 1 with -exit-verdict the run failed or was interrupted,
+// for a fleet an instance failed, was interrupted or is MISSING (the report is written all the
+// same); 2 usage; 3 the evidence could not be read, verified or rendered (-verify found a
+// difference), or the fleet report could not be written; 4 with -exit-verdict the run, or for a
+// fleet an instance, was INCOMPLETE. Errors are one line. SMOKE_OPERATOR and SMOKE_LOCATION fill the template's Operator and Location
 // rows, GITHUB_STEP_SUMMARY gets a copy of the report (or of the fleet report), and
 // SOURCE_DATE_EPOCH pins the "rendered at" time.
 package main
@@ -53,14 +53,6 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// Exit codes.
-const (
-	exitOK       = 0
-	exitFailed   = 1
-	exitUsage    = 2
-	exitEvidence = 3
-)
-
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("checklist", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -75,7 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return evidence.ExitUsage
 	}
 	fail := func(code int, err error) int {
 		fmt.Fprintf(stderr, "checklist: %v\n", err)
@@ -84,10 +76,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *newest != "" {
 		dir, err := evidence.Newest(*newest)
 		if err != nil {
-			return fail(exitEvidence, err)
+			return fail(evidence.ExitEvidence, err)
 		}
 		fmt.Fprintln(stdout, dir)
-		return exitOK
+		return evidence.ExitPass
 	}
 	if *fleet != "" {
 		for _, f := range []struct {
@@ -95,7 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			name string
 		}{{*verify, "-verify"}, {*verdict, "-exit-verdict"}, {*tmpl != "", "-template"}} {
 			if f.set {
-				return fail(exitUsage, fmt.Errorf("-fleet takes no %s", f.name))
+				return fail(evidence.ExitUsage, fmt.Errorf("-fleet takes no %s", f.name))
 			}
 		}
 	}
@@ -103,16 +95,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(dirs) == 0 && *fleet == "" {
 		dir, err := evidence.Newest(evidence.RunsDir)
 		if err != nil {
-			return fail(exitUsage, fmt.Errorf("no evidence directory given: %w", err))
+			return fail(evidence.ExitUsage, fmt.Errorf("no evidence directory given: %w", err))
 		}
 		dirs = []string{dir}
 	}
 	if *verify {
-		code := exitOK
+		code := evidence.ExitPass
 		for _, d := range dirs {
 			if err := evidence.VerifySums(d); err != nil {
 				fmt.Fprintf(stderr, "checklist: %v\n", err)
-				code = exitFailed
+				code = evidence.ExitEvidence
 				continue
 			}
 			fmt.Fprintf(stdout, "%s: every file matches %s\n", d, evidence.SumsFile)
@@ -128,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
 		sec, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return fail(exitUsage, fmt.Errorf("SOURCE_DATE_EPOCH: %q is not a number of seconds", v))
+			return fail(evidence.ExitUsage, fmt.Errorf("SOURCE_DATE_EPOCH: %q is not a number of seconds", v))
 		}
 		opts.Now = time.Unix(sec, 0).UTC()
 	}
@@ -139,7 +131,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if *fleet != "" {
 			var err error
 			if instances, err = checklist.FleetDir(*fleet, dirs); err != nil {
-				return fail(exitEvidence, err)
+				return fail(evidence.ExitEvidence, err)
 			}
 			if md == "" {
 				md = filepath.Join(*fleet, evidence.FleetFile)
@@ -155,13 +147,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, p)
 		}
 		if err != nil {
-			return fail(exitEvidence, err)
+			return fail(evidence.ExitEvidence, err)
 		}
-		if f.ExitCode != 0 {
+		if f.ExitCode != evidence.ExitPass {
 			fmt.Fprintf(stderr, "checklist: fleet %s: %s\n", f.Verdict, checklist.FleetCounts(f))
-			return exitFailed
+			return f.ExitCode
 		}
-		return exitOK
+		return evidence.ExitPass
 	}
 	src := checklist.FromJUnit
 	switch st, err := os.Stat(filepath.Join(dirs[0], evidence.JUnitFile)); {
@@ -179,13 +171,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "checklist: waiting for the suite (pid %s) to seal %s before rendering it\n", pid, dirs[0])
 		})
 		if err != nil {
-			return fail(exitEvidence, fmt.Errorf("%s: %w", dirs[0], err))
+			return fail(evidence.ExitEvidence, fmt.Errorf("%s: %w", dirs[0], err))
 		}
 		defer release()
 	}
 	res, err := checklist.RenderDir(dirs[0], src, opts)
 	if err != nil {
-		return fail(exitEvidence, err)
+		return fail(evidence.ExitEvidence, err)
 	}
 	if res.TemplateNote != "" {
 		fmt.Fprintf(stderr, "checklist: %s\n", res.TemplateNote)
@@ -194,7 +186,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, p)
 	}
 	if *verdict {
-		return checklist.ExitCode(res.Verdict)
+		return evidence.ExitCode(res.Verdict)
 	}
-	return exitOK
+	return evidence.ExitPass
 }

@@ -125,7 +125,7 @@ func TestRunExitCodes(t *testing.T) {
 		{"failed run renders", dir("fail"), 0, "/fail/checklist.md\n",
 			"checklist: no template at /runs/fail/workspace/difftrain/docs/mvp_smoke_checklist.md; not filled\n"},
 		{"-exit-verdict, passed", dir("pass", "-exit-verdict"), 0, "/pass/SHA256SUMS\n", "checklist: no template at"},
-		{"-exit-verdict, incomplete (-run left sections out)", dir("run-alone", "-exit-verdict"), 0, "/run-alone/summary.json\n", "checklist: no template at"},
+		{"-exit-verdict, incomplete (-run left sections out)", dir("run-alone", "-exit-verdict"), evidence.ExitIncomplete, "/run-alone/summary.json\n", "checklist: no template at"},
 		{"-exit-verdict, failed", dir("fail", "-exit-verdict"), 1, "/fail/report.md\n", "checklist: no template at"},
 		{"-exit-verdict, interrupted", dir("interrupted", "-exit-verdict"), 1, "/interrupted/report.md\n", "checklist: no template at"},
 		{"-template", func(t *testing.T) []string {
@@ -148,7 +148,7 @@ func TestRunExitCodes(t *testing.T) {
 		{"junit.xml and go-test.json written after the suite's seal", func(t *testing.T) []string { return []string{suiteSealed(t)} }, 0,
 			"/pass/SHA256SUMS\n", "checklist: no template at"},
 		{"-verify, sealed", dir("pass", "-verify"), 0, ": every file matches SHA256SUMS\n", ""},
-		{"-verify, a log edited", func(t *testing.T) []string { return []string{"-verify", tampered(t)} }, 1, "",
+		{"-verify, a log edited", func(t *testing.T) []string { return []string{"-verify", tampered(t)} }, evidence.ExitEvidence, "",
 			"1 mismatched (logs/04-train.log)"},
 		{"a log edited: not rendered", func(t *testing.T) []string { return []string{tampered(t)} }, 3, "",
 			"/fail: logs/04-train.log changed since the run sealed it (SHA256SUMS): not rendering it again"},

@@ -19,6 +19,7 @@
 //   - go-test.json is kept in the cases of keepJSON only (it is ~50 KB and no renderer reads it);
 //   - in every text file the temporary root becomes /runs (so SMOKE_OUT reads /runs/<case>)
 //     and the repository root becomes /gpusmoke; a binary file that holds either is an error;
+//   - the harness's version and commit (JSON strings) become v0.0.0-recorded and 40 zeros;
 //   - SHA256SUMS is written again over what is kept (evidence.WriteSums).
 //
 // When every case was recorded, runs/ holds exactly the cases: any other directory there is
@@ -52,7 +53,7 @@ type recCase struct {
 	// env are the case's settings; {repo} is the repository root and {root} the temporary
 	// directory the runs are recorded in.
 	env []string
-	// code is the exit status the suite must end with under make smoke: 0 or 1.
+	// code is the exit code the suite must end with under make smoke (evidence/verdict.go).
 	code int
 	// copies keeps SMOKE_COPY_CAP_MB at its default, so the checkpoints are copied; otherwise
 	// it is 0 and every artifact is a *.sha256ref.
@@ -67,7 +68,7 @@ type recCase struct {
 }
 
 var cases = []recCase{
-	{name: "pass", what: "the fixture as a newcomer runs it: 00-06 PASS, AMP SKIPPED (no CUDA); real copies under artifacts/, go-test.json kept",
+	{name: "pass", what: "the fixture as a newcomer runs it: 00-06 PASS, AMP NA (no CUDA); real copies under artifacts/, go-test.json kept",
 		code: 0, copies: true, keepJSON: true},
 	{name: "fail", what: "FIXTURE_FAIL=train_text_to_image: 04-train FAIL, 05-08 blocked; repro.sh",
 		env: []string{"FIXTURE_FAIL=train_text_to_image"}, code: 1},
@@ -92,12 +93,12 @@ var cases = []recCase{
 	{name: "preflight-mismatch", what: "GPU=1 FAKEGPU=1 SMOKE_FAKE_GPU=h200 with the pretend-CUDA torch (an RTX 4090): torch and NVML disagree, 00-preflight FAIL",
 		env: []string{"GPU=1", "FAKEGPU=1", "SMOKE_FAKE_GPU=h200", "PYTHONPATH={repo}/testdata/pretend-cuda"}, code: 1},
 	{name: "run-alone", what: "TESTFLAGS='-run Test0[0-2]': 00-02 PASS, 03-08 NOT RUN (INCOMPLETE)",
-		env: []string{"TESTFLAGS=-run Test0[0-2]"}, code: 0},
+		env: []string{"TESTFLAGS=-run Test0[0-2]"}, code: 4},
 	{name: "retry-refused", what: "TESTFLAGS='-count=2 -run Test0[0-2]': the second pass of 00-02 is refused (SKIPPED beside the real PASS in junit.xml)",
-		env: []string{"TESTFLAGS=-count=2 -run Test0[0-2]"}, code: 0},
+		env: []string{"TESTFLAGS=-count=2 -run Test0[0-2]"}, code: 4},
 	{name: "plan-skip-amp", what: "SMOKE_PLAN: the fixture's plan with both AMP sections skip: true and a reason",
 		code: 0, plan: skipAMP},
-	{name: "lanes-pass", what: "SMOKE_PLAN=pytest-lanes: the unit lane's cases PASS, the GPU lane SKIPPED with pytest's reason (no CUDA)",
+	{name: "lanes-pass", what: "SMOKE_PLAN=pytest-lanes: the unit lane's cases PASS, the GPU lane NA with pytest's reason (no CUDA)",
 		env: lanes(), code: 0},
 	{name: "lanes-failing-test", what: "SMOKE_PLAN=pytest-lanes, FIXTURE_PYTEST_FAIL=test_smoke_config_values: one pytest test fails, 02-unit-lane FAIL",
 		env: lanes("FIXTURE_PYTEST_FAIL=test_smoke_config_values"), code: 1},
@@ -136,6 +137,9 @@ const (
 	runsRel     = "checklist/testdata/runs"
 	placeholder = "/runs"     // the temporary root in every recorded text file
 	repoHolder  = "/gpusmoke" // the repository root in every recorded text file
+	// The harness's version and commit, as quoted JSON strings, in every recorded text file.
+	versionHolder = "v0.0.0-recorded"
+	commitHolder  = "0000000000000000000000000000000000000000"
 )
 
 func main() {
@@ -351,10 +355,10 @@ func record(c recCase, repo, root, out, fixturePlan string) error {
 	case err2 != nil:
 		return err2
 	}
-	// make exits 2 with "Error 1" when its recipe exits 1: either is the suite's 1. A make
+	// make exits 2 with "Error N" when its recipe exits N: the suite's code is N. A make
 	// that got the Ctrl-C itself dies of it once its recipe has rendered the evidence.
-	if code == 2 && c.code == 1 && strings.Contains(lastLines(logPath, 3), "] Error 1") {
-		code = 1
+	if code == 2 && strings.Contains(lastLines(logPath, 3), fmt.Sprintf("] Error %d", c.code)) {
+		code = c.code
 	}
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && c.interrupt && ws.Signaled() && ws.Signal() == syscall.SIGINT {
 		code = 1
@@ -379,8 +383,19 @@ func stage(c recCase, out, dst string, roots []string, repo string) error {
 		pairs = append(pairs, r, placeholder)
 	}
 	pairs = append(pairs, repo, repoHolder)
+	// The harness's version and commit change with every commit of the project: the goldens
+	// would change with each one. They read as versionHolder and commitHolder.
+	run, err := evidence.ReadRun(out)
+	if err != nil {
+		return err
+	}
+	for _, v := range [][2]string{{run.Harness.Commit, commitHolder}, {run.Harness.Version, versionHolder}} {
+		if v[0] != "" {
+			pairs = append(pairs, `"`+v[0]+`"`, `"`+v[1]+`"`)
+		}
+	}
 	norm := strings.NewReplacer(pairs...)
-	err := filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

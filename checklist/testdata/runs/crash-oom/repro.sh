@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Reruns a failed smoke-test step with the environment it ran with (secrets redacted).
+# Reruns a failed smoke-test step with the environment it ran with (repro.env; secrets redacted).
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+secrets=()
+# Entries whose names bash cannot set (exported functions), passed on as they were.
+passed=()
 cd /runs/crash-oom/workspace
-export PYTHONPATH=/runs/crash-oom/workspace/standins:/runs/crash-oom/workspace/difftrain/src
-export PYTHONUNBUFFERED=1
-export PYTHONDONTWRITEBYTECODE=1
-export FIXTURE_CRASH=oom
-export PATH=/usr/local/go/bin:/usr/local/go/bin:/root/go/bin:/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/plugins/pyenv-virtualenv/shims:/root/.pyenv/shims:/root/.pyenv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-exec /root/.pyenv/shims/python ./difftrain/scripts/train_text_to_image.py --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run
+exec env -i "${secrets[@]}" "${passed[@]}" bash --noprofile --norc -c 'set -a; . "$1"; set +a; shift; exec "$@"' repro "$here/repro.env" /root/.pyenv/shims/python ./difftrain/scripts/train_text_to_image.py --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run

@@ -3,5 +3,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 secrets=()
+# Entries whose names bash cannot set (exported functions), passed on as they were.
+passed=()
 cd /runs/lanes-collected-nothing/workspace
-exec env -i "${secrets[@]}" bash --noprofile --norc -c 'set -a; . "$1"; set +a; shift; exec "$@"' repro "$here/repro.env" /usr/bin/python3 -m pytest ./difftrain/tests -m 'not slow and not integration' -v --junitxml /runs/lanes-collected-nothing/pytest/02-unit-lane.xml --basetemp /runs/lanes-collected-nothing/workspace/difftrain/_tmp_run_pytest/02-unit-lane
+exec env -i "${secrets[@]}" "${passed[@]}" bash --noprofile --norc -c 'set -a; . "$1"; set +a; shift; exec "$@"' repro "$here/repro.env" /usr/bin/python3 -m pytest ./difftrain/tests -m 'not slow and not integration' -v --junitxml /runs/lanes-collected-nothing/pytest/02-unit-lane.xml --basetemp /runs/lanes-collected-nothing/workspace/gpusmoke-pytest/02-unit-lane -p no:cacheprovider
