@@ -73,11 +73,13 @@ func daemonPid(t *testing.T, pidFile string) int {
 }
 
 // A step that exits 0 while a daemon it started (setsid) keeps its stdout open: Run returns at
-// once, the daemon is killed, named, and the step fails. Found by its marker, and, with an
-// empty environment, by the pipe it holds.
+// once, the daemon is killed, named, and the step fails. Found by its cgroup, where it has one,
+// and else by its marker, and, with an empty environment, by the pipe it holds.
 func TestDaemonThatKeepsStdoutOpen(t *testing.T) {
-	for _, scrub := range []bool{false, true} {
-		t.Run(fmt.Sprintf("scrubbed env=%v", scrub), func(t *testing.T) {
+	for _, tc := range []struct{ scrub, cgroup bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		scrub := tc.scrub
+		t.Run(fmt.Sprintf("scrubbed env=%v cgroup=%v", scrub, tc.cgroup), func(t *testing.T) {
+			withCgroups(t, tc.cgroup)
 			pidFile := filepath.Join(t.TempDir(), "daemon.pid")
 			res, log := runBounded(t, context.Background(), Cmd{Argv: daemonScript(pidFile, "echo done", scrub), StepID: NewRunID() + "/03-validate"},
 				pidFile, 4*Grace+10*time.Second)
@@ -88,7 +90,7 @@ func TestDaemonThatKeepsStdoutOpen(t *testing.T) {
 			require.Len(t, res.Escaped, 1)
 			require.Equal(t, pid, res.Escaped[0].PID)
 			require.Equal(t, "sleep 300", res.Escaped[0].Cmdline)
-			require.Equal(t, scrub, res.Escaped[0].StepID == "", "found by the marker unless the environment was scrubbed")
+			require.Equal(t, scrub && !tc.cgroup, res.Escaped[0].StepID == "", "found by the cgroup, or by the marker unless the environment was scrubbed")
 			require.EqualError(t, res.Err, fmt.Sprintf("exited 0, but 1 process(es) outlived the step outside its process group, killed: pid %d (sleep 300)", pid))
 			require.Contains(t, log, "started\ndone\n")
 			require.Contains(t, log, fmt.Sprintf("[smoke] 03-validate: 1 process(es) outlived the step outside its process group, killed: pid %d (sleep 300)\n", pid))
@@ -130,8 +132,11 @@ func TestTimeoutWhileADaemonHoldsThePipe(t *testing.T) {
 }
 
 // helperEnv makes the test binary, started again, act as a suite that runs one step (see
-// TestHelperSuite).
-const helperEnv = "RUNNER_TEST_HELPER"
+// TestHelperSuite); helperStepEnv, when set, is the step's StepID.
+const (
+	helperEnv     = "RUNNER_TEST_HELPER"
+	helperStepEnv = "RUNNER_TEST_STEP_ID"
+)
 
 // In the helper, the main goroutine keeps the main thread, which the Go runtime never ends:
 // so the step is started on a thread that can end, as in the suite, where sections run on
@@ -146,7 +151,8 @@ func init() {
 // that write their pids to the file named by helperEnv's value and sleep, then, per
 // RUNNER_TEST_MODE: "wait" runs one and waits to be killed; "threads" runs 16 at once, ends 1600
 // OS threads (goroutines that exit while locked to theirs) while they run, and prints how many
-// steps survived that.
+// steps survived that; "orphan" runs one that first starts a process with no marker, no output
+// pipe and a session of its own, prints "orphan <its pid>" and waits to be killed.
 func TestHelperSuite(t *testing.T) {
 	pidFile := os.Getenv(helperEnv)
 	if pidFile == "" {
@@ -157,10 +163,15 @@ func TestHelperSuite(t *testing.T) {
 	if os.Getenv("RUNNER_TEST_MODE") == "threads" {
 		steps = 16
 	}
+	script, orphan := "echo $$ >> "+pidFile+"; exec sleep 300", pidFile+".orphan"
+	if os.Getenv("RUNNER_TEST_MODE") == "orphan" {
+		script = fmt.Sprintf("env -i setsid sh -c 'echo $$ > %[1]s; exec sleep 300' </dev/null >/dev/null 2>&1 &\n"+
+			"while [ ! -s %[1]s ]; do sleep 0.01; done\n", orphan) + script
+	}
 	done := make(chan Result, steps)
 	for i := range steps {
 		go func() {
-			done <- Run(context.Background(), Cmd{Argv: sh("echo $$ >> " + pidFile + "; exec sleep 300"), Dir: dir,
+			done <- Run(context.Background(), Cmd{Argv: sh(script), Dir: dir, StepID: os.Getenv(helperStepEnv),
 				Log: filepath.Join(dir, fmt.Sprintf("step%d.log", i))})
 		}()
 	}
@@ -169,6 +180,10 @@ func TestHelperSuite(t *testing.T) {
 	}
 	pids := childPids(t, pidFile)
 	switch os.Getenv("RUNNER_TEST_MODE") {
+	case "orphan":
+		fmt.Printf("orphan %d\n", childPids(t, orphan)[0])
+		<-done
+		os.Exit(0)
 	case "threads":
 		// Batches of goroutines that each hold a thread for a moment, so that every idle
 		// thread is taken, and end it: a goroutine that exits locked ends its thread.
@@ -294,8 +309,8 @@ func TestSweepOrphans(t *testing.T) {
 // A holder of the step's output pipe that no sweep can find or kill (here the suite's own
 // process, which a sweep spares, holding a copy the step sent it; in the field, a non-dumpable
 // daemon of a non-root suite): Run still returns within the step's bound, on an exit, a
-// timeout and a Ctrl-C alike, and says that it stopped reading. os.File.Fd would have put the
-// pipe into blocking mode, and then nothing could interrupt the pending read.
+// timeout and a Ctrl-C alike, says that it stopped reading, and the step fails. os.File.Fd would
+// have put the pipe into blocking mode, and then nothing could interrupt the pending read.
 func TestUnfindableHolderOfThePipe(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -335,7 +350,10 @@ while [ ! -e %s ]; do sleep 0.01; done
 			f := <-held
 			require.NotNil(t, f, "the step's stdout never reached the test")
 			defer f.Close()
-			require.Contains(t, log, "the output pipe was still open")
+			const open = "the output pipe was still open 2s after the step ended, held by a process that could not be found; stopped reading it"
+			require.Contains(t, log, "[smoke] 03-validate: "+open+"\n")
+			require.Equal(t, open, res.HeldOpen)
+			require.ErrorContains(t, res.Err, open, "a step whose pipe is held open cannot pass")
 			if tc.cancel {
 				require.True(t, res.Interrupted)
 			}
