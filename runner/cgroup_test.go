@@ -260,3 +260,23 @@ func TestCgroupStepID(t *testing.T) {
 	}
 	require.Equal(t, "/sys/fs/cgroup/a b", unescapeMount(`/sys/fs/cgroup/a\040b`))
 }
+
+// A sweep ends only after two looks in a row find nothing: a process that one look misses (it
+// was forked between the look's listing and its checks, say) is caught by the next. Here the
+// family's test misses the process on its first look.
+func TestSweepLooksTwice(t *testing.T) {
+	cmd := exec.Command("sleep", "300")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	pid, looks := cmd.Process.Pid, 0
+	found, left := sweep(family{want: func(p int) (Proc, bool) {
+		if p != pid {
+			return Proc{}, false
+		}
+		looks++
+		return Proc{}, looks > 1
+	}}, Grace)
+	require.Empty(t, left)
+	require.Len(t, found, 1, "the second look must find what the first missed")
+	require.Equal(t, pid, found[0].PID)
+}

@@ -219,6 +219,9 @@ func ancestors() map[int]bool {
 	return out
 }
 
+// pidsAhead is how many pids above the highest one listed in /proc a look also tries.
+const pidsAhead = 64
+
 // family is what one sweep looks for.
 type family struct {
 	// want selects a process of the family anywhere in /proc, and names it.
@@ -311,34 +314,94 @@ func (fam family) look(spare, spareGroups map[int]bool) (live int, named []Proc)
 		}
 		g.kill()
 	}
-	// Newest first: a process that forks and exits over and over is most likely the highest pid.
-	pids := allPids()
-	slices.Reverse(pids)
+	fam.lookProc(spare, spareGroups, inCgroup, add)
+	return live, named
+}
+
+// lookProc is the part of a look that goes through /proc: it kills each process of the family
+// that it sees outside the cgroups (add counts and names it), and the process group of each,
+// all at once, when no member of the group is seen that is not of the family.
+func (fam family) lookProc(spare, spareGroups, inCgroup map[int]bool, add func(int, Proc)) {
 	var mine []int
-	whole := map[int]bool{} // process group → every member seen is of the family
-	for _, pid := range pids {
+	ours := map[int]bool{}    // process group → a member is of the family
+	others := map[int][]int{} // process group → its members that are not
+	for _, pid := range newestFirst() {
 		if spare[pid] || inCgroup[pid] || !running(pid) {
 			continue
 		}
 		p, ok := fam.want(pid)
 		g := pgidOf(pid)
-		if all, known := whole[g]; !known || all {
-			whole[g] = ok
+		if !ok {
+			others[g] = append(others[g], pid)
+			continue
 		}
-		if ok {
-			add(pid, p)
-			mine = append(mine, pid)
-		}
+		add(pid, p)
+		mine = append(mine, pid)
+		ours[g] = true
 	}
 	for _, pid := range mine {
 		killChecked(pid, func() bool { _, ok := fam.want(pid); return ok })
 	}
-	for g, all := range whole {
-		if all && g > 0 && !spareGroups[g] {
-			_ = syscall.Kill(-g, syscall.SIGKILL)
+	for g := range ours {
+		// A member that was exiting when it was looked at (its memory, and so its marker, gone
+		// already) is no reason to spare the group.
+		if g <= 0 || spareGroups[g] || slices.ContainsFunc(others[g], func(pid int) bool {
+			_, ok := fam.want(pid)
+			return !ok && running(pid) && pgidOf(pid) == g && !exiting(pid)
+		}) {
+			continue
 		}
+		_ = syscall.Kill(-g, syscall.SIGKILL)
 	}
-	return live, named
+}
+
+// newestFirst lists the processes in /proc, the most recently started first as far as pids tell:
+// the pidsAhead pids the kernel gives next, then back from the last one it gave (/proc/loadavg),
+// across a wrap, so that a process that forks and exits over and over is looked at while it
+// lives.
+func newestFirst() []int {
+	pids := allPids()
+	f := strings.Fields(readString("/proc/loadavg"))
+	last := 0
+	if len(f) == 5 {
+		last, _ = strconv.Atoi(f[4])
+	}
+	if last <= 0 {
+		slices.SortFunc(pids, func(a, b int) int { return b - a })
+		return pids
+	}
+	behind := func(pid int) int {
+		if pid <= last {
+			return last - pid
+		}
+		return last + pidWrap - pid
+	}
+	slices.SortFunc(pids, func(a, b int) int { return behind(a) - behind(b) })
+	ahead := make([]int, 0, pidsAhead+len(pids))
+	for pid := last + pidsAhead; pid > last; pid-- {
+		ahead = append(ahead, pid)
+	}
+	return append(ahead, pids...)
+}
+
+// pidWrap is above the largest pid_max Linux allows (2^22).
+const pidWrap = 1<<22 + 1
+
+// readString is the file at p, or "".
+func readString(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}
+
+// exiting reports whether pid is gone, or exiting: its memory, and so its environment, gone.
+func exiting(pid int) bool {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	defer f.Close()
+	n, err := f.Read(make([]byte, 1))
+	return n == 0 && (err == nil || err == io.EOF)
 }
 
 // killChecked sends SIGKILL to pid if, once a pidfd holds the process, still(), so that a pid reused
