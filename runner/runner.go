@@ -141,13 +141,13 @@ func Run(ctx context.Context, c Cmd) Result {
 	}
 	if l.cg != nil {
 		res.Cgroup = l.cg.dir
+	} else if l.uncgrouped != nil {
+		fmt.Fprintf(logw, "[smoke] %s: started without a cgroup of its own: %v\n", c.Prefix, l.uncgrouped)
 	}
 
 	ls, stopBeat := c.streamer(start)
 	copied := make(chan copyResult, 1)
-	go func() {
-		copied <- copyOut(pr, logw, ls)
-	}()
+	go func() { copied <- copyOut(pr, logw, ls) }()
 
 	waitErr := l.wait(ctx, c.Timeout, &res)
 	found, left := l.end(c.StepID, pipe)
@@ -200,6 +200,8 @@ type leader struct {
 	pgid   int
 	exited chan error
 	cg     *stepCgroup
+	// uncgrouped is why the leader could not start in its cgroup, when it started without.
+	uncgrouped error
 }
 
 // startLeader starts c's leader with out as its stdout and stderr, in a new session, and, when c
@@ -241,7 +243,7 @@ func startLeader(c Cmd, out *os.File) (*leader, error) {
 		err := cmd.Start()
 		if err != nil && l.cg != nil {
 			_ = l.cg.remove()
-			l.cg = nil
+			l.cg, l.uncgrouped = nil, err
 			cmd = command(nil)
 			err = cmd.Start()
 		}
