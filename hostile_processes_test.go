@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -59,10 +60,16 @@ type watchedSmoke struct {
 // group is killed if it is still running.
 func startSmoke(t *testing.T, env ...string) *watchedSmoke {
 	t.Helper()
-	w := &watchedSmoke{t: t, out: filepath.Join(t.TempDir(), "evidence"), buf: &lockedBuffer{}, done: make(chan struct{})}
+	return startSmokeAs(t, nil, filepath.Join(t.TempDir(), "evidence"), append([]string{"TMPDIR=" + t.TempDir()}, env...)...)
+}
+
+// startSmokeAs is startSmoke as the user cred (nil: this process's), with the evidence in out.
+func startSmokeAs(t *testing.T, cred *syscall.Credential, out string, env ...string) *watchedSmoke {
+	t.Helper()
+	w := &watchedSmoke{t: t, out: out, buf: &lockedBuffer{}, done: make(chan struct{})}
 	w.cmd = exec.Command("make", "--no-print-directory", "smoke")
-	w.cmd.Env = cleanEnv(append([]string{"SMOKE_OUT=" + w.out, "TMPDIR=" + t.TempDir()}, env...)...)
-	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	w.cmd.Env = cleanEnv(append([]string{"SMOKE_OUT=" + w.out}, env...)...)
+	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	w.cmd.Stdout, w.cmd.Stderr = w.buf, w.buf
 	// make's output may be held open by a process that outlives it: Wait returns anyway.
 	w.cmd.WaitDelay = 10 * time.Second
@@ -349,43 +356,84 @@ const hangLine = `hanging \(FIXTURE_HANG\), pid=(\d+) child_pid=(\d+)`
 
 // kill -9 of the test binary. The old code left the training process running with ppid 1.
 // Now the step's leader dies with the suite (the kernel's parent-death signal); its own child,
-// which no signal reaches, is killed by the next run, which names it in run.json and the report.
+// which no signal reaches, is killed by the next run, which names it in run.json and the report:
+// a child that carries the step's marker, and one that carries nothing (an empty environment, no
+// output pipe, a session of its own), which only the dead step's cgroup holds; the next run
+// also removes that cgroup.
 func TestKill9OfTheTestBinary(t *testing.T) {
-	// Every suite sweeps the whole machine's orphans when it starts: one started by another
-	// package's tests (go test ./... runs packages at once) may kill this orphan before the
-	// next run here does. The orphan is then dead but not named here: that case is tried again.
-	for try := 1; ; try++ {
-		if !kill9Once(t) {
-			return
-		}
-		require.Less(t, try, 3, "three times another suite killed the orphan before the next run could")
-		t.Logf("try %d: another suite on this machine killed the orphan first; trying again", try)
+	for _, oc := range []orphanCase{
+		{name: "a marked child", knob: "FIXTURE_HANG=train_text_to_image", cmd: "time.sleep",
+			pids: func(w *watchedSmoke) (int, int) {
+				m := w.waitLog("04-train", hangLine, 3*time.Minute)
+				return atoi(m[1]), atoi(m[2])
+			},
+			named: `^pid \d+ \(\S*python\S* -c import time; time\.sleep\(10\*\*7\)\), left by step \d+\.\d+\.[0-9a-f]{8}/04-train$`},
+		{name: "a child only the cgroup holds", cgroup: true, knob: "FIXTURE_DAEMON=train_text_to_image:scrub:hang", cmd: "train_text_to_image",
+			pids: func(w *watchedSmoke) (int, int) {
+				d := w.waitLog("04-train", daemonAnyLine, 3*time.Minute)
+				m := w.waitLog("04-train", `hanging \(FIXTURE_DAEMON\), pid=(\d+)`, time.Minute)
+				return atoi(m[1]), atoi(d[1])
+			},
+			named: `^pid \d+ \(\S*python\S* -c import sys, time; time\.sleep\(float\(sys\.argv\[1\]\)\) 1000000\.0 train_text_to_image\), left by step \d+\.\d+\.[0-9a-f]{8}/04-train$`},
+	} {
+		t.Run(oc.name, func(t *testing.T) {
+			if oc.cgroup {
+				requireStepCgroups(t)
+			}
+			// Every suite sweeps the whole machine's orphans when it starts: one started by
+			// another package's tests (go test ./... runs packages at once) may kill this orphan
+			// before the next run here does. The orphan is then dead but not named here: that
+			// case is tried again.
+			for try := 1; ; try++ {
+				if !kill9Once(t, oc) {
+					return
+				}
+				require.Less(t, try, 3, "three times another suite killed the orphan before the next run could")
+				t.Logf("try %d: another suite on this machine killed the orphan first; trying again", try)
+			}
+		})
 	}
+}
+
+// orphanCase is one kill -9 case: the fixture's setting, how to read the step's leader and the
+// orphan from the step's log, what the orphan's command line holds, and how run.json names it.
+type orphanCase struct {
+	name   string
+	cgroup bool // only a cgroup holds the orphan
+	knob   string
+	pids   func(w *watchedSmoke) (leader, orphan int)
+	cmd    string
+	named  string
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 // kill9Once runs the kill -9 case once, and reports whether the orphan was killed by some other
 // suite than the next run here (stolen).
-func kill9Once(t *testing.T) (stolen bool) {
+func kill9Once(t *testing.T, oc orphanCase) (stolen bool) {
 	t.Helper()
-	w := startSmoke(t, "FIXTURE_HANG=train_text_to_image", "TESTFLAGS=-run Test0[0-4]")
-	m := w.waitLog("04-train", hangLine, 3*time.Minute)
-	leader, _ := strconv.Atoi(m[1])
-	child, _ := strconv.Atoi(m[2])
+	before := stepCgroupDirs(t)
+	w := startSmoke(t, oc.knob, "TESTFLAGS=-run Test0[0-4]")
+	leader, child := oc.pids(w)
 	killAtEnd(t, leader, "train_text_to_image")
-	killAtEnd(t, child, "time.sleep")
+	killAtEnd(t, child, oc.cmd)
 	suite := parentOf(leader)
 	require.True(t, procAlive(suite, "smoke.test"), "the training's parent, pid %d, is not the test binary", suite)
 
 	require.NoError(t, syscall.Kill(suite, syscall.SIGKILL))
 	requireGone(t, leader, "train_text_to_image", "the training process outlived the killed suite")
-	require.True(t, procAlive(child, "time.sleep"), "the training's child is the orphan the next run must find")
+	require.True(t, procAlive(child, oc.cmd), "the training's child is the orphan the next run must find")
 
 	// The next run, before anything runs, kills the orphan and names it. It starts at once,
 	// while the killed run's make still renders its documents.
 	r := makeSmoke(t, "TESTFLAGS=-run Test00")
 	w.wait(2 * time.Minute)
 	require.Equal(t, evidence.ExitIncomplete, r.exit, "-run left sections out: INCOMPLETE; output:\n%s", r.tail())
-	requireGone(t, child, "time.sleep", "the next run left the orphan running")
+	requireGone(t, child, oc.cmd, "the next run left the orphan running")
+	requireNoStepCgroupLeft(t, before)
 	var info evidence.Run
 	require.NoError(t, json.Unmarshal([]byte(r.read(t, evidence.RunFile)), &info))
 	var named []string
@@ -398,7 +446,7 @@ func kill9Once(t *testing.T) (stolen bool) {
 		return true // dead, and this run did not kill it
 	}
 	require.Len(t, named, 1, "run.json's orphans: %v", info.Orphans)
-	require.Regexp(t, `^pid \d+ \(\S*python\S* -c import time; time\.sleep\(10\*\*7\)\), left by step \d+\.\d+\.[0-9a-f]{8}/04-train$`, named[0])
+	require.Regexp(t, oc.named, named[0])
 	require.Contains(t, r.read(t, evidence.ReportFile), fmt.Sprintf("pid %d (", child), "the report names the orphan")
 	require.Contains(t, r.output, fmt.Sprintf("smoke: killed pid %d (", child))
 	return false
@@ -460,4 +508,187 @@ func TestPlanTimeoutsThatOverflow(t *testing.T) {
 	require.NotContains(t, buf.String(), "=== RUN   Test0", "no section may run")
 	entries, _ := os.ReadDir(filepath.Join(out, evidence.LogsDir))
 	require.Empty(t, entries, "no step may run")
+}
+
+// daemonAnyLine is what the fixture prints when FIXTURE_DAEMON has started its daemon, whatever
+// its kind.
+const daemonAnyLine = `daemon started \(FIXTURE_DAEMON\), daemon_pid=(\d+) (?:pane_pid=(\d+) )?(?:keeps stdout open|closed stdout)`
+
+// requireStepCgroups skips the test where steps cannot have a cgroup of their own, saying why,
+// except where CI=true or GPUSMOKE_REQUIRE_CGROUP=1 says that the machine has them (.ci/run runs
+// as root on a machine with cgroup v2).
+func requireStepCgroups(t *testing.T) {
+	t.Helper()
+	if err := runner.StepCgroups(); err != nil {
+		if os.Getenv("GPUSMOKE_REQUIRE_CGROUP") == "1" || os.Getenv("CI") == "true" {
+			t.Fatalf("per-step cgroups are required here (GPUSMOKE_REQUIRE_CGROUP=1 or CI=true): %v", err)
+		}
+		t.Skipf("no per-step cgroup on this machine: %v", err)
+	}
+}
+
+// stepCgroupDirs lists the step cgroups (gpusmoke.*) under the cgroup v2 mount.
+func stepCgroupDirs(t *testing.T) map[string]bool {
+	t.Helper()
+	dirs := map[string]bool{}
+	for _, line := range strings.Split(fileText("/proc/self/mounts"), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[2] != "cgroup2" {
+			continue
+		}
+		_ = filepath.WalkDir(f[1], func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() && strings.HasPrefix(d.Name(), "gpusmoke.") {
+				dirs[p] = true
+				return filepath.SkipDir
+			}
+			return nil
+		})
+	}
+	return dirs
+}
+
+// requireNoStepCgroupLeft checks that every step cgroup made since before belongs to a run
+// still alive (another suite's, on this machine): a dead run's is removed.
+func requireNoStepCgroupLeft(t *testing.T, before map[string]bool) {
+	t.Helper()
+	var left []string
+	require.Eventually(t, func() bool {
+		left = nil
+		for d := range stepCgroupDirs(t) {
+			f := strings.SplitN(filepath.Base(d), ".", 5)
+			if !before[d] && (len(f) < 5 || !runner.RunAlive(f[1]+"."+f[2]+"."+f[3]+"/"+f[4])) {
+				left = append(left, d)
+			}
+		}
+		return len(left) == 0
+	}, 5*time.Second, 50*time.Millisecond, "a dead run's step cgroup was left: %v", &left)
+}
+
+// A family that carries neither the step's marker nor its output pipe and leaves its session (an
+// empty environment, a new tmux server), or one that keeps the marker but forks a new pid every
+// millisecond (issue 17, items 3 and 4): the old sweep missed each, and the step PASSED with the
+// family still running. In a cgroup of its own, the step's whole family is frozen, killed and
+// named with pids and command lines, the step FAILs, and the cgroup is removed.
+func TestFamiliesTheStepsCgroupHolds(t *testing.T) {
+	requireStepCgroups(t)
+	for _, kind := range []string{"scrub", "forks", "tmux"} {
+		t.Run(kind, func(t *testing.T) {
+			if _, err := exec.LookPath("tmux"); kind == "tmux" && err != nil {
+				t.Skip("no tmux on this machine")
+			}
+			lock := filepath.Join(t.TempDir(), "family.lock")
+			before := stepCgroupDirs(t)
+			w := startSmoke(t, "FIXTURE_DAEMON=validate_config:"+kind, "FIXTURE_DAEMON_SECONDS=120",
+				"FIXTURE_DAEMON_LOCK="+lock, "TESTFLAGS=-run Test0[0-3]")
+			m := w.waitLog("03-validate", daemonAnyLine, 3*time.Minute)
+			daemon := atoi(m[1])
+			what := "validate_config"
+			if kind == "tmux" {
+				what = "tmux"
+			}
+			killAtEnd(t, daemon, what)
+			t.Cleanup(func() { _ = syscall.Kill(-daemon, syscall.SIGKILL) }) // the forking family's group
+			w.waitSectionEnd("Test03Validate", stepSlack)
+			r := w.wait(2 * time.Minute)
+			reason := requireHalted(t, r, 3)
+			require.Regexp(t, `^03-validate: exited 0; \d+ process\(es\) outlived the step outside its process group, killed: pid \d+ \(`, reason)
+			switch kind {
+			case "scrub":
+				requireGone(t, daemon, "validate_config", "the daemon with an empty environment outlived its step")
+				require.Contains(t, reason, fmt.Sprintf("pid %d (", daemon))
+				require.Regexp(t, `\(\S*python\S* -c import sys, time; time\.sleep\(float\(sys\.argv\[1\]\)\) 120\.0 validate_config\)`, reason)
+			case "forks":
+				require.Eventually(t, func() bool { return exec.Command("flock", "-n", lock, "true").Run() == nil }, 10*time.Second, 20*time.Millisecond,
+					"the forking family outlived its step")
+				require.Regexp(t, `\(\S*python\S* \./difftrain/scripts/validate_config\.py `, reason)
+			case "tmux":
+				pane := atoi(m[2])
+				killAtEnd(t, pane, "sleep")
+				requireGone(t, daemon, "tmux", "the tmux server outlived its step")
+				requireGone(t, pane, "sleep", "the tmux window's command outlived its step")
+				require.Regexp(t, fmt.Sprintf(`pid %d \(\S*tmux -S `, daemon), reason)
+				require.Contains(t, reason, fmt.Sprintf("pid %d (sleep 120)", pane))
+			}
+			require.Contains(t, r.read(t, "logs/03-validate.log"), "[smoke] 03-validate: ")
+			requireNoStepCgroupLeft(t, before)
+		})
+	}
+}
+
+// asNobody prepares a run of make smoke as the user nobody: the suite's binaries built first, as
+// this user, and an evidence directory, TMPDIR and HOME that nobody owns. It returns nobody's
+// credential, SMOKE_OUT and the settings. It skips where this process cannot switch users (it is
+// not root) or nobody cannot read the repository.
+func asNobody(t *testing.T) (*syscall.Credential, string, []string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("only root can run the suite as another user")
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	cred := &syscall.Credential{Uid: uint32(atoi(u.Uid)), Gid: uint32(atoi(u.Gid)), Groups: []uint32{}}
+	build := exec.Command("make", "--no-print-directory", ".bin/plain/smoke.test", ".bin/plain/gotestsum", ".bin/plain/test2json", ".bin/plain/checklist")
+	build.Env = cleanEnv()
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "build the suite:\n%s", out)
+	check := exec.Command("/bin/sh", "-c", "test -r Makefile && test -x scripts/run-smoke && test -x .bin/plain/smoke.test")
+	check.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if err := check.Run(); err != nil {
+		wd, _ := os.Getwd()
+		t.Skipf("nobody cannot read the repository at %s: %v", wd, err)
+	}
+	dir, err := os.MkdirTemp("", "gpusmoke-nobody-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	for _, d := range []string{dir, filepath.Join(dir, "home"), filepath.Join(dir, "tmp")} {
+		require.NoError(t, os.MkdirAll(d, 0o755))
+		require.NoError(t, os.Chown(d, int(cred.Uid), int(cred.Gid)))
+	}
+	return cred, filepath.Join(dir, "evidence"), []string{"HOME=" + filepath.Join(dir, "home"), "TMPDIR=" + filepath.Join(dir, "tmp")}
+}
+
+// The README's own scenario, in a suite that does not run as root (issue 17, item 1): a daemon
+// that calls setsid() and makes itself non-dumpable, so that the suite can read neither its
+// environment nor its descriptors, keeps the step's stdout open. No cgroup can be had (preflight
+// says so), no sweep finds the daemon. Before 4ca5875 the step hung until the daemon ended and
+// then PASSED, and a Ctrl-C took as long; after it, the step still PASSED. Now the step ends
+// within its bound and FAILs, saying that its pipe was held open, and a Ctrl-C ends the run
+// within the bound, INTERRUPTED, exit non-zero.
+func TestNonRootSuite(t *testing.T) {
+	t.Run("exits 0 while a non-dumpable daemon holds the pipe", func(t *testing.T) {
+		cred, out, env := asNobody(t)
+		w := startSmokeAs(t, cred, out, append(env, "FIXTURE_DAEMON=validate_config:nodump", "FIXTURE_DAEMON_SECONDS=60", "TESTFLAGS=-run Test0[0-3]")...)
+		m := w.waitLog("03-validate", daemonLine, 3*time.Minute)
+		killAtEnd(t, atoi(m[1]), "validate_config")
+		w.waitSectionEnd("Test03Validate", stepSlack)
+		r := w.wait(2 * time.Minute)
+		reason := requireHalted(t, r, 3)
+		require.Equal(t, "03-validate: exited 0; the output pipe was still open 2s after the step ended, held by a process that could not be found; stopped reading it", reason)
+		require.Regexp(t, `steps run without a cgroup of their own: create cgroup \S+: permission denied \(a suite that does not run as root needs a delegated cgroup v2\)`,
+			r.sections["Test00Preflight"].Notes)
+	})
+	t.Run("Ctrl-C while a non-dumpable daemon holds the pipe", func(t *testing.T) {
+		cred, out, env := asNobody(t)
+		w := startSmokeAs(t, cred, out, append(env, "FIXTURE_DAEMON=validate_config:hang:nodump", "FIXTURE_DAEMON_SECONDS=60", "TESTFLAGS=-run Test0[0-4]")...)
+		m := w.waitLog("03-validate", daemonLine, 3*time.Minute)
+		killAtEnd(t, atoi(m[1]), "validate_config")
+		hang := w.waitLog("03-validate", `hanging \(FIXTURE_DAEMON\), pid=(\d+)`, time.Minute)
+		leader := atoi(hang[1])
+		killAtEnd(t, leader, "validate_config")
+		sent := time.Now()
+		require.NoError(t, syscall.Kill(-w.cmd.Process.Pid, syscall.SIGINT)) // what a terminal's Ctrl-C does
+		ended := w.waitSectionEnd("Test03Validate", stepSlack)
+		r := w.wait(2 * time.Minute)
+		t.Logf("FIGURE non-root suite, unfindable holder: section seen ending %.3fs after Ctrl-C", ended.Sub(sent).Seconds())
+		requireGone(t, leader, "validate_config", "the step's leader outlived the interrupted run")
+		require.NotEqual(t, 0, r.code, "an interrupted run never exits 0; output:\n%s", r.tail())
+		require.Regexp(t, `make: \*\*\* \[\S+: smoke\] Error [1-9]`, r.output, "the recipe must exit non-zero")
+		res, reason := r.result(t, "Test03Validate")
+		require.Equal(t, evidence.Interrupted, res, r.tail())
+		require.Regexp(t, `^03-validate: interrupted after \d+s; the output pipe was still open 2s after the step ended, held by a process that could not be found; stopped reading it$`, reason)
+		res, _ = r.result(t, "Test04Train")
+		require.Equal(t, evidence.Skipped, res)
+	})
 }

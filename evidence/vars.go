@@ -35,6 +35,7 @@ var Vars = []Var{
 	{"GPUSMOKE_JOBDIR", "the sbatch script, to its tasks: the job's evidence directory"},
 	{"SMOKE_REQUIRE_TORCH", "the project's tests (CI sets it): the torch and pytest lanes may not skip"},
 	{"GPUSMOKE_REQUIRE_SLURM", "the project's tests (make slurm-test sets it): the Slurm test may not skip"},
+	{"GPUSMOKE_REQUIRE_CGROUP", "the project's tests (CI sets it): the tests of per-step cgroups may not skip"},
 	{"GPUSMOKE_TEST_FAIL", "the project's Slurm test, to its wrapped run-smoke: the node whose training fails"},
 	{"GPUSMOKE_TEST_VANISH", "the project's Slurm test, to its wrapped run-smoke: the node that leaves nothing"},
 }

@@ -75,11 +75,13 @@ func daemonPid(t *testing.T, pidFile string) int {
 }
 
 // A step that exits 0 while a daemon it started (setsid) keeps its stdout open: Run returns at
-// once, the daemon is killed, named, and the step fails. Found by its marker, and, with an
-// empty environment, by the pipe it holds.
+// once, the daemon is killed, named, and the step fails. Found by its cgroup, where it has one,
+// and else by its marker, and, with an empty environment, by the pipe it holds.
 func TestDaemonThatKeepsStdoutOpen(t *testing.T) {
-	for _, scrub := range []bool{false, true} {
-		t.Run(fmt.Sprintf("scrubbed env=%v", scrub), func(t *testing.T) {
+	for _, tc := range []struct{ scrub, cgroup bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		scrub := tc.scrub
+		t.Run(fmt.Sprintf("scrubbed env=%v cgroup=%v", scrub, tc.cgroup), func(t *testing.T) {
+			withCgroups(t, tc.cgroup)
 			pidFile := filepath.Join(t.TempDir(), "daemon.pid")
 			res, log := runBounded(t, context.Background(), Cmd{Argv: daemonScript(pidFile, "echo done", scrub), StepID: NewRunID() + "/03-validate"},
 				pidFile, 4*Grace+10*time.Second)
@@ -90,7 +92,7 @@ func TestDaemonThatKeepsStdoutOpen(t *testing.T) {
 			require.Len(t, res.Escaped, 1)
 			require.Equal(t, pid, res.Escaped[0].PID)
 			require.Equal(t, "sleep 300", res.Escaped[0].Cmdline)
-			require.Equal(t, scrub, res.Escaped[0].StepID == "", "found by the marker unless the environment was scrubbed")
+			require.Equal(t, scrub && !tc.cgroup, res.Escaped[0].StepID == "", "found by the cgroup, or by the marker unless the environment was scrubbed")
 			require.EqualError(t, res.Err, fmt.Sprintf("exited 0, but 1 process(es) outlived the step outside its process group, killed: pid %d (sleep 300)", pid))
 			require.Contains(t, log, "started\ndone\n")
 			require.Contains(t, log, fmt.Sprintf("[smoke] 03-validate: 1 process(es) outlived the step outside its process group, killed: pid %d (sleep 300)\n", pid))
@@ -132,8 +134,11 @@ func TestTimeoutWhileADaemonHoldsThePipe(t *testing.T) {
 }
 
 // helperEnv makes the test binary, started again, act as a suite that runs one step (see
-// TestHelperSuite).
-const helperEnv = "RUNNER_TEST_HELPER"
+// TestHelperSuite); helperStepEnv, when set, is the step's StepID.
+const (
+	helperEnv     = "RUNNER_TEST_HELPER"
+	helperStepEnv = "RUNNER_TEST_STEP_ID"
+)
 
 // In the helper, the main goroutine keeps the main thread, which the Go runtime never ends:
 // so the step is started on a thread that can end, as in the suite, where sections run on
@@ -148,7 +153,8 @@ func init() {
 // that write their pids to the file named by helperEnv's value and sleep, then, per
 // RUNNER_TEST_MODE: "wait" runs one and waits to be killed; "threads" runs 16 at once, ends 1600
 // OS threads (goroutines that exit while locked to theirs) while they run, and prints how many
-// steps survived that.
+// steps survived that; "orphan" runs one that first starts a process with no marker, no output
+// pipe and a session of its own, prints "orphan <its pid>" and waits to be killed.
 func TestHelperSuite(t *testing.T) {
 	pidFile := os.Getenv(helperEnv)
 	if pidFile == "" {
@@ -159,10 +165,15 @@ func TestHelperSuite(t *testing.T) {
 	if os.Getenv("RUNNER_TEST_MODE") == "threads" {
 		steps = 16
 	}
+	script, orphan := "echo $$ >> "+pidFile+"; exec sleep 300", pidFile+".orphan"
+	if os.Getenv("RUNNER_TEST_MODE") == "orphan" {
+		script = fmt.Sprintf("env -i setsid sh -c 'echo $$ > %[1]s; exec sleep 300' </dev/null >/dev/null 2>&1 &\n"+
+			"while [ ! -s %[1]s ]; do sleep 0.01; done\n", orphan) + script
+	}
 	done := make(chan Result, steps)
 	for i := range steps {
 		go func() {
-			done <- Run(context.Background(), Cmd{Argv: sh("echo $$ >> " + pidFile + "; exec sleep 300"), Dir: dir,
+			done <- Run(context.Background(), Cmd{Argv: sh(script), Dir: dir, StepID: os.Getenv(helperStepEnv),
 				Log: filepath.Join(dir, fmt.Sprintf("step%d.log", i))})
 		}()
 	}
@@ -171,6 +182,10 @@ func TestHelperSuite(t *testing.T) {
 	}
 	pids := childPids(t, pidFile)
 	switch os.Getenv("RUNNER_TEST_MODE") {
+	case "orphan":
+		fmt.Printf("orphan %d\n", childPids(t, orphan)[0])
+		<-done
+		os.Exit(0)
 	case "threads":
 		// Batches of goroutines that each hold a thread for a moment, so that every idle
 		// thread is taken, and end it: a goroutine that exits locked ends its thread.
@@ -293,25 +308,11 @@ func TestSweepOrphans(t *testing.T) {
 	require.True(t, alive(live))
 }
 
-// A process's command line is redacted before it is cut to cmdlineMax bytes: a token across the
-// cut lost its end, no redactor could find what was left, and its first bytes reached the reason.
-func TestCmdlineRedactedBeforeTheCut(t *testing.T) {
-	const secret = "hf_Qz7wVb3KpLm9Rt2XcN8dFg4HjY6"
-	pad := strings.Repeat("x", cmdlineMax-10)
-	cmd := exec.Command("sleep", "300")
-	cmd.Args[0] = pad + secret // the cut falls 10 bytes into the token
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	red := redact.New([]string{"HF_TOKEN=" + secret})
-	require.Eventually(t, func() bool { return strings.HasPrefix(cmdlineOf(cmd.Process.Pid, nil), pad) }, 5*time.Second, 10*time.Millisecond)
-	require.Equal(t, pad+"[REDACTED:HF_TOKEN]…", cmdlineOf(cmd.Process.Pid, red.Writer))
-}
-
 // A holder of the step's output pipe that no sweep can find or kill (here the suite's own
 // process, which a sweep spares, holding a copy the step sent it; in the field, a non-dumpable
 // daemon of a non-root suite): Run still returns within the step's bound, on an exit, a
-// timeout and a Ctrl-C alike, and says that it stopped reading. os.File.Fd would have put the
-// pipe into blocking mode, and then nothing could interrupt the pending read.
+// timeout and a Ctrl-C alike, says that it stopped reading, and the step fails. os.File.Fd would
+// have put the pipe into blocking mode, and then nothing could interrupt the pending read.
 func TestUnfindableHolderOfThePipe(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -320,71 +321,65 @@ func TestUnfindableHolderOfThePipe(t *testing.T) {
 		cancel  bool
 	}{
 		{name: "exit 0", then: "exit 0", timeout: time.Minute},
-		{name: "timeout", then: "sleep 300", timeout: 500 * time.Millisecond},
+		{name: "timeout", then: "sleep 300", timeout: 3 * time.Second},
 		{name: "interrupt", then: "sleep 300", timeout: time.Minute, cancel: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			sock := filepath.Join(dir, "fd.sock")
-			l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-			require.NoError(t, err)
-			defer l.Close()
-			require.NoError(t, l.SetDeadline(time.Now().Add(time.Minute)))
-			held := make(chan *os.File, 1)
+			send, arrived := stdoutHolder(t, dir)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			go func() {
-				f := receiveFd(l) // nil when nothing came: the step then never goes on
-				if f != nil {
-					_ = os.WriteFile(filepath.Join(dir, "got"), nil, 0o644)
-				}
-				held <- f
-				if tc.cancel {
+			if tc.cancel {
+				go func() {
+					<-arrived
 					time.Sleep(200 * time.Millisecond)
 					cancel()
-				}
-			}()
-			// The step hands its stdout to this process (the test binary, started again as
-			// sendFdEnv's sender), then goes on.
-			send := fmt.Sprintf(`%s=%s %q -test.run '^$' &
-n=0; while [ ! -e %s ] && [ $n -lt 3000 ]; do sleep 0.01; n=$((n+1)); done
-%s`, sendFdEnv, sock, os.Args[0], filepath.Join(dir, "got"), tc.then)
-			c := Cmd{Argv: sh(send), StepID: NewRunID() + "/03-validate", Timeout: tc.timeout}
-			res, log := runBounded(t, ctx, c, filepath.Join(dir, "none.pid"), 4*Grace+15*time.Second)
-			f := <-held
-			require.NotNil(t, f, "the step's stdout never reached the test")
-			defer f.Close()
-			require.Contains(t, log, "the output pipe was still open")
-			if tc.cancel {
-				require.True(t, res.Interrupted)
+				}()
 			}
-			if tc.timeout < time.Minute {
-				require.True(t, res.TimedOut)
+			c := Cmd{Argv: sh(send + tc.then), StepID: NewRunID() + "/03-validate", Timeout: tc.timeout}
+			res, log := runBounded(t, ctx, c, filepath.Join(dir, "none.pid"), tc.timeout+4*Grace+15*time.Second)
+			select {
+			case <-arrived:
+			default:
+				t.Fatalf("the step's stdout never reached the test; log:\n%s", log)
 			}
+			const open = "the output pipe was still open 2s after the step ended, held by a process that could not be found; stopped reading it"
+			require.Contains(t, log, "[smoke] 03-validate: "+open+"\n")
+			require.Equal(t, open, res.HeldOpen)
+			require.ErrorContains(t, res.Err, open, "a step whose pipe is held open cannot pass")
+			require.Equal(t, tc.cancel, res.Interrupted)
+			require.Equal(t, tc.timeout < time.Minute, res.TimedOut)
 		})
 	}
 }
 
-// sendFdEnv makes the test binary, started again, send its stdout over the unix socket named by
-// its value (SCM_RIGHTS), wait for the peer to close, and exit.
-const sendFdEnv = "RUNNER_TEST_SENDFD"
-
-func init() {
-	sock := os.Getenv(sendFdEnv)
-	if sock == "" {
-		return
-	}
-	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		os.Exit(3)
-	}
-	_, _, err = conn.WriteMsgUnix([]byte("x"), syscall.UnixRights(1), nil)
-	if err != nil {
-		os.Exit(4)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
-	_, _ = conn.Read(make([]byte, 1))
-	os.Exit(0)
+// stdoutHolder makes this process hold a step's stdout, as a non-dumpable daemon of a suite
+// that is not root would (no sweep kills this process): it returns the script lines that hand
+// the step's stdout over to it and wait until it has arrived, and a channel closed when it has.
+// The descriptor is closed when the test ends.
+func stdoutHolder(t testing.TB, dir string) (string, <-chan struct{}) {
+	t.Helper()
+	sock, got := filepath.Join(dir, "fd.sock"), filepath.Join(dir, "got")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	require.NoError(t, err)
+	arrived := make(chan struct{})
+	held := make(chan *os.File, 1)
+	go func() {
+		f := receiveFd(l)
+		if f != nil && os.WriteFile(got, nil, 0o644) == nil {
+			close(arrived)
+		}
+		held <- f
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		if f := <-held; f != nil {
+			f.Close()
+		}
+	})
+	return fmt.Sprintf(`python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.connect(%q); socket.send_fds(s, [b"x"], [1]); s.recv(1)' &
+while [ ! -e %s ]; do sleep 0.01; done
+`, sock, got), arrived
 }
 
 // receiveFd accepts one connection on l and returns the descriptor sent over it (SCM_RIGHTS),
@@ -409,4 +404,18 @@ func receiveFd(l *net.UnixListener) *os.File {
 		return nil
 	}
 	return os.NewFile(uintptr(fds[0]), "held-stdout")
+}
+
+// A process's command line is redacted before it is cut to cmdlineMax bytes: a token across the
+// cut lost its end, no redactor could find what was left, and its first bytes reached the reason.
+func TestCmdlineRedactedBeforeTheCut(t *testing.T) {
+	const secret = "hf_Qz7wVb3KpLm9Rt2XcN8dFg4HjY6"
+	pad := strings.Repeat("x", cmdlineMax-10)
+	cmd := exec.Command("sleep", "300")
+	cmd.Args[0] = pad + secret // the cut falls 10 bytes into the token
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	red := redact.New([]string{"HF_TOKEN=" + secret})
+	require.Eventually(t, func() bool { return strings.HasPrefix(cmdlineOf(cmd.Process.Pid, nil), pad) }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, pad+"[REDACTED:HF_TOKEN]…", cmdlineOf(cmd.Process.Pid, red.Writer))
 }

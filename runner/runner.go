@@ -82,7 +82,13 @@ type Result struct {
 	// when it ended (a daemon that called setsid, say), found by the MarkerVar in their
 	// environment or by the command's output pipe they held open. All were killed.
 	Escaped []Proc
-	Bytes   int64 // bytes of output logged
+	// HeldOpen, when set, says that the output pipe was still held open Grace after the sweep,
+	// by a process no sweep could find (another user's, or a non-dumpable one of a suite that
+	// does not run as root, outside the step's cgroup and session): the step cannot pass.
+	HeldOpen string
+	// Cgroup is the step's cgroup v2 while it ran, "" when it had none (StepCgroups says why).
+	Cgroup string
+	Bytes  int64 // bytes of output logged
 	// LogErr is the first error writing the log (a full disk, say): the step's output from then
 	// on is lost, so the step cannot pass. Err says so when nothing else failed first.
 	LogErr error
@@ -94,12 +100,15 @@ type Result struct {
 
 // Run starts c and waits for it, its whole process group and its output. It never retries.
 //
-// Whatever the command does, Run returns within its timeout plus 4×Grace at most: SIGTERM,
-// SIGKILL after Grace, Grace for the leader to go; then its group is killed, then every process
-// outside the group that carries the step's marker or holds its output pipe (Result.Escaped),
-// looking again for at most Grace, and the output is read for at most Grace more. The leader
-// also dies with the process that runs it (Pdeathsig), so a kill -9 of the suite orphans no
-// leader; its children are left to SweepOrphans in the next run.
+// The leader starts in a new session (and so a new process group of its own) and, where one can
+// be had (StepCgroups), in a new cgroup v2 of its own. Whatever the command does, Run returns
+// within its timeout plus 4×Grace at most: SIGTERM, SIGKILL after Grace, Grace for the leader to
+// go; then its cgroup is frozen and its group killed, then every process of the step outside the
+// group (Result.Escaped: in its cgroup, in its session, carrying its marker or holding its output
+// pipe) is killed, looking again for at most Grace until the cgroup is empty, and the output is
+// read for at most Grace more. The leader also dies with the process that runs it (Pdeathsig),
+// so a kill -9 of the suite orphans no leader; its children, and its cgroup, are left to
+// SweepOrphans in the next run.
 func Run(ctx context.Context, c Cmd) Result {
 	start := time.Now()
 	res := Result{ExitCode: -1}
@@ -132,110 +141,194 @@ func Run(ctx context.Context, c Cmd) Result {
 	}
 	pipe := pipeLink(pr)
 	growPipe(pr)
-	cmd := exec.Command(c.Argv[0], c.Argv[1:]...)
-	cmd.Dir, cmd.Env = c.Dir, c.Env
-	if c.StepID != "" {
-		env := c.Env
-		if env == nil {
-			env = os.Environ()
-		}
-		cmd.Env = append(slices.Clone(env), MarkerVar+"="+c.StepID) // the last one wins
-	}
-	cmd.Stdin = nil
-	cmd.Stdout, cmd.Stderr = pw, pw
-	// Pdeathsig: the kernel sends the leader SIGKILL when the thread that started it ends, so
-	// the leader dies with the suite however the suite dies (kill -9, go test's -timeout). It
-	// is tied to the creating thread, not the process (go.dev/issue/27505), and a Go thread
-	// ends when a goroutine exits while locked to it: so the goroutine that starts the leader
-	// stays locked to its thread until the leader has been waited for, and no other goroutine
-	// can run on that thread, let alone end it, meanwhile.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	started := make(chan error, 1)
-	exited := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			runtime.UnlockOSThread()
-			started <- err
-			return
-		}
-		started <- nil
-		err := cmd.Wait()
-		runtime.UnlockOSThread() // the leader is reaped: the thread may end now
-		exited <- err
-	}()
-	if err := <-started; err != nil {
-		pw.Close()
+	l, err := startLeader(c, pw)
+	pw.Close() // the child holds the only write ends now
+	if err != nil {
 		pr.Close()
 		fmt.Fprintf(logw, "start %s: %v\n", c.Argv[0], err)
 		closeFilter()
-		res.LogSHA256, res.LogSize = hex.EncodeToString(wb.h.Sum(nil)), wb.off
+		res.LogSHA256, res.LogSize = wb.sum()
 		return fail(fmt.Errorf("start %s: %w", c.Argv[0], err))
 	}
-	pw.Close() // the child holds the only write ends now
-	pgid := cmd.Process.Pid
-
-	var ls *lineStreamer
-	stopBeat := func() {}
-	if c.Stream != nil {
-		ls = &lineStreamer{w: c.Stream, prefix: c.Prefix, start: start, shown: start, redact: c.Redact}
-		every := c.Heartbeat
-		if every <= 0 {
-			every = DefaultHeartbeat
-		}
-		stopBeat = ls.heartbeat(every)
+	if l.cg != nil {
+		res.Cgroup = l.cg.dir
+	} else if l.uncgrouped != nil {
+		fmt.Fprintf(logw, "[smoke] %s: started without a cgroup of its own: %v\n", c.Prefix, l.uncgrouped)
 	}
+
+	ls, stopBeat := c.streamer(start)
 	copied := make(chan copyResult, 1)
-	go func() {
-		copied <- copyOut(pr, logw, ls)
-	}()
+	go func() { copied <- copyOut(pr, logw, ls) }()
 
-	var timeout <-chan time.Time
-	if c.Timeout > 0 {
-		t := time.NewTimer(c.Timeout)
-		defer t.Stop()
-		timeout = t.C
-	}
-	var waitErr error
-	select {
-	case waitErr = <-exited:
-	case <-timeout:
-		res.TimedOut = true
-		waitErr = stop(pgid, exited)
-	case <-ctx.Done():
-		res.Interrupted = true
-		waitErr = stop(pgid, exited)
-	}
-	// Whatever the leader did, no descendant outlives the step: they would hold the pipe open
-	// and keep running on the GPU. The group first, then those that left it.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	found, left := sweep(func(pid int) (Proc, bool) {
-		marked := c.StepID != "" && markerOf(pid) == c.StepID
-		if !marked && (pipe == "" || !holds(pid, pipe)) {
-			return Proc{}, false
-		}
-		p := Proc{}
-		if marked {
-			p.StepID = c.StepID
-		}
-		return p, pgidOf(pid) != pgid // the group's members have their SIGKILL
-	}, Grace, c.Filter)
-	var drained string
+	waitErr := l.wait(ctx, c.Timeout, &res)
+	found, left := l.end(c.StepID, pipe, c.Filter)
 	var cr copyResult
 	select {
 	case cr = <-copied:
 	case <-time.After(Grace):
-		// A process this one cannot see (another user's, say) still holds the pipe: stop
-		// reading, so that the step's timeout holds whatever its processes do with their pipes.
+		// A process no sweep can see (another user's, say) still holds the pipe: stop reading,
+		// so that the step's timeout holds whatever its processes do with their pipes.
 		pr.Close()
 		cr = <-copied
-		drained = fmt.Sprintf("the output pipe was still open %s after the step ended, held by a process that could not be found; stopped reading it", Grace)
+		res.HeldOpen = fmt.Sprintf("the output pipe was still open %s after the step ended, held by a process that could not be found; stopped reading it", Grace)
 	}
 	res.Bytes, res.LogErr = cr.n, cr.logErr
 	stopBeat()
 	pr.Close()
 	res.Duration = time.Since(start)
+	res.judge(c, waitErr, l.pgid, found, left, logw)
+	for _, err := range []error{closeFilter(), logf.Sync()} {
+		if res.LogErr == nil {
+			res.LogErr = err
+		}
+	}
+	res.LogSHA256, res.LogSize = wb.sum()
+	if res.LogErr != nil {
+		res.LogErr = fmt.Errorf("write log %s: %w", c.Log, res.LogErr)
+		if res.Err == nil {
+			res.Err = res.LogErr
+		}
+	}
+	return res
+}
 
+// streamer is the live stream of c's output, with its heartbeat started, and the func that
+// stops the heartbeat; nil when c has no Stream.
+func (c Cmd) streamer(start time.Time) (*lineStreamer, func()) {
+	if c.Stream == nil {
+		return nil, func() {}
+	}
+	ls := &lineStreamer{w: c.Stream, prefix: c.Prefix, start: start, shown: start, redact: c.Redact}
+	every := c.Heartbeat
+	if every <= 0 {
+		every = DefaultHeartbeat
+	}
+	return ls, ls.heartbeat(every)
+}
+
+// leader is a started step: its leader's pid, which is also its session and process group, the
+// leader's exit, and the step's cgroup (nil when it has none).
+type leader struct {
+	pgid   int
+	exited chan error
+	cg     *stepCgroup
+	// uncgrouped is why the leader could not start in its cgroup, when it started without.
+	uncgrouped error
+}
+
+// startLeader starts c's leader with out as its stdout and stderr, in a new session, and, when c
+// has a StepID, in a new cgroup where one can be had. A kernel that cannot start a process in a
+// cgroup (before Linux 5.7) gets it started without one.
+func startLeader(c Cmd, out *os.File) (*leader, error) {
+	command := func(cg *stepCgroup) *exec.Cmd {
+		cmd := exec.Command(c.Argv[0], c.Argv[1:]...)
+		cmd.Dir, cmd.Env = c.Dir, c.Env
+		if c.StepID != "" {
+			env := c.Env
+			if env == nil {
+				env = os.Environ()
+			}
+			cmd.Env = append(slices.Clone(env), MarkerVar+"="+c.StepID) // the last one wins
+		}
+		cmd.Stdin = nil
+		cmd.Stdout, cmd.Stderr = out, out
+		// Pdeathsig: the kernel sends the leader SIGKILL when the thread that started it ends,
+		// so the leader dies with the suite however the suite dies (kill -9, go test's
+		// -timeout). It is tied to the creating thread, not the process (go.dev/issue/27505),
+		// and a Go thread ends when a goroutine exits while locked to it: so the goroutine that
+		// starts the leader stays locked to its thread until the leader has been waited for,
+		// and no other goroutine can run on that thread, let alone end it, meanwhile.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+		if cg != nil {
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cg.fd
+		}
+		return cmd
+	}
+	l := &leader{exited: make(chan error, 1)}
+	if c.StepID != "" {
+		l.cg, _ = newStepCgroup(c.StepID) // none: the step runs without (StepCgroups says why)
+	}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		cmd := command(l.cg)
+		err := cmd.Start()
+		if err != nil && l.cg != nil {
+			_ = l.cg.remove()
+			l.cg, l.uncgrouped = nil, err
+			cmd = command(nil)
+			err = cmd.Start()
+		}
+		if err != nil {
+			runtime.UnlockOSThread()
+			started <- err
+			return
+		}
+		l.pgid = cmd.Process.Pid
+		started <- nil
+		err = cmd.Wait()
+		runtime.UnlockOSThread() // the leader is reaped: the thread may end now
+		l.exited <- err
+	}()
+	return l, <-started
+}
+
+// wait waits for the leader to exit, for the timeout, or for ctx; on a timeout or ctx, it stops
+// the leader's group and marks res. It returns the leader's exit.
+func (l *leader) wait(ctx context.Context, limit time.Duration, res *Result) error {
+	var timeout <-chan time.Time
+	if limit > 0 {
+		t := time.NewTimer(limit)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case err := <-l.exited:
+		return err
+	case <-timeout:
+		res.TimedOut = true
+	case <-ctx.Done():
+		res.Interrupted = true
+	}
+	return stop(l.pgid, l.exited)
+}
+
+// end kills whatever is left of the step, whatever its leader did: no descendant outlives the
+// step, for it would hold the pipe open and keep running on the GPU. The cgroup is frozen, the
+// group killed, then every other process of the step (its cgroup, its session, its marker, its
+// pipe) is killed and named, and the cgroup removed once empty (one that cannot be emptied is
+// left to the next run's SweepOrphans).
+func (l *leader) end(stepID, pipe string, filter func(io.Writer) io.WriteCloser) (found, left []Proc) {
+	fam := family{
+		filter: filter,
+		want: func(pid int) (Proc, bool) {
+			marked := stepID != "" && markerOf(pid) == stepID
+			if !marked && sessionOf(pid) != l.pgid && (pipe == "" || !holds(pid, pipe)) {
+				return Proc{}, false
+			}
+			p := Proc{}
+			if marked {
+				p.StepID = stepID
+			}
+			return p, true
+		},
+		quiet: func(pid int) bool { return pgidOf(pid) == l.pgid }, // the group's members have their SIGKILL
+	}
+	if l.cg != nil {
+		fam.cgs = []*stepCgroup{l.cg}
+		l.cg.freeze()
+	}
+	_ = syscall.Kill(-l.pgid, syscall.SIGKILL)
+	found, left = sweep(fam, Grace)
+	if l.cg != nil {
+		_ = l.cg.remove() // fails while a process is left in it, which the next run's sweep finds
+	}
+	return found, left
+}
+
+// judge fills in how the step ended from the leader's exit and what the sweep found, and says so
+// in the log.
+func (res *Result) judge(c Cmd, waitErr error, pgid int, found, left []Proc, logw io.Writer) {
 	var ee *exec.ExitError
 	switch {
 	case res.TimedOut:
@@ -262,33 +355,24 @@ func Run(ctx context.Context, c Cmd) Result {
 			fmt.Fprintf(logw, "[smoke] %s: %v\n", c.Prefix, waitErr)
 		}
 	}
+	var outlived []string
 	if len(found) > 0 {
 		res.Escaped = found
 		esc := errEscaped(found, left)
 		fmt.Fprintf(logw, "\n[smoke] %s: %v\n", c.Prefix, esc)
-		if res.Ended == nil {
-			res.Err = fmt.Errorf("exited 0, but %w", esc)
-		} else {
-			res.Err = fmt.Errorf("%v; %w", res.Ended, esc)
-		}
+		outlived = append(outlived, esc.Error())
 	}
-	if drained != "" {
-		fmt.Fprintf(logw, "\n[smoke] %s: %s\n", c.Prefix, drained)
+	if res.HeldOpen != "" {
+		fmt.Fprintf(logw, "\n[smoke] %s: %s\n", c.Prefix, res.HeldOpen)
+		outlived = append(outlived, res.HeldOpen)
 	}
-	if err := closeFilter(); err != nil && res.LogErr == nil {
-		res.LogErr = err
+	switch {
+	case len(outlived) == 0:
+	case res.Ended == nil:
+		res.Err = fmt.Errorf("exited 0, but %s", strings.Join(outlived, "; "))
+	default:
+		res.Err = fmt.Errorf("%v; %s", res.Ended, strings.Join(outlived, "; "))
 	}
-	if err := logf.Sync(); err != nil && res.LogErr == nil {
-		res.LogErr = err
-	}
-	res.LogSHA256, res.LogSize = hex.EncodeToString(wb.h.Sum(nil)), wb.off
-	if res.LogErr != nil {
-		res.LogErr = fmt.Errorf("write log %s: %w", c.Log, res.LogErr)
-		if res.Err == nil {
-			res.Err = res.LogErr
-		}
-	}
-	return res
 }
 
 // SignalName is a signal's conventional name, e.g. SIGKILL.
@@ -367,6 +451,9 @@ const (
 )
 
 func newWriteBehind(f *os.File) *writeBehind { return &writeBehind{f: f, h: sha256.New()} }
+
+// sum is the hex sha256 and the size of what was written.
+func (w *writeBehind) sum() (string, int64) { return hex.EncodeToString(w.h.Sum(nil)), w.off }
 
 func (w *writeBehind) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)

@@ -1,13 +1,16 @@
 package runner
 
-// Finding a step's processes after they have left its process group. A step's processes are
-// marked by an environment variable (MarkerVar), which every descendant inherits and which
-// /proc/<pid>/environ shows, and the step's output pipe, which only the step's processes hold.
-// A daemon that calls setsid() escapes the group kill, but it keeps both, unless it also scrubs
-// its environment and closes the inherited descriptors, or, when the suite does not run as root,
-// makes itself non-dumpable (prctl PR_SET_DUMPABLE 0 hides its environ and fds from the same
-// user): only a cgroup would find that one. It cannot hang the step, though: Run stops reading
-// a pipe still held open Grace after the sweep.
+// Finding a step's processes after they have left its process group. Where one can be had,
+// the step's own cgroup holds them all (cgroup.go). Without one, and besides it, a step's
+// processes are found by its session (the leader starts one of its own: a descendant leaves it
+// only by calling setsid()), by an environment variable (MarkerVar), which every descendant
+// inherits and which /proc/<pid>/environ shows, and by the step's output pipe, which only the
+// step's processes hold. A daemon that calls setsid() escapes the group kill and the session,
+// but it keeps the other two, unless it also scrubs its environment and closes the inherited
+// descriptors, or, when the suite does not run as root, makes itself non-dumpable (prctl
+// PR_SET_DUMPABLE 0 hides its environ and fds from the same user): only the cgroup finds that
+// one. It cannot hang the step, though: Run stops reading a pipe still held open Grace after
+// the sweep, and the step fails.
 
 import (
 	"bytes"
@@ -18,6 +21,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,7 +38,9 @@ const MarkerVar = "SMOKE_STEP_ID"
 type Proc struct {
 	PID     int
 	Cmdline string // its argv, space-joined, filtered (redacted) and cut to cmdlineMax bytes
-	StepID  string // its MarkerVar, or "" when it was found by the step's output pipe alone
+	// StepID is its MarkerVar, or the step of the cgroup it was found in; "" when it was found
+	// by the step's session or output pipe alone.
+	StepID string
 }
 
 // String names the process as reasons and reports do: "pid 123 (python train.py --config c.yaml)".
@@ -110,21 +116,20 @@ func running(pid int) bool {
 }
 
 // pgidOf is pid's process group, or 0 if unknown.
-func pgidOf(pid int) int {
-	f := statFields(pid)
-	if len(f) < 3 {
-		return 0
-	}
-	n, _ := strconv.Atoi(f[2])
-	return n
-}
+func pgidOf(pid int) int { return statInt(pid, 2) }
 
-func ppidOf(pid int) int {
+// sessionOf is pid's session, or 0 if unknown.
+func sessionOf(pid int) int { return statInt(pid, 3) }
+
+func ppidOf(pid int) int { return statInt(pid, 1) }
+
+// statInt is field i of statFields(pid) as a number, or 0 if unknown.
+func statInt(pid, i int) int {
 	f := statFields(pid)
-	if len(f) < 2 {
+	if len(f) <= i {
 		return 0
 	}
-	n, _ := strconv.Atoi(f[1])
+	n, _ := strconv.Atoi(f[i])
 	return n
 }
 
@@ -222,45 +227,191 @@ func ancestors() map[int]bool {
 	return out
 }
 
-// sweep kills, with SIGKILL, every live process that want selects (never this process or its
-// ancestors), and looks again until a look finds none, so that a process forked between a look
-// and a kill is caught too; it gives up after within. Command lines pass through filter
-// (cmdlineOf). It returns each process it found once, in
-// the order found, and those still alive when it gave up (a process in uninterruptible sleep
-// dies only when it wakes).
-func sweep(want func(pid int) (Proc, bool), within time.Duration, filter func(io.Writer) io.WriteCloser) (found, left []Proc) {
+// pidsAhead is how many pids above the highest one listed in /proc a look also tries.
+const pidsAhead = 64
+
+// family is what one sweep looks for.
+type family struct {
+	// want selects a process of the family anywhere in /proc, and names it.
+	want func(pid int) (Proc, bool)
+	// cgs are cgroups whose every process is of the family, named as want names it, or else
+	// with the cgroup's step id.
+	cgs []*stepCgroup
+	// quiet, when set, selects the processes that are killed but not named (the members of a
+	// step's own process group, which its end killed already).
+	quiet func(pid int) bool
+	// filter, when set, redacts a found process's command line before it is cut (cmdlineOf).
+	filter func(io.Writer) io.WriteCloser
+}
+
+// sweep kills, with SIGKILL, every live process of the family fam, never this process or its
+// ancestors. The cgroups are frozen first, so that nothing in them forks or runs meanwhile, then
+// killed whole. A process found in /proc dies with its process group, all at once, when every
+// member of the group is of the family, so that a family that forks a new pid faster than a look
+// can see it cannot outrun the kill. The sweep looks again until two looks in a row find nothing
+// and every cgroup is empty; it gives up after within. It returns each process it named once, in
+// the order found, and those still alive when it gave up (a process in uninterruptible sleep dies
+// only when it wakes).
+func sweep(fam family, within time.Duration) (found, left []Proc) {
 	deadline := time.Now().Add(within)
 	spare := ancestors()
+	spareGroups := map[int]bool{}
+	for pid := range spare {
+		spareGroups[pgidOf(pid)] = true
+	}
+	for _, g := range fam.cgs {
+		g.freeze()
+	}
 	seen := map[int]bool{}
-	for {
-		var now []Proc
-		for _, pid := range allPids() {
-			if spare[pid] {
-				continue
-			}
-			p, ok := want(pid)
-			if !ok || !running(pid) {
-				continue
-			}
-			p.PID = pid
-			if p.Cmdline == "" {
-				p.Cmdline = cmdlineOf(pid, filter)
-			}
-			now = append(now, p)
-			if !seen[pid] {
-				seen[pid] = true
+	for empty := 0; ; {
+		live, named := fam.look(spare, spareGroups)
+		for _, p := range named {
+			if !seen[p.PID] {
+				seen[p.PID] = true
 				found = append(found, p)
 			}
-			killChecked(pid, func() bool { _, ok := want(pid); return ok })
 		}
-		if len(now) == 0 {
-			return found, nil
+		if live == 0 && !fam.populated() {
+			if empty++; empty == 2 {
+				return found, nil
+			}
+			time.Sleep(2 * time.Millisecond)
+			continue
 		}
+		empty = 0
 		if time.Now().After(deadline) {
-			return found, now
+			return found, named
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// populated reports whether a process is left in one of fam's cgroups.
+func (fam family) populated() bool {
+	for _, g := range fam.cgs {
+		if g.populated() {
+			return true
+		}
+	}
+	return false
+}
+
+// look is one look of a sweep: it kills each live process of the family it sees, and returns
+// how many it saw and those of them that are named.
+func (fam family) look(spare, spareGroups map[int]bool) (live int, named []Proc) {
+	add := func(pid int, p Proc) {
+		live++
+		if fam.quiet == nil || !fam.quiet(pid) {
+			p.PID = pid
+			if p.Cmdline == "" {
+				p.Cmdline = cmdlineOf(pid, fam.filter)
+			}
+			named = append(named, p)
+		}
+	}
+	inCgroup := map[int]bool{}
+	for _, g := range fam.cgs {
+		for _, pid := range g.procs() {
+			if spare[pid] || inCgroup[pid] || !running(pid) {
+				continue
+			}
+			inCgroup[pid] = true
+			p, _ := fam.want(pid)
+			if p.StepID == "" {
+				p.StepID = g.stepID
+			}
+			add(pid, p)
+		}
+		g.kill()
+	}
+	fam.lookProc(spare, spareGroups, inCgroup, add)
+	return live, named
+}
+
+// lookProc is the part of a look that goes through /proc: it kills each process of the family
+// that it sees outside the cgroups (add counts and names it), and the process group of each,
+// all at once, when no member of the group is seen that is not of the family.
+func (fam family) lookProc(spare, spareGroups, inCgroup map[int]bool, add func(int, Proc)) {
+	var mine []int
+	ours := map[int]bool{}    // process group → a member is of the family
+	others := map[int][]int{} // process group → its members that are not
+	for _, pid := range newestFirst() {
+		if spare[pid] || inCgroup[pid] || !running(pid) {
+			continue
+		}
+		p, ok := fam.want(pid)
+		g := pgidOf(pid)
+		if !ok {
+			others[g] = append(others[g], pid)
+			continue
+		}
+		add(pid, p)
+		mine = append(mine, pid)
+		ours[g] = true
+	}
+	for _, pid := range mine {
+		killChecked(pid, func() bool { _, ok := fam.want(pid); return ok })
+	}
+	for g := range ours {
+		// A member that was exiting when it was looked at (its memory, and so its marker, gone
+		// already) is no reason to spare the group.
+		if g <= 0 || spareGroups[g] || slices.ContainsFunc(others[g], func(pid int) bool {
+			_, ok := fam.want(pid)
+			return !ok && running(pid) && pgidOf(pid) == g && !exiting(pid)
+		}) {
+			continue
+		}
+		_ = syscall.Kill(-g, syscall.SIGKILL)
+	}
+}
+
+// newestFirst lists the processes in /proc, the most recently started first as far as pids tell:
+// the pidsAhead pids the kernel gives next, then back from the last one it gave (/proc/loadavg),
+// across a wrap, so that a process that forks and exits over and over is looked at while it
+// lives.
+func newestFirst() []int {
+	pids := allPids()
+	f := strings.Fields(readString("/proc/loadavg"))
+	last := 0
+	if len(f) == 5 {
+		last, _ = strconv.Atoi(f[4])
+	}
+	if last <= 0 {
+		slices.SortFunc(pids, func(a, b int) int { return b - a })
+		return pids
+	}
+	behind := func(pid int) int {
+		if pid <= last {
+			return last - pid
+		}
+		return last + pidWrap - pid
+	}
+	slices.SortFunc(pids, func(a, b int) int { return behind(a) - behind(b) })
+	ahead := make([]int, 0, pidsAhead+len(pids))
+	for pid := last + pidsAhead; pid > last; pid-- {
+		ahead = append(ahead, pid)
+	}
+	return append(ahead, pids...)
+}
+
+// pidWrap is above the largest pid_max Linux allows (2^22).
+const pidWrap = 1<<22 + 1
+
+// readString is the file at p, or "".
+func readString(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}
+
+// exiting reports whether pid is gone, or exiting: its memory, and so its environment, gone.
+func exiting(pid int) bool {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	defer f.Close()
+	n, err := f.Read(make([]byte, 1))
+	return n == 0 && (err == nil || err == io.EOF)
 }
 
 // killChecked sends SIGKILL to pid if, once a pidfd holds the process, still(), so that a pid reused
@@ -307,13 +458,18 @@ func SweepOrphans(within time.Duration, filter func(io.Writer) io.WriteCloser) (
 // sweepOrphans is SweepOrphans with dead judging whether the run that marked a process is gone.
 func sweepOrphans(within time.Duration, filter func(io.Writer) io.WriteCloser, dead func(stepID string) bool) (found, left []Proc) {
 	own := os.Getenv(MarkerVar)
-	return sweep(func(pid int) (Proc, bool) {
+	cgs := orphanCgroups(dead)
+	found, left = sweep(family{want: func(pid int) (Proc, bool) {
 		id := markerOf(pid)
 		if id == "" || id == own {
 			return Proc{}, false
 		}
 		return Proc{StepID: id}, dead(id)
-	}, within, filter)
+	}, cgs: cgs, filter: filter}, within)
+	for _, g := range cgs {
+		_ = g.remove() // one still populated is left to the next run
+	}
+	return found, left
 }
 
 // Describe is the processes named for a reason: the first listMax, then a count of the rest.

@@ -13,6 +13,7 @@ import (
 	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/redact"
 	"github.com/difftrain/gpusmoke/runbook"
+	"github.com/difftrain/gpusmoke/runner"
 )
 
 // The checklist's sections, in the runbook's order. Each calls Fatalf to halt the run; every
@@ -31,6 +32,9 @@ func Test00Preflight(t *testing.T) {
 		c.Notef("python %s, torch %s (CUDA build %s, cuda available %t)", f.Python.Version, f.Python.Torch.Version, orNone(f.Python.Torch.CUDA), f.Python.Torch.CUDAAvailable)
 		for _, n := range f.Notes {
 			c.Notef("%s", n)
+		}
+		if err := runner.StepCgroups(); err != nil {
+			c.Notef("steps run without a cgroup of their own: %v; a step's processes are found by its session, its marker and its output pipe only (README, Limits)", err)
 		}
 		if _, set := os.LookupEnv("CUBLAS_WORKSPACE_CONFIG"); len(f.NVML.GPUs) > 0 && !set {
 			c.Notef("CUBLAS_WORKSPACE_CONFIG is unset: deterministic CUDA runs need it (export CUBLAS_WORKSPACE_CONFIG=:4096:8, or :16:8); difftrain's set_seed only sets a default inside its own process")

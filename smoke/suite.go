@@ -504,7 +504,7 @@ func (c *Section) runArgv(argv []string, ok []int) runner.Result {
 			c.Fatalf("%s: %s", c.Step.ID(), why)
 		}
 	}
-	judged := res.Ended != nil && res.ExitCode > 0 && slices.Contains(ok, res.ExitCode) && len(res.Escaped) == 0 && res.LogErr == nil
+	judged := res.Ended != nil && res.ExitCode > 0 && slices.Contains(ok, res.ExitCode) && len(res.Escaped) == 0 && res.HeldOpen == "" && res.LogErr == nil
 	if res.Err != nil && !judged {
 		c.interrupted = res.Interrupted
 		tail, terr := evidence.Tail(logPath, evidence.TailLines)
@@ -560,6 +560,9 @@ func failureWhy(res runner.Result, logPath string) string {
 	}
 	if len(res.Escaped) > 0 {
 		why += "; " + runner.EscapedReason(res.Escaped)
+	}
+	if res.HeldOpen != "" {
+		why += "; " + res.HeldOpen
 	}
 	return why
 }

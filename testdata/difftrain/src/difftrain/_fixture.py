@@ -33,10 +33,10 @@ def inject(stem: str, *tags: str) -> None:
     """FIXTURE_DAEMON / FIXTURE_HANG / FIXTURE_FAIL, matched against the script stem and the extra tags."""
     names = {stem, *tags}
     for spec in sorted(_names("FIXTURE_DAEMON")):
-        name, _, then = spec.partition(":")
+        name, *opts = spec.split(":")
         if name in names:
-            daemon(stem)
-            if then == "hang":
+            daemon(stem, set(opts))
+            if "hang" in opts:
                 print(f"[fixture] {stem}: hanging (FIXTURE_DAEMON), pid={os.getpid()}", flush=True)
                 while True:
                     time.sleep(3600)
@@ -69,16 +69,26 @@ def tamper(names: set) -> None:
     print(f"[fixture] tampered with the evidence in {out} (FIXTURE_TAMPER)", flush=True)
 
 
-def daemon(stem: str) -> None:
-    """FIXTURE_DAEMON=<name>[:hang]: start a daemon as a hostile library might, by a double fork.
+def daemon(stem: str, opts: set[str]) -> None:
+    """FIXTURE_DAEMON=<name>[:hang][:nodump|:scrub|:forks|:tmux]: start a daemon as a hostile library might.
 
-    The first child calls setsid() (a new session and process group: the harness's group kill
-    misses it), forks the daemon and exits, so the daemon's parent is init. The daemon keeps the
-    inherited stdout and stderr open (the harness's pipe never reaches end of file), ignores
-    SIGTERM, SIGINT and SIGHUP, moves to / and sleeps FIXTURE_DAEMON_SECONDS (default 10**6).
-    The script prints the daemon's pid and carries on, or, with ":hang", hangs.
+    By a double fork: the first child calls setsid() (a new session and process group: the
+    harness's group kill misses it), forks the daemon and exits, so the daemon's parent is init.
+    The daemon keeps the inherited stdout and stderr open (the harness's pipe never reaches end of
+    file), ignores SIGTERM, SIGINT and SIGHUP, moves to / and sleeps FIXTURE_DAEMON_SECONDS
+    (default 10**6). nodump: it also makes itself non-dumpable (prctl PR_SET_DUMPABLE 0), which
+    hides its environment and descriptors from a harness of the same user that is not root.
+    scrub: its output goes to /dev/null and it runs again with an empty environment (as env -i
+    would). forks: its output goes to /dev/null and it forks a child and exits, over and over,
+    a new pid every millisecond, for FIXTURE_DAEMON_SECONDS. tmux: instead, the script starts a
+    new tmux server with an environment of PATH alone, whose one window sleeps. Every daemon process
+    holds an exclusive flock on FIXTURE_DAEMON_LOCK, when set, while it lives. The script prints
+    the daemon's pid and carries on, or, with ":hang", hangs.
     """
     seconds = float(os.environ.get("FIXTURE_DAEMON_SECONDS") or 10**6)
+    if "tmux" in opts:
+        tmux_daemon(stem, seconds)
+        return
     sys.stdout.flush()
     sys.stderr.flush()
     r, w = os.pipe()
@@ -92,8 +102,25 @@ def daemon(stem: str) -> None:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_IGN)
             os.chdir("/")
+            hold_lock()
+            if "nodump" in opts:
+                import ctypes
+
+                ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+            if opts & {"scrub", "forks"}:
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
             os.write(w, str(os.getpid()).encode())
             os.close(w)
+            if "scrub" in opts:
+                code = "import sys, time; time.sleep(float(sys.argv[1]))"
+                os.execve(sys.executable, [sys.executable, "-c", code, str(seconds), stem], {})
+            start = time.monotonic()
+            while "forks" in opts and time.monotonic() - start < seconds:
+                time.sleep(0.001)
+                if os.fork() != 0:
+                    os._exit(0)
             time.sleep(seconds)
         finally:
             os._exit(0)
@@ -101,7 +128,35 @@ def daemon(stem: str) -> None:
     pid = int(os.read(r, 32) or b"0")
     os.close(r)
     os.waitpid(first, 0)
-    print(f"[fixture] {stem}: daemon started (FIXTURE_DAEMON), daemon_pid={pid} keeps stdout open", flush=True)
+    stdout = "closed stdout" if opts & {"scrub", "forks"} else "keeps stdout open"
+    print(f"[fixture] {stem}: daemon started (FIXTURE_DAEMON), daemon_pid={pid} {stdout}", flush=True)
+
+
+def hold_lock() -> None:
+    """Hold an exclusive flock on FIXTURE_DAEMON_LOCK, when set, for the life of this process and every child."""
+    path = os.environ.get("FIXTURE_DAEMON_LOCK")
+    if path:
+        import fcntl
+
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.set_inheritable(fd, True)
+
+
+def tmux_daemon(stem: str, seconds: float) -> None:
+    """FIXTURE_DAEMON=<name>:tmux: a new tmux server, started with an environment of PATH alone, whose window sleeps."""
+    import shutil
+    import tempfile
+
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        raise RuntimeError("FIXTURE_DAEMON=...:tmux needs tmux on PATH")
+    sock = os.path.join(tempfile.mkdtemp(prefix="fixture-tmux-"), "sock")
+    subprocess.run([tmux, "-S", sock, "-f", os.devnull, "new-session", "-d", f"exec sleep {seconds:.0f}"],
+                   env={"PATH": os.environ.get("PATH", os.defpath)}, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = subprocess.run([tmux, "-S", sock, "display-message", "-p", "#{pid} #{pane_pid}"],
+                         env={"PATH": os.environ.get("PATH", os.defpath)}, check=True, capture_output=True, text=True).stdout.split()
+    print(f"[fixture] {stem}: daemon started (FIXTURE_DAEMON), daemon_pid={out[0]} pane_pid={out[1]} closed stdout", flush=True)
 
 
 def script_stem() -> str:
