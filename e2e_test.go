@@ -26,6 +26,7 @@ import (
 
 	gpusmoke "github.com/difftrain/gpusmoke"
 	"github.com/difftrain/gpusmoke/checklist"
+	"github.com/difftrain/gpusmoke/internal/testenv"
 	"github.com/difftrain/gpusmoke/runbook"
 )
 
@@ -59,18 +60,9 @@ func (r smokeRun) read(t *testing.T, rel string) string {
 	return string(b)
 }
 
-// cleanEnv is the test's environment without any of the suite's settings or fixture knobs.
-func cleanEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "SMOKE_") || strings.HasPrefix(k, "FIXTURE_") || k == "DIFFTRAIN_DIR" || k == "GPU" || k == "TESTFLAGS" || k == "PYTHONPATH" || k == "MAKEFLAGS" || k == "MAKELEVEL" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
+// cleanEnv is the test's environment without the suite's settings, the fixture's knobs, or the
+// user's Python, pip, hub and CUDA settings (testenv.Clean), with extra appended.
+func cleanEnv(extra ...string) []string { return testenv.Clean(extra...) }
 
 // fixtureCheckout writes a fresh copy of the fixture to be run as a real checkout (DIFFTRAIN_DIR),
 // and returns it with the settings that make it run like one installed with its extras: the

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/internal/testenv"
 )
 
 // daemonScript starts a daemon as a hostile library might: setsid (a new session and process
@@ -313,6 +315,8 @@ func TestUnfindableHolderOfThePipe(t *testing.T) {
 			l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 			require.NoError(t, err)
 			defer l.Close()
+			// A hang bound: a step whose python3 never connects must fail the test, not hang it.
+			require.NoError(t, l.SetDeadline(time.Now().Add(2*time.Minute)))
 			held := make(chan *os.File, 1)
 			go func() { held <- receiveFd(l) }()
 			// The step hands its stdout to this process, then goes on.
@@ -330,7 +334,8 @@ while [ ! -e %s ]; do sleep 0.01; done
 					cancel()
 				}
 			}()
-			c := Cmd{Argv: sh(send), StepID: NewRunID() + "/03-validate", Timeout: tc.timeout}
+			// The user's PYTHONHOME or PYTHONPATH must not stop the step's python3.
+			c := Cmd{Argv: sh(send), StepID: NewRunID() + "/03-validate", Timeout: tc.timeout, Env: testenv.Clean()}
 			res, log := runBounded(t, ctx, c, filepath.Join(dir, "none.pid"), 4*Grace+15*time.Second)
 			f := <-held
 			require.NotNil(t, f, "the step's stdout never reached the test")
