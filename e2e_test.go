@@ -451,7 +451,9 @@ func torchPython(t *testing.T) string {
 func debianPython(t *testing.T, module string) string {
 	t.Helper()
 	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import "+module).Run(); err != nil {
+	cmd := exec.Command(py, "-c", "import "+module)
+	cmd.Env = cleanEnv()
+	if err := cmd.Run(); err != nil {
 		if os.Getenv("SMOKE_REQUIRE_TORCH") == "1" {
 			t.Fatalf("SMOKE_REQUIRE_TORCH=1 but %s cannot import %s: %v", py, module, err)
 		}
@@ -849,7 +851,9 @@ func TestFailureReasons(t *testing.T) {
 			requireHalted(t, r, 4))
 	})
 	t.Run("pip's own error", func(t *testing.T) {
-		if err := exec.Command("python", "-m", "pip", "--version").Run(); err != nil {
+		pip := exec.Command("python", "-m", "pip", "--version")
+		pip.Env = cleanEnv()
+		if err := pip.Run(); err != nil {
 			t.Skipf("python has no pip: %v", err)
 		}
 		plan := planWith(t, `command: [python, -c, "import difftrain, datasets, diffusers, torchvision, transformers; print('difftrain', difftrain.__version__, 'imports from', difftrain.__file__)"]`,
