@@ -19,10 +19,12 @@ var prefixes = []string{
 	"CUDA_", "CUBLAS_", "CUDNN_", "NCCL_",
 }
 
-// names are the single variables left out: make's own, and the Makefile's settings (a PLAN in
-// the shell would pick make conformance's plan).
+// names are the single variables left out: make's own, the Makefile's settings (a PLAN in the
+// shell would pick make conformance's plan), and the renderer's (under GitHub Actions every
+// test's report would be appended to the job's GITHUB_STEP_SUMMARY).
 var names = []string{
 	"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "GPU", "FAKEGPU", "TESTFLAGS", "PLAN", "RUNS", "MATRIX", "CONFORMANCE_PYTHON",
+	"GITHUB_STEP_SUMMARY", "SOURCE_DATE_EPOCH",
 }
 
 // Shell says whether the variable named k is one that Clean leaves out.
