@@ -102,10 +102,12 @@ test: fixture-test
 	$(GO) vet -tags 'gpu fakegpu' ./smoke
 	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/smoke$$')
 
-# The fixture's own CPU test lane, in a copy (pytest would write caches into testdata/).
+# The fixture's own CPU test lane, in a copy (pytest would write caches into testdata/), without
+# the shell's PYTHON* and PIP_* variables (a PYTHONHOME there would skip it).
 FIXTURE_PYTHON ?= /usr/bin/python3
 fixture-test:
-	@if $(FIXTURE_PYTHON) -c 'import pytest' 2>/dev/null; then \
+	@for v in $$(compgen -e); do case $$v in PYTHON*|PIP_*) unset "$$v";; esac; done; \
+	if $(FIXTURE_PYTHON) -c 'import pytest' 2>/dev/null; then \
 	  d=$$(mktemp -d) && cp -r testdata/difftrain $$d/ && cd $$d && \
 	  $(FIXTURE_PYTHON) -B -m pytest ./difftrain/tests -m "not slow and not integration" -q -p no:cacheprovider; \
 	  status=$$?; rm -rf $$d; exit $$status; \

@@ -26,6 +26,7 @@ import (
 
 	gpusmoke "github.com/difftrain/gpusmoke"
 	"github.com/difftrain/gpusmoke/checklist"
+	"github.com/difftrain/gpusmoke/internal/testenv"
 	"github.com/difftrain/gpusmoke/runbook"
 )
 
@@ -59,18 +60,9 @@ func (r smokeRun) read(t *testing.T, rel string) string {
 	return string(b)
 }
 
-// cleanEnv is the test's environment without any of the suite's settings or fixture knobs.
-func cleanEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "SMOKE_") || strings.HasPrefix(k, "FIXTURE_") || k == "DIFFTRAIN_DIR" || k == "GPU" || k == "TESTFLAGS" || k == "PYTHONPATH" || k == "MAKEFLAGS" || k == "MAKELEVEL" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
+// cleanEnv is the test's environment without the suite's settings, the fixture's knobs, or the
+// user's Python, pip, hub and CUDA settings (testenv.Clean), with extra appended.
+func cleanEnv(extra ...string) []string { return testenv.Clean(extra...) }
 
 // fixtureCheckout writes a fresh copy of the fixture to be run as a real checkout (DIFFTRAIN_DIR),
 // and returns it with the settings that make it run like one installed with its extras: the
@@ -459,7 +451,9 @@ func torchPython(t *testing.T) string {
 func debianPython(t *testing.T, module string) string {
 	t.Helper()
 	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import "+module).Run(); err != nil {
+	cmd := exec.Command(py, "-c", "import "+module)
+	cmd.Env = cleanEnv()
+	if err := cmd.Run(); err != nil {
 		if os.Getenv("SMOKE_REQUIRE_TORCH") == "1" {
 			t.Fatalf("SMOKE_REQUIRE_TORCH=1 but %s cannot import %s: %v", py, module, err)
 		}
@@ -857,7 +851,9 @@ func TestFailureReasons(t *testing.T) {
 			requireHalted(t, r, 4))
 	})
 	t.Run("pip's own error", func(t *testing.T) {
-		if err := exec.Command("python", "-m", "pip", "--version").Run(); err != nil {
+		pip := exec.Command("python", "-m", "pip", "--version")
+		pip.Env = cleanEnv()
+		if err := pip.Run(); err != nil {
 			t.Skipf("python has no pip: %v", err)
 		}
 		plan := planWith(t, `command: [python, -c, "import difftrain, datasets, diffusers, torchvision, transformers; print('difftrain', difftrain.__version__, 'imports from', difftrain.__file__)"]`,

@@ -39,6 +39,10 @@ func TestFailureCauseEdges(t *testing.T) {
 		{"a CUDA error logged apart from the exception", "host:1:1 [0] NCCL INFO NCCL error: unhandled cuda error\n" +
 			"Traceback (most recent call last):\n  File \"b.py\", line 2, in <module>\nRuntimeError: collective failed\n",
 			"RuntimeError: collective failed; host:1:1 [0] NCCL INFO NCCL error: unhandled cuda error"},
+		{"the first CUDA error is the cause, later ones are its consequences", "step=1 loss=0.5\n" +
+			"RuntimeError: CUDA error: an illegal memory access was encountered\n" +
+			"host:1:1 [0] NCCL INFO NCCL error: unhandled cuda error\n",
+			"RuntimeError: CUDA error: an illegal memory access was encountered"},
 		{"a frame that quotes an error is not the error", "Traceback (most recent call last):\n  File \"c.py\", line 3, in f\n    raise X(\"CUDA error: y\")\nX: z\n", "X: z"},
 		{"nothing to say", "step=1 loss=0.5\n", ""},
 	} {

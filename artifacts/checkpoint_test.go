@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/internal/testenv"
 )
 
 // resolvedFor is the recorded resolved config with train.precision set, as each
@@ -188,9 +190,10 @@ func TestDecodePayload_UnknownGlobals(t *testing.T) {
 	require.Equal(t, []any{"echo pwned"}, obj.Args)
 }
 
-// pythonWithTorch returns an interpreter that imports torch: $SMOKE_PYTHON, /usr/bin/python3
-// or python3 on PATH.
-func pythonWithTorch(t *testing.T) string {
+// pythonWith returns an interpreter that imports the modules (comma-separated): $SMOKE_PYTHON,
+// /usr/bin/python3 or python3 on PATH, the first that does. It runs with testenv.Clean, as every
+// Python of these tests must: the user's PYTHONPATH, PYTHONHOME or PIP_* change nothing.
+func pythonWith(t *testing.T, modules string) string {
 	t.Helper()
 	var candidates []string
 	if p := os.Getenv("SMOKE_PYTHON"); p != "" {
@@ -198,12 +201,19 @@ func pythonWithTorch(t *testing.T) string {
 	}
 	candidates = append(candidates, "/usr/bin/python3", "python3")
 	for _, p := range candidates {
-		if exec.Command(p, "-c", "import torch, yaml; torch.save").Run() == nil {
+		if pythonCmd(p, "-c", "import "+modules).Run() == nil {
 			return p
 		}
 	}
-	t.Skipf("no python with torch and yaml among %v: install python3-torch (Debian) to write fresh checkpoints with torch.save", candidates)
+	t.Skipf("no python that imports %s among %v: install python3-torch, python3-yaml and python3-pytest (Debian)", modules, candidates)
 	return ""
+}
+
+// pythonCmd is the command py args, with testenv.Clean's environment.
+func pythonCmd(py string, args ...string) *exec.Cmd {
+	cmd := exec.Command(py, args...)
+	cmd.Env = testenv.Clean()
+	return cmd
 }
 
 // TestCheckCheckpoint_FreshTorch writes every fixture again with this machine's torch.save and
@@ -212,9 +222,9 @@ func TestCheckCheckpoint_FreshTorch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips running torch")
 	}
-	py := pythonWithTorch(t)
+	py := pythonWith(t, "torch, yaml")
 	out := t.TempDir()
-	cmd := exec.Command(py, filepath.Join("testdata", "gen_fixtures.py"), "--out", out)
+	cmd := pythonCmd(py, filepath.Join("testdata", "gen_fixtures.py"), "--out", out)
 	got, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", got)
 	t.Run("good", func(t *testing.T) { testGoodCheckpoints(t, filepath.Join(out, "checkpoints")) })

@@ -109,6 +109,16 @@ func TestCheckResolvedConfig(t *testing.T) {
 		{name: "seed", want: Expect{Seed: 7}, wantErr: "@R: train.seed: 123, want 7"},
 		{name: "max_steps", want: Expect{MaxSteps: 3}, wantErr: "@R: train.max_steps: 2, want 3"},
 		{name: "data_root", want: Expect{DataRoot: "data/other"}, wantErr: `@R: data.data_root: "data/smoke_text2image", want "data/other"`},
+		// Without the source to compare with, only the expectation can catch a data root that
+		// is gone or is not a path.
+		{name: "data_root missing", noSource: true, want: smokeExpect,
+			resolved: func(s string) string { return strings.Replace(s, "  data_root: data/smoke_text2image\n", "", 1) },
+			wantErr:  `@R: data.data_root: null, want "./data/smoke_text2image"`},
+		{name: "data_root not a string", noSource: true, want: smokeExpect,
+			resolved: func(s string) string {
+				return strings.Replace(s, "data_root: data/smoke_text2image", "data_root: [data/smoke_text2image]", 1)
+			},
+			wantErr: `@R: data.data_root: list of 1 items, want "./data/smoke_text2image"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) { run(t, tc) })
 	}

@@ -15,7 +15,7 @@ func TestCheckManifest(t *testing.T) {
 		name    string
 		setup   func(t *testing.T, w workspace) // breaks something
 		outDir  func(w workspace) string        // defaults to w.out
-		wantErr string                          // substring; @M is the manifest's path
+		wantErr string                          // substring; @M is the manifest's path, @O the output directory, @D its parent
 	}
 	editManifest := func(edit func(m map[string]any)) func(*testing.T, workspace) {
 		return func(t *testing.T, w workspace) { editJSON(t, w.manifest, edit) }
@@ -35,7 +35,7 @@ func TestCheckManifest(t *testing.T) {
 			return
 		}
 		require.Error(t, err)
-		require.Contains(t, err.Error(), strings.ReplaceAll(tc.wantErr, "@M", w.manifest))
+		require.Contains(t, err.Error(), strings.NewReplacer("@M", w.manifest, "@D", filepath.Dir(w.out), "@O", w.out).Replace(tc.wantErr))
 		require.NotContains(t, err.Error(), "\n")
 	}
 	for _, tc := range []testCase{
@@ -84,6 +84,9 @@ func TestCheckManifest(t *testing.T) {
 		}, wantErr: "@M: paths.env_json: "},
 		{name: "output_dir relative", setup: editManifest(func(m map[string]any) { at(m, "paths")["output_dir"] = "difftrain/_tmp_run" }),
 			wantErr: `@M: paths.output_dir: "difftrain/_tmp_run" is not absolute`},
+		{name: "output_dir is the output directory's parent", setup: editManifest(func(m map[string]any) {
+			at(m, "paths")["output_dir"] = filepath.Dir(at(m, "paths")["output_dir"].(string))
+		}), wantErr: `@M: paths.output_dir: "@D" is outside the output directory @O`},
 		{name: "checked against another output dir", outDir: func(w workspace) string { return filepath.Join(w.dir, "_tmp_run_fp16") },
 			wantErr: "@M: paths.output_dir: "},
 		{name: "env.json missing", setup: func(t *testing.T, w workspace) { require.NoError(t, os.Remove(w.env)) },

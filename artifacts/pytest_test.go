@@ -33,15 +33,9 @@ func TestReadPytestJUnit(t *testing.T) {
 // TestReadPytestJUnitFresh runs cases.py with this machine's pytest, so that a newer pytest's
 // JUnit is read the same way.
 func TestReadPytestJUnitFresh(t *testing.T) {
-	py := "/usr/bin/python3"
-	if v := os.Getenv("SMOKE_PYTHON"); v != "" {
-		py = v
-	}
-	if exec.Command(py, "-c", "import pytest").Run() != nil {
-		t.Skipf("%s has no pytest: install python3-pytest (Debian) to run cases.py", py)
-	}
+	py := pythonWith(t, "pytest")
 	out := filepath.Join(t.TempDir(), "junit.xml")
-	cmd := exec.Command(py, "-m", "pytest", "cases.py", "-p", "no:cacheprovider", "-q", "--junitxml", out)
+	cmd := pythonCmd(py, "-m", "pytest", "cases.py", "-p", "no:cacheprovider", "-q", "--junitxml", out)
 	cmd.Dir = filepath.Join("testdata", "pytest")
 	b, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

@@ -82,7 +82,9 @@ func noGoPath(t *testing.T) string {
 		}
 	}
 	// The interpreter itself, not a shim such as pyenv's, which needs more on PATH.
-	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	cmd := exec.Command("python3", "-c", "import sys; print(sys.executable)")
+	cmd.Env = baseEnv()
+	out, err := cmd.Output()
 	if err != nil {
 		t.Skipf("bundle run: no python3: %v", err)
 	}

@@ -93,6 +93,20 @@ func TestDeviceCheckCompare(t *testing.T) {
 	}
 }
 
+// The operator's shell decides neither the table's encoding nor the verdict: a PYTHONIOENCODING
+// that cannot write "—" (here latin-1) still gives the UTF-8 table and exit 0.
+func TestDeviceCheckOperatorEncoding(t *testing.T) {
+	ev := evidenceWith(t, "testdata/device-check/gpu_env.json")
+	r, out := deviceCheck(t, "testdata/device-check/extra-gpu.csv", []string{"PYTHONIOENCODING=latin-1", "LC_ALL=C"}, ev)
+	const row = "| 1 | name | — | NVIDIA GeForce RTX 4090 | **NO** |"
+	if r.code != 1 || !strings.Contains(r.stdout, row) {
+		t.Fatalf("want exit 1 and %q, got %s", row, r)
+	}
+	if table, err := os.ReadFile(filepath.Join(out, "comparison.md")); err != nil || !strings.Contains(string(table), row) {
+		t.Errorf("comparison.md (%v) lacks %q:\n%s", err, row, table)
+	}
+}
+
 // TestDeviceCheckCannotCompare: no NVML, no gpu_env.json, no nvidia-smi, a bad evidence path:
 // each stops with exit 2 and one line that says why.
 func TestDeviceCheckCannotCompare(t *testing.T) {

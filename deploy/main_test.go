@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/difftrain/gpusmoke/internal/testenv"
 )
 
 // pkgTmp holds what several tests share (the built bundles); TestMain removes it.
@@ -44,16 +46,15 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// baseEnv is the test's environment without the suite's settings, fixture knobs or a Slurm
-// job's variables, with extra appended.
+// baseEnv is the test's environment without the suite's settings, fixture knobs, the user's
+// Python, pip, hub and CUDA settings (testenv.Shell), a Slurm job's variables or the bundle's
+// make settings, with extra appended.
 func baseEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
-		case strings.HasPrefix(k, "SMOKE_"), strings.HasPrefix(k, "FIXTURE_"), strings.HasPrefix(k, "GPUSMOKE_"),
-			strings.HasPrefix(k, "SLURM_"), strings.HasPrefix(k, "DEVICE_CHECK_"),
-			k == "DIFFTRAIN_DIR", k == "PYTHONPATH", k == "MAKEFLAGS", k == "MAKELEVEL", k == "GPU", k == "TESTFLAGS",
+		case testenv.Shell(k), strings.HasPrefix(k, "SLURM_"), strings.HasPrefix(k, "DEVICE_CHECK_"),
 			k == "VERSION", k == "ARCH", k == "BUNDLE_TAGS", k == "DIST", k == "GLIBC_SYSROOT":
 			continue
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/gpuenv/gpufake"
 	"github.com/difftrain/gpusmoke/gpuenv/nvmlbind"
+	"github.com/difftrain/gpusmoke/internal/testenv"
 )
 
 // rtx4090Stack is the canned probe result testdata/python/rtx4090.json, as a value to vary.
@@ -233,7 +234,7 @@ func TestCrossCheckMatchesNamesOnAnyGPU(t *testing.T) {
 // This machine, as the suite sees it: the real NVML and the system interpreter, if any.
 func TestCollectHere(t *testing.T) {
 	py, _ := exec.LookPath("python3")
-	f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.New(), Python: py})
+	f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.New(), Python: py, Env: testenv.Clean()})
 	require.NoError(t, err)
 	if hasGPU() {
 		require.True(t, f.NVML.Available)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/internal/testenv"
 )
 
 // fakePython copies testdata/python/<script> into a temporary directory as an executable
@@ -155,14 +157,20 @@ func TestProbeRealInterpreter(t *testing.T) {
 			if err != nil {
 				t.Skipf("%s not found", py)
 			}
-			out, err := exec.Command(path, "-c", "import platform; print(platform.python_version())").Output()
+			// The user's PYTHONPATH or PYTHONHOME must not decide what either sees.
+			py := func(code string) ([]byte, error) {
+				cmd := exec.Command(path, "-c", code)
+				cmd.Env = testenv.Clean()
+				return cmd.Output()
+			}
+			out, err := py("import platform; print(platform.python_version())")
 			require.NoError(t, err)
-			p, err := probePython(context.Background(), Options{Python: path})
+			p, err := probePython(context.Background(), Options{Python: path, Env: testenv.Clean()})
 			require.NoError(t, err)
 			require.Equal(t, strings.TrimSpace(string(out)), p.Version)
 			require.Len(t, p.Packages, len(probePackages))
 
-			torch, err := exec.Command(path, "-c", "import torch; print(torch.__version__); print(torch.version.cuda)").Output()
+			torch, err := py("import torch; print(torch.__version__); print(torch.version.cuda)")
 			if err != nil {
 				require.Equal(t, NotInstalled, p.Torch.Version)
 				return

@@ -22,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/difftrain/gpusmoke/internal/testenv"
 	"github.com/difftrain/gpusmoke/redact"
 )
 
@@ -336,7 +337,8 @@ func TestUnfindableHolderOfThePipe(t *testing.T) {
 					cancel()
 				}()
 			}
-			c := Cmd{Argv: sh(send + tc.then), StepID: NewRunID() + "/03-validate", Timeout: tc.timeout}
+			// The user's PYTHONHOME or PYTHONPATH must not stop the step's python3.
+			c := Cmd{Argv: sh(send + tc.then), StepID: NewRunID() + "/03-validate", Timeout: tc.timeout, Env: testenv.Clean()}
 			res, log := runBounded(t, ctx, c, filepath.Join(dir, "none.pid"), tc.timeout+4*Grace+15*time.Second)
 			select {
 			case <-arrived:

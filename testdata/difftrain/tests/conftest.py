@@ -63,3 +63,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem):
     _fixture.pytest_fail(pyfuncitem.name)  # FIXTURE_PYTEST_FAIL=<test name>
+
+
+@pytest.fixture(autouse=True)
+def _fixture_setup(request):
+    _fixture.pytest_error(request.node.name)  # FIXTURE_PYTEST_ERROR=<test name>

@@ -23,10 +23,24 @@ def _names(var: str) -> set[str]:
 
 
 def touch_tracked(stem: str) -> None:
-    """FIXTURE_TOUCH_TRACKED=<stem>: append a line to the tracked configs/base.yaml."""
+    """FIXTURE_TOUCH_TRACKED=<stem>: append a line to the tracked configs/base.yaml.
+
+    FIXTURE_REWRITE_TRACKED=<stem>: rewrite it in place at the same size (the first letter of its
+    first line changes case) and set its modification time back with os.utime, as a tool that
+    keeps timestamps would: only its content and its change time (ctime) tell.
+    """
+    base = CHECKOUT / "configs" / "base.yaml"
     if stem in _names("FIXTURE_TOUCH_TRACKED"):
-        with open(CHECKOUT / "configs" / "base.yaml", "a", encoding="utf-8") as f:
+        with open(base, "a", encoding="utf-8") as f:
             f.write(f"# touched by {stem} (FIXTURE_TOUCH_TRACKED)\n")
+    if stem in _names("FIXTURE_REWRITE_TRACKED"):
+        before = os.stat(base)
+        data = bytearray(base.read_bytes())
+        i = next(i for i, b in enumerate(data) if chr(b).isalpha())
+        data[i:i + 1] = bytes([data[i]]).swapcase()
+        with open(base, "r+b") as f:
+            f.write(data)
+        os.utime(base, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
 def inject(stem: str, *tags: str) -> None:
@@ -313,6 +327,13 @@ def resave_on_resume(resume_from: str) -> None:
 def pytest_collect_nothing() -> bool:
     """FIXTURE_PYTEST_EMPTY=1: the tests' conftest deselects every test (pytest exits 5)."""
     return os.environ.get("FIXTURE_PYTEST_EMPTY") == "1"
+
+
+def pytest_error(test: str) -> None:
+    """FIXTURE_PYTEST_ERROR=<test function>: that test's fixture raises in its setup: pytest
+    reports an error (JUnit <error>), not a failure, and exits 1."""
+    if test in _names("FIXTURE_PYTEST_ERROR"):
+        raise RuntimeError(f"injected fixture error (FIXTURE_PYTEST_ERROR) in the setup of {test}")
 
 
 def pytest_fail(test: str) -> None:

@@ -1,0 +1,55 @@
+// Package testenv gives the suite's own tests an environment that does not depend on the shell
+// they were started from: the variables of a user's shell that change what the suite, make,
+// Python, pip, the Hugging Face hub or CUDA do are left out, and each test adds back those it
+// relies on. A test helper, as internal/badinput is.
+package testenv
+
+import (
+	"os"
+	"strings"
+)
+
+// prefixes are the families of variables left out: the suite's settings and the fixture's
+// knobs, and what changes an interpreter (PYTHONPATH, PYTHONHOME, PYTHONIOENCODING...), pip
+// (PIP_NO_INDEX, PIP_REQUIRE_VIRTUALENV...), the hub and the model libraries (HF_HUB_OFFLINE,
+// HF_TOKEN, TRANSFORMERS_OFFLINE...) and CUDA (CUDA_VISIBLE_DEVICES, CUBLAS_WORKSPACE_CONFIG...).
+var prefixes = []string{
+	"SMOKE_", "GPUSMOKE_", "FIXTURE_", "DIFFTRAIN_",
+	"PYTHON", "PIP_", "HF_", "HUGGING_FACE_", "TRANSFORMERS_", "DIFFUSERS_", "TORCH_",
+	"CUDA_", "CUBLAS_", "CUDNN_", "NCCL_",
+}
+
+// names are the single variables left out: make's own, the Makefile's settings (a PLAN in the
+// shell would pick make conformance's plan), and the renderer's (under GitHub Actions every
+// test's report would be appended to the job's GITHUB_STEP_SUMMARY).
+var names = []string{
+	"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "GPU", "FAKEGPU", "TESTFLAGS", "PLAN", "RUNS", "MATRIX", "CONFORMANCE_PYTHON",
+	"GITHUB_STEP_SUMMARY", "SOURCE_DATE_EPOCH",
+}
+
+// Shell says whether the variable named k is one that Clean leaves out.
+func Shell(k string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	for _, n := range names {
+		if k == n {
+			return true
+		}
+	}
+	return false
+}
+
+// Clean is this process's environment without the variables Shell names, with extra (NAME=value)
+// appended.
+func Clean(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !Shell(k) {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
