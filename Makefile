@@ -48,8 +48,8 @@ smoke: $(BINDIR)/smoke.test $(BINDIR)/gotestsum $(BINDIR)/test2json $(BINDIR)/ch
 # The harness's version and commit (scripts/harness-ldflags), stamped into smoke.test and so into
 # every run.json: the file changes, and smoke.test is rebuilt, only when they do.
 $(BINDIR)/ldflags: FORCE
-	@mkdir -p $(BINDIR) && t=$$(mktemp $@.XXXXXX) && scripts/harness-ldflags >$$t && \
-	  { cmp -s $$t $@ && rm -f $$t || mv -f $$t $@; }
+	@mkdir -p $(BINDIR) && t=$$(mktemp) && scripts/harness-ldflags >$$t && \
+	  { cmp -s $$t $@ && rm -f $$t || mv -f $$t $@ 2>/dev/null || rm -f $$t; }
 
 $(BINDIR)/smoke.test: $(GO_SOURCES) $(EMBEDDED) $(BINDIR)/ldflags
 	$(GO) test -c $(TAGS) -ldflags "$$(cat $(BINDIR)/ldflags)" -o $@ ./smoke
@@ -90,10 +90,10 @@ conformance:
 # Renders RUNS again (by default the newest complete run under runs/), from its junit.xml; refuses
 # evidence changed since it was sealed. Several RUNS make one matrix in MATRIX.
 checklist: .bin/checklist
-	@.bin/checklist -o "$(MATRIX)" $(RUNS)
+	@set -- $(RUNS); if [ $$# -gt 1 ]; then .bin/checklist fleet -o "$(MATRIX)" -runs "$$@"; else .bin/checklist render "$$@"; fi
 
 verify: .bin/checklist
-	@.bin/checklist -verify $(RUNS)
+	@.bin/checklist verify $(RUNS)
 
 test: fixture-test
 	$(GO) build ./...

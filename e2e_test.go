@@ -25,9 +25,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	gpusmoke "github.com/difftrain/gpusmoke"
-	"github.com/difftrain/gpusmoke/checklist"
 	"github.com/difftrain/gpusmoke/internal/testenv"
 	"github.com/difftrain/gpusmoke/runbook"
+	"github.com/difftrain/gpusmoke/view"
 )
 
 // smokeRun is one finished `make smoke`.
@@ -36,8 +36,8 @@ type smokeRun struct {
 	code     int    // make's exit status
 	exit     int    // the suite's exit code, as run-smoke names it on make's last lines (code when make passed)
 	output   string
-	cases    map[string]junit.Test        // by test name, as a common JUnit reader sees them
-	sections map[string]checklist.Section // by test name, with the properties the suite set
+	cases    map[string]junit.Test       // by test name, as a common JUnit reader sees them
+	sections map[string]evidence.Section // by test name, with the properties the suite set
 }
 
 // result is a section's result and reason, from its JUnit properties.
@@ -47,6 +47,9 @@ func (r smokeRun) result(t *testing.T, name string) (string, string) {
 	require.True(t, ok, "%s not in junit.xml; output:\n%s", name, r.tail())
 	return s.Result, s.Reason
 }
+
+// notes are a section's notes, joined as the checklist shows them.
+func (r smokeRun) notes(test string) string { return strings.Join(r.sections[test].Notes, "; ") }
 
 func (r smokeRun) tail() string {
 	lines := strings.Split(r.output, "\n")
@@ -105,7 +108,7 @@ func makeSmoke(t *testing.T, env ...string) smokeRun {
 
 func finish(t *testing.T, out string, cmd *exec.Cmd, err error, output string) smokeRun {
 	t.Helper()
-	r := smokeRun{out: out, output: output, cases: map[string]junit.Test{}, sections: map[string]checklist.Section{}}
+	r := smokeRun{out: out, output: output, cases: map[string]junit.Test{}, sections: map[string]evidence.Section{}}
 	if err != nil {
 		ee, ok := err.(*exec.ExitError)
 		require.True(t, ok, "make smoke: %v\n%s", err, output)
@@ -130,10 +133,10 @@ func finish(t *testing.T, out string, cmd *exec.Cmd, err error, output string) s
 			continue // not a section: TestMain, or a package-level failure
 		}
 		want := map[string]junit.Status{evidence.Pass: junit.StatusPassed, evidence.Fail: junit.StatusFailed,
-			evidence.Interrupted: junit.StatusFailed, evidence.Skipped: junit.StatusSkipped}[c.result]
+			evidence.Interrupted: junit.StatusFailed, evidence.Skipped: junit.StatusSkipped, evidence.NA: junit.StatusSkipped}[c.result]
 		require.Equal(t, want, c.status, "testcase %d (%s): result property %s", i+1, c.name, c.result)
 	}
-	ev, err := checklist.Load(out)
+	ev, err := view.Load(out)
 	require.NoError(t, err, r.tail())
 	for _, s := range ev.Sections {
 		if s.Test != "" {
@@ -248,6 +251,7 @@ func TestSmokeFixturePasses(t *testing.T) {
 		require.Contains(t, reason, "torch sees no CUDA")
 	}
 	requireEvidence(t, r, "01-install", "02-dataset", "03-validate", "04-train", "06-resume")
+	requireCIView(t, r, sections)
 	for _, f := range []string{"artifacts/04-train/checkpoint-2.pt", "artifacts/03-validate/env.json",
 		"artifacts/06-resume/before/run_manifest.json", "artifacts/06-resume/after/run_manifest.json"} {
 		require.FileExists(t, filepath.Join(r.out, f))
@@ -517,6 +521,7 @@ func TestInterrupt(t *testing.T) {
 	require.Contains(t, reason, "interrupted")
 	require.Contains(t, r.read(t, "logs/04-train.log"), "process group")
 	require.FileExists(t, filepath.Join(out, evidence.ChecklistFile))
+	requireCIView(t, r, sections)
 	requireNoProcessIn(t, info.Workspace)
 }
 
@@ -768,7 +773,7 @@ func TestSectionAloneReverifies(t *testing.T) {
 	res, reason := r.result(t, "Test05Artifacts")
 	require.Equal(t, evidence.Pass, res, reason)
 	require.Len(t, r.sections, 1, "only 05 ran")
-	require.Contains(t, r.sections["Test05Artifacts"].Notes, "written by 06-resume's command")
+	require.Contains(t, r.notes("Test05Artifacts"), "written by 06-resume's command")
 	require.Contains(t, r.read(t, evidence.ReportFile), "CHECKED EXISTING FILES")
 	var info evidence.Run
 	require.NoError(t, json.Unmarshal([]byte(r.read(t, evidence.RunFile)), &info))

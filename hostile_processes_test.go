@@ -667,7 +667,7 @@ func TestNonRootSuite(t *testing.T) {
 		reason := requireHalted(t, r, 3)
 		require.Equal(t, "03-validate: exited 0; the output pipe was still open 2s after the step ended, held by a process that could not be found; stopped reading it", reason)
 		require.Regexp(t, `steps run without a cgroup of their own: create cgroup \S+: permission denied \(a suite that does not run as root needs a delegated cgroup v2\)`,
-			r.sections["Test00Preflight"].Notes)
+			r.notes("Test00Preflight"))
 	})
 	t.Run("Ctrl-C while a non-dumpable daemon holds the pipe", func(t *testing.T) {
 		cred, out, env := asNobody(t)

@@ -4,25 +4,25 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/view"
 )
 
-// maxCaseLines bounds the failed cases and skip reasons listed for one section in the report and
-// in the checklist's findings; the checklist's case table lists them all.
+// maxCaseLines bounds the failed cases and skip reasons listed for one section in the report;
+// the checklist's case table lists them all.
 const maxCaseLines = 20
 
 // caseLines are a section's failed cases, each with the first line of its failure, then its
 // skip reasons, each with how many cases gave it: at most maxCaseLines, already escaped.
-func caseLines(s Section) []string {
+func caseLines(s evidence.Section) []string {
 	var out []string
 	skips := map[string]int{}
 	var order []string
 	for _, c := range s.Cases {
 		switch c.Result {
 		case evidence.Fail:
-			out = append(out, "FAILED "+Code(c.ID)+" — "+Text(orDash(c.Reason)))
+			out = append(out, "FAILED "+view.Code(c.ID)+" — "+view.Text(view.OrDash(c.Reason)))
 		case evidence.Skipped:
 			if skips[c.Reason] == 0 {
 				order = append(order, c.Reason)
@@ -31,7 +31,7 @@ func caseLines(s Section) []string {
 		}
 	}
 	for _, r := range order {
-		out = append(out, fmt.Sprintf("skipped %s: %s", plural(skips[r], "case"), Text(orDash(r))))
+		out = append(out, fmt.Sprintf("skipped %s: %s", view.Plural(skips[r], "case"), view.Text(view.OrDash(r))))
 	}
 	if len(out) > maxCaseLines {
 		more := len(out) - maxCaseLines
@@ -42,8 +42,8 @@ func caseLines(s Section) []string {
 
 // writeCases writes each section's cases as a table: pytest's own testcases, folded under the
 // section whose lane ran them.
-func writeCases(b *bytes.Buffer, e *Evidence) {
-	if !slices.ContainsFunc(e.Sections, func(s Section) bool { return len(s.Cases) > 0 }) {
+func writeCases(b *bytes.Buffer, e *view.Evidence) {
+	if !slices.ContainsFunc(e.Sections, func(s evidence.Section) bool { return len(s.Cases) > 0 }) {
 		return
 	}
 	b.WriteString("\n## pytest cases\n")
@@ -51,34 +51,18 @@ func writeCases(b *bytes.Buffer, e *Evidence) {
 		if len(s.Cases) == 0 {
 			continue
 		}
-		fmt.Fprintf(b, "\n### %s: %s\n\n", Text(s.Slug()), Text(evidence.Counts(s.Cases)))
-		b.WriteString(header("Case", "Result", "Reason"))
+		fmt.Fprintf(b, "\n### %s: %s\n\n", view.Text(s.ID()), view.Text(evidence.Counts(s.Cases)))
+		b.WriteString(view.Header("Case", "Result", "Reason"))
 		for _, c := range s.Cases {
-			b.WriteString(Row(Code(c.ID), resultCell(c.Result), Text(orDash(c.Reason))) + "\n")
+			b.WriteString(view.Row(view.Code(c.ID), view.ResultCell(c.Result), view.Text(view.OrDash(c.Reason))) + "\n")
 		}
 	}
 }
 
 // caseCounts is " (pytest: 3 passed, 1 failed)" for a section with cases, else "".
-func caseCounts(s Section) string {
+func caseCounts(s evidence.Section) string {
 	if len(s.Cases) == 0 {
 		return ""
 	}
-	return " (pytest: " + Text(evidence.Counts(s.Cases)) + ")"
-}
-
-// envLine is what the run saw of the variables that decide what difftrain's tests skip and how
-// CUDA runs, each "unset" when it was.
-func envLine(e *Evidence) string {
-	var parts []string
-	for _, k := range evidence.ReportedEnv {
-		v, ok := e.Run.Env[k]
-		switch {
-		case ok:
-			parts = append(parts, Code(k+"="+v))
-		case slices.Contains(evidence.DecisiveEnv, k):
-			parts = append(parts, Code(k)+" unset")
-		}
-	}
-	return strings.Join(parts, ", ")
+	return " (pytest: " + view.Text(evidence.Counts(s.Cases)) + ")"
 }

@@ -2,43 +2,37 @@ package checklist
 
 import (
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/internal/mdtest"
+	"github.com/difftrain/gpusmoke/internal/recorded"
+	"github.com/difftrain/gpusmoke/template"
+	"github.com/difftrain/gpusmoke/view"
 	"gotest.tools/v3/golden"
 
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
-
-// renderedAt pins the "rendered at" time of every golden file.
-var renderedAt = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
-
-// runsDir holds the evidence directories recorded from real runs of the suite on the fixture
-// (go run ./checklist/testdata/record; testdata/README.md lists the cases).
-var runsDir = filepath.Join("testdata", "runs")
 
 // The templates the goldens fill: the fixture checkout's own (the real template's rows), and
 // the two kinds FillTemplate recognises.
 var templates = map[string]string{
-	"fixture":  filepath.Join("..", "testdata", "difftrain", filepath.FromSlash(TemplateRel)),
+	"fixture":  filepath.Join("..", "testdata", "difftrain", filepath.FromSlash(template.Rel)),
 	"upstream": filepath.Join("..", "testdata", "templates", "upstream.md"),
 	"legacy":   filepath.Join("..", "testdata", "templates", "legacy.md"),
 }
 
 // renderOpts are the options every golden is rendered with: the time pinned, the Operator and
 // Location rows given, the template named.
-func renderOpts(template string) Options {
-	return Options{Now: renderedAt, Operator: "A. Tester", Location: "Lab 3, rack 12", Template: templates[template]}
+func renderOpts(template string) view.Options {
+	return view.Options{Now: recorded.RenderedAt, Operator: "A. Tester", Location: "Lab 3, rack 12", Template: templates[template]}
 }
 
-// recorded are the recorded cases, each with its verdict and the templates other than the
+// recordedCases are the recorded cases, each with its verdict and the templates other than the
 // fixture's own that its goldens fill.
-var recorded = []struct {
+var recordedCases = []struct {
 	name, verdict string
 	templates     []string
 }{
@@ -63,52 +57,49 @@ var recorded = []struct {
 	{"lanes-collected-nothing", evidence.Fail, nil},
 }
 
-// copyRun copies testdata/runs/<name> into a temporary directory of the same name, since
-// rendering writes into the evidence directory.
-func copyRun(t testing.TB, name string) string {
+// renderAt loads dir and renders its documents there, at recorded.RenderedAt.
+func renderAt(t testing.TB, dir string) {
 	t.Helper()
-	dst := filepath.Join(t.TempDir(), name)
-	if err := os.CopyFS(dst, os.DirFS(filepath.Join(runsDir, name))); err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
-func readFile(t testing.TB, p string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
+	e, err := view.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
-}
-
-// loadCopy loads a fresh copy of a recorded run, from junit.xml (Load) or run.json (LoadRun).
-// renderAt loads dir with load and renders its documents there, at renderedAt.
-func renderAt(t testing.TB, dir string, load func(string) (*Evidence, error)) {
-	t.Helper()
-	e, err := load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Render(e, Options{Now: renderedAt}); err != nil {
+	if _, err := Render(e, view.Options{Now: recorded.RenderedAt}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func loadCopy(t testing.TB, name string, load func(string) (*Evidence, error)) *Evidence {
+// renderInto copies the recorded run name to dir and renders it there, at recorded.RenderedAt.
+func renderInto(t testing.TB, name, dir string) {
 	t.Helper()
-	e, err := load(copyRun(t, name))
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(recorded.Dir, name))); err != nil {
+		t.Fatal(err)
+	}
+	renderAt(t, dir)
+}
+
+// loadCopy loads a fresh copy of a recorded run.
+func loadCopy(t testing.TB, name string) *view.Evidence {
+	t.Helper()
+	e, err := view.Load(recorded.Copy(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
 
+// loadRunJSON loads dir as a plain go test leaves it, with no junit.xml: the results from run.json.
+func loadRunJSON(dir string) (*view.Evidence, error) {
+	if err := os.Remove(filepath.Join(dir, evidence.JUnitFile)); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	return view.Load(dir)
+}
+
 // The recorder and the goldens cover the same cases: a case recorded without goldens, or
 // goldens left for a case no longer recorded, is an error.
 func TestRecordedCasesHaveGoldens(t *testing.T) {
-	entries, err := os.ReadDir(runsDir)
+	entries, err := os.ReadDir(recorded.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +109,7 @@ func TestRecordedCasesHaveGoldens(t *testing.T) {
 			dirs = append(dirs, e.Name())
 		}
 	}
-	for _, c := range recorded {
+	for _, c := range recordedCases {
 		cases = append(cases, c.name)
 	}
 	slices.Sort(cases)
@@ -128,7 +119,7 @@ func TestRecordedCasesHaveGoldens(t *testing.T) {
 	goldens, _ := filepath.Glob(filepath.Join("testdata", "*.golden"))
 	for _, g := range goldens {
 		name := filepath.Base(g)
-		if strings.HasPrefix(name, "bad-") || strings.HasPrefix(name, "fleet.") {
+		if strings.HasPrefix(name, "bad-") {
 			continue
 		}
 		if c, _, _ := strings.Cut(name, "."); !slices.Contains(cases, c) {
@@ -137,12 +128,11 @@ func TestRecordedCasesHaveGoldens(t *testing.T) {
 	}
 }
 
-// TestRecordedGoldens renders each recorded run as `make checklist` does (Load: the results
-// from junit.xml) with the fixture checkout's own template, and compares checklist.md,
-// report.md, summary.json and the filled template with testdata/<case>.<doc>.golden; some
-// cases also fill the upstream and legacy templates (<case>.template-<kind>.golden). Then it
-// renders the run as the suite itself does at its end (LoadRun: the results from run.json
-// alone): every document must be byte-identical. Rewrite with go test ./checklist -update.
+// TestRecordedGoldens renders each recorded run as `make checklist` does (the results from
+// junit.xml) with the fixture checkout's own template, and compares checklist.md, report.md,
+// summary.json and the filled template with testdata/<case>.<doc>.golden; some cases also fill
+// the upstream and legacy templates (<case>.template-<kind>.golden). Rewrite with
+// go test ./checklist -update.
 func TestRecordedGoldens(t *testing.T) {
 	docs := []struct{ file, golden string }{
 		{evidence.ChecklistFile, "checklist"},
@@ -150,9 +140,9 @@ func TestRecordedGoldens(t *testing.T) {
 		{evidence.SummaryFile, "summary"},
 		{evidence.TemplateFile, "template"},
 	}
-	for _, c := range recorded {
+	for _, c := range recordedCases {
 		t.Run(c.name, func(t *testing.T) {
-			e := loadCopy(t, c.name, Load)
+			e := loadCopy(t, c.name)
 			if e.Source != evidence.JUnitFile {
 				t.Errorf("Load read %s", e.Source)
 			}
@@ -163,8 +153,8 @@ func TestRecordedGoldens(t *testing.T) {
 			if res.Verdict != c.verdict {
 				t.Errorf("verdict %s, want %s", res.Verdict, c.verdict)
 			}
-			if res.TemplateKind != KindUpstream || res.TemplateNote != "" {
-				t.Errorf("the fixture's template: kind %q, note %q", res.TemplateKind, res.TemplateNote)
+			if len(res.Notes) > 0 {
+				t.Errorf("the fixture's template: %q", res.Notes)
 			}
 			var want []string
 			for _, d := range docs {
@@ -180,9 +170,9 @@ func TestRecordedGoldens(t *testing.T) {
 				t.Errorf("written %q, want %q", res.Written, want)
 			}
 			for _, d := range docs {
-				b := readFile(t, filepath.Join(e.Dir, d.file))
+				b := recorded.ReadFile(t, filepath.Join(e.Dir, d.file))
 				if d.file != evidence.SummaryFile {
-					checkTables(t, d.file, string(b))
+					mdtest.CheckTables(t, d.file, string(b))
 				}
 				golden.Assert(t, string(b), c.name+"."+d.golden+".golden")
 			}
@@ -194,32 +184,17 @@ func TestRecordedGoldens(t *testing.T) {
 				t.Errorf("summary.json: verdict %s, exit code %d, %d sections", sum.Verdict, sum.ExitCode, len(sum.Sections))
 			}
 
-			// The suite's own rendering, from run.json, says the same.
-			fromRun := loadCopy(t, c.name, LoadRun)
-			if fromRun.Source != evidence.RunFile {
-				t.Errorf("LoadRun read %s", fromRun.Source)
-			}
-			if _, err := Render(fromRun, renderOpts("fixture")); err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range docs {
-				a, b := readFile(t, filepath.Join(e.Dir, d.file)), readFile(t, filepath.Join(fromRun.Dir, d.file))
-				if !bytes.Equal(a, b) {
-					t.Errorf("%s from junit.xml and from run.json differ:\n%s", d.file, firstDiff(string(a), string(b)))
-				}
-			}
-
 			for _, kind := range c.templates {
-				e := loadCopy(t, c.name, Load)
+				e := loadCopy(t, c.name)
 				res, err := Render(e, renderOpts(kind))
 				if err != nil {
 					t.Fatal(err)
 				}
-				if res.TemplateKind != kind {
-					t.Errorf("%s template filled as %q (note %q)", kind, res.TemplateKind, res.TemplateNote)
+				if len(res.Notes) > 0 {
+					t.Errorf("%s template: %q", kind, res.Notes)
 				}
-				b := readFile(t, filepath.Join(e.Dir, evidence.TemplateFile))
-				checkTables(t, kind, string(b))
+				b := recorded.ReadFile(t, filepath.Join(e.Dir, evidence.TemplateFile))
+				mdtest.CheckTables(t, kind, string(b))
 				golden.Assert(t, string(b), c.name+".template-"+kind+".golden")
 			}
 		})
@@ -245,16 +220,16 @@ func firstDiff(a, b string) string {
 }
 
 func TestRenderAppendsReportToStepSummary(t *testing.T) {
-	e := loadCopy(t, "fail", Load)
+	e := loadCopy(t, "fail")
 	summary := filepath.Join(t.TempDir(), "summary.md")
-	res, err := Render(e, Options{Now: renderedAt, StepSummary: summary})
+	res, err := Render(e, view.Options{Now: recorded.RenderedAt, StepSummary: summary})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Written[len(res.Written)-1] != summary {
 		t.Errorf("written %q does not end with the step summary", res.Written)
 	}
-	if got, want := readFile(t, summary), readFile(t, filepath.Join(e.Dir, evidence.ReportFile)); string(got) != string(want) {
+	if got, want := recorded.ReadFile(t, summary), recorded.ReadFile(t, filepath.Join(e.Dir, evidence.ReportFile)); string(got) != string(want) {
 		t.Error("the step summary is not the report")
 	}
 }
@@ -262,33 +237,33 @@ func TestRenderAppendsReportToStepSummary(t *testing.T) {
 // Without Options.Template the checkout's template is read from <difftrain_dir>/docs, and the
 // filled copy goes to SMOKE_OUT; the checkout is never written.
 func TestTemplateFromCheckoutIsNotModified(t *testing.T) {
-	dir := copyRun(t, "fakegpu")
+	dir := recorded.Copy(t, "fakegpu")
 	checkout := filepath.Join(t.TempDir(), "difftrain")
-	tmpl := filepath.Join(checkout, filepath.FromSlash(TemplateRel))
+	tmpl := filepath.Join(checkout, filepath.FromSlash(template.Rel))
 	if err := os.MkdirAll(filepath.Dir(tmpl), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	orig := readFile(t, templates["upstream"])
+	orig := recorded.ReadFile(t, templates["upstream"])
 	if err := os.WriteFile(tmpl, orig, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	setRunJSON(t, dir, `"difftrain_dir": "/runs/fakegpu/workspace/difftrain"`, `"difftrain_dir": "`+filepath.ToSlash(checkout)+`"`)
-	e, err := Load(dir)
+	e, err := view.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Render(e, Options{Now: renderedAt})
+	res, err := Render(e, view.Options{Now: recorded.RenderedAt})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.TemplateKind != KindUpstream {
-		t.Fatalf("template kind %q, note %q", res.TemplateKind, res.TemplateNote)
+	if len(res.Notes) > 0 {
+		t.Fatalf("template: %q", res.Notes)
 	}
-	if got := readFile(t, tmpl); string(got) != string(orig) {
+	if got := recorded.ReadFile(t, tmpl); string(got) != string(orig) {
 		t.Error("Render changed the checkout's template")
 	}
 	driver := e.Env.NVML.DriverVersion
-	if filled := readFile(t, filepath.Join(dir, evidence.TemplateFile)); driver == "" || !strings.Contains(string(filled), "| Driver version | "+driver+" |") {
+	if filled := recorded.ReadFile(t, filepath.Join(dir, evidence.TemplateFile)); driver == "" || !strings.Contains(string(filled), "| Driver version | "+driver+" |") {
 		t.Errorf("the filled copy in SMOKE_OUT lacks the driver version %q", driver)
 	}
 }
@@ -296,13 +271,13 @@ func TestTemplateFromCheckoutIsNotModified(t *testing.T) {
 // The recorded runs name a checkout that is gone (the fixture's workspace is not kept): the
 // template is not filled, and the note names where it was looked for.
 func TestRenderWithoutTemplate(t *testing.T) {
-	e := loadCopy(t, "interrupted", Load)
-	res, err := Render(e, Options{Now: renderedAt})
+	e := loadCopy(t, "interrupted")
+	res, err := Render(e, view.Options{Now: recorded.RenderedAt})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.TemplateKind != "" || res.TemplateNote != "no template at /runs/interrupted/workspace/difftrain/docs/mvp_smoke_checklist.md; not filled" {
-		t.Errorf("kind %q, note %q: want no template and a note naming its path", res.TemplateKind, res.TemplateNote)
+	if want := []string{"no template at /runs/interrupted/workspace/difftrain/docs/mvp_smoke_checklist.md; not filled"}; !slices.Equal(res.Notes, want) {
+		t.Errorf("notes %q, want %q", res.Notes, want)
 	}
 	if _, err := os.Stat(filepath.Join(e.Dir, evidence.TemplateFile)); err == nil {
 		t.Error("wrote a template copy without a template")
@@ -312,25 +287,25 @@ func TestRenderWithoutTemplate(t *testing.T) {
 // Missing gpu_env.json and nvidia-smi.txt are not errors: they render as "not recorded", and
 // the files preflight named are listed as MISSING.
 func TestMissingEnvironmentIsNotRecorded(t *testing.T) {
-	dir := copyRun(t, "fail")
+	dir := recorded.Copy(t, "fail")
 	for _, f := range []string{evidence.GPUEnvFile, evidence.NvidiaSMIFile} {
 		if err := os.Remove(filepath.Join(dir, f)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	renderAt(t, dir, Load)
-	cl := string(readFile(t, filepath.Join(dir, evidence.ChecklistFile)))
+	renderAt(t, dir)
+	cl := string(recorded.ReadFile(t, filepath.Join(dir, evidence.ChecklistFile)))
 	for _, want := range []string{
 		"| GPU | not recorded (no gpu_env.json) |",
 		"## nvidia-smi\n\nNot recorded.\n",
-		"| `gpu_env.json` | — | — | MISSING; checked by 00-preflight |",
-		"| `nvidia-smi.txt` | — | — | MISSING; checked by 00-preflight |",
+		"| `gpu_env.json` | — | — | MISSING; written by 00-preflight |",
+		"| `nvidia-smi.txt` | — | — | MISSING; written by 00-preflight |",
 	} {
 		if !strings.Contains(cl, want) {
 			t.Errorf("checklist lacks %q", want)
 		}
 	}
-	rep := string(readFile(t, filepath.Join(dir, evidence.ReportFile)))
+	rep := string(recorded.ReadFile(t, filepath.Join(dir, evidence.ReportFile)))
 	if !strings.Contains(rep, "- Instance: not recorded\n") || !strings.Contains(rep, "- nvidia-smi: not recorded\n") {
 		t.Errorf("report does not say the environment was not recorded:\n%s", rep)
 	}
@@ -339,9 +314,9 @@ func TestMissingEnvironmentIsNotRecorded(t *testing.T) {
 // No recorded run lists a file as MISSING: every file a section names is in the evidence
 // directory, wherever it is (gpu_env.json and repro.sh at its top, copies under artifacts/).
 func TestNoRecordedFileIsMissing(t *testing.T) {
-	for _, c := range recorded {
+	for _, c := range recordedCases {
 		t.Run(c.name, func(t *testing.T) {
-			e, err := Load(filepath.Join(runsDir, c.name))
+			e, err := view.Load(filepath.Join(recorded.Dir, c.name))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -358,11 +333,11 @@ func TestNoRecordedFileIsMissing(t *testing.T) {
 				t.Error("no section names a file")
 			}
 			for _, want := range []string{evidence.GPUEnvFile, evidence.NvidiaSMIFile} {
-				if i := slices.IndexFunc(e.Files, func(f File) bool { return f.Path == want }); i < 0 || !slices.Equal(e.Files[i].By, []string{"00-preflight"}) {
-					t.Errorf("%s is not listed as checked by 00-preflight", want)
+				if i := slices.IndexFunc(e.Files, func(f view.File) bool { return f.Path == want }); i < 0 || !slices.Equal(e.Files[i].By, []string{"00-preflight"}) {
+					t.Errorf("%s is not listed as written by 00-preflight", want)
 				}
 			}
-			if e.Repro != slices.ContainsFunc(e.Files, func(f File) bool { return f.Path == evidence.ReproFile && len(f.By) > 0 }) {
+			if e.Repro != slices.ContainsFunc(e.Files, func(f view.File) bool { return f.Path == evidence.ReproFile && len(f.By) > 0 }) {
 				t.Errorf("repro.sh: exists %v, but the files list it otherwise", e.Repro)
 			}
 		})
@@ -378,7 +353,7 @@ func setRunJSON(t testing.TB, dir, old, new string) {
 // replaceIn replaces old with new, once, in the file p; old must be there.
 func replaceIn(t testing.TB, p, old, new string) {
 	t.Helper()
-	b := readFile(t, p)
+	b := recorded.ReadFile(t, p)
 	if !strings.Contains(string(b), old) {
 		t.Fatalf("%s has no %s", p, old)
 	}
@@ -387,48 +362,16 @@ func replaceIn(t testing.TB, p, old, new string) {
 	}
 }
 
-var delimRowRE = regexp.MustCompile(`^\|( *:?-+:? *\|)+$`)
-
-// checkTables fails when a table row of md has a different number of cells than its header,
-// counting cells the way GitHub splits them.
-func checkTables(t *testing.T, name, md string) {
-	t.Helper()
-	lines := strings.Split(md, "\n")
-	fence := ""
-	for i := 0; i < len(lines); i++ {
-		if run := strings.TrimRight(lines[i], " "); strings.HasPrefix(run, "```") {
-			ticks := run[:len(run)-len(strings.TrimLeft(run, "`"))]
-			switch {
-			case fence == "":
-				fence = ticks
-			case len(ticks) >= len(fence) && ticks == run:
-				fence = ""
-			}
-			continue
-		}
-		if fence != "" || i+1 >= len(lines) || !delimRowRE.MatchString(lines[i+1]) {
-			continue
-		}
-		want := countCells(lines[i])
-		for j := i + 1; j < len(lines) && strings.HasPrefix(lines[j], "|"); j++ {
-			if got := countCells(lines[j]); got != want {
-				t.Errorf("%s line %d has %d cells, its table's header %d:\n%s", name, j+1, got, want, lines[j])
-			}
-			i = j
-		}
-	}
-}
-
 // Rendered from run.json alone, as the suite renders at the end of a plain `go test ./smoke`
 // (no gotestsum around it, so no junit.xml is ever written), the sections a run did not reach
 // are NOT RUN with no word of junit.xml: the rendering never read one.
 func TestNotRunSectionsFromRunJSON(t *testing.T) {
 
-	dir := copyRun(t, "run-alone")
+	dir := recorded.Copy(t, "run-alone")
 	if err := os.Remove(filepath.Join(dir, evidence.JUnitFile)); err != nil {
 		t.Fatal(err)
 	}
-	e, err := LoadRun(dir)
+	e, err := loadRunJSON(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,8 +379,8 @@ func TestNotRunSectionsFromRunJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, doc := range []string{evidence.ChecklistFile, evidence.TemplateFile} {
-		for _, line := range strings.Split(string(readFile(t, filepath.Join(dir, doc))), "\n") {
-			if strings.Contains(line, NotRun) && strings.Contains(line, evidence.JUnitFile) {
+		for _, line := range strings.Split(string(recorded.ReadFile(t, filepath.Join(dir, doc))), "\n") {
+			if strings.Contains(line, evidence.NotRun) && strings.Contains(line, evidence.JUnitFile) {
 				t.Errorf("%s: %s", doc, line)
 			}
 		}
@@ -449,20 +392,20 @@ func TestNotRunSectionsFromRunJSON(t *testing.T) {
 // 04-train", not NOT RUN.
 func TestInterruptedBannerMatchesTheSections(t *testing.T) {
 
-	e := loadCopy(t, "interrupted", Load)
+	e := loadCopy(t, "interrupted")
 	if _, err := Render(e, renderOpts("fixture")); err != nil {
 		t.Fatal(err)
 	}
 	after := false
 	var skipped []string
 	for _, s := range e.Sections {
-		if after && s.Result != NotRun {
-			skipped = append(skipped, s.Slug()+" "+s.Result)
+		if after && s.Result != evidence.NotRun {
+			skipped = append(skipped, s.ID()+" "+s.Result)
 		}
 		after = after || s.Result == evidence.Interrupted
 	}
 	for _, doc := range []string{evidence.ChecklistFile, evidence.ReportFile, evidence.TemplateFile} {
-		text := string(readFile(t, filepath.Join(e.Dir, doc)))
+		text := string(recorded.ReadFile(t, filepath.Join(e.Dir, doc)))
 		if strings.Contains(text, "sections it did not reach are NOT RUN") && len(skipped) > 0 {
 			t.Errorf("%s says the sections it did not reach are NOT RUN; they are %s", doc, strings.Join(skipped, ", "))
 		}
@@ -473,16 +416,16 @@ func TestInterruptedBannerMatchesTheSections(t *testing.T) {
 // not escaped a second time into literal backticks.
 func TestNaNFindingNamesTheLog(t *testing.T) {
 
-	e := loadCopy(t, "nan", Load)
+	e := loadCopy(t, "nan")
 	if _, err := Render(e, renderOpts("upstream")); err != nil {
 		t.Fatal(err)
 	}
-	cl := string(readFile(t, filepath.Join(e.Dir, evidence.ChecklistFile)))
-	if want := "- NaNs: 04-train: 2 log lines with a NaN or Inf loss (`logs/04-train.log`)\n"; !strings.Contains(cl, want) {
+	cl := string(recorded.ReadFile(t, filepath.Join(e.Dir, evidence.ChecklistFile)))
+	if want := "- NaNs: 04-train: 2 log lines with a NaN or Inf loss (logs/04-train.log)\n"; !strings.Contains(cl, want) {
 		t.Errorf("checklist lacks %q", want)
 	}
 	for _, doc := range []string{evidence.ChecklistFile, evidence.TemplateFile} {
-		if text := string(readFile(t, filepath.Join(e.Dir, doc))); strings.Contains(text, "\\`") {
+		if text := string(recorded.ReadFile(t, filepath.Join(e.Dir, doc))); strings.Contains(text, "\\`") {
 			t.Errorf("%s holds an escaped backtick", doc)
 		}
 	}
@@ -492,11 +435,11 @@ func TestNaNFindingNamesTheLog(t *testing.T) {
 // "(skipped)" ran.
 func TestSkippedSectionDeviationWording(t *testing.T) {
 
-	e := loadCopy(t, "plan-skip-amp", Load)
+	e := loadCopy(t, "plan-skip-amp")
 	if _, err := Render(e, renderOpts("fixture")); err != nil {
 		t.Fatal(err)
 	}
-	rep := string(readFile(t, filepath.Join(e.Dir, evidence.ReportFile)))
+	rep := string(recorded.ReadFile(t, filepath.Join(e.Dir, evidence.ReportFile)))
 	for _, line := range strings.Split(rep, "\n") {
 		if strings.Contains(line, "ran `(skipped)`") {
 			t.Errorf("the report says a command (skipped) ran:\n%s", line)
@@ -516,8 +459,8 @@ func TestNoteWithSemicolonFromBothSources(t *testing.T) {
 	const note = "4 PNGs of 64x64 and metadata.jsonl at data/smoke_text2image (= data.data_root)"
 	const edited = "data.data_root=data/smoke_text2image;image_size=64"
 	var docs []string
-	for _, load := range []func(string) (*Evidence, error){Load, LoadRun} {
-		dir := copyRun(t, "pass")
+	for _, load := range []func(string) (*view.Evidence, error){view.Load, loadRunJSON} {
+		dir := recorded.Copy(t, "pass")
 		setRunJSON(t, dir, `"`+note+`"`, `"`+edited+`"`)
 		replaceIn(t, filepath.Join(dir, evidence.JUnitFile), `&#34;`+note+`&#34;`, `&#34;`+edited+`&#34;`)
 		e, err := load(dir)
@@ -527,7 +470,7 @@ func TestNoteWithSemicolonFromBothSources(t *testing.T) {
 		if _, err := Render(e, renderOpts("fixture")); err != nil {
 			t.Fatal(err)
 		}
-		docs = append(docs, string(readFile(t, filepath.Join(dir, evidence.ChecklistFile))))
+		docs = append(docs, string(recorded.ReadFile(t, filepath.Join(dir, evidence.ChecklistFile))))
 	}
 	if docs[0] != docs[1] {
 		t.Errorf("checklist.md from junit.xml and from run.json differ:\n%s", firstDiff(docs[0], docs[1]))

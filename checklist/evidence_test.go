@@ -1,7 +1,6 @@
 package checklist
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/internal/recorded"
+	"github.com/difftrain/gpusmoke/view"
 
 	junit "github.com/joshdk/go-junit"
 )
@@ -21,7 +22,7 @@ const minimalJUnit = `<testsuites><testsuite name="x"><testcase name="Test00Pref
 // recordedFile is the content of a file of a recorded run.
 func recordedFile(t testing.TB, run, rel string) string {
 	t.Helper()
-	return string(readFile(t, filepath.Join(runsDir, run, filepath.FromSlash(rel))))
+	return string(recorded.ReadFile(t, filepath.Join(recorded.Dir, run, filepath.FromSlash(rel))))
 }
 
 // evidenceDir writes files (name → content) into a fresh directory.
@@ -40,10 +41,10 @@ func evidenceDir(t testing.TB, files map[string]string) string {
 	return dir
 }
 
-func results(e *Evidence) []string {
+func results(e *view.Evidence) []string {
 	var out []string
 	for _, s := range e.Sections {
-		out = append(out, s.Number+" "+s.Result)
+		out = append(out, s.Section+" "+s.Result)
 	}
 	return out
 }
@@ -62,7 +63,7 @@ func TestLoadRecordedJUnitOrdersBySection(t *testing.T) {
 		"Test00Preflight", "Test01Install", "Test02Dataset", "Test03Validate"}; !slices.Equal(order, want) {
 		t.Fatalf("the recorded junit.xml lists %q, want gotestsum's order %q", order, want)
 	}
-	e, err := Load(filepath.Join(runsDir, "fail"))
+	e, err := view.Load(filepath.Join(recorded.Dir, "fail"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestLoadRecordedJUnitOrdersBySection(t *testing.T) {
 		t.Errorf("sections %q, want %q", got, want)
 	}
 	s := e.Sections[4]
-	if s.Test != "Test04Train" || s.Name != "train" || s.Title != "Smoke training (2 steps)" || s.ExitCode != "1" ||
+	if s.Test != "Test04Train" || s.Name != "train" || s.Title != "Smoke training (2 steps)" || s.ExitCode == nil || *s.ExitCode != 1 ||
 		s.Log != "logs/04-train.log" || s.Reason != "04-train: exit code 1: RuntimeError: injected failure (FIXTURE_FAIL)" ||
 		!slices.Equal(s.Artifacts, []string{evidence.ReproFile}) {
 		t.Errorf("04: %+v", s)
@@ -87,7 +88,7 @@ func TestLoadRecordedJUnitOrdersBySection(t *testing.T) {
 // The recorded junit.xml is valid JUnit for other readers: go-junit sees the statuses gotestsum
 // wrote. (go-junit v1.0.0 does not read a testcase's <properties>; Load does.)
 func TestRecordedJUnitParsesWithGoJUnit(t *testing.T) {
-	suites, err := junit.IngestFile(filepath.Join(runsDir, "fail", evidence.JUnitFile))
+	suites, err := junit.IngestFile(filepath.Join(recorded.Dir, "fail", evidence.JUnitFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,13 +128,13 @@ func TestRecordedJUnitParsesWithGoJUnit(t *testing.T) {
 func TestTestMainFailure(t *testing.T) {
 	dir := evidenceDir(t, map[string]string{
 		evidence.RunFile:   recordedFile(t, "run-alone", evidence.RunFile),
-		evidence.JUnitFile: string(readFile(t, filepath.Join("testdata", "input", "junit-testmain.xml"))),
+		evidence.JUnitFile: string(recorded.ReadFile(t, filepath.Join("testdata", "input", "junit-testmain.xml"))),
 	})
-	e, err := Load(dir)
+	e, err := view.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Render(e, Options{Now: renderedAt})
+	res, err := Render(e, view.Options{Now: recorded.RenderedAt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestTestMainFailure(t *testing.T) {
 		"05 NOT RUN", "06 NOT RUN", "07 NOT RUN", "08 NOT RUN"}) {
 		t.Errorf("sections %q", got)
 	}
-	cl := string(readFile(t, filepath.Join(dir, evidence.ChecklistFile)))
+	cl := string(recorded.ReadFile(t, filepath.Join(dir, evidence.ChecklistFile)))
 	for _, want := range []string{
 		"> **SUITE FAILED:** TestMain failed: smoke: create SMOKE_OUT /nonexistent/out: permission denied",
 		"### TestMain",
@@ -156,11 +157,11 @@ func TestTestMainFailure(t *testing.T) {
 	if !regexp.MustCompile("(?m)^\\| 04 \\| train — Smoke training \\(2 steps\\) \\| `[^`]+` \\| [^|]+ \\| NOT RUN \\| — \\|").MatchString(cl) {
 		t.Error("checklist lacks 04 NOT RUN with the plan's command")
 	}
-	rep := string(readFile(t, filepath.Join(dir, evidence.ReportFile)))
-	if !strings.Contains(rep, "- suite: **FAIL** — TestMain: smoke: create SMOKE_OUT /nonexistent/out: permission denied") {
+	rep := string(recorded.ReadFile(t, filepath.Join(dir, evidence.ReportFile)))
+	if !strings.Contains(rep, "- TestMain: **FAIL** — smoke: create SMOKE_OUT /nonexistent/out: permission denied") {
 		t.Errorf("report does not name the TestMain failure:\n%s", rep)
 	}
-	sum := e.Summary()
+	sum := summaryOf(e)
 	if sum.FirstFailure == nil || sum.FirstFailure.ID != "TestMain" {
 		t.Errorf("summary's first failure %+v, want TestMain", sum.FirstFailure)
 	}
@@ -173,7 +174,7 @@ func TestTestsWithoutSection(t *testing.T) {
 		"\t\t<testcase classname=\"x\" name=\"TestHelper\" time=\"0.1\"><failure message=\"Failed\" type=\"\">=== RUN   TestHelper\n    helper_test.go:3: boom\n--- FAIL: TestHelper (0.10s)\n</failure></testcase>\n"+
 			"\t\t<testcase classname=\"x\" name=\"TestOther\" time=\"0.1\"></testcase>\n\t</testsuite>", 1)
 	dir := evidenceDir(t, map[string]string{evidence.RunFile: recordedFile(t, "pass", evidence.RunFile), evidence.JUnitFile: junitXML})
-	e, err := Load(dir)
+	e, err := view.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,10 +184,9 @@ func TestTestsWithoutSection(t *testing.T) {
 	if e.Verdict() != evidence.Fail {
 		t.Errorf("verdict %s, want FAIL", e.Verdict())
 	}
-	var rep bytes.Buffer
-	writeReport(&rep, e, Options{Now: renderedAt})
-	if !strings.Contains(rep.String(), "- TestHelper: **FAIL** — boom\n") {
-		t.Errorf("report does not list TestHelper:\n%s", rep.String())
+	rep, _, _ := reportMD(e, view.Options{Now: recorded.RenderedAt})
+	if !strings.Contains(string(rep), "- TestHelper: **FAIL** — boom\n") {
+		t.Errorf("report does not list TestHelper:\n%s", rep)
 	}
 }
 
@@ -226,7 +226,6 @@ func TestLoadErrors(t *testing.T) {
 		{"section result unknown", replace(evidence.RunFile, `"result": "FAIL"`, `"result": "FAILED"`),
 			`read DIR/run.json: sections[4].result: "FAILED" is not one of PASS, FAIL, SKIPPED, INTERRUPTED, NA, NOT RUN`},
 		{"section twice", replace(evidence.RunFile, `"section": "05"`, `"section": "4"`), "read DIR/run.json: sections[5]: section 04 is already sections[4]"},
-		{"no junit.xml", remove(evidence.JUnitFile), "read DIR/junit.xml: open DIR/junit.xml: no such file or directory"},
 		{"junit not XML", write(evidence.JUnitFile, "<testsuites><testsuite>"), "read DIR/junit.xml: XML syntax error on line 1: unexpected EOF"},
 		{"junit wrong root", write(evidence.JUnitFile, "<html></html>"), "read DIR/junit.xml: root element is <html>, want <testsuites>"},
 		{"junit result unknown", replace(evidence.JUnitFile, `<property name="result" value="FAIL">`, `<property name="result" value="MAYBE">`),
@@ -252,9 +251,9 @@ func TestLoadErrors(t *testing.T) {
 			`read DIR/artifacts/03-validate/env.json.sha256ref: size: "about `},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := copyRun(t, "fail")
+			dir := recorded.Copy(t, "fail")
 			tc.edit(t, dir)
-			_, err := Load(dir)
+			_, err := view.Load(dir)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -275,20 +274,20 @@ func TestSHA256Ref(t *testing.T) {
 	sha := strings.Repeat("ab", 32)
 	const rel = "artifacts/04-train/checkpoint-2.pt"
 	good := "sha256: " + sha + "\nsize: 1234\npath: /w/difftrain/_tmp_run/checkpoint-2.pt\nreason: larger than the 0-byte copy cap\n"
-	load := func(t *testing.T, ref string) (*Evidence, string, error) {
+	load := func(t *testing.T, ref string) (*view.Evidence, string, error) {
 		dir := evidenceDir(t, map[string]string{
 			evidence.RunFile: recordedFile(t, "run-alone", evidence.RunFile), evidence.JUnitFile: minimalJUnit,
 			rel + evidence.RefSuffix: ref,
 		})
-		e, err := Load(dir)
+		e, err := view.Load(dir)
 		return e, filepath.Join(dir, filepath.FromSlash(rel+evidence.RefSuffix)), err
 	}
 	e, _, err := load(t, good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := File{Path: rel, Size: 1234, SHA256: sha, Ref: "/w/difftrain/_tmp_run/checkpoint-2.pt"}
-	i := slices.IndexFunc(e.Files, func(f File) bool { return f.Path == rel })
+	want := view.File{Path: rel, Size: 1234, SHA256: sha, Ref: "/w/difftrain/_tmp_run/checkpoint-2.pt"}
+	i := slices.IndexFunc(e.Files, func(f view.File) bool { return f.Path == rel })
 	if i < 0 || e.Files[i].Size != want.Size || e.Files[i].SHA256 != want.SHA256 || e.Files[i].Ref != want.Ref || e.Files[i].Missing {
 		t.Errorf("files %+v, want one %+v", e.Files, want)
 	}
@@ -314,11 +313,11 @@ func TestSHA256Ref(t *testing.T) {
 // A file a section names but that is not in the evidence directory is listed as MISSING, by
 // the section that names it; a reference stands for the copy it replaces.
 func TestMissingArtifactIsListed(t *testing.T) {
-	dir := copyRun(t, "pass")
+	dir := recorded.Copy(t, "pass")
 	if err := os.Remove(filepath.Join(dir, "artifacts", "04-train", "env.json")); err != nil {
 		t.Fatal(err)
 	}
-	e, err := Load(dir)
+	e, err := view.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +341,7 @@ func TestMissingArtifactIsListed(t *testing.T) {
 	}
 
 	// With SMOKE_COPY_CAP_MB=0 every copy is a reference: none is missing.
-	e, err = Load(filepath.Join(runsDir, "fail"))
+	e, err = view.Load(filepath.Join(recorded.Dir, "fail"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,58 +363,27 @@ func TestMissingArtifactIsListed(t *testing.T) {
 // as a missing copy is; it does not stop the rendering.
 func TestMissingReferenceIsListed(t *testing.T) {
 
-	dir := copyRun(t, "fail")
+	dir := recorded.Copy(t, "fail")
 	if err := os.Remove(filepath.Join(dir, "artifacts", "03-validate", "env.json.sha256ref")); err != nil {
 		t.Fatal(err)
 	}
-	e, err := Load(dir)
+	e, err := view.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := slices.IndexFunc(e.Files, func(f File) bool { return strings.HasPrefix(f.Path, "artifacts/03-validate/env.json") })
+	i := slices.IndexFunc(e.Files, func(f view.File) bool { return strings.HasPrefix(f.Path, "artifacts/03-validate/env.json") })
 	if i < 0 || !e.Files[i].Missing || !slices.Equal(e.Files[i].By, []string{"03-validate"}) {
 		t.Errorf("files %+v: want artifacts/03-validate/env.json MISSING, checked by 03-validate", e.Files)
-	}
-}
-
-func TestVerdict(t *testing.T) {
-	type testCase struct {
-		name string
-		e    Evidence
-		want string
-	}
-	pass := func(n string, optional bool) Section {
-		return Section{Number: n, Result: evidence.Pass, Optional: optional}
-	}
-	with := func(s Section, result string) Section { s.Result = result; return s }
-	for _, tc := range []testCase{
-		{"all pass", Evidence{Sections: []Section{pass("00", false), pass("01", true)}}, "PASS"},
-		{"skipped, not NA", Evidence{Sections: []Section{pass("00", false), with(pass("01", true), evidence.Skipped)}}, "INCOMPLETE"},
-		{"optional NA", Evidence{Sections: []Section{pass("00", false), with(pass("01", true), evidence.NA)}}, "PASS"},
-		{"required skipped", Evidence{Sections: []Section{with(pass("00", false), evidence.Skipped)}}, "INCOMPLETE"},
-		{"not run", Evidence{Sections: []Section{pass("00", false), with(pass("01", true), NotRun)}}, "INCOMPLETE"},
-		{"interrupted run", Evidence{Sections: []Section{pass("00", false)}, Run: evidence.Run{Interrupted: "SIGTERM"}}, "INTERRUPTED"},
-		{"interrupted section", Evidence{Sections: []Section{with(pass("00", false), evidence.Interrupted)}}, "INTERRUPTED"},
-		{"fail beats interrupted", Evidence{Sections: []Section{with(pass("00", false), evidence.Fail), with(pass("01", true), evidence.Interrupted)}}, "FAIL"},
-		{"testmain", Evidence{Sections: []Section{pass("00", false)}, TestMain: "boom"}, "FAIL"},
-		{"other test failed", Evidence{Sections: []Section{pass("00", false)}, Others: []Section{{Test: "TestX", Result: evidence.Fail}}}, "FAIL"},
-		{"guardrail violated", Evidence{Sections: []Section{pass("00", false)}, Run: evidence.Run{Guardrails: []evidence.Guardrail{{Rule: "r", OK: false}}}}, "FAIL"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.e.Verdict(); got != tc.want {
-				t.Errorf("Verdict() = %s, want %s", got, tc.want)
-			}
-		})
 	}
 }
 
 // A violated guardrail, as the suite records it in run.json, fails the run in both documents
 // and the summary, whichever file the results are read from.
 func TestViolatedGuardrail(t *testing.T) {
-	dir := copyRun(t, "untracked")
+	dir := recorded.Copy(t, "untracked")
 	p := filepath.Join(dir, evidence.RunFile)
 	var run map[string]any
-	if err := json.Unmarshal(readFile(t, p), &run); err != nil {
+	if err := json.Unmarshal(recorded.ReadFile(t, p), &run); err != nil {
 		t.Fatal(err)
 	}
 	rule := ""
@@ -434,19 +402,19 @@ func TestViolatedGuardrail(t *testing.T) {
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, load := range []func(string) (*Evidence, error){Load, LoadRun} {
+	for _, load := range []func(string) (*view.Evidence, error){view.Load, loadRunJSON} {
 		e, err := load(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Render(e, Options{Now: renderedAt}); err != nil {
+		if _, err := Render(e, view.Options{Now: recorded.RenderedAt}); err != nil {
 			t.Fatal(err)
 		}
-		if e.Verdict() != evidence.Fail || e.Summary().ExitCode != 1 {
+		if e.Verdict() != evidence.Fail || summaryOf(e).ExitCode != 1 {
 			t.Errorf("%s: verdict %s", e.Source, e.Verdict())
 		}
 		for _, doc := range []string{evidence.ChecklistFile, evidence.ReportFile} {
-			if b := readFile(t, filepath.Join(dir, doc)); !strings.Contains(string(b), "- [ ] "+rule+" — **VIOLATED**: M configs/base.yaml\n") {
+			if b := recorded.ReadFile(t, filepath.Join(dir, doc)); !strings.Contains(string(b), "- [ ] "+rule+" — **VIOLATED**: M configs/base.yaml\n") {
 				t.Errorf("%s (%s) does not show the violated guardrail", doc, e.Source)
 			}
 		}

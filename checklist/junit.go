@@ -1,75 +1,80 @@
 package checklist
 
 import (
-	"bytes"
+	"cmp"
 	"fmt"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/junit"
+	"github.com/difftrain/gpusmoke/view"
 )
 
-// testcaseRE finds a <testcase ...>...</testcase> element as gotestsum writes it: the name
-// attribute, and the body up to its closing tag.
-var testcaseRE = regexp.MustCompile(`(?s)<testcase\b[^>]*\bname="([^"]*)"[^>]*>(.*?)</testcase>`)
-
-// AddLogTails gives each failed or interrupted section's testcase in junit.xml the last lines
-// of its step's log as <system-out>, so that CI, which shows a testcase's system-out, shows why
-// it failed. gotestsum writes no <system-out>. A testcase that has one already is left alone,
-// so rendering again changes nothing.
-func AddLogTails(e *Evidence) error {
+// RewriteJUnit makes gotestsum's junit.xml what CI needs to show a run: testcases in the plan's
+// order (gotestsum groups them failed, skipped, passed), each failure's message its one-line
+// reason (gotestsum writes "Failed") and its log's last lines as <system-out> (gotestsum writes
+// none), and no property that says nothing (an empty value). Rewriting again changes nothing.
+func RewriteJUnit(e *view.Evidence) error {
 	p := filepath.Join(e.Dir, evidence.JUnitFile)
-	b, err := evidence.ReadFileLimit(p, MaxJUnitBytes)
+	doc, err := junit.Read(p, view.MaxJUnitBytes)
 	if err != nil {
 		return err
 	}
-	tails := map[string]string{}
-	for _, s := range e.Sections {
-		if (s.Result != evidence.Fail && s.Result != evidence.Interrupted) || s.Test == "" || s.Log == "" {
-			continue
+	rank := map[string]int{} // a section's test → its place in the plan
+	records := map[string]evidence.Section{}
+	for i, s := range e.Sections {
+		if s.Test != "" {
+			rank[s.Test], records[s.Test] = i, s
 		}
-		tail, err := evidence.Tail(filepath.Join(e.Dir, filepath.FromSlash(s.Log)), evidence.TailLines)
-		if err != nil {
-			continue // the checklist says the log is missing
+	}
+	for _, s := range doc.Suites {
+		s.Properties = slices.DeleteFunc(s.Properties, func(p junit.Property) bool { return p.Value == "" })
+		for _, c := range s.Cases {
+			explain(e, c, records)
 		}
-		tails[s.Test] = fmt.Sprintf("--- last %d lines of %s ---\n%s\n", evidence.TailLines, s.Log, tail)
-	}
-	if len(tails) == 0 {
-		return nil
-	}
-	changed := false
-	out := testcaseRE.ReplaceAllFunc(b, func(m []byte) []byte {
-		sub := testcaseRE.FindSubmatch(m)
-		name, body := string(sub[1]), sub[2]
-		tail, ok := tails[name]
-		if !ok || bytes.Contains(body, []byte("<system-out>")) || !bytes.Contains(body, []byte("<failure")) {
-			return m
+		order := func(c *junit.Case) int {
+			top, _, _ := strings.Cut(c.Name, "/")
+			if r, ok := rank[top]; ok {
+				return r
+			}
+			return len(rank) // TestMain and tests that are no section: last
 		}
-		changed = true
-		var esc bytes.Buffer
-		_ = xmlEscape(&esc, tail)
-		i := len(m) - len("</testcase>")
-		return []byte(string(m[:i]) + "\t\t\t<system-out>" + esc.String() + "</system-out>\n\t\t" + string(m[i:]))
-	})
-	if !changed {
-		return nil
+		slices.SortStableFunc(s.Cases, func(a, b *junit.Case) int { return cmp.Compare(order(a), order(b)) })
 	}
-	if err := evidence.WriteFileAtomic(p, out, 0o644); err != nil {
-		return fmt.Errorf("add log tails to %s: %w", p, err)
+	b, err := doc.Encode()
+	if err != nil {
+		return fmt.Errorf("rewrite %s: %w", p, err)
+	}
+	if err := evidence.WriteFileAtomic(p, b, 0o644); err != nil {
+		return fmt.Errorf("rewrite %s: %w", p, err)
 	}
 	return nil
 }
 
-// xmlEscape escapes text for an XML element's content; characters XML cannot hold become U+FFFD.
-func xmlEscape(b *bytes.Buffer, s string) error {
-	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
-	clean := strings.Map(func(c rune) rune {
-		if c == '\t' || c == '\n' || c == '\r' || c >= 0x20 && c != 0xFFFE && c != 0xFFFF {
-			return c
+// explain gives a failed or skipped testcase the message CI shows: a section's reason (with, for
+// a failure, its log's last lines as <system-out>), or a pytest case's. gotestsum writes
+// "Failed", and a skip's whole output, instead.
+func explain(e *view.Evidence, c *junit.Case, records map[string]evidence.Section) {
+	s, isSection := records[c.Name]
+	isSection = isSection && c.Props()[evidence.PropSection] != ""
+	if len(c.Skipped) > 0 && isSection && s.Reason != "" {
+		c.Skipped[0].Message = s.Reason
+	}
+	if len(c.Failure) == 0 {
+		return
+	}
+	if isSection {
+		c.Failure[0].Message = cmpOr(s.Reason, c.Failure[0].Message)
+		if s.Log != "" && c.SystemOut == "" {
+			if tail, err := evidence.Tail(filepath.Join(e.Dir, filepath.FromSlash(s.Log)), tailLines); err == nil {
+				c.SystemOut = fmt.Sprintf("--- last %d lines of %s ---\n%s\n", tailLines, s.Log, tail)
+			}
 		}
-		return '\uFFFD'
-	}, strings.ToValidUTF8(s, "\uFFFD"))
-	_, err := r.WriteString(b, clean)
-	return err
+		return
+	}
+	if r := c.Props()[evidence.PropReason]; r != "" && c.Props()[evidence.PropCase] != "" {
+		c.Failure[0].Message = r
+	}
 }

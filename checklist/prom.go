@@ -3,15 +3,21 @@ package checklist
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/internal/printable"
+	"github.com/difftrain/gpusmoke/view"
 )
 
-// evidence.Verdicts are the words a run's verdict may be.
+// promText is smoke.prom (Prom) of the run.
+func promText(e *view.Evidence, _ view.Options) ([]byte, string, error) {
+	s := summaryOf(e)
+	return Prom(&s), "", nil
+}
 
 // Prom renders smoke.prom (evidence.PromFile) from the run's summary.json (s): the run's result
 // in node_exporter's textfile-collector format, for a fleet's dashboards and alerts. Copy or
@@ -19,9 +25,10 @@ import (
 // its own instance label. Its gauges, each documented in its
 // HELP line:
 //
-//	gpusmoke_run_info{host,gpu,driver,harness,fixture,gpu_used} 1
+//	gpusmoke_run_info{host,gpu,driver,harness,target,plan,plan_sha256,fixture,gpu_used} 1
+//	gpusmoke_plan_deviations                   the steps whose command differs from the runbook
 //	gpusmoke_verdict{verdict}                  1 for the run's verdict, 0 for each other one
-//	gpusmoke_failed                            1 when the run failed or was interrupted (its exit code)
+//	gpusmoke_failed                            1 when the run failed or was interrupted
 //	gpusmoke_section_result{section,result}    1 for the section's result, 0 for each other one
 //	gpusmoke_section_failed{section}           1 when the section failed or was interrupted
 //	gpusmoke_run_start_timestamp_seconds       started_utc as unix seconds
@@ -65,26 +72,29 @@ func Prom(s *evidence.Summary) []byte {
 		return "0"
 	}
 
-	family("gpusmoke_run_info", "The gpusmoke run whose results follow: the host, its GPUs and driver as NVML saw them, the harness version, whether the bundled fixture ran instead of difftrain, and whether the training used a GPU. Always 1.")
-	sample("gpusmoke_run_info", "1", "host", s.Host, "gpu", gpuWords(s.GPUs), "driver", s.Driver,
-		"harness", s.Harness.Version, "fixture", strconv.FormatBool(s.Fixture), "gpu_used", strconv.FormatBool(s.GPUUsed))
+	family("gpusmoke_run_info", "The gpusmoke run whose results follow: the host, its GPUs and driver as NVML saw them, the harness version, what ran (difftrain, difftrain with stand-in model packages, or the bundled fixture), the plan and its sha256, and whether the training used a GPU. Always 1.")
+	sample("gpusmoke_run_info", "1", "host", s.Host, "gpu", view.GPUWords(s.GPUs), "driver", s.Driver,
+		"harness", s.Harness.Version, "target", s.Target, "plan", s.Plan.Name, "plan_sha256", s.Plan.SHA256,
+		"fixture", strconv.FormatBool(s.Fixture), "gpu_used", strconv.FormatBool(s.GPUUsed))
+	family("gpusmoke_plan_deviations", "The steps of the plan that ran whose command differs from the runbook's, each with a written reason.")
+	sample("gpusmoke_plan_deviations", strconv.Itoa(s.Plan.Deviations))
 
 	family("gpusmoke_verdict", "The run's verdict: 1 for the verdict it has, 0 for each of the others ("+strings.Join(evidence.Verdicts, ", ")+").")
 	verdicts := evidence.Verdicts
-	if !contains(verdicts, s.Verdict) { // a verdict this renderer does not know still shows
+	if !slices.Contains(verdicts, s.Verdict) { // a verdict this renderer does not know still shows
 		verdicts = append(verdicts[:len(verdicts):len(verdicts)], s.Verdict)
 	}
 	for _, v := range verdicts {
 		sample("gpusmoke_verdict", bit(v == s.Verdict), "verdict", v)
 	}
 
-	family("gpusmoke_failed", "1 when the run failed or was interrupted, 0 when it passed or a -run filter left sections out: the run's exit code.")
-	sample("gpusmoke_failed", strconv.Itoa(evidence.ExitCode(s.Verdict)))
+	family("gpusmoke_failed", "1 when the run failed or was interrupted, else 0 (PASS, or INCOMPLETE: a -run filter left sections out).")
+	sample("gpusmoke_failed", bit(evidence.ExitCode(s.Verdict) == evidence.ExitFailed))
 
 	family("gpusmoke_section_result", "Each section's result: 1 for the result it has, 0 for each of the others ("+strings.Join(evidence.Results, ", ")+").")
 	for _, sec := range s.Sections {
 		results := evidence.Results
-		if !contains(results, sec.Result) {
+		if !slices.Contains(results, sec.Result) {
 			results = append(results[:len(results):len(results)], sec.Result)
 		}
 		for _, r := range results {
@@ -131,13 +141,4 @@ func escapeLabel(s string) string {
 // escapeHelp escapes a HELP text: backslash and line feed.
 func escapeHelp(s string) string {
 	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/internal/recorded"
+	"github.com/difftrain/gpusmoke/view"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -83,7 +85,7 @@ func unix(t *testing.T, v string) float64 {
 // Every recorded run's smoke.prom, written by Render beside summary.json, parses, and every
 // value in it is what summary.json says.
 func TestPromRecorded(t *testing.T) {
-	for _, c := range recorded {
+	for _, c := range recordedCases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), c.name)
 			renderInto(t, c.name, dir)
@@ -91,9 +93,9 @@ func TestPromRecorded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fams := parseProm(t, readFile(t, filepath.Join(dir, evidence.PromFile)))
+			fams := parseProm(t, recorded.ReadFile(t, filepath.Join(dir, evidence.PromFile)))
 
-			wantFams := []string{"gpusmoke_failed", "gpusmoke_run_info", "gpusmoke_run_start_timestamp_seconds",
+			wantFams := []string{"gpusmoke_failed", "gpusmoke_plan_deviations", "gpusmoke_run_info", "gpusmoke_run_start_timestamp_seconds",
 				"gpusmoke_section_failed", "gpusmoke_section_result", "gpusmoke_verdict"}
 			if s.FinishedUTC != "" {
 				wantFams = append(wantFams, "gpusmoke_run_finish_timestamp_seconds")
@@ -110,7 +112,8 @@ func TestPromRecorded(t *testing.T) {
 
 			info := gauges(t, fams, "gpusmoke_run_info")
 			wantInfo := labelString(&dto.Metric{Label: []*dto.LabelPair{
-				lp("host", s.Host), lp("gpu", gpuWords(s.GPUs)), lp("driver", s.Driver), lp("harness", s.Harness.Version),
+				lp("host", s.Host), lp("gpu", view.GPUWords(s.GPUs)), lp("driver", s.Driver), lp("harness", s.Harness.Version),
+				lp("target", s.Target), lp("plan", s.Plan.Name), lp("plan_sha256", s.Plan.SHA256),
 				lp("fixture", strconv.FormatBool(s.Fixture)), lp("gpu_used", strconv.FormatBool(s.GPUUsed))}})
 			if len(info) != 1 || info[wantInfo] != 1 {
 				t.Errorf("gpusmoke_run_info %v, want {%s} 1", info, wantInfo)
@@ -125,8 +128,8 @@ func TestPromRecorded(t *testing.T) {
 					t.Errorf("gpusmoke_verdict{verdict=%q} = %v, want %v", v, verdicts[`verdict="`+v+`"`], want)
 				}
 			}
-			if got := gauges(t, fams, "gpusmoke_failed")[""]; got != float64(s.ExitCode) {
-				t.Errorf("gpusmoke_failed %v, summary.json's exit_code %d", got, s.ExitCode)
+			if got := gauges(t, fams, "gpusmoke_failed")[""]; got != b2f(s.Verdict == evidence.Fail || s.Verdict == evidence.Interrupted) {
+				t.Errorf("gpusmoke_failed %v, verdict %s", got, s.Verdict)
 			}
 
 			results := gauges(t, fams, "gpusmoke_section_result")

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/internal/recorded"
+	"github.com/difftrain/gpusmoke/view"
 	"github.com/stretchr/testify/require"
 )
 
@@ -33,16 +35,16 @@ func TestRefusedRetryKeepsTheRealResult(t *testing.T) {
 	want := []string{"00 PASS", "01 PASS", "02 PASS", "03 NOT RUN", "04 NOT RUN", "05 NOT RUN", "06 NOT RUN", "07 NOT RUN", "08 NOT RUN"}
 	run := recordedFile(t, "retry-refused", evidence.RunFile)
 
-	e, err := Load(filepath.Join(runsDir, "retry-refused"))
+	e, err := view.Load(filepath.Join(recorded.Dir, "retry-refused"))
 	require.NoError(t, err)
 	require.Equal(t, want, results(e), "as recorded: the refusals first")
 
 	reordered := head + strings.Join(passed, "") + strings.Join(refused, "") + tail
-	e, err = Load(evidenceDir(t, map[string]string{evidence.RunFile: run, evidence.JUnitFile: reordered}))
+	e, err = view.Load(evidenceDir(t, map[string]string{evidence.RunFile: run, evidence.JUnitFile: reordered}))
 	require.NoError(t, err)
 	require.Equal(t, want, results(e), "the passes first")
 
 	twice := head + strings.Join(slices.Concat(passed, passed[2:]), "") + tail
-	_, err = Load(evidenceDir(t, map[string]string{evidence.RunFile: run, evidence.JUnitFile: twice}))
+	_, err = view.Load(evidenceDir(t, map[string]string{evidence.RunFile: run, evidence.JUnitFile: twice}))
 	require.ErrorContains(t, err, "testcase 4 (Test02Dataset): section 02 is already recorded by testcase 3")
 }

@@ -4,15 +4,25 @@ import (
 	"strconv"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/view"
 )
 
-// Summary is summary.json of the run: its verdict and exit code, the sections, the GPUs and
-// the harness, for fleets and CI.
-func (e *Evidence) Summary() evidence.Summary {
+// summaryJSON is summary.json: the run in a few machine-readable facts, for CI and fleets.
+func summaryJSON(e *view.Evidence, _ view.Options) ([]byte, string, error) {
+	s := summaryOf(e)
+	b, err := evidence.EncodeJSON(&s, nil)
+	return b, "", err
+}
+
+// summaryOf is the run's summary.json: its verdict and exit code, what ran (target and plan),
+// the sections, the GPUs and the harness.
+func summaryOf(e *view.Evidence) evidence.Summary {
 	s := evidence.Summary{
 		SchemaVersion: evidence.SchemaVersion,
 		Harness:       e.Run.Harness,
 		Verdict:       e.Verdict(),
+		Target:        e.Target(),
+		Plan:          evidence.SummaryPlan{Name: e.Run.Plan.Name, SHA256: e.Run.Plan.SHA256, Deviations: len(e.Deviations())},
 		Fixture:       e.Run.Fixture,
 		GPUUsed:       e.Run.Compute != nil && e.Run.Compute.GPUUsed,
 		GPUs:          []evidence.SummaryGPU{},
@@ -31,21 +41,23 @@ func (e *Evidence) Summary() evidence.Summary {
 	}
 	peak := -1
 	for _, sec := range e.Sections {
-		ss := evidence.SummarySection{ID: sec.Slug(), Result: sec.Result}
-		if sec.Result != evidence.Pass {
-			ss.Reason = sec.Reason
-		}
+		ss := evidence.SummarySection{ID: sec.ID(), Result: sec.Result, Reason: sec.Reason}
 		s.Sections = append(s.Sections, ss)
 		if (sec.Result == evidence.Fail || sec.Result == evidence.Interrupted) && s.FirstFailure == nil {
 			first := ss
 			s.FirstFailure = &first
 		}
-		if n, err := strconv.Atoi(sec.Peaks.MemMiB); err == nil && n > peak {
-			peak = n
+		if sec.Peaks != nil {
+			if n, err := strconv.Atoi(sec.Peaks.MemMiB); err == nil && n > peak {
+				peak = n
+			}
 		}
 	}
-	if s.FirstFailure == nil && e.TestMain != "" {
-		s.FirstFailure = &evidence.SummarySection{ID: "TestMain", Result: evidence.Fail, Reason: lastMessage(e.TestMain)}
+	if s.FirstFailure == nil {
+		for _, f := range e.Failures() {
+			s.FirstFailure = &evidence.SummarySection{ID: f.Where, Result: f.Result, Reason: f.Reason}
+			break
+		}
 	}
 	if peak >= 0 {
 		s.PeakMemMiB = strconv.Itoa(peak)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/gpuenv"
+	"github.com/difftrain/gpusmoke/view"
 )
 
 // telemetry.svg: telemetry.csv drawn with gonum.org/v1/plot, one row of four plots per GPU
@@ -214,10 +215,19 @@ func textStyle(size vg.Length, c color.Color) text.Style {
 	return text.Style{Color: c, Font: font.From(sans, size), XAlign: draw.XLeft, YAlign: draw.YTop, Handler: plot.DefaultTextHandler}
 }
 
+// telemetrySVG is telemetry.svg (TelemetrySVG), or nothing when the run recorded no telemetry.csv.
+func telemetrySVG(e *view.Evidence, _ view.Options) ([]byte, string, error) {
+	if !e.Telemetry {
+		return nil, "", nil
+	}
+	b, err := TelemetrySVG(e)
+	return b, "", err
+}
+
 // TelemetrySVG draws the run's telemetry.csv: per GPU, utilisation, memory, temperature and
 // power over time, with the sections as bands. The memory and power axes reach the GPU's total
 // memory and power limit when gpu_env.json records them.
-func TelemetrySVG(e *Evidence) ([]byte, error) {
+func TelemetrySVG(e *view.Evidence) ([]byte, error) {
 	p := filepath.Join(e.Dir, evidence.TelemetryFile)
 	tel, err := readTelemetry(p)
 	if err != nil {
@@ -243,7 +253,7 @@ func TelemetrySVG(e *Evidence) ([]byte, error) {
 	dc.Fill(dc.Rectangle.Path())
 
 	title := fmt.Sprintf("GPU telemetry: %s, %s from %s (x: seconds since then)", evidence.TelemetryFile,
-		plural(tel.rows, "sample"), tel.start.UTC().Format("2006-01-02 15:04:05.000 UTC"))
+		view.Plural(tel.rows, "sample"), tel.start.UTC().Format("2006-01-02 15:04:05.000 UTC"))
 	if tel.rows == 0 {
 		title = "GPU telemetry: " + evidence.TelemetryFile + " holds no samples"
 	}

@@ -8,10 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/internal/recorded"
+	"github.com/difftrain/gpusmoke/view"
 	"gotest.tools/v3/golden"
 )
 
@@ -50,7 +53,7 @@ func svgTexts(t *testing.T, b []byte) []string {
 func TestTelemetrySVGRecorded(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "fakegpu")
 	renderInto(t, "fakegpu", dir)
-	b := readFile(t, filepath.Join(dir, evidence.TelemetrySVGFile))
+	b := recorded.ReadFile(t, filepath.Join(dir, evidence.TelemetrySVGFile))
 	golden.Assert(t, string(b), "fakegpu.telemetry.svg.golden")
 
 	texts := svgTexts(t, b)
@@ -59,7 +62,7 @@ func TestTelemetrySVGRecorded(t *testing.T) {
 		"utilisation (%)", "memory used (MiB)", "temperature (°C)", "power (W)",
 		"Sections, as shaded bands labelled by number: 01-install, 02-dataset, 03-validate, 04-train, 06-resume, 07-amp-fp16, 08-amp-bf16",
 	} {
-		if !contains(texts, want) {
+		if !slices.Contains(texts, want) {
 			t.Errorf("telemetry.svg has no text %q", want)
 		}
 	}
@@ -71,18 +74,18 @@ func TestTelemetrySVGRecorded(t *testing.T) {
 	}
 	// The memory axis reaches the GPU's 24564 MiB (gpu_env.json), the power axis its 450 W limit.
 	for _, tick := range []string{"20000", "400"} {
-		if !contains(texts, tick) {
+		if !slices.Contains(texts, tick) {
 			t.Errorf("no %s tick", tick)
 		}
 	}
 
-	cl := string(readFile(t, filepath.Join(dir, evidence.ChecklistFile)))
+	cl := string(recorded.ReadFile(t, filepath.Join(dir, evidence.ChecklistFile)))
 	if !strings.Contains(cl, "\nSamples: `/runs/fakegpu/telemetry.csv`, drawn over time in [telemetry.svg](telemetry.svg) (one panel per GPU, the sections as bands)\n") {
 		t.Error("checklist.md does not link telemetry.svg in its telemetry section")
 	}
 
 	// Drawn again: the same bytes.
-	e, err := LoadRun(dir)
+	e, err := loadRunJSON(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,28 +101,28 @@ func TestTelemetrySVGRecorded(t *testing.T) {
 // A run without telemetry.csv gets no telemetry.svg and no link; one left from an earlier
 // rendering is removed.
 func TestTelemetrySVGOnlyWithTelemetry(t *testing.T) {
-	dir := copyRun(t, "pass")
+	dir := recorded.Copy(t, "pass")
 	stale := filepath.Join(dir, evidence.TelemetrySVGFile)
 	if err := os.WriteFile(stale, []byte("<svg/>"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	renderAt(t, dir, LoadRun)
+	renderAt(t, dir)
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("a stale telemetry.svg is left: %v", err)
 	}
-	if strings.Contains(string(readFile(t, filepath.Join(dir, evidence.ChecklistFile))), "telemetry.svg") {
+	if strings.Contains(string(recorded.ReadFile(t, filepath.Join(dir, evidence.ChecklistFile))), "telemetry.svg") {
 		t.Error("checklist.md links telemetry.svg, which a run without telemetry.csv has not")
 	}
 }
 
 // withTelemetry replaces the fakegpu copy's telemetry.csv.
-func withTelemetry(t *testing.T, csv string) (*Evidence, string) {
+func withTelemetry(t *testing.T, csv string) (*view.Evidence, string) {
 	t.Helper()
-	dir := copyRun(t, "fakegpu")
+	dir := recorded.Copy(t, "fakegpu")
 	if err := os.WriteFile(filepath.Join(dir, evidence.TelemetryFile), []byte(csv), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e, err := LoadRun(dir)
+	e, err := loadRunJSON(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +156,7 @@ func TestTelemetrySVGTwoGPUsLongRun(t *testing.T) {
 	for _, want := range []string{"GPU 0: NVIDIA GeForce RTX 4090 (GPU-00000000-0000-4000-8000-000000004090)", "GPU 1",
 		fmt.Sprintf("GPU telemetry: telemetry.csv, %d samples from 2026-12-01 01:00:00.000 UTC (x: seconds since then)", 2*n),
 		"Sections, as shaded bands labelled by number: 01-install, 04-train, 06,resume"} {
-		if !contains(texts, want) {
+		if !slices.Contains(texts, want) {
 			t.Errorf("no text %q", want)
 		}
 	}
@@ -189,7 +192,7 @@ func TestTelemetrySVGBadCSV(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e, dir := withTelemetry(t, c.csv)
-			_, err := Render(e, Options{Now: renderedAt})
+			_, err := Render(e, view.Options{Now: recorded.RenderedAt})
 			if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), filepath.Join(dir, c.want)) {
 				t.Errorf("err = %v, want one line with %q", err, filepath.Join(dir, c.want))
 			}
@@ -208,7 +211,7 @@ func TestTelemetrySVGBadCSV(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !contains(svgTexts(t, svg), "GPU telemetry: telemetry.csv holds no samples") {
+		if !slices.Contains(svgTexts(t, svg), "GPU telemetry: telemetry.csv holds no samples") {
 			t.Errorf("telemetry.csv %q is not said to hold no samples", csv)
 		}
 	}

@@ -147,8 +147,8 @@ func TestBundleRunsWithoutGo(t *testing.T) {
 	if err := checkEvidence(out); err != nil {
 		t.Fatalf("%v\n%s", err, r)
 	}
-	if v := run(t, out, []string{"PATH=" + bin}, filepath.Join(bundle, "checklist"), "-verify", out); v.code != 0 {
-		t.Fatalf("checklist -verify: %s", v)
+	if v := run(t, out, []string{"PATH=" + bin}, filepath.Join(bundle, "checklist"), "verify", out); v.code != 0 {
+		t.Fatalf("checklist verify: %s", v)
 	}
 	report, _ := os.ReadFile(filepath.Join(out, "report.md"))
 	if !strings.Contains(string(report), "PASS") {

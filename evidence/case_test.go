@@ -1,6 +1,8 @@
 package evidence
 
 import (
+	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -31,4 +33,40 @@ func TestCounts(t *testing.T) {
 	require.Equal(t, "no tests", Counts(nil))
 	require.Equal(t, "2 passed, 1 failed, 1 skipped", Counts([]Case{{Result: Pass}, {Result: Skipped}, {Result: Fail}, {Result: Pass}}))
 	require.Equal(t, "3 skipped", Counts([]Case{{Result: Skipped}, {Result: Skipped}, {Result: Skipped}}))
+}
+
+// The JUnit properties are the record's one encoding and SectionFromProperties its inverse: every
+// section of every recorded run's run.json reads back from its properties as it was (the plan's
+// fields, which run.json alone holds, aside). This is why junit.xml and run.json give one run.
+func TestPropertiesRoundTripRecordedSections(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("..", "checklist", "testdata", "runs", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no recorded runs: %v", err)
+	}
+	n := 0
+	for _, dir := range dirs {
+		run, err := ReadRun(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range run.Sections {
+			props := map[string]string{}
+			for _, p := range s.Properties() {
+				props[p[0]] = p[1]
+			}
+			got, ok, err := SectionFromProperties(props)
+			if err != nil || !ok {
+				t.Fatalf("%s %s: %v", dir, s.ID(), err)
+			}
+			want := s
+			want.Title, want.Expected, want.Optional, want.Deviation, want.Test, want.Cases = "", "", false, "", "", nil
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s %s: read back as\n%+v\nwant\n%+v", dir, s.ID(), got, want)
+			}
+			n++
+		}
+	}
+	if n < 100 {
+		t.Errorf("only %d sections checked", n)
+	}
 }

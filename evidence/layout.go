@@ -9,27 +9,29 @@ import (
 
 // The evidence directory's layout. The README documents each entry.
 const (
-	JUnitFile     = "junit.xml"      // gotestsum's JUnit (make smoke, run-smoke)
-	JSONFile      = "go-test.json"   // the go test -json stream, written by gotestsum --jsonfile
-	RunFile       = "run.json"       // Run: the plan as it ran and each section's result
-	SummaryFile   = "summary.json"   // Summary: the verdict, for fleets and CI
-	GPUEnvFile    = "gpu_env.json"   // the machine's facts (gpuenv)
-	NvidiaSMIFile = "nvidia-smi.txt" // raw nvidia-smi output
-	TelemetryFile = "telemetry.csv"  // GPU samples taken during each step
-	LogsDir       = "logs"           // one full log per step: logs/<NN>-<name>.log
-	CopiesDir     = "artifacts"      // copies of difftrain's outputs: artifacts/<NN>-<name>/
-	PytestDir     = "pytest"         // each pytest lane's own JUnit: pytest/<NN>-<name>.xml
-	ChecklistFile = "checklist.md"
-	ReportFile    = "report.md"
-	TemplateFile  = "mvp_smoke_checklist.md" // the checkout's own template, filled
-	SumsFile      = "SHA256SUMS"
-	ReproFile     = "repro.sh"       // re-runs the failed step
-	ReproEnvFile  = "repro.env"      // the failed step's whole environment, redacted
-	LeftoversDir  = "leftovers"      // an earlier run's files, moved aside
-	WorkspaceDir  = "workspace"      // the fixture's workspace, when no checkout was given
-	LockFile      = ".smoke.lock"    // held by the run that writes the directory
-	ReserveFile   = ".smoke.reserve" // space set aside for the evidence, freed when the disk fills
-	RunsDir       = "runs"           // where runs go by default: <root>/runs/<UTC stamp>/
+	JUnitFile        = "junit.xml"      // gotestsum's JUnit (make smoke, run-smoke)
+	JSONFile         = "go-test.json"   // the go test -json stream, written by gotestsum --jsonfile
+	RunFile          = "run.json"       // Run: the plan as it ran and each section's result
+	SummaryFile      = "summary.json"   // Summary: the verdict, for fleets and CI
+	GPUEnvFile       = "gpu_env.json"   // the machine's facts (gpuenv)
+	NvidiaSMIFile    = "nvidia-smi.txt" // raw nvidia-smi output
+	TelemetryFile    = "telemetry.csv"  // GPU samples taken during each step
+	LogsDir          = "logs"           // one full log per step: logs/<NN>-<name>.log
+	CopiesDir        = "artifacts"      // copies of difftrain's outputs: artifacts/<NN>-<name>/
+	PytestDir        = "pytest"         // each pytest lane's own JUnit: pytest/<NN>-<name>.xml
+	ChecklistFile    = "checklist.md"
+	PromFile         = "smoke.prom"    // the run in node_exporter's textfile-collector format
+	TelemetrySVGFile = "telemetry.svg" // telemetry.csv drawn: one panel per GPU, sections as bands
+	ReportFile       = "report.md"
+	TemplateFile     = "mvp_smoke_checklist.md" // the checkout's own template, filled
+	SumsFile         = "SHA256SUMS"
+	ReproFile        = "repro.sh"       // re-runs the failed step
+	ReproEnvFile     = "repro.env"      // the failed step's whole environment, redacted
+	LeftoversDir     = "leftovers"      // an earlier run's files, moved aside
+	WorkspaceDir     = "workspace"      // the fixture's workspace, when no checkout was given
+	LockFile         = ".smoke.lock"    // held by the run that writes the directory
+	ReserveFile      = ".smoke.reserve" // space set aside for the evidence, freed when the disk fills
+	RunsDir          = "runs"           // where runs go by default: <root>/runs/<UTC stamp>/
 )
 
 // SpecialsFile is SHA256SUMS' companion: what the seal did not hash whole (WriteSums), when

@@ -309,25 +309,36 @@ func contains(list []string, s string) bool {
 // writeJSON writes v as indented JSON to p, with every string redacted (red may be nil), through
 // a temporary file renamed over p.
 func writeJSON(p string, v any, red *redact.Redactor) error {
-	b, err := json.Marshal(v)
+	b, err := EncodeJSON(v, red)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", p, err)
+	}
+	return WriteFileAtomic(p, b, 0o644)
+}
+
+// EncodeJSON is v as the evidence's JSON files hold it: indented by two spaces, ending in a
+// newline, and with every string redacted one by one when red is set, so that redaction can
+// never make it invalid JSON.
+func EncodeJSON(v any, red *redact.Redactor) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
 	}
 	if red != nil {
 		var tree any
 		if err := json.Unmarshal(b, &tree); err != nil {
-			return fmt.Errorf("encode %s: %w", p, err)
+			return nil, err
 		}
 		if b, err = json.Marshal(red.Tree(tree)); err != nil {
-			return fmt.Errorf("encode %s: %w", p, err)
+			return nil, err
 		}
 	}
 	var out bytes.Buffer
 	if err := json.Indent(&out, b, "", "  "); err != nil {
-		return fmt.Errorf("encode %s: %w", p, err)
+		return nil, err
 	}
 	out.WriteByte('\n')
-	return WriteFileAtomic(p, out.Bytes(), 0o644)
+	return out.Bytes(), nil
 }
 
 // WriteFileAtomic writes data to p through a temporary file in the same directory, renamed

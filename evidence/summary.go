@@ -14,8 +14,11 @@ type Summary struct {
 	Harness       Harness `json:"harness"`
 	// Verdict is PASS, FAIL, INTERRUPTED or INCOMPLETE (evidence.Judge); ExitCode is the code
 	// that goes with it (evidence.ExitCode).
-	Verdict     string           `json:"verdict"`
-	ExitCode    int              `json:"exit_code"`
+	Verdict  string `json:"verdict"`
+	ExitCode int    `json:"exit_code"`
+	// Target is what ran: TargetDifftrain, TargetStandins (a conformance run) or TargetFixture.
+	Target      string           `json:"target"`
+	Plan        SummaryPlan      `json:"plan"`
 	Fixture     bool             `json:"fixture"`
 	GPUUsed     bool             `json:"gpu_used"`
 	Host        string           `json:"host"`
@@ -29,6 +32,23 @@ type Summary struct {
 	FirstFailure *SummarySection `json:"first_failure,omitempty"`
 	// PeakMemMiB is the highest GPU memory use sampled during any step; "" when none was.
 	PeakMemMiB string `json:"peak_mem_mib,omitempty"`
+}
+
+// What a run ran against (Summary.Target): the real difftrain as it ships, difftrain with the
+// stand-in model packages of the conformance lane (their versions end in StandinSuffix), or the
+// bundled fixture.
+const (
+	TargetDifftrain = "difftrain"
+	TargetStandins  = "difftrain+standins"
+	TargetFixture   = "fixture"
+	StandinSuffix   = "+gpusmoke.standin"
+)
+
+// SummaryPlan identifies the plan that ran, and how far it departs from the runbook.
+type SummaryPlan struct {
+	Name       string `json:"name"`
+	SHA256     string `json:"sha256"`
+	Deviations int    `json:"deviations"`
 }
 
 // SummaryGPU is one GPU as NVML named it.

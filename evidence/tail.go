@@ -1,7 +1,7 @@
 package evidence
 
 import (
-	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -12,8 +12,14 @@ import (
 // junit.xml's <system-out> show.
 const TailLines = 40
 
-// Tail returns the last n lines of a log, each cut to 500 bytes and made valid UTF-8, reading
-// at most the last 1 MiB so a huge log costs no more than a small one: the one log tail.
+// tailWindow is how much of the end of a log Tail reads, so that a huge log costs no more than
+// a small one.
+const tailWindow = 1 << 20
+
+// tailLineMax is the most bytes of one line a tail shows.
+const tailLineMax = 500
+
+// Tail returns the last n lines of a log as TailText shows them, reading at most its last MiB.
 func Tail(path string, n int) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -24,31 +30,35 @@ func Tail(path string, n int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read log: %w", err)
 	}
-	const window = 1 << 20
-	off := max(st.Size()-window, 0)
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
+	off := max(st.Size()-tailWindow, 0)
+	b, err := io.ReadAll(io.NewSectionReader(f, off, tailWindow))
+	if err != nil {
 		return "", fmt.Errorf("read log %s: %w", path, err)
 	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), window+1)
-	var lines []string
-	first := off > 0
-	for sc.Scan() {
-		if first { // a partial line
-			first = false
-			continue
-		}
-		line := sc.Text()
-		if len(line) > 500 {
-			line = line[:500] + fmt.Sprintf(" …[%d bytes]", len(line)-500)
-		}
-		lines = append(lines, strings.ToValidUTF8(line, "\uFFFD"))
-		if len(lines) > n {
-			lines = lines[1:]
+	if off > 0 { // a partial line
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("read log %s: %w", path, err)
+	return TailText(string(b), n), nil
+}
+
+// TailText is the one log tail: the last n lines of text, each as a terminal shows it after
+// carriage returns rewrote it (a progress bar), cut to 500 bytes, and valid UTF-8.
+func TailText(text string, n int) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
 	}
-	return strings.Join(lines, "\n"), nil
+	for i, l := range lines {
+		l = strings.TrimRight(l, "\r")
+		if j := strings.LastIndexByte(l, '\r'); j >= 0 {
+			l = l[j+1:]
+		}
+		if len(l) > tailLineMax {
+			l = l[:tailLineMax] + fmt.Sprintf(" …[%d bytes]", len(l)-tailLineMax)
+		}
+		lines[i] = strings.ToValidUTF8(l, "\uFFFD")
+	}
+	return strings.Join(lines, "\n")
 }

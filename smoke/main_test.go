@@ -22,6 +22,7 @@ import (
 	"github.com/difftrain/gpusmoke/redact"
 	"github.com/difftrain/gpusmoke/runbook"
 	"github.com/difftrain/gpusmoke/runner"
+	"github.com/difftrain/gpusmoke/view"
 )
 
 // suite is the run the sections share; TestMain sets it up.
@@ -199,7 +200,7 @@ func run(m *testing.M) int {
 		return evidence.ExitPass
 	}
 	// A plain go test: the documents are rendered here, from run.json, once.
-	res, err := checklist.RenderDir(s.Out, checklist.FromRun, checklist.Options{
+	res, err := checklist.RenderDir(s.Out, view.Options{
 		Operator: os.Getenv("SMOKE_OPERATOR"), Location: os.Getenv("SMOKE_LOCATION")})
 	s.Release()
 	if err != nil {
@@ -218,9 +219,10 @@ func run(m *testing.M) int {
 // from junit.xml when it has ended, so that the suite does not render them too.
 const wrappedVar = "GPUSMOKE_WRAPPED"
 
-// tellUser prints where the evidence is: on stderr, which go test shows with -v or on a failure,
-// and on the terminal itself when there is one, since a plain `go test ./smoke` that passes
-// shows nothing of its output.
+// tellUser prints what the operator must see whatever go test does with the suite's output:
+// on stderr, which go test shows with -v or on a failure, and on the terminal itself when
+// there is one, since a plain `go test ./smoke` that passes shows nothing of its output (where
+// the evidence is, and a -timeout shorter than the plan).
 func tellUser(msg string) {
 	fmt.Fprint(os.Stderr, msg)
 	if flag.Lookup("test.v").Value.String() == "false" {
@@ -316,7 +318,7 @@ func (su *Suite) compute() *evidence.Compute {
 	case len(f.NVML.GPUs) == 0:
 		why := "NVML sees no GPU"
 		if f.NVML.Error != "" {
-			why = "NVML: " + f.NVML.Error
+			why += ": no NVIDIA driver or GPU (the Environment table says why)"
 		}
 		return &evidence.Compute{Why: why}
 	case !t.CUDAAvailable && !su.cudaSeen:
@@ -349,7 +351,7 @@ func warnTimeout(s *Settings) {
 	}
 	cur, err := time.ParseDuration(f.Value.String())
 	if total := s.Plan.TotalTimeout(); err == nil && cur > 0 && cur < total {
-		fmt.Fprintf(os.Stderr, "smoke: go test's -timeout %s is shorter than the plan's steps (%s in all): steps are cut to end before it; run with -timeout 0, or make smoke\n", cur, total)
+		tellUser(fmt.Sprintf("smoke: go test's -timeout %s is shorter than the plan's steps (%s in all): steps are cut to end before it; run with -timeout 0, or make smoke\n", cur, total))
 	}
 }
 

@@ -26,12 +26,17 @@ func Test00Preflight(t *testing.T) {
 		if c.Suite.FactsErr != nil {
 			c.Fatalf("preflight: %v", c.Suite.FactsErr)
 		}
+		// The facts are the checklist's Environment table (gpu_env.json): said there once, and
+		// only shown here as they are found.
 		for _, g := range f.NVML.GPUs {
-			c.Notef("GPU %d: %s, %d MiB, driver %s, CUDA %s", g.Index, g.Name, g.MemoryTotalBytes>>20, f.NVML.DriverVersion, f.NVML.CUDADriverVersion)
+			c.Logf("GPU %d: %s, %d MiB, driver %s, CUDA %s", g.Index, g.Name, g.MemoryTotalBytes>>20, f.NVML.DriverVersion, f.NVML.CUDADriverVersion)
 		}
-		c.Notef("python %s, torch %s (CUDA build %s, cuda available %t)", f.Python.Version, f.Python.Torch.Version, orNone(f.Python.Torch.CUDA), f.Python.Torch.CUDAAvailable)
+		if f.NVML.Error != "" {
+			c.Logf("%s", f.NVML.Error)
+		}
+		c.Logf("python %s, torch %s (CUDA build %s, cuda available %t)", f.Python.Version, f.Python.Torch.Version, orNone(f.Python.Torch.CUDA), f.Python.Torch.CUDAAvailable)
 		for _, n := range f.Notes {
-			c.Notef("%s", n)
+			c.Logf("%s", n)
 		}
 		if err := runner.StepCgroups(); err != nil {
 			c.Notef("steps run without a cgroup of their own: %v; a step's processes are found by its session, its marker and its output pipe only (README, Limits)", err)
@@ -41,7 +46,7 @@ func Test00Preflight(t *testing.T) {
 		}
 		for _, h := range f.Health {
 			if h.Severity == gpuenv.Note {
-				c.Notef("health: %s", h.Message)
+				c.Logf("health: %s", h.Message)
 			}
 		}
 		if fatal := f.Fatal(); len(fatal) > 0 {
@@ -53,6 +58,9 @@ func Test00Preflight(t *testing.T) {
 		}
 		if f.Python.Error != "" {
 			c.Fatalf("preflight: python %s: %s", c.Suite.Settings.Python, f.Python.Error)
+		}
+		if len(f.NVML.GPUs) == 0 {
+			c.Qualify("no NVIDIA GPU found: a CPU-only run")
 		}
 	})
 }

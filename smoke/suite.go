@@ -376,6 +376,12 @@ func (c *Section) NotApplicable(format string, args ...any) {
 	c.Skipf(format, args...)
 }
 
+// Qualify says what qualifies the section's PASS, shown in its result cell ("no NVIDIA GPU
+// found"). Call it last: a failure's reason is the first one given.
+func (c *Section) Qualify(format string, args ...any) {
+	c.rec.Reason = c.Suite.shown(fmt.Sprintf(format, args...))
+}
+
 // Skipf skips the section with a reason.
 func (c *Section) Skipf(format string, args ...any) {
 	c.T.Helper()

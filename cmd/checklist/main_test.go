@@ -11,6 +11,7 @@ import (
 
 	"github.com/difftrain/gpusmoke/checklist"
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/view"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -84,9 +85,7 @@ func copyRun(t *testing.T, name string) string {
 	return dst
 }
 
-// TestRunExitCodes: 0 rendered (with -exit-verdict, and nothing failed), 1 with -exit-verdict
-// a failed or interrupted run, or -verify's finding, 2 usage, 3 evidence that cannot be read
-// or was changed since it was sealed. Every error is one line.
+// TestRunExitCodes: the exit codes of evidence/verdict.go, per subcommand. Every error is one line.
 func TestRunExitCodes(t *testing.T) {
 	t.Setenv("GITHUB_STEP_SUMMARY", "")
 	t.Setenv("SOURCE_DATE_EPOCH", "")
@@ -97,7 +96,7 @@ func TestRunExitCodes(t *testing.T) {
 	tampered := func(t *testing.T) string {
 		dir := copyRun(t, "fail")
 		var stdout, stderr bytes.Buffer
-		if code := run([]string{dir}, &stdout, &stderr); code != 0 {
+		if code := run([]string{"render", dir}, &stdout, &stderr); code != 0 {
 			t.Fatalf("render: exit %d: %s", code, stderr.String())
 		}
 		replaceIn(t, filepath.Join(dir, "logs", "04-train.log"), "RuntimeError", "ValueError")
@@ -118,49 +117,54 @@ func TestRunExitCodes(t *testing.T) {
 		stdout string // what stdout must hold
 		stderr string // what stderr must hold; "" for nothing
 	}
-	dir := func(name string, flags ...string) func(*testing.T) []string {
-		return func(t *testing.T) []string { return append(flags, copyRun(t, name)) }
+	dir := func(cmd, name string, flags ...string) func(*testing.T) []string {
+		return func(t *testing.T) []string { return append(append([]string{cmd}, flags...), copyRun(t, name)) }
 	}
 	for _, tc := range []testCase{
-		{"failed run renders", dir("fail"), 0, "/fail/checklist.md\n",
+		{"failed run renders", dir("render", "fail"), 0, "/fail/checklist.md\n",
 			"checklist: no template at /runs/fail/workspace/difftrain/docs/mvp_smoke_checklist.md; not filled\n"},
-		{"-exit-verdict, passed", dir("pass", "-exit-verdict"), 0, "/pass/SHA256SUMS\n", "checklist: no template at"},
-		{"-exit-verdict, incomplete (-run left sections out)", dir("run-alone", "-exit-verdict"), evidence.ExitIncomplete, "/run-alone/summary.json\n", "checklist: no template at"},
-		{"-exit-verdict, failed", dir("fail", "-exit-verdict"), 1, "/fail/report.md\n", "checklist: no template at"},
-		{"-exit-verdict, interrupted", dir("interrupted", "-exit-verdict"), 1, "/interrupted/report.md\n", "checklist: no template at"},
+		{"-exit-verdict, passed", dir("render", "pass", "-exit-verdict"), 0, "/pass/SHA256SUMS\n", "checklist: no template at"},
+		{"-exit-verdict, incomplete (-run left sections out)", dir("render", "run-alone", "-exit-verdict"), evidence.ExitIncomplete, "/run-alone/summary.json\n", "checklist: no template at"},
+		{"-exit-verdict, failed", dir("render", "fail", "-exit-verdict"), 1, "/fail/report.md\n", "checklist: no template at"},
+		{"-exit-verdict, interrupted", dir("render", "interrupted", "-exit-verdict"), 1, "/interrupted/report.md\n", "checklist: no template at"},
 		{"-template", func(t *testing.T) []string {
-			return []string{"-template", upstream, copyRun(t, "fail")}
+			return []string{"render", "-template", upstream, copyRun(t, "fail")}
 		}, 0, "/fail/mvp_smoke_checklist.md\n", ""},
 		{"fleet of runs never rendered: both MISSING", func(t *testing.T) []string {
-			return []string{"-o", filepath.Join(t.TempDir(), "m.md"), filepath.Join(runs, "pass"), filepath.Join(runs, "fail")}
+			return []string{"fleet", "-o", filepath.Join(t.TempDir(), "m.md"), "-runs", filepath.Join(runs, "pass"), filepath.Join(runs, "fail")}
 		}, 1, "m.md\n", "checklist: fleet FAIL: 2 MISSING of 2 instances\n"},
-		{"-fleet, every instance passed", func(t *testing.T) []string { return []string{"-fleet", renderedFleet(t, "pass", "plan-skip-amp")} }, 0,
+		{"fleet, every instance passed", func(t *testing.T) []string { return []string{"fleet", renderedFleet(t, "pass", "plan-skip-amp")} }, 0,
 			"/fleet.md\n", ""},
-		{"-fleet, an instance failed", func(t *testing.T) []string { return []string{"-fleet", renderedFleet(t, "pass", "fail")} }, 1,
+		{"fleet, an instance failed", func(t *testing.T) []string { return []string{"fleet", renderedFleet(t, "pass", "fail")} }, 1,
 			"/fleet.json\n", "checklist: fleet FAIL: 1 PASS, 1 FAIL of 2 instances\n"},
-		{"-fleet, a node named left nothing", func(t *testing.T) []string { return []string{"-fleet", renderedFleet(t, "pass"), "n0", "n9"} }, 1,
+		{"fleet, an instance incomplete", func(t *testing.T) []string { return []string{"fleet", renderedFleet(t, "pass", "run-alone")} }, evidence.ExitIncomplete,
+			"/fleet.json\n", "checklist: fleet INCOMPLETE: 1 PASS, 1 INCOMPLETE of 2 instances\n"},
+		{"fleet, a node named left nothing", func(t *testing.T) []string { return []string{"fleet", renderedFleet(t, "pass"), "n0", "n9"} }, 1,
 			"/fleet.md\n", "checklist: fleet FAIL: 1 PASS, 1 MISSING of 2 instances\n"},
-		{"-fleet, the report cannot be written", func(t *testing.T) []string {
-			return []string{"-fleet", renderedFleet(t, "pass"), "-o", filepath.Join(t.TempDir(), "no", "such", "dir", "fleet.md")}
+		{"fleet, the report cannot be written", func(t *testing.T) []string {
+			return []string{"fleet", "-o", filepath.Join(t.TempDir(), "no", "such", "dir", "fleet.md"), renderedFleet(t, "pass")}
 		}, 3, "", "/no/such/dir/fleet.md: "},
-		{"-fleet, no such directory", func(t *testing.T) []string { return []string{"-fleet", "nope"} }, 3, "", "checklist: fleet: stat nope: no such file or directory\n"},
-		{"-fleet with -exit-verdict", func(t *testing.T) []string { return []string{"-fleet", "x", "-exit-verdict"} }, 2, "", "checklist: -fleet takes no -exit-verdict\n"},
-		{"junit.xml and go-test.json written after the suite's seal", func(t *testing.T) []string { return []string{suiteSealed(t)} }, 0,
+		{"fleet, no such directory", func(t *testing.T) []string { return []string{"fleet", "nope"} }, 3, "", "checklist: fleet: stat nope: no such file or directory\n"},
+		{"fleet with -exit-verdict", func(t *testing.T) []string { return []string{"fleet", "-exit-verdict", "x"} }, 2, "", "checklist fleet: flag provided but not defined: -exit-verdict"},
+		{"junit.xml and go-test.json written after the suite's seal", func(t *testing.T) []string { return []string{"render", suiteSealed(t)} }, 0,
 			"/pass/SHA256SUMS\n", "checklist: no template at"},
-		{"-verify, sealed", dir("pass", "-verify"), 0, ": every file matches SHA256SUMS\n", ""},
-		{"-verify, a log edited", func(t *testing.T) []string { return []string{"-verify", tampered(t)} }, evidence.ExitEvidence, "",
+		{"verify, sealed", dir("verify", "pass"), 0, ": every file matches SHA256SUMS\n", ""},
+		{"verify, a log edited", func(t *testing.T) []string { return []string{"verify", tampered(t)} }, evidence.ExitEvidence, "",
 			"1 mismatched (logs/04-train.log)"},
-		{"a log edited: not rendered", func(t *testing.T) []string { return []string{tampered(t)} }, 3, "",
+		{"a log edited: not rendered", func(t *testing.T) []string { return []string{"render", tampered(t)} }, 3, "",
 			"/fail: logs/04-train.log changed since the run sealed it (SHA256SUMS): not rendering it again"},
-		{"-newest, no runs", func(t *testing.T) []string { return []string{"-newest", t.TempDir()} }, 3, "", "checklist: find the newest run: no complete run under "},
-		{"no arguments, no ./runs", func(t *testing.T) []string { return nil }, 2, "", "checklist: no evidence directory given: find the newest run: open runs: no such file or directory\n"},
-		{"unknown flag", func(t *testing.T) []string { return []string{"-x", "dir"} }, 2, "", "flag provided but not defined: -x"},
-		{"-o without a value", func(t *testing.T) []string { return []string{"-o"} }, 2, "", "flag needs an argument: -o"},
+		{"newest, no runs", func(t *testing.T) []string { return []string{"newest", t.TempDir()} }, 3, "", "checklist: find the newest run: no complete run under "},
+		{"render, no ./runs", func(t *testing.T) []string { return []string{"render"} }, 2, "",
+			"checklist: no evidence directory named, and no complete run under ./runs: run make smoke (or run-smoke) first, or name a run (make checklist RUNS=<dir>)\n"},
+		{"verify, no ./runs", func(t *testing.T) []string { return []string{"verify"} }, 2, "", "checklist: no evidence directory named, and no complete run under ./runs: "},
+		{"no command", func(t *testing.T) []string { return nil }, 2, "", "usage: checklist render"},
+		{"unknown flag", func(t *testing.T) []string { return []string{"render", "-x", "dir"} }, 2, "", "checklist render: flag provided but not defined: -x"},
+		{"-o without a value", func(t *testing.T) []string { return []string{"fleet", "-o"} }, 2, "", "checklist fleet: flag needs an argument: -o"},
 		{"SOURCE_DATE_EPOCH not a number", func(t *testing.T) []string {
 			t.Setenv("SOURCE_DATE_EPOCH", "yesterday")
-			return []string{copyRun(t, "pass")}
+			return []string{"render", copyRun(t, "pass")}
 		}, 2, "", "checklist: SOURCE_DATE_EPOCH: \"yesterday\" is not a number of seconds\n"},
-		{"missing directory", func(t *testing.T) []string { return []string{"nope"} }, 3, "", "checklist: read nope/run.json: open nope/run.json: no such file or directory\n"},
+		{"missing directory", func(t *testing.T) []string { return []string{"render", "nope"} }, 3, "", "checklist: read nope/run.json: open nope/run.json: no such file or directory\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -199,7 +203,7 @@ func TestNewestCompleteRun(t *testing.T) {
 	render := func(dir string) {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
-		if code := run([]string{dir}, &stdout, &stderr); code != 0 {
+		if code := run([]string{"render", dir}, &stdout, &stderr); code != 0 {
 			t.Fatalf("render %s: exit %d: %s", dir, code, stderr.String())
 		}
 	}
@@ -216,15 +220,15 @@ func TestNewestCompleteRun(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"-newest", "runs"}, &stdout, &stderr); code != 0 || stdout.String() != filepath.Join("runs", "20260302T090000Z")+"\n" {
-		t.Errorf("-newest runs: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	if code := run([]string{"newest", "runs"}, &stdout, &stderr); code != 0 || stdout.String() != filepath.Join("runs", "20260302T090000Z")+"\n" {
+		t.Errorf("newest runs: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 	}
 	stdout.Reset()
 	stderr.Reset()
 	if err := os.Remove(filepath.Join(complete, evidence.ChecklistFile)); err != nil {
 		t.Fatal(err)
 	}
-	if code := run([]string{"-exit-verdict"}, &stdout, &stderr); code != 0 {
+	if code := run([]string{"render", "-exit-verdict"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	if !strings.Contains(stdout.String(), filepath.Join("runs", "20260302T090000Z", evidence.ChecklistFile)+"\n") {
@@ -248,7 +252,7 @@ func renderedFleet(t *testing.T, names ...string) string {
 		if err := os.Remove(filepath.Join(dir, evidence.SumsFile)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := checklist.RenderDir(dir, checklist.FromRun, checklist.Options{}); err != nil {
+		if _, err := checklist.RenderDir(dir, view.Options{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -6,8 +6,8 @@
 //	stream  a step that prints 1 GiB, through runner.Run as the suite calls it (redacting log
 //	        filter and live stream), against `cat` of the same stream to a file; throughput and
 //	        the runner's peak RSS
-//	fleet   `checklist -fleet` over 1,000 evidence directories, against reading their run.json
-//	junit   checklist.Load and Render of a junit.xml of 10,000 testcases, against reading it
+//	fleet   `checklist fleet` over 1,000 evidence directories, against reading their run.json
+//	junit   view.Load and checklist.Render of a junit.xml of 10,000 testcases, against reading it
 //
 // It prints each run's times, the medians, the ratio and the goal, then one markdown table for
 // docs/benchmarks.md. Run it from the repository root (make bench-whole does):

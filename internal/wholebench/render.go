@@ -17,6 +17,9 @@ import (
 
 	"github.com/difftrain/gpusmoke/checklist"
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/fleet"
+	"github.com/difftrain/gpusmoke/template"
+	"github.com/difftrain/gpusmoke/view"
 )
 
 // recordedRun is the recorded passing run the fleet and junit figures are made from.
@@ -31,16 +34,16 @@ func renderedCopy(root, dst string) error {
 	if err := os.CopyFS(dst, os.DirFS(filepath.Join(root, recordedRun))); err != nil {
 		return fmt.Errorf("copy %s: %w", recordedRun, err)
 	}
-	e, err := checklist.Load(dst)
+	e, err := view.Load(dst)
 	if err != nil {
 		return err
 	}
-	_, err = checklist.Render(e, checklist.Options{Now: renderedAt, Template: fixtureTemplate(root)})
+	_, err = checklist.Render(e, view.Options{Now: renderedAt, Template: fixtureTemplate(root)})
 	return err
 }
 
 func fixtureTemplate(root string) string {
-	return filepath.Join(root, "testdata", "difftrain", filepath.FromSlash(checklist.TemplateRel))
+	return filepath.Join(root, "testdata", "difftrain", filepath.FromSlash(template.Rel))
 }
 
 // writeFleet writes n evidence directories under root/job, each with the recorded run's
@@ -124,7 +127,7 @@ func fleetFigure(c config, w io.Writer) (result, error) {
 		return result{}, err
 	}
 	md := filepath.Join(tmp, "fleet.md")
-	fmt.Fprintf(w, "  measured: %s -fleet %s -o %s; baseline: cat of the %d run.json files to /dev/null\n", renderer, job, md, len(runs))
+	fmt.Fprintf(w, "  measured: %s fleet -o %s %s; baseline: cat of the %d run.json files to /dev/null\n", renderer, md, job, len(runs))
 	baseline := func() error {
 		cmd := exec.Command("cat", runs...) // to /dev/null
 		var stderr bytes.Buffer
@@ -135,11 +138,11 @@ func fleetFigure(c config, w io.Writer) (result, error) {
 		return nil
 	}
 	measured := func() error {
-		cmd := exec.Command(renderer, "-fleet", job, "-o", md)
+		cmd := exec.Command(renderer, "fleet", "-o", md, job)
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 { // instances failed: the report says so and exits 1
-			return fmt.Errorf("%s -fleet %s: %v, want exit 1\n%s", renderer, job, err, out)
+			return fmt.Errorf("%s fleet %s: %v, want exit 1\n%s", renderer, job, err, out)
 		}
 		return nil
 	}
@@ -147,18 +150,18 @@ func fleetFigure(c config, w io.Writer) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	var f evidence.Fleet
-	if b, err := os.ReadFile(evidence.FleetJSONPath(md)); err != nil {
+	var f fleet.Report
+	if b, err := os.ReadFile(fleet.JSONPath(md)); err != nil {
 		return result{}, err
 	} else if err := json.Unmarshal(b, &f); err != nil {
-		return result{}, fmt.Errorf("read %s: %w", evidence.FleetJSONPath(md), err)
+		return result{}, fmt.Errorf("read %s: %w", fleet.JSONPath(md), err)
 	}
 	if len(f.Instances) != c.fleetRuns {
-		return result{}, fmt.Errorf("%s: %d instances, want %d", evidence.FleetJSONPath(md), len(f.Instances), c.fleetRuns)
+		return result{}, fmt.Errorf("%s: %d instances, want %d", fleet.JSONPath(md), len(f.Instances), c.fleetRuns)
 	}
 	mb, mm := median(base), median(meas)
-	fmt.Fprintf(w, "  reading run.json: %s; checklist -fleet: %s; ratio %.1f; goal ≤ 5 s: %s\n", spread(base, millis), spread(meas, millis), mm.Seconds()/mb.Seconds(), met(mm <= 5*time.Second))
-	return result{rows: []string{fmt.Sprintf("| the fleet report of %d runs (`checklist -fleet`) | reading their run.json (cat): %s | %s | %.1f | ≤ 5 s | %s |",
+	fmt.Fprintf(w, "  reading run.json: %s; checklist fleet: %s; ratio %.1f; goal ≤ 5 s: %s\n", spread(base, millis), spread(meas, millis), mm.Seconds()/mb.Seconds(), met(mm <= 5*time.Second))
+	return result{rows: []string{fmt.Sprintf("| the fleet report of %d runs (`checklist fleet`) | reading their run.json (cat): %s | %s | %.1f | ≤ 5 s | %s |",
 		c.fleetRuns, millis(mb), millis(mm), mm.Seconds()/mb.Seconds(), met(mm <= 5*time.Second))}}, nil
 }
 
@@ -293,13 +296,13 @@ func junitFigure(c config, w io.Writer) (result, error) {
 		return result{}, err
 	}
 	fmt.Fprintf(w, "  %s: %s\n", junit, mib(st.Size()))
-	opts := checklist.Options{Now: renderedAt, Template: fixtureTemplate(c.root)}
+	opts := view.Options{Now: renderedAt, Template: fixtureTemplate(c.root)}
 
-	fmt.Fprintln(w, "  checklist.Load + Render (in this process), against os.ReadFile of junit.xml:")
+	fmt.Fprintln(w, "  view.Load + checklist.Render (in this process), against os.ReadFile of junit.xml:")
 	base, meas, err := pairs{N: c.n, W: w, Unit: millis,
 		Baseline: func() error { _, err := os.ReadFile(junit); return err },
 		Measured: func() error {
-			e, err := checklist.Load(dir)
+			e, err := view.Load(dir)
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,9 @@ import (
 
 	"github.com/difftrain/gpusmoke/checklist"
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/fleet"
 	"github.com/difftrain/gpusmoke/redact"
+	"github.com/difftrain/gpusmoke/view"
 )
 
 // The inputs the figures are measured on are what they claim to be; no time is measured here.
@@ -30,7 +32,7 @@ func TestWriteBigJUnit(t *testing.T) {
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join(root(t), recordedRun))); err != nil {
 		t.Fatal(err)
 	}
-	want, err := checklist.Load(dir)
+	want, err := view.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,16 +49,16 @@ func TestWriteBigJUnit(t *testing.T) {
 	if !bytes.Contains(b, []byte(`tests="500"`)) {
 		t.Error(`junit.xml does not say tests="500"`)
 	}
-	got, err := checklist.Load(dir)
+	got, err := view.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, s := range got.Sections {
 		if s.Result != want.Sections[i].Result || s.Reason != want.Sections[i].Reason {
-			t.Errorf("section %s: %s (%s), want %s (%s)", s.Number, s.Result, s.Reason, want.Sections[i].Result, want.Sections[i].Reason)
+			t.Errorf("section %s: %s (%s), want %s (%s)", s.Section, s.Result, s.Reason, want.Sections[i].Result, want.Sections[i].Reason)
 		}
 	}
-	res, err := checklist.Render(got, checklist.Options{Now: renderedAt, Template: fixtureTemplate(root(t))})
+	res, err := checklist.Render(got, view.Options{Now: renderedAt, Template: fixtureTemplate(root(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +82,11 @@ func TestWriteFleet(t *testing.T) {
 	if len(runs) != 200 {
 		t.Fatalf("%d run.json files, want 200", len(runs))
 	}
-	instances, err := checklist.FleetDir(job, nil)
+	instances, err := fleet.Dir(job, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := checklist.BuildFleet(instances, tmp)
+	f := fleet.Build(instances, tmp)
 	// Every 10th failed (20), the 26th, 76th, 126th and 176th were interrupted, the 97th and
 	// 194th have no summary.json.
 	for verdict, n := range map[string]int{evidence.Fail: 20, evidence.Interrupted: 4, evidence.Pass: 174} {

@@ -1,4 +1,7 @@
-package checklist
+// Package fleet reports on a fleet of smoke runs, one evidence directory per instance (a node of
+// a Slurm job, a pod of an Indexed Job), from their summary.json alone: fleet.md and fleet.json,
+// the failures grouped by reason.
+package fleet
 
 import (
 	"bytes"
@@ -18,21 +21,22 @@ import (
 	"sync"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/view"
 )
 
 // The fleet report: several runs, one evidence directory per instance (a node of a Slurm job,
 // a pod of an Indexed Job), read from their summary.json alone so that a fleet of a thousand
-// renders in well under a second, into fleet.md and fleet.json (evidence.Fleet).
+// renders in well under a second, into fleet.md and fleet.json (Report).
 
-// Instance is one run of a fleet: the name the report gives it and its evidence directory.
-type Instance struct {
+// Member is one run of a fleet: the name the report gives it and its evidence directory.
+type Member struct {
 	Name string
 	Dir  string
 }
 
-// FleetMatrixMax is the most instances the sections × instances matrix is drawn for; beyond
+// MatrixMax is the most instances the sections × instances matrix is drawn for; beyond
 // it the matrix would not fit a page, and fleet.md says so in one line.
-const FleetMatrixMax = 8
+const MatrixMax = 8
 
 // Report limits that keep fleet.md's lines readable whatever the fleet's size: a reason is cut
 // to maxReasonChars (fleet.json has it whole), and a group names at most maxGroupNames instances.
@@ -41,16 +45,16 @@ const (
 	maxGroupNames  = 10
 )
 
-// FleetDir is the instances of a fleet directory root: with no nodes, every subdirectory of
+// Dir is the members of a fleet directory root: with no nodes, every subdirectory of
 // root (hidden ones aside), in natural order (n2 before n10); with nodes, root/<node> for
 // each, in the order given, whether or not it exists (one that does not is MISSING).
-func FleetDir(root string, nodes []string) ([]Instance, error) {
+func Dir(root string, nodes []string) ([]Member, error) {
 	if st, err := os.Stat(root); err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("fleet: %s is not a directory", root)
 	}
-	var out []Instance
+	var out []Member
 	if len(nodes) > 0 {
 		seen := map[string]bool{}
 		for _, n := range nodes {
@@ -61,7 +65,7 @@ func FleetDir(root string, nodes []string) ([]Instance, error) {
 				return nil, fmt.Errorf("fleet: node %s is named twice", n)
 			}
 			seen[n] = true
-			out = append(out, Instance{Name: n, Dir: filepath.Join(root, n)})
+			out = append(out, Member{Name: n, Dir: filepath.Join(root, n)})
 		}
 		return out, nil
 	}
@@ -79,25 +83,25 @@ func FleetDir(root string, nodes []string) ([]Instance, error) {
 			isDir = err == nil && st.IsDir()
 		}
 		if isDir {
-			out = append(out, Instance{Name: e.Name(), Dir: filepath.Join(root, e.Name())})
+			out = append(out, Member{Name: e.Name(), Dir: filepath.Join(root, e.Name())})
 		}
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("fleet: %s holds no evidence directories", root)
 	}
-	slices.SortFunc(out, func(a, b Instance) int {
+	slices.SortFunc(out, func(a, b Member) int {
 		return cmp.Or(naturalCompare(a.Name, b.Name), strings.Compare(a.Name, b.Name))
 	})
 	return out, nil
 }
 
-// Instances names each of dirs by its base name, or by its whole path when two base names are
+// Members names each of dirs by its base name, or by its whole path when two base names are
 // the same.
-func Instances(dirs []string) []Instance {
-	out := make([]Instance, len(dirs))
+func Members(dirs []string) []Member {
+	out := make([]Member, len(dirs))
 	seen := map[string]int{}
 	for i, d := range dirs {
-		out[i] = Instance{Name: filepath.Base(filepath.Clean(d)), Dir: d}
+		out[i] = Member{Name: filepath.Base(filepath.Clean(d)), Dir: d}
 		seen[out[i].Name]++
 	}
 	for i, d := range dirs {
@@ -139,29 +143,29 @@ func digitRun(s string) int {
 	return n
 }
 
-// BuildFleet reads each instance's summary.json (several at once: fleet storage is often a
+// Build reads each instance's summary.json (several at once: fleet storage is often a
 // network file system) and sums the fleet up. An instance whose summary.json is absent or
 // unreadable is MISSING, with the reason; it never stops the report. base is the directory
 // fleet.json will be written to: each instance's Dir is made relative to it when below it.
-func BuildFleet(instances []Instance, base string) *evidence.Fleet {
-	f := &evidence.Fleet{
-		SchemaVersion: evidence.FleetSchemaVersion,
+func Build(members []Member, base string) *Report {
+	f := &Report{
+		SchemaVersion: SchemaVersion,
 		Counts:        map[string]int{},
-		Instances:     make([]evidence.FleetInstance, len(instances)),
-		Failures:      []evidence.FleetGroup{},
+		Instances:     make([]Instance, len(members)),
+		Failures:      []Group{},
 	}
 	absBase, _ := filepath.Abs(base)
-	missingKeys := make([]string, len(instances))
+	missingKeys := make([]string, len(members))
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for range min(len(instances), max(8, 2*runtime.GOMAXPROCS(0))) {
+	for range min(len(members), max(8, 2*runtime.GOMAXPROCS(0))) {
 		wg.Go(func() {
 			for i := range work {
-				f.Instances[i], missingKeys[i] = readInstance(instances[i], absBase)
+				f.Instances[i], missingKeys[i] = readInstance(members[i], absBase)
 			}
 		})
 	}
-	for i := range instances {
+	for i := range members {
 		work <- i
 	}
 	close(work)
@@ -187,11 +191,11 @@ func BuildFleet(instances []Instance, base string) *evidence.Fleet {
 		if !ok {
 			i = len(f.Failures)
 			groups[k] = i
-			f.Failures = append(f.Failures, evidence.FleetGroup{Verdict: in.Verdict, Section: sec, Reason: reason})
+			f.Failures = append(f.Failures, Group{Verdict: in.Verdict, Section: sec, Reason: reason})
 		}
 		f.Failures[i].Instances = append(f.Failures[i].Instances, in.Name)
 	}
-	slices.SortStableFunc(f.Failures, func(a, b evidence.FleetGroup) int { return len(b.Instances) - len(a.Instances) })
+	slices.SortStableFunc(f.Failures, func(a, b Group) int { return len(b.Instances) - len(a.Instances) })
 	switch {
 	case len(f.Failures) > 0:
 		f.Verdict = evidence.Fail
@@ -206,10 +210,10 @@ func BuildFleet(instances []Instance, base string) *evidence.Fleet {
 
 // readInstance reads one instance's summary.json. For a MISSING instance it also returns why,
 // with its directory written as <out>: what failureKey groups it by.
-func readInstance(in Instance, absBase string) (evidence.FleetInstance, string) {
-	fi := evidence.FleetInstance{Name: in.Name, Dir: relDir(in.Dir, absBase)}
+func readInstance(in Member, absBase string) (Instance, string) {
+	fi := Instance{Name: in.Name, Dir: relDir(in.Dir, absBase)}
 	sum := filepath.Join(in.Dir, evidence.SummaryFile)
-	missing := func(why string) (evidence.FleetInstance, string) {
+	missing := func(why string) (Instance, string) {
 		// The paths as the report shows them (fi.Dir), and as the group's key.
 		fi.Verdict, fi.ExitCode = evidence.Missing, 1
 		fi.MissingReason = strings.NewReplacer(sum, path.Join(fi.Dir, evidence.SummaryFile), in.Dir, fi.Dir).Replace(why)
@@ -231,7 +235,7 @@ func readInstance(in Instance, absBase string) (evidence.FleetInstance, string) 
 		return missing(err.Error())
 	}
 	fi.Verdict, fi.ExitCode = s.Verdict, evidence.ExitCode(s.Verdict)
-	fi.Host, fi.GPU, fi.Driver = s.Host, gpuWords(s.GPUs), s.Driver
+	fi.Host, fi.GPU, fi.Driver = s.Host, view.GPUWords(s.GPUs), s.Driver
 	if len(s.GPUs) > 0 {
 		fi.GPUs = s.GPUs
 	}
@@ -256,31 +260,10 @@ func relDir(dir, absBase string) string {
 	return abs
 }
 
-// gpuWords is the GPUs in a few words: "NVIDIA GeForce RTX 4090", "8× NVIDIA H100 80GB HBM3",
-// "4× A, 4× B"; "" for none.
-func gpuWords(gpus []evidence.SummaryGPU) string {
-	var names []string
-	n := map[string]int{}
-	for _, g := range gpus {
-		if n[g.Name] == 0 {
-			names = append(names, g.Name)
-		}
-		n[g.Name]++
-	}
-	if len(gpus) == 1 {
-		return gpus[0].Name
-	}
-	parts := make([]string, len(names))
-	for i, name := range names {
-		parts[i] = fmt.Sprintf("%d× %s", n[name], name)
-	}
-	return strings.Join(parts, ", ")
-}
-
 // failureKey is what a failed instance is grouped by: its first failure's section and that
 // failure's reason, normalised (normaliseReason); for a MISSING instance, why it is missing
 // (missing, with its directory already written as <out>), normalised.
-func failureKey(in evidence.FleetInstance, missing string) (section, reason string) {
+func failureKey(in Instance, missing string) (section, reason string) {
 	switch {
 	case in.Verdict == evidence.Missing:
 		return "", normaliseReason(missing, in)
@@ -328,7 +311,7 @@ var (
 // Whole numbers stay: an exit code, an Xid, a step or a GPU index is what tells two failures
 // apart. Other paths stay too: a checkout or a file outside the run's directory is the same on
 // every node of a uniform fleet, and when it is not, the difference may be the failure.
-func normaliseReason(reason string, in evidence.FleetInstance) string {
+func normaliseReason(reason string, in Instance) string {
 	r := reason
 	if out := strings.TrimSuffix(in.Out, "/"); len(out) > 1 {
 		r = strings.ReplaceAll(r, out, "<out>")
@@ -352,29 +335,33 @@ func normaliseReason(reason string, in evidence.FleetInstance) string {
 	return r
 }
 
-// WriteFleetFiles reads the fleet of instances and writes its report to the markdown file md
+// Write reads the fleet of instances and writes its report to the markdown file md
 // and fleet.json beside it (evidence.FleetJSONPath), then appends the markdown to
 // opts.StepSummary when set. It returns the fleet and the files written. Only a file that
 // cannot be written is an error: a run that cannot be read is MISSING in the report.
-func WriteFleetFiles(md string, instances []Instance, opts Options) (*evidence.Fleet, []string, error) {
-	if len(instances) == 0 {
+func Write(md string, members []Member, opts view.Options) (*Report, []string, error) {
+	if len(members) == 0 {
 		return nil, nil, fmt.Errorf("fleet: no evidence directories")
 	}
 	base := filepath.Dir(md)
-	f := BuildFleet(instances, base)
+	f := Build(members, base)
 	var b bytes.Buffer
-	FleetMarkdown(&b, f, opts)
+	Markdown(&b, f, opts)
 	if err := evidence.WriteFileAtomic(md, b.Bytes(), 0o644); err != nil {
 		return f, nil, err
 	}
 	written := []string{md}
-	js := evidence.FleetJSONPath(md)
-	if err := evidence.WriteFleet(js, f); err != nil {
+	js := JSONPath(md)
+	data, err := evidence.EncodeJSON(f, nil)
+	if err == nil {
+		err = evidence.WriteFileAtomic(js, data, 0o644)
+	}
+	if err != nil {
 		return f, written, err
 	}
 	written = append(written, js)
 	if opts.StepSummary != "" {
-		if err := AppendFile(opts.StepSummary, b.Bytes()); err != nil {
+		if err := view.AppendFile(opts.StepSummary, b.Bytes()); err != nil {
 			return f, written, err
 		}
 		written = append(written, opts.StepSummary)
@@ -382,20 +369,20 @@ func WriteFleetFiles(md string, instances []Instance, opts Options) (*evidence.F
 	return f, written, nil
 }
 
-// FleetMarkdown writes fleet.md: the verdict and counts, the banners said once for the whole
+// Markdown writes fleet.md: the verdict and counts, the banners said once for the whole
 // fleet, the failures grouped by reason, the sections × instances matrix when the fleet has at
-// most FleetMatrixMax instances, and one row per instance.
-func FleetMarkdown(b *bytes.Buffer, f *evidence.Fleet, opts Options) {
+// most MatrixMax instances, and one row per instance.
+func Markdown(b *bytes.Buffer, f *Report, opts view.Options) {
 	n := len(f.Instances)
-	fmt.Fprintf(b, "# difftrain smoke fleet: %s\n\n", plural(n, "instance"))
-	fmt.Fprintf(b, "Verdict: **%s** (%s)\n\n", f.Verdict, FleetCounts(f))
+	fmt.Fprintf(b, "# difftrain smoke fleet: %s\n\n", view.Plural(n, "instance"))
+	fmt.Fprintf(b, "Verdict: **%s** (%s)\n\n", f.Verdict, Counts(f))
 	if f.FixtureRuns > 0 {
 		fmt.Fprintf(b, "> **FIXTURE RUNS:** %s%s ran the bundled stand-in for difftrain, not a real checkout. These results check the harness, not difftrain.\n\n",
-			ofN(f.FixtureRuns, n), someNames(f, f.FixtureRuns, func(in evidence.FleetInstance) bool { return in.Fixture }))
+			ofN(f.FixtureRuns, n), someNames(f, f.FixtureRuns, func(in Instance) bool { return in.Fixture }))
 	}
 	if f.CPUOnlyRuns > 0 {
 		fmt.Fprintf(b, "**CPU only:** %s%s used no GPU.\n\n", ofN(f.CPUOnlyRuns, n),
-			someNames(f, f.CPUOnlyRuns, func(in evidence.FleetInstance) bool { return in.Verdict != evidence.Missing && !in.GPUUsed }))
+			someNames(f, f.CPUOnlyRuns, func(in Instance) bool { return in.Verdict != evidence.Missing && !in.GPUUsed }))
 	}
 
 	b.WriteString("## Failures by reason\n\n")
@@ -405,48 +392,48 @@ func FleetMarkdown(b *bytes.Buffer, f *evidence.Fleet, opts Options) {
 	for _, g := range f.Failures {
 		where := g.Verdict
 		if g.Section != "" {
-			where += " in " + Code(g.Section)
+			where += " in " + view.Code(g.Section)
 		}
-		fmt.Fprintf(b, "- **%s** %s: %s — %s\n", plural(len(g.Instances), "instance"), where,
-			Text(cut(g.Reason, maxReasonChars)), Text(nameList(g.Instances)))
+		fmt.Fprintf(b, "- **%s** %s: %s — %s\n", view.Plural(len(g.Instances), "instance"), where,
+			view.Text(cut(g.Reason, maxReasonChars)), view.Text(nameList(g.Instances)))
 	}
 
 	b.WriteString("\n## Sections × instances\n\n")
-	if n > FleetMatrixMax {
-		fmt.Fprintf(b, "Not drawn: %d instances are more than %d. Each instance's checklist.md has its sections; fleet.json has them all.\n", n, FleetMatrixMax)
+	if n > MatrixMax {
+		fmt.Fprintf(b, "Not drawn: %d instances are more than %d. Each instance's checklist.md has its sections; fleet.json has them all.\n", n, MatrixMax)
 	} else {
 		writeFleetMatrix(b, f)
 	}
 
 	b.WriteString("\n## Instances\n\n")
-	b.WriteString(header("Instance", "Host", "GPU", "Driver", "Verdict", "First failure", "Reason", "Peak memory"))
+	b.WriteString(view.Header("Instance", "Host", "GPU", "Driver", "Verdict", "First failure", "Reason", "Peak memory"))
 	for _, in := range f.Instances {
 		gpu, first, reason, peak := "no GPU", "—", "—", "—"
 		if in.GPU != "" {
-			gpu = Text(in.GPU)
+			gpu = view.Text(in.GPU)
 		}
 		switch {
 		case in.Verdict == evidence.Missing:
-			gpu, reason = "—", Text(cut(in.MissingReason, maxReasonChars))
+			gpu, reason = "—", view.Text(cut(in.MissingReason, maxReasonChars))
 		case in.FirstFailure != nil:
-			first, reason = Code(in.FirstFailure.ID), Text(cut(reasonText(in.FirstFailure), maxReasonChars))
+			first, reason = view.Code(in.FirstFailure.ID), view.Text(cut(reasonText(in.FirstFailure), maxReasonChars))
 		}
 		if in.PeakMemMiB != "" {
-			peak = Text(in.PeakMemMiB) + " MiB"
+			peak = view.Text(in.PeakMemMiB) + " MiB"
 		}
-		verdict := resultCell(in.Verdict)
+		verdict := view.ResultCell(in.Verdict)
 		if in.Verdict == evidence.Missing {
 			verdict = "**" + in.Verdict + "**"
 		}
-		b.WriteString(Row(instanceLink(in), orDash(Text(in.Host)), gpu, orDash(Text(in.Driver)), verdict,
+		b.WriteString(view.Row(instanceLink(in), view.OrDash(view.Text(in.Host)), gpu, view.OrDash(view.Text(in.Driver)), verdict,
 			first, reason, peak) + "\n")
 	}
 	fmt.Fprintf(b, "\n---\n\nRendered %s from each instance's %s. Links and fleet.json's `dir` are relative to this file's directory, or absolute for a directory outside it.\n",
-		opts.now().Format("2006-01-02 15:04:05 UTC"), evidence.SummaryFile)
+		opts.Time().Format("2006-01-02 15:04:05 UTC"), evidence.SummaryFile)
 }
 
 // writeFleetMatrix writes each section's result per instance, and the verdicts.
-func writeFleetMatrix(b *bytes.Buffer, f *evidence.Fleet) {
+func writeFleetMatrix(b *bytes.Buffer, f *Report) {
 	var ids []string
 	for _, in := range f.Instances {
 		for _, s := range in.Sections {
@@ -458,43 +445,43 @@ func writeFleetMatrix(b *bytes.Buffer, f *evidence.Fleet) {
 	slices.SortStableFunc(ids, func(a, b string) int { return cmp.Or(naturalCompare(a, b), strings.Compare(a, b)) })
 	names := []string{"Section"}
 	for _, in := range f.Instances {
-		names = append(names, Text(in.Name))
+		names = append(names, view.Text(in.Name))
 	}
-	b.WriteString(header(names...))
+	b.WriteString(view.Header(names...))
 	for _, id := range ids {
-		cells := []string{Text(id)}
+		cells := []string{view.Text(id)}
 		for _, in := range f.Instances {
 			cell := "—"
 			for _, s := range in.Sections {
 				if s.ID == id {
-					cell = resultCell(s.Result)
+					cell = view.ResultCell(s.Result)
 				}
 			}
 			cells = append(cells, cell)
 		}
-		b.WriteString(Row(cells...) + "\n")
+		b.WriteString(view.Row(cells...) + "\n")
 	}
 	cells := []string{"**Verdict**"}
 	for _, in := range f.Instances {
 		cells = append(cells, "**"+in.Verdict+"**")
 	}
-	b.WriteString(Row(cells...) + "\n")
+	b.WriteString(view.Row(cells...) + "\n")
 }
 
 // instanceLink is the instance's name, linking to its checklist.md unless it is MISSING.
-func instanceLink(in evidence.FleetInstance) string {
+func instanceLink(in Instance) string {
 	if in.Verdict == evidence.Missing {
-		return Text(in.Name)
+		return view.Text(in.Name)
 	}
 	segs := strings.Split(in.Dir+"/"+evidence.ChecklistFile, "/")
 	for i, s := range segs {
 		segs[i] = url.PathEscape(s)
 	}
-	return "[" + Text(in.Name) + "](" + strings.Join(segs, "/") + ")"
+	return "[" + view.Text(in.Name) + "](" + strings.Join(segs, "/") + ")"
 }
 
-// FleetCounts is "9 PASS, 2 FAIL, 1 MISSING of 12 instances".
-func FleetCounts(f *evidence.Fleet) string {
+// Counts is "9 PASS, 2 FAIL, 1 MISSING of 12 instances".
+func Counts(f *Report) string {
 	order := []string{evidence.Pass, evidence.Fail, evidence.Interrupted, evidence.Incomplete, evidence.Missing}
 	var parts []string
 	for _, v := range order {
@@ -510,9 +497,9 @@ func FleetCounts(f *evidence.Fleet) string {
 	}
 	slices.Sort(other)
 	for _, v := range other {
-		parts = append(parts, fmt.Sprintf("%d %s", f.Counts[v], Text(v)))
+		parts = append(parts, fmt.Sprintf("%d %s", f.Counts[v], view.Text(v)))
 	}
-	return strings.Join(parts, ", ") + " of " + plural(len(f.Instances), "instance")
+	return strings.Join(parts, ", ") + " of " + view.Plural(len(f.Instances), "instance")
 }
 
 // ofN is "all 12 instances", "the instance" or "3 of 12 instances".
@@ -528,7 +515,7 @@ func ofN(k, n int) string {
 
 // someNames names, when only some instances match, the few that do: " (a, b, c)"; or the few
 // that do not: " (all but d, e)"; "" when all match or both sets are too many to name.
-func someNames(f *evidence.Fleet, k int, match func(evidence.FleetInstance) bool) string {
+func someNames(f *Report, k int, match func(Instance) bool) string {
 	n := len(f.Instances)
 	if k == n || (k > maxGroupNames && n-k > maxGroupNames) {
 		return ""
@@ -542,9 +529,9 @@ func someNames(f *evidence.Fleet, k int, match func(evidence.FleetInstance) bool
 		}
 	}
 	if k <= maxGroupNames {
-		return " (" + Text(strings.Join(yes, ", ")) + ")"
+		return " (" + view.Text(strings.Join(yes, ", ")) + ")"
 	}
-	return " (all but " + Text(strings.Join(no, ", ")) + ")"
+	return " (all but " + view.Text(strings.Join(no, ", ")) + ")"
 }
 
 // nameList is the names, comma-separated, cut after maxGroupNames.
@@ -557,9 +544,87 @@ func nameList(names []string) string {
 
 // cut shortens s to at most n characters, ending it with "…" when cut.
 func cut(s string, n int) string {
-	s = oneLine(s)
+	s = view.OneLine(s)
 	if len([]rune(s)) <= n {
 		return s
 	}
 	return strings.TrimSpace(string([]rune(s)[:n-1])) + "…"
 }
+
+// SchemaVersion is fleet.json's schema_version.
+const SchemaVersion = 1
+
+// Report is fleet.json: the runs of several instances (one evidence directory each, typically
+// one per node of a Slurm job or pod of an Indexed Job) read from their summary.json, with
+// their failures grouped by reason. fleet.md shows the same data.
+type Report struct {
+	SchemaVersion int `json:"schema_version"`
+	// Verdict is FAIL when any instance failed, was interrupted or is MISSING; else INCOMPLETE
+	// when any instance is INCOMPLETE; else PASS. ExitCode goes with it (evidence.ExitCode).
+	Verdict  string `json:"verdict"`
+	ExitCode int    `json:"exit_code"`
+	// Counts are the instances per verdict (PASS, FAIL, INTERRUPTED, INCOMPLETE, MISSING).
+	Counts map[string]int `json:"counts"`
+	// FixtureRuns and CPUOnlyRuns count the instances that ran the bundled fixture, not a
+	// difftrain checkout, and those whose training used no GPU.
+	FixtureRuns int        `json:"fixture_runs"`
+	CPUOnlyRuns int        `json:"cpu_only_runs"`
+	Instances   []Instance `json:"instances"`
+	// Failures are the failed, interrupted and MISSING instances grouped by their first
+	// failure's section and its reason with the node-specific parts normalised away, most
+	// instances first.
+	Failures []Group `json:"failures"`
+}
+
+// Instance is one instance: one evidence directory and what its summary.json says.
+type Instance struct {
+	Name string `json:"name"` // the directory's name (the node), or its path when names clash
+	// Dir is the evidence directory, relative to fleet.json's directory when it lies below
+	// it, else absolute.
+	Dir      string `json:"dir"`
+	Verdict  string `json:"verdict"` // the run's verdict, or MISSING
+	ExitCode int    `json:"exit_code"`
+	// MissingReason says why a MISSING instance is missing, naming the file.
+	MissingReason string `json:"missing_reason,omitempty"`
+	Host          string `json:"host,omitempty"`
+	// GPU is the GPUs in a few words ("8× NVIDIA H100 80GB HBM3"); "" when NVML saw none.
+	GPU         string                `json:"gpu,omitempty"`
+	GPUs        []evidence.SummaryGPU `json:"gpus,omitempty"`
+	Driver      string                `json:"driver,omitempty"`
+	Fixture     bool                  `json:"fixture"`
+	GPUUsed     bool                  `json:"gpu_used"`
+	StartedUTC  string                `json:"started_utc,omitempty"`
+	FinishedUTC string                `json:"finished_utc,omitempty"`
+	Out         string                `json:"out,omitempty"` // SMOKE_OUT as the run recorded it
+	// FirstFailure is the first section that failed or was interrupted, as in summary.json.
+	FirstFailure *evidence.SummarySection `json:"first_failure,omitempty"`
+	PeakMemMiB   string                   `json:"peak_mem_mib,omitempty"`
+	// Sections are the run's sections and their results, as in summary.json.
+	Sections []evidence.SummarySection `json:"sections,omitempty"`
+}
+
+// Group is one reason for failing, and the instances that failed for it.
+type Group struct {
+	Verdict string `json:"verdict"` // FAIL, INTERRUPTED or MISSING
+	// Section is the first failure's section ("04-train"); "" when the run failed outside any
+	// section (a guardrail) or is MISSING.
+	Section string `json:"section,omitempty"`
+	// Reason is the first failure's reason with what differs from node to node (paths under
+	// the run's own directory, the host and instance names, times, decimal measurements, pids,
+	// GPU UUIDs, PCI bus ids, hex addresses) replaced by placeholders.
+	Reason    string   `json:"reason"`
+	Instances []string `json:"instances"` // their names, in the report's order
+}
+
+// JSONPath is where fleet.json goes beside the markdown report md: md's name with .json
+// for .md ("fleet.md" → "fleet.json"), or with .json added when it does not end in .md.
+func JSONPath(md string) string {
+	if filepath.Ext(md) == ".md" {
+		return md[:len(md)-len(".md")] + ".json"
+	}
+	return md + ".json"
+}
+
+// File is the fleet report's markdown file in a fleet directory (checklist fleet DIR); its
+// JSON is beside it (JSONPath).
+const File = "fleet.md"

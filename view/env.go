@@ -1,4 +1,4 @@
-package checklist
+package view
 
 import (
 	"fmt"
@@ -8,10 +8,8 @@ import (
 	"github.com/difftrain/gpusmoke/gpuenv"
 )
 
-const notRecorded = "not recorded"
-
-// envPackages are the Python packages the environment table shows, in order.
-var envPackages = []string{"diffusers", "transformers", "datasets", "torchvision", "accelerate", "numpy", "Pillow"}
+// EnvPackages are the Python packages the environment table shows, in order.
+var EnvPackages = []string{"diffusers", "transformers", "datasets", "torchvision", "accelerate", "numpy", "Pillow"}
 
 // envFields are the environment table's rows, in order; the matrix shows the same rows.
 var envFields = []string{
@@ -20,9 +18,9 @@ var envFields = []string{
 	"OS", "Kernel", "Host", "CPU", "RAM", "Instance", "Health", "Notes",
 }
 
-// envRows are the environment table's rows as unescaped field/value pairs.
-func envRows(e *Evidence) [][2]string {
-	vals := envValues(e)
+// EnvRows are the environment table's rows as unescaped field/value pairs.
+func (e *Evidence) EnvRows() [][2]string {
+	vals := e.EnvValues()
 	rows := make([][2]string, 0, len(envFields))
 	for _, f := range envFields {
 		rows = append(rows, [2]string{f, vals[f]})
@@ -30,7 +28,7 @@ func envRows(e *Evidence) [][2]string {
 	if e.Env != nil {
 		var extra []string
 		for k := range e.Env.Python.Packages {
-			if !slices.Contains(envPackages, k) {
+			if !slices.Contains(EnvPackages, k) {
 				extra = append(extra, k)
 			}
 		}
@@ -42,10 +40,11 @@ func envRows(e *Evidence) [][2]string {
 	return rows
 }
 
-func envValues(e *Evidence) map[string]string {
+// EnvValues are the environment table's values by field, unescaped: each fact said once, here.
+func (e *Evidence) EnvValues() map[string]string {
 	v := map[string]string{}
 	for _, f := range envFields {
-		v[f] = notRecorded
+		v[f] = NotRecorded
 	}
 	f := e.Env
 	if f == nil {
@@ -57,9 +56,9 @@ func envValues(e *Evidence) map[string]string {
 	}
 	n := f.NVML
 	if !n.Available {
-		v["GPU"] = "NVML unavailable: " + orDash(n.Error)
+		v["GPU"] = "NVML unavailable: " + OrDash(n.Error)
 	} else {
-		v["GPU"] = gpuList(n.GPUs)
+		v["GPU"] = GPUList(n.GPUs)
 		v["GPU settings"] = gpuSettings(n.GPUs)
 	}
 	set := func(k, val string) {
@@ -80,7 +79,7 @@ func envValues(e *Evidence) map[string]string {
 		if exe == "" {
 			exe = p.Interpreter
 		}
-		v["Python"] = p.Version + paren2(exe)
+		v["Python"] = p.Version + Paren(exe)
 	}
 	t := p.Torch
 	if t.Error != "" {
@@ -88,7 +87,7 @@ func envValues(e *Evidence) map[string]string {
 	} else if t.Version != "" {
 		s := t.Version
 		if t.Version != gpuenv.NotInstalled {
-			s += fmt.Sprintf("; CUDA available: %s; bf16: %s", yesNo(t.CUDAAvailable), yesNo(t.BF16Supported))
+			s += fmt.Sprintf("; CUDA available: %s; bf16: %s", YesNo(t.CUDAAvailable), YesNo(t.BF16Supported))
 			if len(t.Devices) > 0 {
 				s += "; devices: " + strings.Join(t.Devices, ", ")
 			}
@@ -104,7 +103,7 @@ func envValues(e *Evidence) map[string]string {
 	} else if t.Version != "" && t.Version != gpuenv.NotInstalled {
 		v["Torch CUDA build"] = "none (CPU build)"
 	}
-	for _, pkg := range envPackages {
+	for _, pkg := range EnvPackages {
 		set(pkg, p.Packages[pkg])
 	}
 
@@ -112,19 +111,19 @@ func envValues(e *Evidence) map[string]string {
 	set("OS", h.OS)
 	set("Kernel", h.Kernel)
 	if h.Hostname != "" {
-		v["Host"] = h.Hostname + paren2(h.Arch)
+		v["Host"] = h.Hostname + Paren(h.Arch)
 	}
 	if h.CPUModel != "" || h.CPUCores > 0 {
-		s := orDash(h.CPUModel)
+		s := OrDash(h.CPUModel)
 		if h.CPUCores > 0 {
 			s += fmt.Sprintf(", %d cores", h.CPUCores)
 		}
 		v["CPU"] = s
 	}
 	if h.MemoryBytes > 0 {
-		v["RAM"] = humanSize(int64(h.MemoryBytes))
+		v["RAM"] = HumanSize(int64(h.MemoryBytes))
 		if h.MemoryLimitBytes > 0 {
-			v["RAM"] += " (container limit " + humanSize(int64(h.MemoryLimitBytes)) + ")"
+			v["RAM"] += " (container limit " + HumanSize(int64(h.MemoryLimitBytes)) + ")"
 		}
 	}
 	set("Instance", strings.TrimSpace(h.SysVendor+" "+h.ProductName))
@@ -150,35 +149,6 @@ func envValues(e *Evidence) map[string]string {
 	return v
 }
 
-func paren2(s string) string {
-	if s == "" {
-		return ""
-	}
-	return " (" + s + ")"
-}
-
-func mib(b uint64) string { return fmt.Sprintf("%d MiB", b/(1<<20)) }
-
-// gpuList is "NVIDIA GeForce RTX 4090, 24564 MiB, cc 8.9" per GPU, prefixed by the index
-// when there are several.
-func gpuList(gpus []gpuenv.GPU) string {
-	if len(gpus) == 0 {
-		return "none found by NVML"
-	}
-	var parts []string
-	for _, g := range gpus {
-		s := fmt.Sprintf("%s, %s", g.Name, mib(g.MemoryTotalBytes))
-		if g.ComputeCapability != "" {
-			s += ", cc " + g.ComputeCapability
-		}
-		if len(gpus) > 1 {
-			s = fmt.Sprintf("%d: %s", g.Index, s)
-		}
-		parts = append(parts, s)
-	}
-	return strings.Join(parts, "; ")
-}
-
 func gpuSettings(gpus []gpuenv.GPU) string {
 	var parts []string
 	for _, g := range gpus {
@@ -195,7 +165,7 @@ func gpuSettings(gpus []gpuenv.GPU) string {
 		parts = append(parts, s)
 	}
 	if len(parts) == 0 {
-		return notRecorded
+		return NotRecorded
 	}
 	return strings.Join(parts, "; ")
 }
@@ -205,32 +175,4 @@ func orNA(s string) string {
 		return "n/a"
 	}
 	return s
-}
-
-// gpuShort is the GPU model(s) and memory in a few words: "NVIDIA GeForce RTX 4090 (24564 MiB)"
-// or "8× NVIDIA H200 (143771 MiB each)".
-func gpuShort(e *Evidence) string {
-	if e.Env == nil {
-		return notRecorded
-	}
-	gs := e.Env.NVML.GPUs
-	if !e.Env.NVML.Available {
-		return "no GPU (NVML unavailable)"
-	}
-	if len(gs) == 0 {
-		return "no GPU found"
-	}
-	same := true
-	for _, g := range gs[1:] {
-		if g.Name != gs[0].Name || g.MemoryTotalBytes != gs[0].MemoryTotalBytes {
-			same = false
-		}
-	}
-	if len(gs) == 1 {
-		return fmt.Sprintf("%s (%s)", gs[0].Name, mib(gs[0].MemoryTotalBytes))
-	}
-	if same {
-		return fmt.Sprintf("%d× %s (%s each)", len(gs), gs[0].Name, mib(gs[0].MemoryTotalBytes))
-	}
-	return gpuList(gs)
 }

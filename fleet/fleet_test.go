@@ -1,4 +1,4 @@
-package checklist
+package fleet
 
 import (
 	"encoding/json"
@@ -12,18 +12,11 @@ import (
 
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/internal/benchratio"
+	"github.com/difftrain/gpusmoke/internal/mdtest"
+	"github.com/difftrain/gpusmoke/internal/recorded"
+	"github.com/difftrain/gpusmoke/view"
 	"gotest.tools/v3/golden"
 )
-
-// renderInto copies the recorded run name to dir and renders it as the suite does at the end of
-// a run (LoadRun: from run.json), which writes its summary.json.
-func renderInto(t testing.TB, name, dir string) {
-	t.Helper()
-	if err := os.CopyFS(dir, os.DirFS(filepath.Join(runsDir, name))); err != nil {
-		t.Fatal(err)
-	}
-	renderAt(t, dir, LoadRun)
-}
 
 // recordedFleet is a fleet of 8 nodes made of recorded runs, as a Slurm job leaves it: one
 // evidence directory per node under one directory. node2 and node4 failed the same way, node8
@@ -53,7 +46,7 @@ func recordedFleet(t testing.TB) string {
 // ./checklist -update rewrites them), and what they must say whatever the goldens hold.
 func TestFleetGoldens(t *testing.T) {
 	root := recordedFleet(t)
-	instances, err := FleetDir(root, nil)
+	instances, err := Dir(root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,17 +57,17 @@ func TestFleetGoldens(t *testing.T) {
 	if want := []string{"node1", "node2", "node3", "node4", "node5", "node6", "node7", "node8"}; !slices.Equal(names, want) {
 		t.Fatalf("instances %q, want %q", names, want)
 	}
-	md := filepath.Join(root, evidence.FleetFile)
-	f, written, err := WriteFleetFiles(md, instances, Options{Now: renderedAt})
+	md := filepath.Join(root, File)
+	f, written, err := Write(md, instances, view.Options{Now: recorded.RenderedAt})
 	if err != nil {
 		t.Fatal(err)
 	}
-	js := filepath.Join(root, evidence.FleetJSONFile)
+	js := filepath.Join(root, "fleet.json")
 	if !slices.Equal(written, []string{md, js}) {
 		t.Errorf("written %q", written)
 	}
-	mdText, jsText := string(readFile(t, md)), string(readFile(t, js))
-	checkTables(t, "fleet.md", mdText)
+	mdText, jsText := string(recorded.ReadFile(t, md)), string(recorded.ReadFile(t, js))
+	mdtest.CheckTables(t, "fleet.md", mdText)
 	golden.Assert(t, mdText, "fleet.md.golden")
 	golden.Assert(t, jsText, "fleet.json.golden")
 
@@ -118,11 +111,11 @@ func TestFleetGoldens(t *testing.T) {
 		t.Errorf("fleet.md's fixture banner does not count 7 of 8 instances")
 	}
 
-	read, err := evidence.ReadFleet(js)
-	if err != nil {
+	var read Report
+	if err := evidence.ReadJSON(js, &read, 256<<20); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(read, f) {
+	if !reflect.DeepEqual(&read, f) {
 		t.Error("fleet.json read back differs from the fleet written")
 	}
 }
@@ -131,11 +124,11 @@ func TestFleetGoldens(t *testing.T) {
 // directory at all is MISSING too, and a directory not named is left out.
 func TestFleetNamedNodes(t *testing.T) {
 	root := recordedFleet(t)
-	instances, err := FleetDir(root, []string{"node3", "node1", "node10"})
+	instances, err := Dir(root, []string{"node3", "node1", "node10"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := BuildFleet(instances, root)
+	f := Build(instances, root)
 	var got []string
 	for _, in := range f.Instances {
 		got = append(got, in.Name+" "+in.Verdict+" "+in.MissingReason)
@@ -148,14 +141,14 @@ func TestFleetNamedNodes(t *testing.T) {
 		t.Errorf("exit code %d, failures %+v", f.ExitCode, f.Failures)
 	}
 	for _, bad := range [][]string{{"../x"}, {"a/b"}, {""}, {"n1", "n1"}} {
-		if _, err := FleetDir(root, bad); err == nil {
-			t.Errorf("FleetDir(%q): no error", bad)
+		if _, err := Dir(root, bad); err == nil {
+			t.Errorf("Dir(%q): no error", bad)
 		}
 	}
-	if _, err := FleetDir(filepath.Join(root, "node1.exit"), nil); err == nil || !strings.Contains(err.Error(), "node1.exit is not a directory") {
+	if _, err := Dir(filepath.Join(root, "node1.exit"), nil); err == nil || !strings.Contains(err.Error(), "node1.exit is not a directory") {
 		t.Errorf("a file as the fleet directory: %v", err)
 	}
-	if _, err := FleetDir(t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "holds no evidence directories") {
+	if _, err := Dir(t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "holds no evidence directories") {
 		t.Errorf("an empty fleet directory: %v", err)
 	}
 }
@@ -177,11 +170,11 @@ func TestFleetUnreadableSummary(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	instances, err := FleetDir(root, nil)
+	instances, err := Dir(root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := BuildFleet(instances, root)
+	f := Build(instances, root)
 	if f.Counts[evidence.Missing] != 3 || f.Counts[evidence.Pass] != 1 || f.ExitCode != 1 {
 		t.Fatalf("counts %v, exit code %d", f.Counts, f.ExitCode)
 	}
@@ -194,11 +187,11 @@ func TestFleetUnreadableSummary(t *testing.T) {
 
 // Two or more directories given one by one (make checklist RUNS="a b") are named by their base
 // names, or by their paths when two share one.
-func TestInstancesNames(t *testing.T) {
-	got := Instances([]string{"runs/x/run", "runs/y/run", "other/node7/"})
-	want := []Instance{{"runs/x/run", "runs/x/run"}, {"runs/y/run", "runs/y/run"}, {"node7", "other/node7/"}}
+func TestMembersNames(t *testing.T) {
+	got := Members([]string{"runs/x/run", "runs/y/run", "other/node7/"})
+	want := []Member{{"runs/x/run", "runs/x/run"}, {"runs/y/run", "runs/y/run"}, {"node7", "other/node7/"}}
 	if !slices.Equal(got, want) {
-		t.Errorf("Instances: %q, want %q", got, want)
+		t.Errorf("Members: %q, want %q", got, want)
 	}
 }
 
@@ -214,7 +207,7 @@ func TestNaturalCompare(t *testing.T) {
 // The normalisation that groups failures: what differs from node to node goes, what tells two
 // failures apart stays.
 func TestNormaliseReason(t *testing.T) {
-	in := evidence.FleetInstance{Name: "gpu-node-017", Host: "gpu-node-017.cluster", Out: "/shared/42/gpu-node-017"}
+	in := Instance{Name: "gpu-node-017", Host: "gpu-node-017.cluster", Out: "/shared/42/gpu-node-017"}
 	for _, c := range []struct{ reason, want string }{
 		{"Xid 79 (PCI:0000:3b:00.0) on gpu-node-017: GPU has fallen off the bus",
 			"Xid 79 (PCI:<pci>) on <host>: GPU has fallen off the bus"},
@@ -235,7 +228,7 @@ func TestNormaliseReason(t *testing.T) {
 		}
 	}
 	// A name of one or two characters is too likely to be a word to be replaced.
-	short := evidence.FleetInstance{Name: "a", Host: "vm"}
+	short := Instance{Name: "a", Host: "vm"}
 	if got := normaliseReason("a vm crashed", short); got != "a vm crashed" {
 		t.Errorf("short names replaced: %q", got)
 	}
@@ -299,11 +292,11 @@ func syntheticFleet(tb testing.TB, n int) (root string, xid, interrupted, missin
 func TestFleet1000(t *testing.T) {
 	root, xid, interrupted, missing := syntheticFleet(t, 1000)
 	var stepSummary = filepath.Join(t.TempDir(), "step-summary.md")
-	instances, err := FleetDir(root, nil)
+	instances, err := Dir(root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, _, err := WriteFleetFiles(filepath.Join(root, evidence.FleetFile), instances, Options{Now: renderedAt, StepSummary: stepSummary})
+	f, _, err := Write(filepath.Join(root, File), instances, view.Options{Now: recorded.RenderedAt, StepSummary: stepSummary})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,8 +327,8 @@ func TestFleet1000(t *testing.T) {
 		t.Errorf("%d PASS, want %d", f.Counts[evidence.Pass], pass)
 	}
 
-	md := string(readFile(t, filepath.Join(root, evidence.FleetFile)))
-	checkTables(t, "fleet.md", md)
+	md := string(recorded.ReadFile(t, filepath.Join(root, File)))
+	mdtest.CheckTables(t, "fleet.md", md)
 	if !strings.Contains(md, "\n## Sections × instances\n\nNot drawn: 1000 instances are more than 8.") {
 		t.Error("fleet.md does not say in one line that the matrix is not drawn")
 	}
@@ -363,18 +356,18 @@ func TestFleet1000(t *testing.T) {
 		!strings.Contains(md, fmt.Sprintf(", … and %d more (fleet.json lists them all)\n", xid-maxGroupNames)) {
 		t.Error("fleet.md's Xid group is not one line naming the first nodes and counting the rest")
 	}
-	if sum := string(readFile(t, stepSummary)); sum != md {
+	if sum := string(recorded.ReadFile(t, stepSummary)); sum != md {
 		t.Error("the step summary is not a copy of fleet.md")
 	}
 
 	// Without the failed and missing ones: PASS, exit code 0.
-	var ok []Instance
+	var ok []Member
 	for i, in := range instances {
 		if i%10 != 9 && i%50 != 25 && i%97 != 96 {
 			ok = append(ok, in)
 		}
 	}
-	if f := BuildFleet(ok, root); f.ExitCode != 0 || f.Verdict != evidence.Pass || len(f.Failures) != 0 {
+	if f := Build(ok, root); f.ExitCode != 0 || f.Verdict != evidence.Pass || len(f.Failures) != 0 {
 		t.Errorf("passing instances only: exit code %d, verdict %s, %d groups", f.ExitCode, f.Verdict, len(f.Failures))
 	}
 }
@@ -383,11 +376,11 @@ func TestFleet1000(t *testing.T) {
 // written), against reading their 1,000 summary.json files with os.ReadFile and nothing more.
 func BenchmarkFleet1000(b *testing.B) {
 	root, _, _, _ := syntheticFleet(b, 1000)
-	instances, err := FleetDir(root, nil)
+	instances, err := Dir(root, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	out := filepath.Join(b.TempDir(), evidence.FleetFile)
+	out := filepath.Join(b.TempDir(), File)
 	benchratio.Family{
 		Baseline: func() error {
 			for _, in := range instances {
@@ -398,7 +391,7 @@ func BenchmarkFleet1000(b *testing.B) {
 			return nil
 		},
 		Suite: func() error {
-			f, _, err := WriteFleetFiles(out, instances, Options{Now: renderedAt})
+			f, _, err := Write(out, instances, view.Options{Now: recorded.RenderedAt})
 			if err == nil && len(f.Instances) != 1000 {
 				return fmt.Errorf("%d instances", len(f.Instances))
 			}

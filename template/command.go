@@ -1,4 +1,4 @@
-package checklist
+package template
 
 import (
 	"path"
@@ -16,7 +16,7 @@ var envAssignRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
 // './difftrain[text2image]'` normalize to the same string.
 func NormalizeCommand(cmd string) string {
 	cmd = strings.ReplaceAll(cmd, "`", " ")
-	cmd = strings.TrimSpace(oneLine(cmd))
+	cmd = strings.Join(strings.Fields(cmd), " ")
 	cmd = strings.TrimPrefix(cmd, "$ ")
 	words := shellWords(cmd)
 	for len(words) > 0 && envAssignRE.MatchString(words[0]) {

@@ -1,10 +1,13 @@
-package checklist
+package template
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/difftrain/gpusmoke/internal/mdtest"
+	"github.com/difftrain/gpusmoke/internal/recorded"
+	"github.com/difftrain/gpusmoke/view"
 )
 
 func TestNormalizeCommand(t *testing.T) {
@@ -34,27 +37,6 @@ func TestNormalizeCommand(t *testing.T) {
 	}
 }
 
-func loadRun(t *testing.T, name string) *Evidence {
-	t.Helper()
-	e, err := Load(filepath.Join(runsDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
-// section is the section of that number.
-func section(t *testing.T, e *Evidence, number string) Section {
-	t.Helper()
-	for _, s := range e.Sections {
-		if s.Number == number {
-			return s
-		}
-	}
-	t.Fatalf("no section %s", number)
-	return Section{}
-}
-
 func TestFillTemplateKinds(t *testing.T) {
 	e := loadRun(t, "pass")
 	for _, tc := range []struct{ name, tmpl, kind string }{
@@ -64,7 +46,7 @@ func TestFillTemplateKinds(t *testing.T) {
 		{"prose", "# Notes\n\nNothing to fill here.\n", "none"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, kind := FillTemplate([]byte(tc.tmpl), e, Options{Now: renderedAt})
+			out, kind := FillTemplate([]byte(tc.tmpl), e, view.Options{Now: recorded.RenderedAt})
 			if kind != tc.kind {
 				t.Errorf("kind %q, want %q:\n%s", kind, tc.kind, out)
 			}
@@ -77,7 +59,7 @@ func TestFillTemplateRows(t *testing.T) {
 	train := section(t, e, "04")
 	driver := e.Env.NVML.DriverVersion
 	if driver == "" {
-		driver = notRecorded
+		driver = view.NotRecorded
 	}
 	tmpl := strings.Join([]string{
 		"| Step | Command | Expected | Result (PASS/FAIL/NA) | Notes |",
@@ -99,7 +81,7 @@ func TestFillTemplateRows(t *testing.T) {
 		"| Favourite colour | |",
 		"| Git commit | abc (by hand) |",
 	}, "\r\n") + "\r\n"
-	out, _ := FillTemplate([]byte(tmpl), e, Options{Now: renderedAt})
+	out, _ := FillTemplate([]byte(tmpl), e, view.Options{Now: recorded.RenderedAt})
 	got := string(out)
 	for _, want := range []string{
 		// a step that ran: its result and notes
@@ -124,7 +106,7 @@ func TestFillTemplateRows(t *testing.T) {
 	if strings.Contains(strings.ReplaceAll(got, "\r\n", ""), "\n") {
 		t.Error("CRLF line endings were not kept")
 	}
-	checkTables(t, "filled", strings.ReplaceAll(got, "\r\n", "\n"))
+	mdtest.CheckTables(t, "filled", strings.ReplaceAll(got, "\r\n", "\n"))
 }
 
 // The fixture checkout's own template (testdata/difftrain, with the real template's rows) fills
@@ -136,14 +118,18 @@ func TestFillFixtureCheckoutTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range recorded {
-		t.Run(c.name, func(t *testing.T) {
-			e := loadRun(t, c.name)
-			out, kind := FillTemplate(tmpl, e, Options{Now: renderedAt})
+	runs, err := os.ReadDir(recorded.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range runs {
+		t.Run(run.Name(), func(t *testing.T) {
+			e := loadRun(t, run.Name())
+			out, kind := FillTemplate(tmpl, e, view.Options{Now: recorded.RenderedAt})
 			if kind != KindUpstream {
 				t.Errorf("kind %q, want %q", kind, KindUpstream)
 			}
-			checkTables(t, p, string(out))
+			mdtest.CheckTables(t, p, string(out))
 			for _, line := range strings.Split(string(out), "\n") {
 				cells, _, _ := splitRow(line)
 				if len(cells) != 5 || !strings.Contains(cells[1], "`") {
@@ -167,7 +153,7 @@ func TestFillTemplateKeepsTickedBoxes(t *testing.T) {
 	e := loadRun(t, "fail")
 	tmpl := "# Checklist\n\n- [X] lanes: `pytest ./difftrain/tests -v`\n" +
 		"- [ ] train: `python ./difftrain/scripts/train_text_to_image.py --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run`\n"
-	out, _ := FillTemplate([]byte(tmpl), e, Options{Now: renderedAt})
+	out, _ := FillTemplate([]byte(tmpl), e, view.Options{Now: recorded.RenderedAt})
 	got := string(out)
 	if !strings.Contains(got, "- [X] lanes: `pytest ./difftrain/tests -v`\n") {
 		t.Errorf("a ticked box was changed:\n%s", got)
@@ -184,12 +170,12 @@ func TestFillTemplateKeepsTickedBoxes(t *testing.T) {
 func TestTemplateArtifactRowsNameTheTrainingCopies(t *testing.T) {
 
 	e := loadRun(t, "pass")
-	out, kind := FillTemplate(readFile(t, templates["legacy"]), e, Options{Now: renderedAt})
+	out, kind := FillTemplate(recorded.ReadFile(t, templates["legacy"]), e, view.Options{Now: recorded.RenderedAt})
 	if kind != KindLegacy {
 		t.Fatalf("kind %q", kind)
 	}
 	for _, name := range []string{"env.json", "config.resolved.yaml", "run_manifest.json", "checkpoint-1.pt", "checkpoint-2.pt"} {
-		var copied File
+		var copied view.File
 		for _, f := range e.Files {
 			if f.Path == "artifacts/04-train/"+name {
 				copied = f
@@ -218,7 +204,7 @@ func TestTemplateNvidiaSMIRowWithoutGPU(t *testing.T) {
 			t.Fatalf("%s: NVML was available; the case needs a run without a GPU", run)
 		}
 		for _, tmpl := range []string{"upstream", "legacy"} {
-			out, _ := FillTemplate(readFile(t, templates[tmpl]), e, Options{Now: renderedAt})
+			out, _ := FillTemplate(recorded.ReadFile(t, templates[tmpl]), e, view.Options{Now: recorded.RenderedAt})
 			for _, line := range strings.Split(string(out), "\n") {
 				if strings.Contains(line, "`nvidia-smi`") && (strings.Contains(line, "| PASS |") || strings.Contains(line, "— PASS")) {
 					t.Errorf("%s, %s template: %s", run, tmpl, line)
@@ -240,7 +226,7 @@ func TestTemplateKeepsReasonsWhole(t *testing.T) {
 	}
 	first, _, _ := strings.Cut(reason, "; ")
 	for _, tmpl := range []string{"fixture", "upstream", "legacy"} {
-		out, _ := FillTemplate(readFile(t, templates[tmpl]), e, Options{Now: renderedAt})
+		out, _ := FillTemplate(recorded.ReadFile(t, templates[tmpl]), e, view.Options{Now: recorded.RenderedAt})
 		for _, line := range strings.Split(string(out), "\n") {
 			if strings.Contains(line, "deviation: "+first) && !strings.Contains(line, "deviation: "+reason) {
 				t.Errorf("%s template: the deviation is cut:\n%s", tmpl, line)

@@ -1,4 +1,4 @@
-package checklist
+package view
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/internal/printable"
 )
 
@@ -16,7 +17,7 @@ import (
 // links. The result is one line and holds no unescaped pipe, so it can never add or remove a
 // column, and no link, image or HTML: text that came from a step stays text.
 func Text(s string) string {
-	s = oneLine(s)
+	s = OneLine(s)
 	var b strings.Builder
 	b.Grow(len(s))
 	last := 0
@@ -65,7 +66,7 @@ func escapeText(b *strings.Builder, s string) {
 // cannot be written as a span that every renderer splits the same way, so it falls back to
 // Text. An empty value renders as nothing.
 func Code(s string) string {
-	s = oneLine(s)
+	s = OneLine(s)
 	if s == "" {
 		return ""
 	}
@@ -92,8 +93,8 @@ func Row(cells ...string) string {
 	return b.String()
 }
 
-// header renders a table's header and delimiter rows.
-func header(names ...string) string {
+// Header renders a table's header and delimiter rows.
+func Header(names ...string) string {
 	dashes := make([]string, len(names))
 	for i := range dashes {
 		dashes[i] = "---"
@@ -112,9 +113,9 @@ func Fence(info, text string) string {
 	return fmt.Sprintf("%s%s\n%s\n%s\n", fence, info, text, fence)
 }
 
-// oneLine turns s into valid UTF-8 on one line: every control character (line breaks, tabs,
+// OneLine turns s into valid UTF-8 on one line: every control character (line breaks, tabs,
 // NUL...) becomes a space, runs of spaces collapse to one and the ends are trimmed.
-func oneLine(s string) string {
+func OneLine(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
@@ -148,10 +149,19 @@ func longestRun(s string, c byte) int {
 	return best
 }
 
-// orDash returns s, or an em dash when s is empty, so an empty cell still reads as deliberate.
-func orDash(s string) string {
+// OrDash returns s, or an em dash when s is empty, so an empty cell still reads as deliberate.
+func OrDash(s string) string {
 	if s == "" {
 		return "—"
 	}
 	return s
+}
+
+// ResultCell is a result as a table shows it: a failure in bold.
+func ResultCell(r string) string {
+	switch r {
+	case evidence.Fail, evidence.Interrupted:
+		return "**" + r + "**"
+	}
+	return r
 }

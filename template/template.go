@@ -1,4 +1,7 @@
-package checklist
+// Package template fills the difftrain checkout's own checklist template
+// (docs/mvp_smoke_checklist.md) from a run: its metadata rows, and each step row or item whose
+// command the run ran, matched by what the command does.
+package template
 
 import (
 	"fmt"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/gpuenv"
+	"github.com/difftrain/gpusmoke/view"
 )
 
 // FillTemplate fills a copy of the checkout's checklist template (docs/mvp_smoke_checklist.md)
@@ -26,7 +30,7 @@ import (
 // Commands match after NormalizeCommand. A row whose command did not run keeps a blank Result
 // and says so in its Notes; a row for a step that ran a deviating command is NA with the reason.
 // Text outside tables and list items, and everything inside fenced code blocks, is kept as is.
-func FillTemplate(tmpl []byte, e *Evidence, opts Options) ([]byte, string) {
+func FillTemplate(tmpl []byte, e *view.Evidence, opts view.Options) ([]byte, string) {
 	text := string(tmpl)
 	crlf := strings.Contains(text, "\r\n")
 	text = strings.ReplaceAll(text, "\r\n", "\n")
@@ -61,7 +65,7 @@ func FillTemplate(tmpl []byte, e *Evidence, opts Options) ([]byte, string) {
 	}
 
 	out := strings.Join(lines, "\n")
-	out = e.banners() + out
+	out = e.Banners() + out
 	if !strings.HasSuffix(out, "\n") {
 		out += "\n"
 	}
@@ -144,8 +148,8 @@ var (
 )
 
 type filler struct {
-	e              *Evidence
-	opts           Options
+	e              *view.Evidence
+	opts           view.Options
 	used           map[string]bool // sections some row or item reports
 	noted          map[string]bool // note parts a row above already has
 	table, bullets bool
@@ -266,9 +270,9 @@ func (f *filler) fillRow(line string, r roles) string {
 			if v, code, known := f.meta(key); known {
 				f.table = true
 				if code {
-					set(r.value, Code(v))
+					set(r.value, view.Code(v))
 				} else {
-					set(r.value, Text(v))
+					set(r.value, view.Text(v))
 				}
 				changed = true
 			}
@@ -286,7 +290,7 @@ func (f *filler) fillRow(line string, r roles) string {
 				set(r.result, "")
 			}
 			if n, ok := get(r.notes); ok {
-				set(r.notes, appendNote(n, Text(note)))
+				set(r.notes, appendNote(n, view.Text(note)))
 			}
 			changed = true
 		}
@@ -330,11 +334,11 @@ func (f *filler) fillBullet(line string) string {
 		suffix := ""
 		switch {
 		case result != "" && note != "":
-			suffix = " — " + result + ": " + Text(note)
+			suffix = " — " + result + ": " + view.Text(note)
 		case result != "":
 			suffix = " — " + result
 		default:
-			suffix = " — " + Text(note)
+			suffix = " — " + view.Text(note)
 		}
 		return m[1] + "[" + mark + "]" + m[3] + strings.TrimRight(m[4], " ") + suffix
 	}
@@ -346,9 +350,9 @@ func (f *filler) fillBullet(line string) string {
 		f.bullets = true
 		head := strings.TrimRight(strings.TrimSuffix(strings.TrimRight(line, " \t"), m[6]), " \t")
 		if code {
-			return head + " " + Code(v)
+			return head + " " + view.Code(v)
 		}
-		return head + " " + Text(v)
+		return head + " " + view.Text(v)
 	}
 	return line
 }
@@ -386,11 +390,7 @@ func (f *filler) outcome(cands []string) (result, note string) {
 	}
 	for _, c := range cands {
 		for _, s := range e.Sections {
-			cmd := s.Command
-			if cmd == "" {
-				cmd = s.Planned
-			}
-			if cmd != "" && NormalizeCommand(cmd) == c {
+			if s.Command != "" && NormalizeCommand(s.Command) == c {
 				return f.sectionOutcome(s, "")
 			}
 		}
@@ -418,19 +418,19 @@ func (f *filler) outcome(cands []string) (result, note string) {
 		if w := strings.Fields(c); len(w) > 0 && w[0] == "nvidia-smi" {
 			if s, ok := f.section("00"); ok {
 				if !e.HasSMI {
-					f.used[s.Number] = true
+					f.used[s.Section] = true
 					return evidence.NA, "nvidia-smi output not recorded"
 				}
 				if e.Env == nil || !e.Env.NVML.Available {
-					f.used[s.Number] = true
-					return evidence.Fail, "no GPU visible: " + firstLine(e.SMI) + "; output in " + e.outPath(evidence.NvidiaSMIFile)
+					f.used[s.Section] = true
+					return evidence.Fail, "no GPU visible: " + firstLine(e.SMI) + "; output in " + e.OutPath(evidence.NvidiaSMIFile)
 				}
-				return f.sectionOutcome(s, "output in "+e.outPath(evidence.NvidiaSMIFile))
+				return f.sectionOutcome(s, "output in "+e.OutPath(evidence.NvidiaSMIFile))
 			}
 		}
 		// Preparing an AMP config: the AMP section writes its own temporary config.
 		if s, ok := f.prepSection(c); ok {
-			extra := "done by " + s.Slug() + " itself"
+			extra := "done by " + s.ID() + " itself"
 			for _, t := range e.Run.TempConfigs {
 				if path.Base(t) == configBase(s.Command) {
 					extra += " (" + t + ")"
@@ -447,9 +447,9 @@ func (f *filler) outcome(cands []string) (result, note string) {
 				continue
 			}
 			if s, ok := f.section(d.Section); ok {
-				f.used[s.Number] = true
+				f.used[s.Section] = true
 				return evidence.NA, fmt.Sprintf("not run as written: %s ran %s instead (deviation: %s); that step: %s",
-					s.Slug(), orDash(s.Command), orDash(d.Reason), s.Result)
+					s.ID(), view.OrDash(s.Command), view.OrDash(d.Reason), s.Result)
 			}
 		}
 	}
@@ -471,7 +471,7 @@ func (f *filler) role(c string) (result, note string, ok bool) {
 		return evidence.Pass, fmt.Sprintf("commands ran in the workspace %s, the parent of the checkout %s", e.Run.Workspace, e.Run.DifftrainDir), true
 	case strings.Contains(c, "torch.cuda.is_available"):
 		if s, found := f.named("preflight"); found {
-			f.used[s.Number] = true
+			f.used[s.Section] = true
 		}
 		if e.Env == nil || e.Env.Python.Torch.Version == "" {
 			return evidence.NA, "preflight's probe of torch was not recorded", true
@@ -498,7 +498,7 @@ func (f *filler) role(c string) (result, note string, ok bool) {
 	case pytestArgs(w) != nil:
 		// A pytest lane: the template runs `pytest ...`, the plan `python -m pytest ...`.
 		for _, s := range e.Sections {
-			if a := pytestArgs(shellWords(NormalizeCommand(s.Planned))); a != nil && slices.Equal(a, pytestArgs(w)) {
+			if a := pytestArgs(shellWords(NormalizeCommand(s.Command))); a != nil && slices.Equal(a, pytestArgs(w)) {
 				res, n := f.sectionOutcome(s, "")
 				return res, n, true
 			}
@@ -512,7 +512,7 @@ func (f *filler) role(c string) (result, note string, ok bool) {
 					return "", "", false
 				}
 				res, n := f.sectionOutcome(s, fmt.Sprintf("the harness ran a temporary config %s with train.precision: %s instead of editing the tracked config",
-					orDash(flagOf(s.Command, "--config")), p))
+					view.OrDash(flagOf(s.Command, "--config")), p))
 				return res, n, true
 			}
 		}
@@ -564,36 +564,36 @@ func pyBool(b bool) string {
 	return "False"
 }
 
-func (f *filler) section(number string) (Section, bool) {
+func (f *filler) section(number string) (evidence.Section, bool) {
 	for _, s := range f.e.Sections {
-		if s.Number == number {
+		if s.Section == number {
 			return s, true
 		}
 	}
-	return Section{}, false
+	return evidence.Section{}, false
 }
 
 // named is the section of that name.
-func (f *filler) named(name string) (Section, bool) {
+func (f *filler) named(name string) (evidence.Section, bool) {
 	for _, s := range f.e.Sections {
 		if s.Name == name {
 			return s, true
 		}
 	}
-	return Section{}, false
+	return evidence.Section{}, false
 }
 
 // copyOf is the evidence copy of a runbook artifact path such as ./difftrain/_tmp_run/env.json:
 // artifacts/<section>/<name>, copied by the section whose command writes into that directory.
-func (f *filler) copyOf(p string) (File, bool) {
+func (f *filler) copyOf(p string) (view.File, bool) {
 	dir := path.Clean(path.Dir(p))
-	var best File
+	var best view.File
 	for _, fl := range f.e.Files {
 		if fl.Missing || path.Base(fl.Path) != path.Base(p) || path.Dir(path.Dir(fl.Path)) != evidence.CopiesDir {
 			continue
 		}
 		for _, s := range f.e.Sections {
-			if s.Slug() == path.Base(path.Dir(fl.Path)) && path.Clean(flagOf(s.Command, "--output-dir")) == dir &&
+			if s.ID() == path.Base(path.Dir(fl.Path)) && path.Clean(flagOf(s.Command, "--output-dir")) == dir &&
 				(best.Path == "" || fl.Path > best.Path) {
 				best = fl // the latest section's: training overwrites validation's files of the same name
 			}
@@ -623,7 +623,7 @@ func configBase(cmd string) string {
 
 // prepSection is the AMP section that does what candidate c prepares by hand: copying the
 // smoke config to the AMP section's temporary config, or editing train.precision.
-func (f *filler) prepSection(c string) (Section, bool) {
+func (f *filler) prepSection(c string) (evidence.Section, bool) {
 	w := strings.Fields(c)
 	if len(w) >= 3 && w[0] == "cp" {
 		target := path.Base(w[len(w)-1])
@@ -632,7 +632,7 @@ func (f *filler) prepSection(c string) (Section, bool) {
 				return s, true
 			}
 		}
-		return Section{}, false
+		return evidence.Section{}, false
 	}
 	if strings.Contains(c, "train.precision") {
 		for _, s := range f.e.Sections {
@@ -641,16 +641,16 @@ func (f *filler) prepSection(c string) (Section, bool) {
 			}
 		}
 	}
-	return Section{}, false
+	return evidence.Section{}, false
 }
 
-func (f *filler) sectionOutcome(s Section, extra string) (string, string) {
-	f.used[s.Number] = true
-	parts := []string{s.Slug()}
+func (f *filler) sectionOutcome(s evidence.Section, extra string) (string, string) {
+	f.used[s.Section] = true
+	parts := []string{s.ID()}
 	result := s.Result
 	switch s.Result {
-	case evidence.Pass, evidence.Fail, evidence.NA:
-	default: // SKIPPED, INTERRUPTED, NOT RUN
+	case evidence.Pass, evidence.Fail:
+	default: // NA, SKIPPED, INTERRUPTED, NOT RUN
 		parts[0] += " " + s.Result
 		result = evidence.NA
 	}
@@ -658,7 +658,7 @@ func (f *filler) sectionOutcome(s Section, extra string) (string, string) {
 		parts[0] += " in " + s.Duration + " s"
 	}
 	var notes []string
-	if n := sectionNotes(s); n != "" {
+	if n := view.Notes(s); n != "" {
 		notes = append(notes, n)
 	}
 	if extra != "" {
@@ -702,7 +702,7 @@ func (f *filler) meta(field string) (value string, code, known bool) {
 	env := e.Env
 	nr := func(v string) string {
 		if v == "" {
-			return notRecorded
+			return view.NotRecorded
 		}
 		return v
 	}
@@ -725,7 +725,7 @@ func (f *filler) meta(field string) (value string, code, known bool) {
 		return env.Host.SysVendor, false, true
 	case k == "machine" || k == "instance" || k == "host" || k == "instance type":
 		if env == nil {
-			return notRecorded, false, true
+			return view.NotRecorded, false, true
 		}
 		v := env.Host.Hostname
 		if inst := strings.TrimSpace(env.Host.SysVendor + " " + env.Host.ProductName); inst != "" {
@@ -734,24 +734,24 @@ func (f *filler) meta(field string) (value string, code, known bool) {
 		return nr(v), false, true
 	case k == "vram" || k == "gpu memory":
 		if env == nil || len(env.NVML.GPUs) == 0 {
-			return notRecorded, false, true
+			return view.NotRecorded, false, true
 		}
-		return mib(env.NVML.GPUs[0].MemoryTotalBytes), false, true
+		return view.MiB(env.NVML.GPUs[0].MemoryTotalBytes), false, true
 	case strings.HasPrefix(k, "gpu"):
-		return gpuShort(e), false, true
+		return e.GPUShort(), false, true
 	case strings.Contains(k, "driver"):
 		if env == nil {
-			return notRecorded, false, true
+			return view.NotRecorded, false, true
 		}
 		return nr(env.NVML.DriverVersion), false, true
 	case k == "cudnn" || k == "cudnn version":
 		if env == nil {
-			return notRecorded, false, true
+			return view.NotRecorded, false, true
 		}
 		return nr(env.Python.Torch.CuDNN), false, true
 	case strings.HasPrefix(k, "cuda"):
 		if env == nil {
-			return notRecorded, false, true
+			return view.NotRecorded, false, true
 		}
 		var parts []string
 		if env.NVML.CUDADriverVersion != "" {
@@ -772,12 +772,12 @@ func (f *filler) meta(field string) (value string, code, known bool) {
 		return nr(v), false, true
 	case k == "pytorch" || k == "pytorch version" || k == "torch" || k == "torch version":
 		if env == nil {
-			return notRecorded, false, true
+			return view.NotRecorded, false, true
 		}
 		return nr(env.Python.Torch.Version), false, true
 	case k == "os" || k == "os version" || k == "operating system":
 		if env == nil {
-			return notRecorded, false, true
+			return view.NotRecorded, false, true
 		}
 		v := env.Host.OS
 		if env.Host.Kernel != "" {
@@ -788,9 +788,9 @@ func (f *filler) meta(field string) (value string, code, known bool) {
 		return e.Run.DifftrainDir, true, e.Run.DifftrainDir != ""
 	case k == "git commit" || k == "commit" || k == "git sha":
 		if !e.Run.Git.IsRepo {
-			return "not a git repository", false, true
+			return e.GitState(), false, true
 		}
-		return strings.TrimSpace(e.Run.Git.Commit + " " + paren(e.Run.Git.Branch)), false, true
+		return strings.TrimSpace(e.Run.Git.Commit + view.Paren(e.Run.Git.Branch)), false, true
 	case strings.HasPrefix(k, "working tree clean") || strings.HasPrefix(k, "clean working tree") || strings.HasPrefix(k, "tree clean"):
 		switch {
 		case !e.Run.Git.IsRepo:
@@ -800,25 +800,25 @@ func (f *filler) meta(field string) (value string, code, known bool) {
 		}
 		return "N", false, true
 	case strings.HasPrefix(k, "overall") || k == "verdict":
-		return e.verdictText(), false, true
+		return e.VerdictText(), false, true
 	case strings.Contains(k, "warning") && (strings.Contains(k, "nan") || strings.Contains(k, "fail")):
-		return "warnings: " + warningsSummary(e) + "; NaNs: " + nanSummary(e) + "; failures: " + failuresSummary(e), false, true
+		return "warnings: " + e.Warnings() + "; NaNs: " + e.NaNs() + "; failures: " + failures(e), false, true
 	case strings.Contains(k, "artifact") || strings.Contains(k, "log path") || k == "logs":
-		return fmt.Sprintf("checklist %s; logs %s; artifacts %s", e.outPath(evidence.ChecklistFile),
-			e.outPath(evidence.LogsDir+"/"), e.outPath(evidence.CopiesDir+"/")), false, true
+		return fmt.Sprintf("checklist %s; logs %s; artifacts %s", e.OutPath(evidence.ChecklistFile),
+			e.OutPath(evidence.LogsDir+"/"), e.OutPath(evidence.CopiesDir+"/")), false, true
 	case strings.HasPrefix(k, "deviation"):
-		return deviationsSummary(e), false, true
+		return deviations(e), false, true
 	case k == "warnings":
-		return warningsSummary(e), false, true
+		return e.Warnings(), false, true
 	case k == "nans" || k == "nan" || k == "nan losses":
-		return nanSummary(e), false, true
+		return e.NaNs(), false, true
 	case k == "failures" || k == "errors" || k == "issues encountered" || k == "issues":
-		return failuresSummary(e), false, true
+		return failures(e), false, true
 	}
 	if env != nil {
 		var pkgs []string
 		for _, w := range strings.FieldsFunc(k, func(r rune) bool { return r == '/' || r == ',' || r == ' ' }) {
-			for _, p := range envPackages {
+			for _, p := range view.EnvPackages {
 				if strings.EqualFold(w, p) {
 					pkgs = append(pkgs, p+" "+nr(env.Python.Packages[p]))
 				}
@@ -831,14 +831,11 @@ func (f *filler) meta(field string) (value string, code, known bool) {
 	return "", false, false
 }
 
-func deviationsSummary(e *Evidence) string {
+// deviations is each deviation's section and reason, joined; "none" when the plan has none.
+func deviations(e *view.Evidence) string {
 	var parts []string
 	for _, d := range e.Deviations() {
-		name := d.Section
-		if d.Name != "" {
-			name += "-" + d.Name
-		}
-		parts = append(parts, name+": "+orDash(d.Reason))
+		parts = append(parts, view.DeviationID(d)+": "+view.OrDash(d.Reason))
 	}
 	if len(parts) == 0 {
 		return "none"
@@ -846,53 +843,11 @@ func deviationsSummary(e *Evidence) string {
 	return strings.Join(parts, "; ")
 }
 
-func warningsSummary(e *Evidence) string {
+// failures is each failure, joined; "none" when nothing failed.
+func failures(e *view.Evidence) string {
 	var parts []string
-	total := 0
-	for _, s := range e.Sections {
-		if s.Warnings > 0 {
-			total += s.Warnings
-			parts = append(parts, fmt.Sprintf("%s: %d", s.Slug(), s.Warnings))
-		}
-	}
-	if total == 0 {
-		return "none recorded"
-	}
-	return fmt.Sprintf("%s in the logs (%s)", plural(total, "warning line"), strings.Join(parts, ", "))
-}
-
-// nanSummary counts the log lines with a NaN or Inf loss, as the suite counted them.
-func nanSummary(e *Evidence) string {
-	var parts []string
-	for _, s := range e.Sections {
-		if s.NaN > 0 {
-			part := fmt.Sprintf("%s: %s with a NaN or Inf loss", s.Slug(), plural(s.NaN, "log line"))
-			if s.Log != "" {
-				part += " (" + s.Log + ")"
-			}
-			parts = append(parts, part)
-		}
-	}
-	if len(parts) == 0 {
-		return "none recorded"
-	}
-	return strings.Join(parts, "; ")
-}
-
-func failuresSummary(e *Evidence) string {
-	var parts []string
-	if e.TestMain != "" {
-		parts = append(parts, "suite: TestMain: "+lastMessage(e.TestMain))
-	}
-	for _, s := range append(slices.Clone(e.Sections), e.Others...) {
-		if s.Result == evidence.Fail || s.Result == evidence.Interrupted {
-			parts = append(parts, s.Slug()+" "+s.Result+": "+orDash(s.Reason))
-		}
-	}
-	for _, g := range e.Run.Guardrails {
-		if !g.OK {
-			parts = append(parts, "guardrail violated: "+g.Rule)
-		}
+	for _, f := range e.Failures() {
+		parts = append(parts, f.Where+" "+f.Result+": "+f.Reason)
 	}
 	if len(parts) == 0 {
 		return "none"
@@ -904,11 +859,11 @@ func (f *filler) footer() string {
 	e := f.e
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n---\n\nFilled by gpusmoke from %s on %s. Verdict: %s. The full evidence is in %s.\n",
-		Code(e.Out), f.opts.now().Format("2006-01-02 15:04 UTC"), e.verdictLine(), Code(e.outPath(evidence.ChecklistFile)))
+		view.Code(e.Out), f.opts.Time().Format("2006-01-02 15:04 UTC"), e.VerdictLine(), view.Code(e.OutPath(evidence.ChecklistFile)))
 	var missing []string
 	for _, s := range e.Sections {
-		if !f.used[s.Number] {
-			missing = append(missing, fmt.Sprintf("%s (%s)", Text(s.Slug()), s.Result))
+		if !f.used[s.Section] {
+			missing = append(missing, fmt.Sprintf("%s (%s)", view.Text(s.ID()), s.Result))
 		}
 	}
 	if len(missing) > 0 {

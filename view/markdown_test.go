@@ -1,60 +1,13 @@
-package checklist
+package view
 
 import (
 	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/difftrain/gpusmoke/internal/mdtest"
 )
-
-// countCells counts a table row's cells as GitHub's table extension splits them: at every pipe
-// not preceded by a backslash. It also counts them the CommonMark way, where a backslash escapes
-// whichever character follows it, and returns -1 when the two disagree, so a row is only safe
-// when both readings agree.
-func countCells(row string) int {
-	gfm := splitCells(row, func(s string, i int) bool { return i > 0 && s[i-1] == '\\' })
-	cm := 0
-	{
-		s := strings.TrimSpace(row)
-		n := 1
-		for i := 0; i < len(s); i++ {
-			switch s[i] {
-			case '\\':
-				i++
-			case '|':
-				n++
-			}
-		}
-		if strings.HasPrefix(s, "|") {
-			n--
-		}
-		if len(s) > 1 && strings.HasSuffix(s, "|") && !strings.HasSuffix(s, `\|`) {
-			n--
-		}
-		cm = n
-	}
-	if gfm != cm {
-		return -1
-	}
-	return gfm
-}
-
-func splitCells(row string, escaped func(string, int) bool) int {
-	s := strings.TrimSpace(row)
-	n := 1
-	for i := 0; i < len(s); i++ {
-		if s[i] == '|' && !escaped(s, i) {
-			n++
-		}
-	}
-	if strings.HasPrefix(s, "|") {
-		n--
-	}
-	if len(s) > 1 && strings.HasSuffix(s, "|") && !strings.HasSuffix(s, `\|`) {
-		n--
-	}
-	return n
-}
 
 // unescapeText reverses Text, to show that escaping loses nothing but line breaks.
 func unescapeText(s string) string {
@@ -144,7 +97,7 @@ func FuzzTableCell(f *testing.F) {
 			if !utf8.ValidString(cell) {
 				t.Fatalf("%s(%q) = %q is not valid UTF-8", name, s, cell)
 			}
-			if n := countCells(Row(cell)); n != 1 {
+			if n := mdtest.CountCells(Row(cell)); n != 1 {
 				t.Fatalf("%s(%q) = %q makes a row of %d cells, want 1", name, s, cell, n)
 			}
 		}
@@ -152,14 +105,14 @@ func FuzzTableCell(f *testing.F) {
 		if strings.ContainsAny(text, "<>") {
 			t.Fatalf("Text(%q) = %q holds raw HTML brackets", s, text)
 		}
-		if urlRE.MatchString(oneLine(s)) {
+		if urlRE.MatchString(OneLine(s)) {
 			// A URL is a code span: no text outside one may start a link.
 			for _, m := range regexp.MustCompile("(?:^|[^`])(https?://|www\\.)").FindAllString(strings.ReplaceAll(text, `\:`, ""), -1) {
 				t.Fatalf("Text(%q) = %q: %q is outside a code span", s, text, m)
 			}
 			return
 		}
-		if got, want := unescapeText(text), oneLine(s); got != want {
+		if got, want := unescapeText(text), OneLine(s); got != want {
 			t.Fatalf("Text(%q) = %q reads back as %q, want %q", s, text, got, want)
 		}
 		if i := strings.IndexAny(strings.ReplaceAll(strings.ReplaceAll(text, `\[`, ""), `\]`, ""), "[]"); i >= 0 {
@@ -175,7 +128,7 @@ func FuzzRenderRow(f *testing.F) {
 	f.Add("a\nb", `c\|d`, "e\\")
 	f.Fuzz(func(t *testing.T, a, b, c string) {
 		row := Row(Text(a), Code(b), Text(c))
-		if n := countCells(row); n != 3 {
+		if n := mdtest.CountCells(row); n != 3 {
 			t.Fatalf("Row(%q, %q, %q) = %q has %d cells, want 3", a, b, c, row, n)
 		}
 	})
