@@ -15,8 +15,9 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // WriteRepro writes an executable bash script that reruns a failed step exactly: beside it,
 // repro.env holds the step's whole environment (already redacted: see redact.Redactor.Environ),
 // and the script runs argv in dir with that environment and no other (`env -i`), so the step
-// behaves the same from a fresh shell. A value redacted whole ([REDACTED:NAME]) must be set by whoever reruns
-// the script: it asks for it ("${NAME:?...}") instead of passing the placeholder on.
+// behaves the same from a fresh shell. A value redacted whole or in part ([REDACTED:NAME], a
+// URL's credentials) must be set by whoever reruns the script: it asks for it ("${NAME:?...}")
+// instead of passing the placeholder on.
 func WriteRepro(path, dir string, argv, environ []string) error {
 	if len(argv) == 0 {
 		return fmt.Errorf("write repro %s: empty argv", path)
@@ -28,7 +29,7 @@ func WriteRepro(path, dir string, argv, environ []string) error {
 		if !ok || !envName.MatchString(name) {
 			return fmt.Errorf("write repro %s: environment entry %q is not NAME=value", path, oneLine(kv[:min(len(kv), 80)]))
 		}
-		if value == redact.Marker(name) {
+		if redact.HasMarker(value) {
 			fmt.Fprintf(&secrets, "secrets+=(\"%s=${%s:?set %s: its value was redacted}\")\n", name, name, name)
 			continue
 		}

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -137,15 +136,6 @@ func (r *oldRedactor) Bytes(b []byte) []byte {
 	return b
 }
 
-// Writer returns a writer that redacts what passes through it to w, as Bytes does, also when a
-// secret is split across Write calls: each pass holds back only a tail where a match may begin
-// but needs later data (at most the longest secret, a token oldShape's longest form, or redact.MaxPEMBytes
-// of an open private key), so ordinary text passes at once; it works in 64 KiB chunks. Close
-// writes what it held back; it does not close w.
-func (r *oldRedactor) Writer(w io.Writer) io.WriteCloser {
-	return r.chain(w, nil)
-}
-
 // The stream: the two passes of a oldRedactor over text that comes in pieces, each holding back
 // only what later data may turn into a match.
 
@@ -223,66 +213,6 @@ func (h oldHit) before(o oldHit) bool {
 // match may begin but needs later data comes back as a pending oldHit, when it is the leftmost.
 type oldFinder interface {
 	next(buf []byte, from int, final bool) (oldHit, bool)
-}
-
-// chain is the two passes' writers, the first writing into the second.
-func (r *oldRedactor) chain(w io.Writer, found map[string]bool) *oldRedactWriter {
-	second := &oldRedactWriter{finders: r.passes[1], w: w, found: found}
-	return &oldRedactWriter{finders: r.passes[0], w: second, next: second, found: found}
-}
-
-const oldRedactChunk = 64 << 10
-
-type oldRedactWriter struct {
-	finders []oldFinder
-	w       io.Writer
-	next    *oldRedactWriter // the second pass, which w is, closed by Close
-	tail    []byte
-	buf     []byte
-	out     []byte
-	found   map[string]bool // when not nil, the names of what was replaced
-	closed  bool
-}
-
-func (rw *oldRedactWriter) Write(p []byte) (int, error) {
-	if rw.closed {
-		return 0, fmt.Errorf("redacting writer: write after Close")
-	}
-	written := 0
-	for len(p) > 0 {
-		n := min(len(p), oldRedactChunk)
-		rw.buf = append(append(rw.buf[:0], rw.tail...), p[:n]...)
-		var used int
-		rw.out, used = oldProcess(rw.finders, rw.out[:0], rw.buf, false, rw.found)
-		rw.tail = append(rw.tail[:0], rw.buf[used:]...)
-		if len(rw.out) > 0 {
-			if _, err := rw.w.Write(rw.out); err != nil {
-				return written, err
-			}
-		}
-		written += n
-		p = p[n:]
-	}
-	return written, nil
-}
-
-func (rw *oldRedactWriter) Close() error {
-	if rw.closed {
-		return nil
-	}
-	rw.closed = true
-	var err error
-	if len(rw.tail) > 0 {
-		out, _ := oldProcess(rw.finders, nil, rw.tail, true, rw.found)
-		rw.tail = nil
-		_, err = rw.w.Write(out)
-	}
-	if rw.next != nil {
-		if cerr := rw.next.Close(); err == nil {
-			err = cerr
-		}
-	}
-	return err
 }
 
 // The finders: what a oldRedactor looks for (secret values, token oldShapes, private keys).

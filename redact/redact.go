@@ -96,6 +96,9 @@ func Marker(name string) string {
 	return markerOpen + string(clean) + "]"
 }
 
+// HasMarker says whether s holds a Marker: a text redacted whole or in part.
+func HasMarker(s string) bool { return strings.Contains(s, markerOpen) }
+
 // Redactor replaces secrets in what the harness writes. It knows the values of the
 // secret-named variables (IsSecretName) of at least MinSecretLen bytes, and the credentials in
 // the URLs any variable holds (their user information and its password), and replaces them in

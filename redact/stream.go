@@ -57,7 +57,7 @@ func compare(h, o hit) int {
 // any hit covers is replaced: the leftmost hit by its replacement, and the rest of one that
 // reaches past it by the other's Marker. A pending hit inside such a group holds the whole group
 // back, to be found again with later data. found, when not nil, collects the names of what was
-// replaced.
+// replaced (of each group, its leftmost).
 func resolve(hits []hit, dst, buf []byte, found map[string]bool) (out []byte, used int, built bool) {
 	slices.SortFunc(hits, compare)
 	i := 0 // where the replaced text ends so far
@@ -84,11 +84,11 @@ func resolve(hits []hit, dst, buf []byte, found map[string]bool) (out []byte, us
 			dst = append(dst, buf[i:h.start]...)
 			group, groupDst, builtBefore = h.start, len(dst), built
 			dst = append(dst, h.repl...)
+			if found != nil {
+				found[h.name] = true
+			}
 		}
 		built = true
-		if found != nil {
-			found[h.name] = true
-		}
 		i = h.end
 	}
 	if !built {

@@ -33,11 +33,16 @@ func (c *Section) laneTemp(st runbook.Step) string {
 	return c.Path(filepath.Join(LaneTempRoot, st.ID()))
 }
 
-// laneArgv is the lane's command as it runs: the plan's, with pytest writing its JUnit into
-// SMOKE_OUT and its temporary directories under LaneTempRoot.
+// laneArgv is the lane's command as it runs: the plan's, with pytest writing its temporary
+// directories under LaneTempRoot and its JUnit beside them (laneJUnit).
 func (c *Section) laneArgv(st runbook.Step) []string {
-	return c.laneArgvTo(st, c.Out(evidence.PytestRel(st.ID())))
+	return c.laneArgvTo(st, c.laneJUnit(st))
 }
+
+// laneJUnit is where pytest writes its JUnit: outside the evidence, since pytest's own report
+// may quote a secret (a failed assertion's values, captured output); the lane copies it into
+// SMOKE_OUT through the redactor.
+func (c *Section) laneJUnit(st runbook.Step) string { return c.laneTemp(st) + ".xml" }
 
 // laneArgvTo is the lane's command with its JUnit written to junit.
 func (c *Section) laneArgvTo(st runbook.Step, junit string) []string {
@@ -59,8 +64,13 @@ func (c *Section) lane(gpuLane bool) []artifacts.PytestCase {
 		}
 	}
 	argv := c.laneArgv(st)
+	_ = os.Remove(c.laneJUnit(st)) // an earlier run's is not this run's
 	res := c.runArgv(argv, pytestJudged)
-	cases, err := artifacts.ReadPytestJUnit(c.Out(junitRel))
+	var cases []artifacts.PytestCase
+	err := evidence.RedactFile(c.laneJUnit(st), c.Out(junitRel), c.Suite.Redactor)
+	if err == nil {
+		cases, err = artifacts.ReadPytestJUnit(c.Out(junitRel))
+	}
 	if err != nil {
 		c.writeRepro(argv)
 		c.Fatalf("%s: pytest exited %d and left no readable JUnit: %v; log: %s", st.ID(), res.ExitCode, err, c.Out(c.LogRel()))

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/redact"
 )
 
 // Leftover handling (SMOKE_LEFTOVERS): a checkout is usually reused on an instance, and files an
@@ -60,8 +61,10 @@ func (s *Settings) path(p string) string {
 
 // findLeftovers lists the output directories the selected steps create that already hold
 // files. With SMOKE_LEFTOVERS=stop (the default) any is an error that names the directory;
-// with move, they are moved into SMOKE_OUT/leftovers/ and returned. Nothing is ever deleted.
-func (s *Settings) findLeftovers(selected func(step string) bool) ([]evidence.Leftover, error) {
+// with move, they are moved into SMOKE_OUT/leftovers/ and returned. Moved files are evidence:
+// they are redacted with red first (evidence.RedactTree), and a binary one that holds a secret
+// is an error, before anything moves. Nothing is ever deleted.
+func (s *Settings) findLeftovers(selected func(step string) bool, red *redact.Redactor) ([]evidence.Leftover, error) {
 	var found []evidence.Leftover
 	for _, dir := range s.outputDirs(selected) {
 		files, size, example, err := dirFiles(dir)
@@ -75,15 +78,20 @@ func (s *Settings) findLeftovers(selected func(step string) bool) ([]evidence.Le
 			return nil, fmt.Errorf("leftovers from an earlier run in %s (%d file(s), e.g. %s): move them away, or set SMOKE_LEFTOVERS=move to move them into the evidence",
 				dir, files, example)
 		}
-		rel, err := filepath.Rel(s.Workspace, dir)
-		if err != nil || strings.HasPrefix(rel, "..") {
-			rel = strings.TrimPrefix(filepath.Clean(dir), string(filepath.Separator))
-		}
-		dst := filepath.Join(s.Out, evidence.LeftoversDir, rel)
-		if err := moveDir(dir, dst); err != nil {
+		if err := evidence.RedactTree(dir, red); err != nil {
 			return nil, fmt.Errorf("SMOKE_LEFTOVERS=move: %w", err)
 		}
-		found = append(found, evidence.Leftover{Dir: dir, MovedTo: filepath.Join(evidence.LeftoversDir, rel), Files: files, Bytes: size})
+		found = append(found, evidence.Leftover{Dir: dir, Files: files, Bytes: size})
+	}
+	for i, l := range found {
+		rel, err := filepath.Rel(s.Workspace, l.Dir)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			rel = strings.TrimPrefix(filepath.Clean(l.Dir), string(filepath.Separator))
+		}
+		if err := moveDir(l.Dir, filepath.Join(s.Out, evidence.LeftoversDir, rel)); err != nil {
+			return nil, fmt.Errorf("SMOKE_LEFTOVERS=move: %w", err)
+		}
+		found[i].MovedTo = filepath.Join(evidence.LeftoversDir, rel)
 	}
 	return found, nil
 }

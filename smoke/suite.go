@@ -467,7 +467,12 @@ func (c *Section) runArgv(argv []string, ok []int) runner.Result {
 // writeRepro writes repro.sh, which runs argv again as this step ran it.
 func (c *Section) writeRepro(argv []string) {
 	s := c.Suite.Settings
-	if err := evidence.WriteRepro(c.Out(evidence.ReproFile), s.Workspace, argv, c.Suite.Redactor.Environ(s.Environ())); err != nil {
+	red := c.Suite.Redactor
+	args := make([]string, len(argv)) // the script is evidence too
+	for i, a := range argv {
+		args[i] = red.String(a)
+	}
+	if err := evidence.WriteRepro(c.Out(evidence.ReproFile), s.Workspace, args, red.Environ(s.Environ())); err != nil {
 		c.Logf("write repro.sh: %v", err)
 	} else {
 		c.Checked(evidence.ReproFile)
