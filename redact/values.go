@@ -265,26 +265,47 @@ func (v *values) sampled(buf []byte, final, lineStart bool, hits []hit) []hit {
 	n := len(buf)
 	bits, shift, stride := v.bits, v.shift, v.stride // the loop reads every stride-th byte: keep it tight
 	mask := uint32(len(bits) - 1)
-	for i := 0; i+4 <= n; i += stride {
-		g := binary.LittleEndian.Uint32(buf[i : i+4 : i+4])
-		if h1 := (g * 0x9E3779B1) >> shift; bits[(h1>>6)&mask]&(1<<(h1&63)) == 0 || !v.may(g) {
-			continue
-		}
-		for _, e := range v.grams[g] {
-			l := &v.lits[e.lit]
-			off := int(e.off)
-			back := commonSuffix(buf[:i], l.b[:off])
-			fwd := commonPrefix(buf[i+4:], l.b[off+4:])
-			s, k := i-back, off-back // the text from s holds l.b[k:]...
-			e := i + 4 + fwd         // ...up to e
-			switch {
-			case k == 0 && off+4+fwd == len(l.b):
-				hits = v.whole(buf, s, l, final, hits)
-			case k == 0 && e-s >= MinPart && (cut(buf[e:]) || lineEnd(buf[e:], final)):
-				hits = append(hits, hit{start: s, end: e, repl: l.repl, name: l.name, rank: rankPart})
-			case k > 0 && off+4+fwd == len(l.b) && e-s >= MinPart && atLineStart(buf, s, lineStart):
-				hits = append(hits, hit{start: s, end: e, repl: l.repl, name: l.name, rank: rankPart})
+	bit := func(i int) uint64 { // the window at i's first bit in the filter, as the low bit
+		h := (binary.LittleEndian.Uint32(buf[i:i+4:i+4]) * 0x9E3779B1) >> shift
+		return bits[(h>>6)&mask] >> (h & 63)
+	}
+	i := 0
+	for ; i+3*stride+4 <= n; i += 4 * stride { // four windows a test: most have no bit set
+		if (bit(i)|bit(i+stride)|bit(i+2*stride)|bit(i+3*stride))&1 != 0 {
+			for k := range 4 {
+				if bit(i+k*stride)&1 != 0 {
+					hits = v.verify(buf, i+k*stride, final, lineStart, hits)
+				}
 			}
+		}
+	}
+	for ; i+4 <= n; i += stride {
+		hits = v.verify(buf, i, final, lineStart, hits)
+	}
+	return hits
+}
+
+// verify reads on from the window at i, when some literal holds it: a whole literal, or a part
+// of one where parts are replaced.
+func (v *values) verify(buf []byte, i int, final, lineStart bool, hits []hit) []hit {
+	g := le32(buf, i)
+	if !v.may(g) {
+		return hits
+	}
+	for _, e := range v.grams[g] {
+		l := &v.lits[e.lit]
+		off := int(e.off)
+		back := commonSuffix(buf[:i], l.b[:off])
+		fwd := commonPrefix(buf[i+4:], l.b[off+4:])
+		s, k := i-back, off-back // the text from s holds l.b[k:]...
+		e := i + 4 + fwd         // ...up to e
+		switch {
+		case k == 0 && off+4+fwd == len(l.b):
+			hits = v.whole(buf, s, l, final, hits)
+		case k == 0 && e-s >= MinPart && (cut(buf[e:]) || lineEnd(buf[e:], final)):
+			hits = append(hits, hit{start: s, end: e, repl: l.repl, name: l.name, rank: rankPart})
+		case k > 0 && off+4+fwd == len(l.b) && e-s >= MinPart && atLineStart(buf, s, lineStart):
+			hits = append(hits, hit{start: s, end: e, repl: l.repl, name: l.name, rank: rankPart})
 		}
 	}
 	return hits
