@@ -1,7 +1,7 @@
 package redact
 
-// The shapes: what a Redactor finds with no variable's value, in its second pass: private keys'
-// PEM blocks, well-known token formats and the credentials in URLs. Each is found from a few
+// The shapes: what a Redactor finds with no variable's value: private keys' PEM blocks,
+// well-known token formats and the credentials in URLs. Each is found from a few
 // bytes that every one holds (a trigger), searched with the byte search of package bytes, and
 // read from there.
 
@@ -367,61 +367,21 @@ func isShape(name string) bool {
 }
 
 // at reads the token that starts with prefix at p: a hit, a pending hit when buf ends in its
-// body (unless final), or none. The body runs across a value the first pass replaced between
-// two of its characters, so that finding a value inside a token never leaves the token's rest.
+// body (unless final), or none.
 func (s *shape) at(buf []byte, p int, prefix []byte, final bool, hits []hit) []hit {
 	q := p + len(prefix)
 	n := 0
-	for q+n < len(buf) && n < s.max {
-		if s.body[buf[q+n]] {
-			n++
-			continue
-		}
-		m, open := markerAt(buf[q+n:])
-		if n == 0 || m == 0 && !open {
-			break
-		}
-		if open || q+n+m == len(buf) {
-			if final {
-				break
-			}
-			return append(hits, hit{start: p, pending: true, rank: rankShape})
-		}
-		if !s.body[buf[q+n+m]] {
-			break
-		}
-		n += m
+	for q+n < len(buf) && n < s.max && s.body[buf[q+n]] {
+		n++
 	}
 	switch {
-	case (n >= s.max || n >= s.min && (final || q+n < len(buf))) && (s.valid == nil || s.valid(buf[q:q+n])):
+	case (n == s.max || n >= s.min && (final || q+n < len(buf))) && (s.valid == nil || s.valid(buf[q:q+n])):
 		return append(hits, hit{start: p, end: q + n, repl: s.replacement(prefix), name: s.name, rank: rankShape})
 	case !final && q+n == len(buf):
 		return append(hits, hit{start: p, pending: true, rank: rankShape})
 	}
 	return hits
 }
-
-// markerAt is the length of the Marker b starts with, or 0; open when b ends inside what may
-// be one.
-func markerAt(b []byte) (n int, open bool) {
-	if len(b) < len(markerOpen) {
-		return 0, bytes.HasPrefix([]byte(markerOpen), b)
-	}
-	if !bytes.HasPrefix(b, []byte(markerOpen)) {
-		return 0, false
-	}
-	for i := len(markerOpen); i < len(b); i++ {
-		switch c := b[i]; {
-		case c == ']':
-			return i + 1, false
-		case !markerName[c]:
-			return 0, false
-		}
-	}
-	return 0, true
-}
-
-var markerName = set("A-Z", "a-z", "0-9", "_.-")
 
 func (s *shape) replacement(prefix []byte) []byte {
 	if s.keep {

@@ -105,16 +105,16 @@ func HasMarker(s string) bool { return strings.Contains(s, markerOpen) }
 // every form that text carries them in: as they are; escaped (JSON's, Python's and Go's
 // backslash escapes, XML and HTML entities) or URL-encoded, wholly or in part; base64-encoded,
 // alone or after other bytes ("user:value" in an HTTP Basic header); cut short before "..." or
-// "…" (MinCutPrefix); or split over two lines (MinSplitPart). It also replaces what no variable
-// holds: the well-known token shapes (Shape*), private keys' PEM blocks and the user
-// information of any URL.
+// "…", or split over two lines (MinPart). It also replaces what no variable holds: the
+// well-known token shapes (Shape*), private keys' PEM blocks and the user information of any
+// URL.
 //
-// It works in two passes over text that comes in chunks, each one scan of a chunk that finds
-// every kind of match at once: first the values, so that no token shape that overlaps one can
-// split it and leave part of it; then, over the result, private keys, token shapes and URLs.
-// Within a pass, where matches overlap the leftmost wins; at one start, a value before a
-// private key before a token shape before a URL, and the longest among equals. Redact a text
-// before clipping it (Clip): a value cut short without a cut marker is no longer found.
+// It reads text that comes in chunks with one scan of each chunk that finds every kind of match
+// at once, and replaces every byte that any match covers: where matches overlap, the leftmost
+// (at one start, a value before a part of one before a private key before a token shape before
+// a URL, and the longest among equals) is replaced by its Marker, and the rest of one that
+// reaches past it by its own. Redact a text before clipping it (Clip): a value cut short without
+// a cut marker is no longer found.
 type Redactor struct {
 	f finder
 }
@@ -379,10 +379,10 @@ func (r *Redactor) Lines() func(line []byte) []byte {
 }
 
 // Writer returns a writer that redacts what passes through it to w, as Bytes does, also when a
-// secret is split across Write calls: each pass holds back only a tail where a match may begin
-// but needs later data (at most the longest secret, a token shape's longest form, or MaxPEMBytes
-// of an open private key), so ordinary text passes at once; it works in 64 KiB chunks. Close
-// writes what it held back; it does not close w.
+// secret is split across Write calls: it holds back only a tail where a match may begin but
+// needs later data (at most the longest form of a secret, a token shape's longest form, or
+// MaxPEMBytes of an open private key), so ordinary text passes at once; it reads 256 KiB at a
+// time. Close writes what it held back; it does not close w.
 func (r *Redactor) Writer(w io.Writer) io.WriteCloser {
 	return r.writer(w, nil)
 }

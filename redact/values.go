@@ -358,13 +358,20 @@ func cut(rest []byte) bool {
 	return false
 }
 
+// before is where l's match at s begins: with the base64 characters before a core that encode
+// part of the value too.
+func (l *literal) before(buf []byte, s int) int {
+	e := s
+	for e > s-l.extL && e > 0 && l.alpha[buf[e-1]] {
+		e--
+	}
+	return e
+}
+
 // whole appends the match of l at start, with the base64 characters around it that also encode
 // the value; unless final, one whose characters after it may go on in later data is pending.
 func (v *values) whole(buf []byte, start int, l *literal, final bool, hits []hit) []hit {
-	s, e := start, start+len(l.b)
-	for s > start-l.extL && s > 0 && l.alpha[buf[s-1]] {
-		s--
-	}
+	s, e := l.before(buf, start), start+len(l.b)
 	for e < start+len(l.b)+l.extR && e < len(buf) && (l.alpha[buf[e]] || buf[e] == '=') {
 		e++
 	}
@@ -417,18 +424,14 @@ func (v *values) pending(buf []byte, lineStart bool, hits []hit) []hit {
 	// base64 core's characters before it go with it, so the next 4 places are read too.
 	for s, last := max(0, n-v.maxLen+1), n; s < min(n, last); s++ {
 		if l := v.startOf(buf[s:]); l != nil {
-			e := s
-			for e > s-l.extL && e > 0 && l.alpha[buf[e-1]] {
-				e--
-			}
-			hits = append(hits, hit{start: e, pending: true})
+			hits = append(hits, hit{start: l.before(buf, s), pending: true})
 			last = min(last, s+5)
 		}
 	}
 	for i := range v.lits {
 		if l := &v.lits[i]; l.repeats {
 			if k := l.startAtEnd(buf); k > 0 {
-				hits = append(hits, hit{start: n - k, pending: true})
+				hits = append(hits, hit{start: l.before(buf, n-k), pending: true})
 			}
 		}
 	}
