@@ -127,7 +127,7 @@ type Finding struct {
 // a JSON file (.json) is copied
 // with its strings redacted one by one (Redactor.JSON), so the copy is valid JSON whenever the
 // original is (a JSON file larger than MaxRedactJSONBytes is referenced instead); another text
-// file (.yaml, .yml, .txt, .log, .md, .csv, .jsonl, .cfg, .ini, .toml, .sh) is redacted as text.
+// file (.yaml, .yml, .txt, .log, .md, .csv, .jsonl, .cfg, .ini, .toml, .sh, .xml) is redacted as text.
 // Any other file (a checkpoint) is binary: redacting it would change its sha256 and break it, so
 // it is scanned while it is copied, and one that holds a secret is not copied but referenced
 // (<name>.sha256ref, its reason naming what it holds, never a value) and returned as a Finding.
@@ -142,7 +142,7 @@ func CopyRedacted(out, subdir string, capBytes int64, red *redact.Redactor, file
 
 // textExts are the extensions CopyRedacted redacts as text.
 var textExts = map[string]bool{".yaml": true, ".yml": true, ".txt": true, ".log": true, ".md": true, ".csv": true,
-	".jsonl": true, ".cfg": true, ".ini": true, ".toml": true, ".sh": true}
+	".jsonl": true, ".cfg": true, ".ini": true, ".toml": true, ".sh": true, ".xml": true}
 
 type redactingCopy struct {
 	red   *redact.Redactor
@@ -178,6 +178,84 @@ func (c *redactingCopy) copy(src, dst, relDir string, size int64) (string, error
 	}
 	c.found = append(c.found, Finding{Path: src, Ref: path.Join(relDir, name), Names: names})
 	return name, nil
+}
+
+// RedactFile writes src to dst with its secrets replaced, as CopyRedacted redacts a copy: a
+// JSON file string by string (one larger than MaxRedactJSONBytes, or one that is not JSON, as
+// text), any other file as text. It writes through a temporary file renamed over dst, so dst
+// may be src.
+func RedactFile(src, dst string, red *redact.Redactor) error {
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".redact-*")
+	if err != nil {
+		return fmt.Errorf("redact %s: %w", src, err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name()) // a no-op after the rename
+	c := &redactingCopy{red: red}
+	st, err := os.Stat(src)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("redact %s: %w", src, err)
+	case strings.EqualFold(filepath.Ext(src), ".json") && st.Size() <= MaxRedactJSONBytes:
+		err = c.copyJSON(src, tmp.Name())
+	default:
+		err = c.copyText(src, tmp.Name())
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return fmt.Errorf("redact %s: %w", src, err)
+	}
+	return nil
+}
+
+// RedactTree redacts in place the regular files under dir that CopyRedacted redacts (JSON and
+// text, RedactFile), once it has scanned the others: a binary file that holds a secret cannot be
+// redacted, and is an error that names it and what it holds (never a value), before any file
+// is changed. Symlinks are not followed.
+func RedactTree(dir string, red *redact.Redactor) error {
+	var texts []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		if ext := strings.ToLower(filepath.Ext(p)); ext == ".json" || textExts[ext] {
+			texts = append(texts, p)
+			return nil
+		}
+		names, err := scanFile(p, red)
+		if err == nil && len(names) > 0 {
+			err = fmt.Errorf("%s holds %s: a binary file cannot be redacted; move it out of %s yourself", p, redact.Describe(names), dir)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range texts {
+		if err := RedactFile(p, p, red); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanFile names the secrets a file holds (redact.Scanner).
+func scanFile(p string, red *redact.Redactor) ([]string, error) {
+	f, _, err := openRegular(p)
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", p, err)
+	}
+	defer f.Close()
+	scan := red.Scanner()
+	if _, err := io.Copy(scan, f); err != nil {
+		return nil, fmt.Errorf("scan %s: %w", p, err)
+	}
+	if err := scan.Close(); err != nil {
+		return nil, fmt.Errorf("scan %s: %w", p, err)
+	}
+	return scan.Found(), nil
 }
 
 // copyJSON copies a JSON file with its strings redacted; one that is not valid JSON is redacted

@@ -171,7 +171,7 @@ func TestCopyRedacted(t *testing.T) {
 	require.Equal(t, "# HF_TOKEN=[REDACTED:HF_TOKEN]\ntrain:\n  seed: 1\n", readFile(t, filepath.Join(dir, "config.resolved.yaml")))
 	require.Equal(t, readFile(t, clean), readFile(t, filepath.Join(dir, "checkpoint-2.pt")), "a clean binary is copied byte for byte")
 	require.NoFileExists(t, filepath.Join(dir, "checkpoint-1.pt"))
-	require.Equal(t, []Finding{{Path: leaky, Ref: "artifacts/04-train/checkpoint-1.pt.sha256ref", Names: []string{"HF_TOKEN"}}}, found)
+	require.Equal(t, []Finding{{Path: leaky, Ref: "artifacts/04-train/checkpoint-1.pt.sha256ref", Names: []string{"HF_TOKEN"}}}, found, "the token, not the hf_ shape that runs on past it")
 	ref, err := ReadRef(filepath.Join(dir, "checkpoint-1.pt.sha256ref"))
 	require.NoError(t, err)
 	sums, err := HashFiles(leaky)
@@ -209,4 +209,36 @@ func TestCopyRedacted(t *testing.T) {
 	require.NoError(t, os.Symlink("/proc/self/environ", link))
 	_, _, err = CopyRedacted(out, "link", -1, red, link)
 	require.EqualError(t, err, "copy "+link+": a symlink to /proc/self/environ, not followed")
+}
+
+// RedactFile redacts a file into another or in place; RedactTree redacts the text files of a
+// tree in place, after refusing one that holds a secret it cannot redact, before changing any.
+func TestRedactFile_Tree(t *testing.T) {
+	const token = "hf_copyRedactedToken0042"
+	red := redact.New([]string{"HF_TOKEN=" + token})
+	dir := t.TempDir()
+	xml := filepath.Join(dir, "raw.xml")
+	writeFile(t, xml, `<failure message="assert '`+token+`'">`+token+`</failure>`)
+	out := filepath.Join(t.TempDir(), "junit.xml")
+	require.NoError(t, RedactFile(xml, out, red))
+	require.Equal(t, `<failure message="assert '[REDACTED:HF_TOKEN]'">[REDACTED:HF_TOKEN]</failure>`, readFile(t, out))
+	require.ErrorContains(t, RedactFile(filepath.Join(dir, "missing.xml"), out, red), "missing.xml")
+
+	tree := filepath.Join(t.TempDir(), "_tmp_run")
+	cfg, manifest, ckpt := filepath.Join(tree, "config.resolved.yaml"), filepath.Join(tree, "run_manifest.json"), filepath.Join(tree, "ckpt", "checkpoint-1.pt")
+	writeFile(t, cfg, "# HF_TOKEN="+token+"\n")
+	writeFile(t, manifest, `{"env": {"HF_TOKEN": "`+token+`"}, "n": 1.50}`)
+	writeFile(t, ckpt, "PK\x03\x04\x00"+token+"\x00")
+	require.NoError(t, os.Symlink(cfg, filepath.Join(tree, "link.yaml")))
+	err := RedactTree(tree, red)
+	require.EqualError(t, err, ckpt+" holds the value of HF_TOKEN: a binary file cannot be redacted; move it out of "+tree+" yourself")
+	require.Contains(t, readFile(t, cfg), token, "nothing changed")
+
+	writeFile(t, ckpt, "PK\x03\x04\x00 clean\x00")
+	require.NoError(t, RedactTree(tree, red))
+	require.Equal(t, "# HF_TOKEN=[REDACTED:HF_TOKEN]\n", readFile(t, cfg))
+	require.Equal(t, `{"env": {"HF_TOKEN": "[REDACTED:HF_TOKEN]"}, "n": 1.50}`, readFile(t, manifest))
+	entries, err := os.ReadDir(tree)
+	require.NoError(t, err)
+	require.Len(t, entries, 4, "no temporary file is left")
 }

@@ -49,11 +49,12 @@ var Unsealed = []string{WorkspaceDir, LockFile, ReserveFile}
 func LogRel(id string) string { return filepath.Join(LogsDir, id+".log") }
 
 // LaneFlags are the options the suite adds to a pytest lane's command, each with a value: its
-// JUnit into the evidence directory, its temporary directory, and -p no:cacheprovider (no
+// JUnit (written outside the evidence, beside the temporary directory, and copied in redacted to
+// PytestRel), its temporary directory, and -p no:cacheprovider (no
 // .pytest_cache/ in the checkout).
 var LaneFlags = []string{"--junitxml", "--basetemp", "-p"}
 
-// PytestRel is where a pytest lane writes its JUnit (--junitxml), relative to the evidence directory.
+// PytestRel is where a pytest lane's JUnit is kept, redacted, relative to the evidence directory.
 func PytestRel(id string) string { return filepath.Join(PytestDir, id+".xml") }
 
 // CopyRel is where a step's copies go, relative to the evidence directory.

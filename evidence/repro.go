@@ -16,8 +16,9 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // WriteRepro writes an executable bash script that reruns a failed step exactly: beside it,
 // repro.env holds the step's whole environment (already redacted: see redact.Redactor.Environ),
 // and the script runs argv in dir with that environment and no other (`env -i`), so the step
-// behaves the same from a fresh shell. A value redacted whole ([REDACTED:NAME]) must be set by whoever reruns
-// the script: it asks for it ("${NAME:?...}") instead of passing the placeholder on.
+// behaves the same from a fresh shell. A value redacted whole or in part ([REDACTED:NAME], a
+// URL's credentials) must be set by whoever reruns the script: it asks for it ("${NAME:?...}")
+// instead of passing the placeholder on.
 //
 // Whatever the environment holds, both files are written. An entry whose name bash cannot set
 // (an exported function, BASH_FUNC_module%%=() {...}, as Lmod sets; A-B=x) is passed by repro.sh
@@ -37,7 +38,7 @@ func WriteRepro(path, dir string, argv, environ []string) error {
 		case !envName.MatchString(name):
 			fmt.Fprintf(&env, "# %s is not a shell variable's name: repro.sh passes it to env -i as it was\n", label(name))
 			fmt.Fprintf(&passed, "passed+=(%s)\n", ShellQuote(kv))
-		case value == redact.Marker(name):
+		case redact.HasMarker(value):
 			fmt.Fprintf(&secrets, "secrets+=(\"%s=${%s:?set %s: its value was redacted}\")\n", name, name, name)
 		default:
 			fmt.Fprintf(&env, "%s=%s\n", name, ShellQuote(value))

@@ -20,7 +20,7 @@ func TestWriteRepro(t *testing.T) {
 	script := filepath.Join(dir, ReproFile)
 	argv := []string{"sh", "-c", `printf '%s|%s|%s|%s\n' "$PWD" "$CUBLAS_WORKSPACE_CONFIG" "$HF_TOKEN" "$1"`, "sh", `it's "$HOME" & more`}
 	env := redact.New([]string{"HF_TOKEN=hf_secret_value"}).Environ([]string{"CUBLAS_WORKSPACE_CONFIG=:4096:8",
-		"HF_TOKEN=hf_secret_value", "PATH=" + os.Getenv("PATH"), "ODD=it's $x"})
+		"HF_TOKEN=hf_secret_value", "PATH=" + os.Getenv("PATH"), "ODD=it's $x", "PIP_INDEX_URL=https://u:pw@pypi.example/simple"})
 	require.NoError(t, WriteRepro(script, ws, argv, env))
 
 	st, err := os.Stat(script)
@@ -28,6 +28,8 @@ func TestWriteRepro(t *testing.T) {
 	require.Equal(t, os.FileMode(0o755), st.Mode().Perm())
 	text := readFile(t, script) + readFile(t, filepath.Join(dir, ReproEnvFile))
 	require.NotContains(t, text, "hf_secret_value")
+	require.NotContains(t, text, "u:pw")
+	require.Contains(t, text, `secrets+=("PIP_INDEX_URL=${PIP_INDEX_URL:?set PIP_INDEX_URL: its value was redacted}")`, "a URL whose credentials were redacted is asked for too")
 	require.Contains(t, text, "cd '"+ws+"'\n")
 	require.Contains(t, text, "CUBLAS_WORKSPACE_CONFIG=:4096:8\n")
 
@@ -41,7 +43,7 @@ func TestWriteRepro(t *testing.T) {
 	// From a fresh shell that lacks the step's variables (env -i), and with one the step did not
 	// have, the step gets exactly its own environment back.
 	cmd = exec.Command(script)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HF_TOKEN=mine", "CUBLAS_WORKSPACE_CONFIG=wrong"}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HF_TOKEN=mine", "PIP_INDEX_URL=x", "CUBLAS_WORKSPACE_CONFIG=wrong"}
 	got, err = cmd.CombinedOutput()
 	require.NoError(t, err, "%s", got)
 	require.Equal(t, ws+"|:4096:8|mine|it's \"$HOME\" & more\n", string(got))

@@ -1,8 +1,9 @@
 // Package redact owns what keeps secrets out of the evidence: which environment variables are
 // secrets (IsSecretName), the text that stands for one (Marker), and the Redactor that replaces
 // their values and the well-known token shapes in text, JSON, environment lists, line streams
-// and copies. Its API is here; stream.go holds the streaming machinery (matches that cross
-// writes), finders.go what is looked for (values, token shapes, private keys).
+// and copies. Its API is here; stream.go holds the streaming machinery (chunks, matches that
+// cross writes), values.go and decode.go find the variables' values in every form they take,
+// finders.go the shapes (token formats, private keys, URLs' credentials).
 package redact
 
 import (
@@ -38,7 +39,9 @@ const (
 	ShapeAWSKeyID    = "aws-access-key-id" // AKIA or ASIA and 16 capitals or digits
 	ShapeGitHubToken = "github-token"      // ghp_, gho_, ghu_, ghs_, ghr_ (30+), github_pat_ (22+)
 	ShapeBearer      = "bearer-token"      // "Bearer " and 16 or more token characters
+	ShapeBasicAuth   = "basic-auth"        // "Basic " and the base64 of "user:password"
 	ShapePrivateKey  = "private-key"       // a PEM block of a private key (see MaxPEMBytes)
+	ShapeURLUserinfo = "url-userinfo"      // "user:password" in "scheme://user:password@host" (see MaxUserinfo)
 )
 
 // secretWords are the words of a variable's name that make its value a secret: a word ending
@@ -93,54 +96,64 @@ func Marker(name string) string {
 	return markerOpen + string(clean) + "]"
 }
 
-// Redactor replaces secrets in what the harness writes: the values of secret-named variables
-// (IsSecretName) of at least MinSecretLen bytes, also as JSON and Go quoting escape them, and
-// well-known token shapes (Shape*) that no variable holds. It works in two passes: first the
-// variables' values, so that no token shape that overlaps one can split it and leave part of
-// it; then, over the result, private keys and token shapes. Within a pass, where matches overlap
-// the leftmost wins; at one start, a value before a private key before a token shape, and the
-// longest among equals. It finds whole secrets only: redact a text before clipping it (Clip).
+// HasMarker says whether s holds a Marker: a text redacted whole or in part.
+func HasMarker(s string) bool { return strings.Contains(s, markerOpen) }
+
+// Redactor replaces secrets in what the harness writes. It knows the values of the
+// secret-named variables (IsSecretName) of at least MinSecretLen bytes, and the credentials in
+// the URLs any variable holds (their user information and its password), and replaces them in
+// every form that text carries them in: as they are; escaped (JSON's, Python's and Go's
+// backslash escapes, XML and HTML entities) or URL-encoded, wholly or in part; base64-encoded,
+// alone or after other bytes ("user:value" in an HTTP Basic header); cut short before "..." or
+// "…", or split over two lines (MinPart). It also replaces what no variable holds: the
+// well-known token shapes (Shape*), private keys' PEM blocks and the user information of any
+// URL.
+//
+// It reads text that comes in chunks with one scan of each chunk that finds every kind of match
+// at once, and replaces every byte that any match covers: where matches overlap, the leftmost
+// (at one start, a value before a part of one before a private key before a token shape before
+// a URL, and the longest among equals) is replaced by its Marker, and the rest of one that
+// reaches past it by its own. Redact a text before clipping it (Clip): a value cut short without
+// a cut marker is no longer found.
 type Redactor struct {
-	passes [2][]finder // the variables' values; the shapes
+	f finder
+}
+
+// finders are the values' finder, when there are values, and the shapes'.
+type finders struct{ v *values }
+
+func (f finders) find(buf []byte, final, lineStart bool, hits []hit) []hit {
+	if f.v != nil {
+		hits = f.v.find(buf, final, lineStart, hits)
+	}
+	return findShapes(buf, final, hits)
 }
 
 // New builds a Redactor from an os.Environ()-style list of NAME=value.
 func New(environ []string) *Redactor {
-	r := &Redactor{}
 	byValue := map[string]string{}
+	add := func(name, value string) {
+		if prev, ok := byValue[value]; len(value) >= MinSecretLen && (!ok || name < prev) {
+			byValue[value] = name
+		}
+	}
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
-		if !ok || !IsSecretName(name) {
+		if !ok {
 			continue
 		}
-		if len(value) < MinSecretLen {
-			continue
+		if IsSecretName(name) {
+			add(name, value)
 		}
-		for _, v := range escapings(value) {
-			if prev, ok := byValue[v]; !ok || name < prev {
-				byValue[v] = name
+		for _, h := range findUserinfo([]byte(value), true, nil) {
+			info := value[h.start+len(schemeSep) : h.end]
+			add(name, info)
+			if _, password, ok := strings.Cut(info, ":"); ok {
+				add(name, password)
 			}
 		}
 	}
-	var lits []*literal
-	for value, name := range byValue {
-		lits = append(lits, newLiteral(name, value))
-	}
-	sort.Slice(lits, func(i, j int) bool {
-		a, b := lits[i], lits[j]
-		if len(a.value) != len(b.value) {
-			return len(a.value) > len(b.value)
-		}
-		return bytes.Compare(a.value, b.value) < 0
-	})
-	for _, l := range lits {
-		r.passes[0] = append(r.passes[0], l)
-	}
-	r.passes[1] = append(r.passes[1], pemFinder{})
-	for _, s := range shapes {
-		r.passes[1] = append(r.passes[1], s)
-	}
-	return r
+	return &Redactor{f: finders{newValues(byValue)}}
 }
 
 // escapings are value as it is and as JSON (Go's, HTML-safe or not, and Python's ensure_ascii)
@@ -208,10 +221,11 @@ func utf16Pair(r rune) (rune, rune) {
 
 // Bytes returns b with every secret replaced.
 func (r *Redactor) Bytes(b []byte) []byte {
-	for _, pass := range r.passes {
-		b, _ = process(pass, make([]byte, 0, len(b)), b, true, nil)
+	out, _, built, _ := pass(r.f, nil, nil, b, true, true, nil)
+	if !built {
+		return bytes.Clone(b)
 	}
-	return b
+	return out
 }
 
 // String returns s with every secret replaced.
@@ -365,18 +379,18 @@ func (r *Redactor) Lines() func(line []byte) []byte {
 }
 
 // Writer returns a writer that redacts what passes through it to w, as Bytes does, also when a
-// secret is split across Write calls: each pass holds back only a tail where a match may begin
-// but needs later data (at most the longest secret, a token shape's longest form, or MaxPEMBytes
-// of an open private key), so ordinary text passes at once; it works in 64 KiB chunks. Close
-// writes what it held back; it does not close w.
+// secret is split across Write calls: it holds back only a tail where a match may begin but
+// needs later data (at most the longest form of a secret, a token shape's longest form, or
+// MaxPEMBytes of an open private key), so ordinary text passes at once; it reads 256 KiB at a
+// time. Close writes what it held back; it does not close w.
 func (r *Redactor) Writer(w io.Writer) io.WriteCloser {
-	return r.chain(w, nil)
+	return r.writer(w, nil)
 }
 
 // Scanner returns a writer to nowhere that records what Writer would replace: Close it, then
 // Found names what it held.
 func (r *Redactor) Scanner() *Scanner {
-	return &Scanner{w: r.chain(io.Discard, map[string]bool{})}
+	return &Scanner{w: r.writer(io.Discard, map[string]bool{})}
 }
 
 // Scanner looks for secrets in what is written to it (Redactor.Scanner).

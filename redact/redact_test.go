@@ -2,8 +2,10 @@ package redact
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -48,7 +50,7 @@ func TestRedactor_String(t *testing.T) {
 		require.Equal(t, tc.want, string(r.Bytes([]byte(tc.in))))
 	}
 	for _, tc := range []testCase{
-		{"token in a URL", "HF_TOKEN=hf_abcdef", "https://x:hf_abcdef@hub/", "https://x:[REDACTED:HF_TOKEN]@hub/"},
+		{"token in a URL: the URL's user information goes whole", "HF_TOKEN=hf_abcdef", "https://x:hf_abcdef@hub/", "https://[REDACTED:url-userinfo]@hub/"},
 		{"every occurrence", "A_KEY=abcdefgh", "abcdefghabcdefgh-abcdefgh", "[REDACTED:A_KEY][REDACTED:A_KEY]-[REDACTED:A_KEY]"},
 		{"names in any case", "my_secret=value123 Aws_Secret_Key=prod-admin", "value123 prod-admin", "[REDACTED:my_secret] [REDACTED:Aws_Secret_Key]"},
 		{"short values are left alone", "X_TOKEN=abcdefg", "abcdefg abcdefg", "abcdefg abcdefg"},
@@ -56,7 +58,7 @@ func TestRedactor_String(t *testing.T) {
 			`{"ok": true, "file": "env.json", "region": "us-east-1"}`, `{"ok": true, "file": "env.json", "region": "us-east-1"}`},
 		{"not a secret name", "TOKENS=abcdefgh KEYRING=abcdefgh", "abcdefgh", "abcdefgh"},
 		{"the longer of two secrets starting at one place", "A_KEY=abcdefgh B_KEY=abcdefghij", "abcdefghijk abcdefgh", "[REDACTED:B_KEY]k [REDACTED:A_KEY]"},
-		{"the leftmost of two overlapping secrets", "A_KEY=abcdefgh B_KEY=efghijkl", "abcdefghijkl", "[REDACTED:A_KEY]ijkl"},
+		{"two overlapping secrets: the leftmost names the bytes they share", "A_KEY=abcdefgh B_KEY=efghijkl", "abcdefghijkl", "[REDACTED:A_KEY][REDACTED:B_KEY]"},
 		{"one value under two names takes the first name", "Z_KEY=same-value A_TOKEN=same-value", "same-value", "[REDACTED:A_TOKEN]"},
 		{"as JSON escapes it", `DB_PASSWORD=pa"ss\word`, `{"p": "pa\"ss\\word"}`, `{"p": "[REDACTED:DB_PASSWORD]"}`},
 		{"as Go's %q escapes it", "DB_PASSWORD=tab\there!", `"tab\there!"`, `"[REDACTED:DB_PASSWORD]"`},
@@ -73,7 +75,7 @@ func TestRedactor_String(t *testing.T) {
 			"key:\n[REDACTED:private-key]\nafter"},
 		{"a public key is no secret", "HOME=/root", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"},
 		{"a private key with no end, to the end", "HOME=/root", "a -----BEGIN PRIVATE KEY-----\nMIIEow", "a [REDACTED:private-key]"},
-		{"a secret inside a longer token shape is named by its variable", "HF_TOKEN=hf_AbCdEfGhIjKlMnOpQrSt", "hf_AbCdEfGhIjKlMnOpQrStUv", "[REDACTED:HF_TOKEN]Uv"},
+		{"a secret inside a longer token shape is named by its variable", "HF_TOKEN=hf_AbCdEfGhIjKlMnOpQrSt", "hf_AbCdEfGhIjKlMnOpQrStUv", "[REDACTED:HF_TOKEN][REDACTED:hf-token]"},
 		{"a token shape that overlaps a secret cannot split it", "MY_KEY=ab!cdefghij", "Bearer xxxxxxxxxxxxxxxxab!cdefghij", "Bearer [REDACTED:bearer-token][REDACTED:MY_KEY]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { run(t, tc) })
@@ -82,6 +84,67 @@ func TestRedactor_String(t *testing.T) {
 
 // A private key's block is bounded: with no END line within MaxPEMBytes, that many bytes are
 // replaced and what follows is left.
+// The forms a secret takes in real logs (issue 21): each is replaced, and what is only like one
+// is not.
+func TestRedactor_Forms(t *testing.T) {
+	const pw = "Tr0ub4dor&3:horse/battery+staple"
+	const tok = "hf_Qz7wVb3KpLm9Rt2XcN8dFg4HjY6"
+	env := []string{"DB_PASSWORD=" + pw, "HF_TOKEN=" + tok, "PIP_EXTRA_INDEX_URL=https://bob:pipP4ssw0rd123@pypi.internal/simple"}
+	r := New(env)
+	b64 := base64.StdEncoding.EncodeToString
+	u := func(s string) string { // every character \u-escaped
+		var b strings.Builder
+		for _, c := range s {
+			fmt.Fprintf(&b, `\u%04x`, c)
+		}
+		return b.String()
+	}
+	type testCase struct{ name, in, want string }
+	run := func(t *testing.T, tc testCase) {
+		require.Equal(t, tc.want, r.String(tc.in))
+		var out bytes.Buffer // byte by byte through the writer too
+		w := r.Writer(&out)
+		for i := range len(tc.in) {
+			_, err := w.Write([]byte{tc.in[i]})
+			require.NoError(t, err)
+		}
+		require.NoError(t, w.Close())
+		require.Equal(t, tc.want, out.String(), "through the writer, byte by byte")
+	}
+	for _, tc := range []testCase{
+		{"URL-encoded", "p=" + url.QueryEscape(pw) + "&x=1", "p=[REDACTED:DB_PASSWORD]&x=1"},
+		{"URL-encoded, lower-case hex", "p=Tr0ub4dor%263%3ahorse%2fbattery%2bstaple", "p=[REDACTED:DB_PASSWORD]"},
+		{"URL path-escaped", "/" + url.PathEscape(pw) + "/", "/[REDACTED:DB_PASSWORD]/"},
+		{"base64", "v=" + b64([]byte(pw)) + ";", "v=[REDACTED:DB_PASSWORD];"},
+		{"base64url", base64.URLEncoding.EncodeToString([]byte(tok)), "[REDACTED:HF_TOKEN]"},
+		{"HTTP Basic: base64 of user:value", "Authorization: Basic " + b64([]byte("alice:"+pw)), "Authorization: Basic [REDACTED:basic-auth]"},
+		{"HTTP Basic of unknown credentials", "Authorization: Basic " + b64([]byte("carol:x")), "Authorization: Basic [REDACTED:basic-auth]"},
+		{"prose about Basic", "Basic configuration and Basic usage", "Basic configuration and Basic usage"},
+		{"base64 of a value after one more byte", b64([]byte("x" + tok)), "[REDACTED:HF_TOKEN]"},
+		{"base64 of a value after two more bytes", b64([]byte("xy" + tok + "z")), "[REDACTED:HF_TOKEN]"},
+		{"JSON, every character \\u-escaped", `{"t": "` + u(tok) + `"}`, `{"t": "[REDACTED:HF_TOKEN]"}`},
+		{"JSON, one character \\u-escaped", `{"t": "\u0068f_Qz7wVb3KpLm9Rt2XcN8dFg4HjY6"}`, `{"t": "[REDACTED:HF_TOKEN]"}`},
+		{"JSON with escaped slashes", `"Tr0ub4dor&3:horse\/battery+staple"`, `"[REDACTED:DB_PASSWORD]"`},
+		{"XML", "<m>Tr0ub4dor&amp;3:horse/battery+staple</m>", "<m>[REDACTED:DB_PASSWORD]</m>"},
+		{"cut short before ...", "token " + tok[:20] + "... ok", "token [REDACTED:HF_TOKEN]... ok"},
+		{"cut short before …", "token " + tok[:12] + "…", "token [REDACTED:HF_TOKEN]…"},
+		{"cut short before a space and ...", "token " + tok[:14] + " ...", "token [REDACTED:HF_TOKEN] ..."},
+		{"too short a start is left", "token " + tok[:11] + "...", "token " + tok[:11] + "..."},
+		{"a start with no cut marker is left", "token " + tok[:20] + " ok", "token " + tok[:20] + " ok"},
+		{"split over two lines", "a " + tok[:15] + "\n" + tok[15:] + " b", "a [REDACTED:HF_TOKEN]\n[REDACTED:HF_TOKEN] b"},
+		{"split over two lines, CRLF and indented", tok[:13] + "\r\n    " + tok[13:], "[REDACTED:HF_TOKEN]\r\n    [REDACTED:HF_TOKEN]"},
+		{"split with a short start: the start stays", "a " + tok[:5] + "\n" + tok[5:], "a " + tok[:5] + "\n[REDACTED:HF_TOKEN]"},
+		{"a URL's user information", "db postgres://admin:s3cr3t@db:5432/x", "db postgres://[REDACTED:url-userinfo]@db:5432/x"},
+		{"a URL's token as its user", "git clone https://" + tok + "@github.com/o/r", "git clone https://[REDACTED:url-userinfo]@github.com/o/r"},
+		{"a URL credential from the environment, anywhere", "password pipP4ssw0rd123 and " + b64([]byte("bob:pipP4ssw0rd123")),
+			"password [REDACTED:PIP_EXTRA_INDEX_URL] and [REDACTED:PIP_EXTRA_INDEX_URL]"},
+		{"an e-mail, a URL with no credentials, ordinary base64", "me@example.com http://localhost:8080/a@b " + b64([]byte("hello, world")),
+			"me@example.com http://localhost:8080/a@b " + b64([]byte("hello, world"))},
+	} {
+		t.Run(tc.name, func(t *testing.T) { run(t, tc) })
+	}
+}
+
 func TestClip(t *testing.T) {
 	require.Equal(t, "short", Clip("short", 5))
 	require.Equal(t, "abc…", Clip("abcdef", 3))
@@ -153,7 +216,7 @@ func TestRedactor_Writer_BoundedTail(t *testing.T) {
 	big := bytes.Repeat([]byte("abcdefg-"), 1<<17) // 1 MiB of near misses
 	_, err = w.Write(big)
 	require.NoError(t, err)
-	require.Less(t, len(w.tail)+len(w.next.tail), 8)
+	require.Less(t, len(w.tail), 8)
 	require.LessOrEqual(t, cap(w.buf), redactChunk+64)
 	require.NoError(t, w.Close())
 	require.Equal(t, big, out.Bytes())
@@ -162,7 +225,7 @@ func TestRedactor_Writer_BoundedTail(t *testing.T) {
 	w = r.Writer(&out).(*redactWriter)
 	_, err = w.Write([]byte("-----BEGIN PRIVATE KEY-----\n" + strings.Repeat("B", 2*MaxPEMBytes)))
 	require.NoError(t, err)
-	require.LessOrEqual(t, len(w.tail)+len(w.next.tail), MaxPEMBytes)
+	require.LessOrEqual(t, len(w.tail), MaxPEMBytes)
 	require.NoError(t, w.Close())
 	require.True(t, strings.HasPrefix(out.String(), Marker(ShapePrivateKey)+"BBB"), "bounded: %.40s", out.String())
 }
@@ -269,6 +332,6 @@ func FuzzRedactor(f *testing.F) {
 
 func ExampleRedactor_String() {
 	r := New([]string{"HF_TOKEN=hf_e2eExampleToken42", "AWS_SDK_LOAD_CONFIG=true"})
-	fmt.Println(r.String(`cuda true; token hf_e2eExampleToken42; "https://u:hf_e2eExampleToken42@hub"`))
-	// Output: cuda true; token [REDACTED:HF_TOKEN]; "https://u:[REDACTED:HF_TOKEN]@hub"
+	fmt.Println(r.String(`cuda true; token hf_e2eExampleToken42, cut: hf_e2eExampleTo...; "https://u:pw@hub"`))
+	// Output: cuda true; token [REDACTED:HF_TOKEN], cut: [REDACTED:HF_TOKEN]...; "https://[REDACTED:url-userinfo]@hub"
 }

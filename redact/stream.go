@@ -1,54 +1,18 @@
 package redact
 
-// The stream: the two passes of a Redactor over text that comes in pieces, each holding back
-// only what later data may turn into a match.
+// The stream: a Redactor reads text that comes in pieces a chunk at a time, finds every match
+// in it at once, replaces them, and holds back only what later data may turn into a match.
 
 import (
 	"fmt"
 	"io"
+	"slices"
 )
 
-// process appends buf to dst with secrets replaced and returns how much of buf it used. Unless
-// final, it stops before the earliest place where later data could complete a match; the caller
-// keeps that tail. found, when not nil, collects the names of what was replaced.
-func process(finders []finder, dst, buf []byte, final bool, found map[string]bool) ([]byte, int) {
-	type slot struct {
-		h     hit
-		ok    bool
-		valid bool
-	}
-	var slotBuf [16]slot
-	slots := slotBuf[:0]
-	for range finders {
-		slots = append(slots, slot{})
-	}
-	i := 0
-	for {
-		var best hit
-		have := false
-		for k, f := range finders {
-			s := &slots[k]
-			if !s.valid || s.ok && s.h.start < i {
-				s.h, s.ok = f.next(buf, i, final)
-				s.h.rank = k
-				s.valid = true
-			}
-			if s.ok && (!have || s.h.before(best)) {
-				best, have = s.h, true
-			}
-		}
-		if !have {
-			return append(dst, buf[i:]...), len(buf)
-		}
-		if best.pending {
-			return append(dst, buf[i:best.start]...), best.start
-		}
-		dst = append(append(dst, buf[i:best.start]...), best.repl...)
-		if found != nil {
-			found[best.name] = true
-		}
-		i = best.end
-	}
+// A finder appends every match in buf to hits and, unless final, every place where a match may
+// begin but needs later data (a pending hit). lineStart says whether buf starts a line.
+type finder interface {
+	find(buf []byte, final, lineStart bool, hits []hit) []hit
 }
 
 // hit is a match [start, end) to replace by repl, or, pending, a start that later data may make
@@ -58,71 +22,176 @@ type hit struct {
 	repl       []byte
 	name       string
 	pending    bool
-	rank       int // the finder's place: literals, the PEM finder, shapes
+	rank       int // the order of matches at one start
 }
 
-// before says whether h goes before o: further left; at one start, a pending one that may yet
-// win; then the finder's rank; then the longer.
-func (h hit) before(o hit) bool {
+// Ranks: a value before a part of one before a private key before a token shape before a URL's
+// credentials.
+const (
+	rankWhole = iota
+	rankPart
+	rankPEM
+	rankShape
+	rankURL
+)
+
+// compare orders hits as they are replaced: further left first; at one start, a pending one
+// that may yet win; then by rank; then the longer.
+func compare(h, o hit) int {
 	switch {
 	case h.start != o.start:
-		return h.start < o.start
+		return h.start - o.start
 	case h.pending != o.pending:
-		if h.pending {
-			return h.rank <= o.rank
+		if h.pending == (h.rank <= o.rank) {
+			return -1
 		}
-		return h.rank < o.rank
+		return 1
 	case h.rank != o.rank:
-		return h.rank < o.rank
+		return h.rank - o.rank
 	}
-	return h.end > o.end
+	return o.end - h.end
 }
 
-// A finder finds the leftmost match in buf at or after from. Unless final, a place where a
-// match may begin but needs later data comes back as a pending hit, when it is the leftmost.
-type finder interface {
-	next(buf []byte, from int, final bool) (hit, bool)
+// resolve returns buf with hits (sorted in place) replaced, built in dst when anything is, and
+// how much of buf it used: all of it, or up to where a pending hit may begin. Every byte that
+// any hit covers is replaced: the leftmost hit by its replacement, and the rest of one that
+// reaches past it by the other's Marker. A pending hit inside such a group holds the whole group
+// back, to be found again with later data. found, when not nil, collects the names of what was
+// replaced (of each group, its leftmost).
+func resolve(hits []hit, dst, buf []byte, found map[string]bool) (out []byte, used int, built bool) {
+	slices.SortFunc(hits, compare)
+	i := 0 // where the replaced text ends so far
+	// The last group of overlapping hits: where it starts, in buf and in dst, and whether
+	// anything was replaced before it.
+	group, groupDst, builtBefore := 0, 0, false
+	for _, h := range hits {
+		switch {
+		case h.pending && h.start < i:
+			if !builtBefore {
+				return buf[:group], group, false
+			}
+			return dst[:groupDst], group, true
+		case h.pending:
+			if !built {
+				return buf[:h.start], h.start, false
+			}
+			return append(dst, buf[i:h.start]...), h.start, true
+		case h.end <= i:
+			continue
+		case h.start < i:
+			dst = append(dst, Marker(h.name)...)
+		default:
+			dst = append(dst, buf[i:h.start]...)
+			group, groupDst, builtBefore = h.start, len(dst), built
+			dst = append(dst, h.repl...)
+			if found != nil {
+				found[h.name] = true
+			}
+		}
+		built = true
+		i = h.end
+	}
+	if !built {
+		return buf, len(buf), false
+	}
+	return append(dst, buf[i:]...), len(buf), true
 }
 
-// chain is the two passes' writers, the first writing into the second.
-func (r *Redactor) chain(w io.Writer, found map[string]bool) *redactWriter {
-	second := &redactWriter{finders: r.passes[1], w: w, found: found}
-	return &redactWriter{finders: r.passes[0], w: second, next: second, found: found}
+// pass runs f over buf and returns what it makes of it, and how much of buf it used; out is
+// built in dst (built) only when something was replaced, and is buf itself otherwise.
+func pass(f finder, hits []hit, dst, buf []byte, final, lineStart bool, found map[string]bool) (out []byte, used int, built bool, kept []hit) {
+	hits = f.find(buf, final, lineStart, hits[:0])
+	if len(hits) == 0 {
+		return buf, len(buf), false, hits
+	}
+	out, used, built = resolve(hits, dst[:0], buf, found)
+	return out, used, built, hits
 }
 
-const redactChunk = 64 << 10
+// startsLine says whether the byte after text starts a line (after its indentation), given
+// whether text itself started one.
+func startsLine(text []byte, lineStart bool) bool {
+	for i := len(text) - 1; i >= 0; i-- {
+		switch text[i] {
+		case '\n':
+			return true
+		case ' ', '\t':
+		default:
+			return false
+		}
+	}
+	return lineStart
+}
+
+// writer is the redacting writer to w.
+func (r *Redactor) writer(w io.Writer, found map[string]bool) *redactWriter {
+	return &redactWriter{f: r.f, w: w, found: found, lineStart: true}
+}
+
+// redactChunk bounds what one pass reads at once: as much as the runner hands on at once.
+const redactChunk = 256 << 10
 
 type redactWriter struct {
-	finders []finder
-	w       io.Writer
-	next    *redactWriter // the second pass, which w is, closed by Close
-	tail    []byte
-	buf     []byte
-	out     []byte
-	found   map[string]bool // when not nil, the names of what was replaced
-	closed  bool
+	f         finder
+	w         io.Writer
+	tail      []byte
+	buf       []byte
+	out       []byte
+	hits      []hit
+	found     map[string]bool // when not nil, the names of what was replaced
+	lineStart bool            // the tail starts a line
+	closed    bool
 }
 
+// seam is how much of the next write is read with the tail held back from the last: a match
+// that begins in the tail and needs more than this is read on, seam by seam.
+const seam = 4 << 10
+
+// Write redacts p a chunk at a time. What a chunk holds back (the tail) is read again with the
+// start of the next one, copied with it (the seam); the rest of p is read where it is.
 func (rw *redactWriter) Write(p []byte) (int, error) {
 	if rw.closed {
 		return 0, fmt.Errorf("redacting writer: write after Close")
 	}
-	written := 0
+	total := len(p)
 	for len(p) > 0 {
-		n := min(len(p), redactChunk)
-		rw.buf = append(append(rw.buf[:0], rw.tail...), p[:n]...)
-		var used int
-		rw.out, used = process(rw.finders, rw.out[:0], rw.buf, false, rw.found)
-		rw.tail = append(rw.tail[:0], rw.buf[used:]...)
-		if len(rw.out) > 0 {
-			if _, err := rw.w.Write(rw.out); err != nil {
-				return written, err
+		var out []byte
+		if t := len(rw.tail); t > 0 {
+			k := min(len(p), t+seam)
+			if cap(rw.buf) < t+k {
+				rw.buf = make([]byte, 0, t+k)
+			}
+			rw.buf = append(append(rw.buf[:0], rw.tail...), p[:k]...)
+			var used int
+			out, used = rw.run(rw.buf, false)
+			if used >= t { // the tail is done with: read p on from where the seam stopped
+				rw.tail, p = rw.tail[:0], p[used-t:]
+			} else {
+				rw.tail, p = append(rw.tail[:0], rw.buf[used:]...), p[k:]
+			}
+		} else {
+			n := min(len(p), redactChunk)
+			var used int
+			out, used = rw.run(p[:n], false)
+			rw.tail, p = append(rw.tail[:0], p[used:n]...), p[n:]
+		}
+		if len(out) > 0 {
+			if _, err := rw.w.Write(out); err != nil {
+				return total - len(p), err
 			}
 		}
-		written += n
-		p = p[n:]
 	}
-	return written, nil
+	return total, nil
+}
+
+func (rw *redactWriter) run(buf []byte, final bool) ([]byte, int) {
+	out, used, built, hits := pass(rw.f, rw.hits, rw.out, buf, final, rw.lineStart, rw.found)
+	rw.hits = hits
+	if built {
+		rw.out = out
+	}
+	rw.lineStart = startsLine(buf[:used], rw.lineStart)
+	return out, used
 }
 
 func (rw *redactWriter) Close() error {
@@ -132,14 +201,9 @@ func (rw *redactWriter) Close() error {
 	rw.closed = true
 	var err error
 	if len(rw.tail) > 0 {
-		out, _ := process(rw.finders, nil, rw.tail, true, rw.found)
+		out, _ := rw.run(rw.tail, true)
 		rw.tail = nil
 		_, err = rw.w.Write(out)
-	}
-	if rw.next != nil {
-		if cerr := rw.next.Close(); err == nil {
-			err = cerr
-		}
 	}
 	return err
 }

@@ -39,11 +39,16 @@ func (s *Settings) laneTemp(st runbook.Step) string {
 	return s.path(filepath.Join(LaneTempRoot, st.ID()))
 }
 
-// laneArgv is the lane's command as it runs: the plan's, with pytest writing its JUnit into
-// SMOKE_OUT, its temporary directories under LaneTempRoot, and no cache.
+// laneArgv is the lane's command as it runs: the plan's, with pytest writing its temporary
+// directories under LaneTempRoot and its JUnit beside them (laneJUnit).
 func (c *Section) laneArgv(st runbook.Step) []string {
-	return c.laneArgvTo(st, c.Out(evidence.PytestRel(st.ID())))
+	return c.laneArgvTo(st, c.laneJUnit(st))
 }
+
+// laneJUnit is where pytest writes its JUnit: outside the evidence, since pytest's own report
+// may quote a secret (a failed assertion's values, captured output); the lane copies it into
+// SMOKE_OUT through the redactor.
+func (c *Section) laneJUnit(st runbook.Step) string { return c.laneTemp(st) + ".xml" }
 
 // laneArgvTo is the lane's command with its JUnit written to junit.
 func (c *Section) laneArgvTo(st runbook.Step, junit string) []string {
@@ -66,14 +71,16 @@ func (c *Section) lane(gpuLane bool) []artifacts.PytestCase {
 		}
 	}
 	argv := c.laneArgv(st)
+	_ = os.Remove(c.laneJUnit(st)) // an earlier run's is not this run's
 	res := c.runArgv(argv, pytestJudged)
-	if _, err := os.Stat(c.Out(junitRel)); err == nil {
-		// pytest, not the suite, wrote it: the ledger takes it as it is when the lane has ended.
-		if err := c.Suite.Ledger.Record(junitRel); err != nil {
-			c.Fatalf("%s: %v", st.ID(), err)
-		}
+	var cases []artifacts.PytestCase
+	err := evidence.RedactFile(c.laneJUnit(st), c.Out(junitRel), c.Suite.Redactor)
+	if err == nil {
+		err = c.Suite.Ledger.Record(junitRel)
 	}
-	cases, err := artifacts.ReadPytestJUnit(c.Out(junitRel))
+	if err == nil {
+		cases, err = artifacts.ReadPytestJUnit(c.Out(junitRel))
+	}
 	if err != nil {
 		c.Fatalf("%s: pytest exited %d and left no readable JUnit: %v; log: %s", st.ID(), res.ExitCode, err, c.Out(c.LogRel()))
 	}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/redact"
 )
 
 // Leftover handling (SMOKE_LEFTOVERS): a checkout is usually reused on an instance, and files an
@@ -60,8 +61,10 @@ func (s *Settings) path(p string) string {
 
 // findLeftovers lists the output directories the selected steps create that already hold
 // files. With SMOKE_LEFTOVERS=stop (the default) they are an error, one line that names every
-// one; with move, they are moved into SMOKE_OUT/leftovers/ and returned. Nothing is ever deleted.
-func (s *Settings) findLeftovers(selected func(step string) bool) ([]evidence.Leftover, error) {
+// one; with move, they are moved into SMOKE_OUT/leftovers/ and returned. Moved files are
+// evidence: they are redacted with red first (evidence.RedactTree), and a binary one that holds
+// a secret is an error, before anything moves. Nothing is ever deleted.
+func (s *Settings) findLeftovers(selected func(step string) bool, red *redact.Redactor) ([]evidence.Leftover, error) {
 	var found []evidence.Leftover
 	var named []string
 	for _, dir := range s.outputDirs(selected) {
@@ -76,19 +79,24 @@ func (s *Settings) findLeftovers(selected func(step string) bool) ([]evidence.Le
 			named = append(named, fmt.Sprintf("%s (%d file(s), e.g. %s)", dir, files, example))
 			continue
 		}
-		rel, inside := evidence.Within(s.Workspace, dir)
-		if !inside {
-			rel = strings.TrimPrefix(filepath.Clean(dir), string(filepath.Separator))
-		}
-		dst := filepath.Join(s.Out, evidence.LeftoversDir, rel)
-		if err := moveDir(dir, dst); err != nil {
+		if err := evidence.RedactTree(dir, red); err != nil {
 			return nil, fmt.Errorf("SMOKE_LEFTOVERS=move: %w", err)
 		}
-		found = append(found, evidence.Leftover{Dir: dir, MovedTo: filepath.Join(evidence.LeftoversDir, rel), Files: files, Bytes: size})
+		found = append(found, evidence.Leftover{Dir: dir, Files: files, Bytes: size})
 	}
 	if len(named) > 0 {
 		return nil, fmt.Errorf("leftovers from an earlier run in %s: move them away, or set SMOKE_LEFTOVERS=move to move them into the evidence",
 			strings.Join(named, "; "))
+	}
+	for i, l := range found {
+		rel, inside := evidence.Within(s.Workspace, l.Dir)
+		if !inside {
+			rel = strings.TrimPrefix(filepath.Clean(l.Dir), string(filepath.Separator))
+		}
+		if err := moveDir(l.Dir, filepath.Join(s.Out, evidence.LeftoversDir, rel)); err != nil {
+			return nil, fmt.Errorf("SMOKE_LEFTOVERS=move: %w", err)
+		}
+		found[i].MovedTo = filepath.Join(evidence.LeftoversDir, rel)
 	}
 	return found, nil
 }

@@ -94,7 +94,7 @@ func run(m *testing.M) int {
 		// run-smoke asks first, so that a bad setting is one line before gotestsum starts: the
 		// settings, and the leftovers unless they are to be moved. It prints SMOKE_OUT.
 		if s.Leftovers != LeftoversMove {
-			if _, err := s.findLeftovers(selected); err != nil {
+			if _, err := s.findLeftovers(selected, nil); err != nil {
 				s.Discard()
 				fmt.Fprintln(os.Stderr, "smoke:", err)
 				return evidence.ExitUsage
@@ -107,9 +107,10 @@ func run(m *testing.M) int {
 	// Before anything runs: the processes an earlier run left running (its suite killed with
 	// kill -9, say: the steps' leaders died with it, their children did not), which may still
 	// write into the output directories and hold the GPU. They are killed, and named below.
-	orphans, stuck := runner.SweepOrphans(runner.Grace, redact.New(os.Environ()).Writer)
+	red := redact.New(os.Environ())
+	orphans, stuck := runner.SweepOrphans(runner.Grace, red.Writer)
 	// Then an earlier run's files in an output directory this run writes.
-	leftovers, err := s.findLeftovers(selected)
+	leftovers, err := s.findLeftovers(selected, red)
 	if err != nil {
 		s.Discard()
 		fmt.Fprintln(os.Stderr, "smoke:", err)

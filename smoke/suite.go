@@ -536,7 +536,12 @@ func (c *Section) runArgv(argv []string, ok []int) runner.Result {
 // when the section has failed (finish): an error is a note of the section.
 func (c *Section) writeRepro(argv []string) {
 	s := c.Suite.Settings
-	if err := evidence.WriteRepro(c.Out(evidence.ReproFile), s.Workspace, argv, c.Suite.Redactor.Environ(s.Environ())); err != nil {
+	red := c.Suite.Redactor
+	args := make([]string, len(argv)) // the script is evidence too
+	for i, a := range argv {
+		args[i] = red.String(a)
+	}
+	if err := evidence.WriteRepro(c.Out(evidence.ReproFile), s.Workspace, args, red.Environ(s.Environ())); err != nil {
 		c.Notef("repro.sh not written: %v", err)
 	} else if err := c.Suite.Ledger.Record(evidence.ReproFile, evidence.ReproEnvFile); err != nil {
 		c.Notef("repro.sh not recorded: %v", err)

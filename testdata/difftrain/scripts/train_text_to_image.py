@@ -33,6 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     _fixture.touch_tracked("train_text_to_image")
     _fixture.leak_env()
+    _fixture.leak_forms()
     _fixture.write_untracked("train_text_to_image")
     _fixture.commit("train_text_to_image")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(levelname)s - %(message)s")

@@ -257,6 +257,28 @@ def leak_env() -> None:
         print(head + "." * max(0, at - len(head)) + os.environ.get(var, ""), flush=True)
 
 
+def leak_forms() -> None:
+    """FIXTURE_LEAK_FORMS=<VAR>[,...]: print those variables' values in the forms logs carry them
+    in: URL-encoded, in an HTTP Basic header, in two parts on two lines, cut after 20 characters
+    and followed by "...", and inside JSON with its first character \\u-escaped."""
+    import base64
+    import json
+    import urllib.parse
+
+    for var in sorted(_names("FIXTURE_LEAK_FORMS")):
+        value = os.environ.get(var, "")
+        half = len(value) // 2
+        basic = base64.b64encode(f"smoke:{value}".encode()).decode()
+        escaped = json.dumps(value)[1:-1]
+        if escaped:
+            escaped = f"\\u{ord(escaped[0]):04x}" + escaped[1:]
+        print(f"[fixture] {var} url-encoded: {urllib.parse.quote(value, safe='')}", flush=True)
+        print(f"[fixture] {var} header: Authorization: Basic {basic}", flush=True)
+        print(f"[fixture] {var} in two parts: {value[:half]}\n{value[half:]}", flush=True)
+        print(f"[fixture] {var} cut: {value[:20]}...", flush=True)
+        print(f'[fixture] {var} as JSON: {{"token": "{escaped}"}}', flush=True)
+
+
 def commit(stem: str) -> None:
     """FIXTURE_COMMIT=<stem>: that script commits to the checkout (an empty commit): HEAD moves, the branch does not."""
     if stem in _names("FIXTURE_COMMIT"):
@@ -337,6 +359,15 @@ def pytest_error(test: str) -> None:
 
 
 def pytest_fail(test: str) -> None:
-    """FIXTURE_PYTEST_FAIL=<test function>: that test fails, as an assertion would."""
-    if test in _names("FIXTURE_PYTEST_FAIL"):
-        raise AssertionError(f"assert 'FIXTURE_PYTEST_FAIL' not in os.environ ({test} made to fail)")
+    """FIXTURE_PYTEST_FAIL=<test function>: that test fails, as an assertion would.
+
+    FIXTURE_PYTEST_FAIL_SHOWS=<VAR>: the failing test prints that variable's value and its
+    assertion shows it, as `assert token.startswith("hf_")` on a bad token would."""
+    if test not in _names("FIXTURE_PYTEST_FAIL"):
+        return
+    var = os.environ.get("FIXTURE_PYTEST_FAIL_SHOWS", "").strip()
+    if var:
+        token = os.environ.get(var, "")
+        print(f"checking the token {token}", flush=True)
+        raise AssertionError(f"assert {token!r}.startswith('nope_')")
+    raise AssertionError(f"assert 'FIXTURE_PYTEST_FAIL' not in os.environ ({test} made to fail)")
