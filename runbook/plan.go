@@ -98,6 +98,27 @@ type Step struct {
 // ID is the section's label in logs and reports, e.g. "04-train".
 func (s Step) ID() string { return s.Section + "-" + s.Name }
 
+// Test is the name of the Go test that runs the step (the smoke package's TestNN): "Test", the
+// section's number, and the step's name in CamelCase with GPU, AMP, FP16 and BF16 in capitals;
+// 04-train is Test04Train, 07-amp-fp16 Test07AMPFP16. Each plan numbers its own sections, so two
+// plans' tests may share a number (the runbook's Test02Dataset, the pytest lanes'
+// Test02UnitLane): the step's name tells them apart, and it means one section in every plan.
+func (s Step) Test() string {
+	var b strings.Builder
+	b.WriteString("Test" + s.Section)
+	for _, w := range strings.Split(s.Name, "-") {
+		switch w {
+		case "gpu", "amp", "fp16", "bf16":
+			b.WriteString(strings.ToUpper(w))
+		default:
+			if w != "" {
+				b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+			}
+		}
+	}
+	return b.String()
+}
+
 // Flag returns the value that follows flag in the command, or "".
 func (s Step) Flag(flag string) string {
 	i := slices.Index(s.Command, flag)

@@ -114,6 +114,28 @@ func TestStepHelpers(t *testing.T) {
 	require.ErrorContains(t, err, `no step named "nope"`)
 }
 
+// Each step's Go test is named from the plan: a name means one section in every built-in plan,
+// so that no two steps share a test.
+func TestStepTests(t *testing.T) {
+	want := map[string]string{"00-preflight": "Test00Preflight", "04-train": "Test04Train",
+		"07-amp-fp16": "Test07AMPFP16", "08-amp-bf16": "Test08AMPBF16", "02-unit-lane": "Test02UnitLane",
+		"03-gpu-lane": "Test03GPULane", "04-lane-artifacts": "Test04LaneArtifacts"}
+	section := map[string]string{}
+	for _, b := range Builtins {
+		p, err := Named(b.Name)
+		require.NoError(t, err)
+		for _, st := range p.Steps {
+			if w, ok := want[st.ID()]; ok {
+				require.Equal(t, w, st.Test())
+			}
+			if prev, ok := section[st.Name]; ok {
+				require.Equal(t, prev, st.Section, "step %s is section %s in one built-in plan and %s in another", st.Name, prev, st.Section)
+			}
+			section[st.Name] = st.Section
+		}
+	}
+}
+
 func TestSkippedOptionalSectionIsADeviation(t *testing.T) {
 	b, err := os.ReadFile("runbook.yaml")
 	require.NoError(t, err)

@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,7 +82,7 @@ func run(m *testing.M) int {
 		return evidence.ExitUsage
 	}
 	warnTimeout(s)
-	selected, err := selection()
+	selected, err := selection(s.Plan)
 	if err != nil {
 		s.Discard()
 		fmt.Fprintln(os.Stderr, "smoke:", err)
@@ -234,32 +233,22 @@ func tellUser(msg string) {
 	}
 }
 
-// sectionTests names the test of each step of the built-in plans, for -run and -skip. A test's
-// number is its section's in its plan: the runbook's 02-dataset and the pytest lanes' 02-unit-lane
-// are both "Test02…", and a run has one of them.
-var sectionTests = map[string]string{
-	"preflight": "Test00Preflight", "install": "Test01Install", "dataset": "Test02Dataset",
-	"validate": "Test03Validate", "train": "Test04Train", "artifacts": "Test05Artifacts",
-	"resume": "Test06Resume", "amp-fp16": "Test07AMPFP16", "amp-bf16": "Test08AMPBF16",
-	"unit-lane": "Test02UnitLane", "gpu-lane": "Test03GPULane", "lane-artifacts": "Test04LaneArtifacts",
-}
-
-// leaveOut skips the tests of sections the plan does not have, through -skip, so that they do
-// not show in go test's output or the JUnit; when the command line gave its own -skip, the
-// sections' gate skips them instead (Suite.Section).
+// leaveOut skips, through -skip, the tests of the built-in plans' sections that this plan does not
+// have (each step's test is named from the plan: runbook.Step.Test), so that they do not show
+// in go test's output or the JUnit; when the command line gave its own -skip, the sections'
+// gate skips them instead (Suite.Section).
 func leaveOut(p *runbook.Plan) {
 	f := flag.Lookup("test.skip")
 	if f == nil || f.Value.String() != "" {
 		return
 	}
 	var out []string
-	for step, test := range sectionTests {
-		if _, err := p.Step(step); err != nil {
+	for _, test := range builtinTests() {
+		if _, ok := stepOfTest(p, test); !ok {
 			out = append(out, test)
 		}
 	}
 	if len(out) > 0 {
-		slices.Sort(out)
 		_ = f.Value.Set("^(" + strings.Join(out, "|") + ")$")
 	}
 }
@@ -283,7 +272,7 @@ func listPlans(w io.Writer) {
 
 // selection says which of the plan's steps go test's -run and -skip select, as go test matches
 // a top-level test: the first element of each /-separated pattern.
-func selection() (func(step string) bool, error) {
+func selection(p *runbook.Plan) (func(step string) bool, error) {
 	pattern := func(name string) (*regexp.Regexp, error) {
 		f := flag.Lookup(name)
 		if f == nil || f.Value.String() == "" {
@@ -305,8 +294,9 @@ func selection() (func(step string) bool, error) {
 		return nil, err
 	}
 	return func(step string) bool {
-		name := sectionTests[step]
-		return (run == nil || run.MatchString(name)) && (skip == nil || !skip.MatchString(name))
+		st, err := p.Step(step)
+		name := st.Test()
+		return err == nil && (run == nil || run.MatchString(name)) && (skip == nil || !skip.MatchString(name))
 	}, nil
 }
 

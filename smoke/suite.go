@@ -244,11 +244,12 @@ type Section struct {
 	argv []string
 }
 
-// Section runs body as the section named name, unless an earlier section failed, the section
-// already ran in this process (the runbook forbids retries), or the plan skips it.
-func (su *Suite) Section(t *testing.T, name string, body func(*Section)) {
-	step, err := su.Settings.Plan.Step(name)
-	if err != nil {
+// Section runs body as the plan's section whose test t is (runbook.Step.Test), unless an
+// earlier section failed, the section already ran in this process (the runbook forbids
+// retries), or the plan skips it.
+func (su *Suite) Section(t *testing.T, body func(*Section)) {
+	step, ok := stepOfTest(su.Settings.Plan, t.Name())
+	if !ok {
 		// A section of another built-in plan (TestMain leaves these out with -skip, unless the
 		// command line gave its own -skip): it has no row in this run.
 		t.Skipf("not a section of plan %s", su.Settings.Plan.Path)
@@ -277,6 +278,33 @@ func (su *Suite) Section(t *testing.T, name string, body func(*Section)) {
 		sec.NotApplicable("not in this plan: %s", step.Reason)
 	}
 	body(sec)
+}
+
+// stepOfTest is the plan's step that the Go test of that name runs.
+func stepOfTest(p *runbook.Plan, test string) (runbook.Step, bool) {
+	for _, st := range p.Steps {
+		if st.Test() == test {
+			return st, true
+		}
+	}
+	return runbook.Step{}, false
+}
+
+// builtinTests are the tests of the built-in plans' sections, in no particular order.
+func builtinTests() []string {
+	var tests []string
+	for _, b := range runbook.Builtins {
+		p, err := runbook.Named(b.Name)
+		if err != nil {
+			continue // a build defect, caught by runbook's tests
+		}
+		for _, st := range p.Steps {
+			if !slices.Contains(tests, st.Test()) {
+				tests = append(tests, st.Test())
+			}
+		}
+	}
+	return tests
 }
 
 // planned is the section's record in run.json as the plan describes it, with no result yet.
