@@ -18,6 +18,9 @@ EMBEDDED := $(shell find testdata/difftrain testdata/standins -type f -not -name
 RUNS ?=
 MATRIX ?= checklist-matrix.md
 FUZZTIME ?= 30s
+# GPUS=all (or NVML indexes, GPUS=0,3,5) makes make smoke a node run: the plan once per GPU,
+# all at once (SMOKE_GPUS).
+GPUS ?=
 # TESTFLAGS are extra go test flags for make smoke, for example -run 'Test0[0-5]' or -shuffle=on.
 TESTFLAGS ?=
 
@@ -43,7 +46,7 @@ help:
 # the documents are still rendered. run-smoke exits 0, 1, 2 or 3 (README, "Exit codes"); make
 # itself can only exit 0 or 2, so run-smoke names its own code on the line before make's.
 smoke: $(BINDIR)/smoke.test $(BINDIR)/gotestsum $(BINDIR)/test2json $(BINDIR)/checklist
-	@GPUSMOKE_BIN=$(BINDIR) GPUSMOKE_CWD="$${PWD:-$(CURDIR)}" scripts/run-smoke $(TESTFLAGS)
+	@$(if $(GPUS),SMOKE_GPUS='$(GPUS)') GPUSMOKE_BIN=$(BINDIR) GPUSMOKE_CWD="$${PWD:-$(CURDIR)}" scripts/run-smoke $(TESTFLAGS)
 
 # The harness's version and commit (scripts/harness-ldflags), stamped into smoke.test and so into
 # every run.json: the file changes, and smoke.test is rebuilt, only when they do.

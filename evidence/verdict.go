@@ -69,3 +69,21 @@ func Judge(results []string, failedElsewhere, interrupted bool) string {
 	}
 	return Pass
 }
+
+// Worst is the result that speaks for several (a node's section over its GPUs), in the order
+// Judge weighs them: Interrupted, Fail, then Skipped and NotRun (what did not run), NA, Pass.
+func Worst(results ...string) string {
+	rank := []string{Interrupted, Fail, NotRun, Skipped, NA, Pass}
+	best := len(rank)
+	for _, r := range results {
+		for i, x := range rank {
+			if r == x && i < best {
+				best = i
+			}
+		}
+	}
+	if best == len(rank) {
+		return Pass
+	}
+	return rank[best]
+}

@@ -95,24 +95,7 @@ func (c *Section) guardTracked() {
 	}
 	now := readGit(su.Settings.DifftrainDir)
 	rule := fmt.Sprintf("%s left the checkout's tracked files and HEAD unchanged", c.Step.ID())
-	var problems []string
-	if now.err != nil {
-		problems = append(problems, now.err.Error())
-	} else {
-		if now.head != base.head {
-			problems = append(problems, fmt.Sprintf("HEAD moved from %s to %s", short(base.head), short(now.head)))
-		}
-		for _, l := range now.tracked {
-			if !slices.Contains(base.tracked, l) {
-				problems = append(problems, strings.TrimSpace(l))
-			}
-		}
-		for path, sum := range now.dirty {
-			if before, ok := base.dirty[path]; ok && before != sum {
-				problems = append(problems, path+" changed again (it was already modified before the run)")
-			}
-		}
-	}
+	problems := trackedChanges(base, now)
 	declared := su.declaredDirs()
 	su.mu.Lock()
 	for _, u := range now.untracked {
@@ -128,6 +111,28 @@ func (c *Section) guardTracked() {
 	if len(problems) > 0 {
 		c.Fatalf("%s modified the difftrain checkout (runbook: do not modify tracked files): %s", c.Step.ID(), strings.Join(problems, ", "))
 	}
+}
+
+// trackedChanges are the ways the checkout's HEAD and tracked files differ from base.
+func trackedChanges(base, now gitState) []string {
+	if now.err != nil {
+		return []string{now.err.Error()}
+	}
+	var problems []string
+	if now.head != base.head {
+		problems = append(problems, fmt.Sprintf("HEAD moved from %s to %s", short(base.head), short(now.head)))
+	}
+	for _, l := range now.tracked {
+		if !slices.Contains(base.tracked, l) {
+			problems = append(problems, strings.TrimSpace(l))
+		}
+	}
+	for path, sum := range now.dirty {
+		if before, ok := base.dirty[path]; ok && before != sum {
+			problems = append(problems, path+" changed again (it was already modified before the run)")
+		}
+	}
+	return problems
 }
 
 // declaredDirs are the directories inside the checkout that the plan's commands write to

@@ -21,11 +21,16 @@ const (
 	LeftoversMove = "move" // they are moved into SMOKE_OUT/leftovers/ and the run goes on
 )
 
-// outputDirs are the output directories whose content the selected steps create, in run order:
+// outputDirs are the output directories whose content the selected steps create, in run order
+// (in a node run, the GPUs' workspaces):
 // a step's --output-dir, unless the first selected step that uses the directory reads what is
 // already there (the resume, or the artifact checks run without the training). Those are checked
 // as they are, and the report says so.
 func (s *Settings) outputDirs(selected func(step string) bool) []string {
+	if s.GPUs != "" {
+		// A node run writes only into its GPUs' workspaces, which it creates.
+		return []string{s.nodeRoot()}
+	}
 	var dirs, seen []string
 	train, _ := s.Plan.Step("train")
 	for _, st := range s.Plan.Steps {

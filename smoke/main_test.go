@@ -89,6 +89,18 @@ func run(m *testing.M) int {
 		return evidence.ExitUsage
 	}
 	leaveOut(s.Plan)
+	var node *nodeRun
+	if s.GPUs != "" {
+		lib, _, err := s.nvml()
+		if err == nil {
+			node, err = newNode(s, lib)
+		}
+		if err != nil {
+			s.Discard()
+			fmt.Fprintln(os.Stderr, "smoke:", err)
+			return evidence.ExitUsage
+		}
+	}
 	if os.Getenv("SMOKE_CHECK_SETTINGS") == "1" {
 		// run-smoke asks first, so that a bad setting is one line before gotestsum starts: the
 		// settings, and the leftovers unless they are to be moved. It prints SMOKE_OUT.
@@ -140,6 +152,9 @@ func run(m *testing.M) int {
 		return evidence.ExitEvidence
 	}
 	suite = su
+	if su.node = node; node != nil {
+		node.su = su
+	}
 	defer su.freeReserve()
 	su.Info.Leftovers = append(su.Info.Leftovers, leftovers...)
 	if len(leftovers) > 0 {
@@ -168,6 +183,9 @@ func run(m *testing.M) int {
 	su.preflight()
 
 	code := m.Run()
+	if su.node != nil {
+		su.node.end()
+	}
 	if h := su.Halted(); h != "" {
 		su.guard("stop at the first failure: no section after "+h+" ran", true, "")
 	}
@@ -213,24 +231,6 @@ func run(m *testing.M) int {
 		return evidence.ExitFailed
 	}
 	return evidence.ExitCode(res.Verdict)
-}
-
-// wrappedVar tells the suite that run-smoke runs it under gotestsum and renders the documents
-// from junit.xml when it has ended, so that the suite does not render them too.
-const wrappedVar = "GPUSMOKE_WRAPPED"
-
-// tellUser prints what the operator must see whatever go test does with the suite's output:
-// on stderr, which go test shows with -v or on a failure, and on the terminal itself when
-// there is one, since a plain `go test ./smoke` that passes shows nothing of its output (where
-// the evidence is, and a -timeout shorter than the plan).
-func tellUser(msg string) {
-	fmt.Fprint(os.Stderr, msg)
-	if flag.Lookup("test.v").Value.String() == "false" {
-		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
-			fmt.Fprint(tty, msg)
-			tty.Close()
-		}
-	}
 }
 
 // leaveOut skips, through -skip, the tests of the built-in plans' sections that this plan does not
@@ -352,7 +352,7 @@ func (su *Suite) preflight() {
 	su.Facts = &gpuenv.Facts{}
 	ctx, cancel := context.WithTimeout(su.Ctx, 2*time.Minute)
 	defer cancel()
-	lib, fake, err := nvmlLibrary()
+	lib, fake, err := s.nvml()
 	if err != nil {
 		su.FactsErr = err
 		return

@@ -51,7 +51,10 @@ func Test00Preflight(t *testing.T) {
 				c.Logf("health: %s", h.Message)
 			}
 		}
-		if fatal := f.Fatal(); len(fatal) > 0 {
+		if n := len(f.NVML.GPUs); n > 1 && c.Suite.node == nil {
+			c.Notef("NVML sees %d GPUs and this run exercised one, the GPU torch picks: SMOKE_GPUS=all (GPUS=all make smoke) runs the plan on each of them", n)
+		}
+		if fatal := c.fatalHealth(); len(fatal) > 0 {
 			var msgs []string
 			for _, h := range fatal {
 				msgs = append(msgs, h.Message)
@@ -68,7 +71,7 @@ func Test00Preflight(t *testing.T) {
 }
 
 func Test01Install(t *testing.T) {
-	suite.Section(t, func(c *Section) { c.Run() })
+	suite.Section(t, func(c *Section) { c.install() })
 }
 
 func Test02Dataset(t *testing.T) {

@@ -38,6 +38,16 @@ type Settings struct {
 	// PythonPath is the PYTHONPATH every step runs with, when the suite sets one: with the
 	// fixture, the stand-in model packages and the fixture's src, ahead of the caller's.
 	PythonPath string
+	// GPUs is SMOKE_GPUS: "" for one run on the GPU torch picks; "all" or NVML indexes ("0,3,5")
+	// for a node run, one run of the plan per GPU (node.go).
+	GPUs string
+	// SlowFactor (SMOKE_SLOW_FACTOR) and Slow (SMOKE_SLOW) judge a node run's slow GPU; SDC
+	// (SMOKE_SDC) its GPU that computes differently (evidence.NodeRules).
+	SlowFactor float64
+	Slow, SDC  string
+	// Member is set in the run of one GPU of a node run: the node's evidence directory and the
+	// GPU's place in it (GPUSMOKE_NODE, GPUSMOKE_NODE_GPU).
+	Member *evidence.Member
 	// outName names SMOKE_OUT in errors; created is SMOKE_OUT when these settings made it.
 	outName, created string
 	unlock           func() // gives SMOKE_OUT's lock up (evidence.Lock)
@@ -71,6 +81,9 @@ func LoadSettings(getenv func(string) string, gpu bool) (*Settings, error) {
 	default:
 		return nil, fmt.Errorf("SMOKE_LEFTOVERS=%s: want %s or %s", s.Leftovers, LeftoversStop, LeftoversMove)
 	}
+	if err := s.node(getenv); err != nil {
+		return nil, err
+	}
 	if err := s.python(getenv("SMOKE_PYTHON")); err != nil {
 		return nil, err
 	}
@@ -88,6 +101,11 @@ func LoadSettings(getenv func(string) string, gpu bool) (*Settings, error) {
 	if err := s.checkout(getenv("DIFFTRAIN_DIR"), getenv("PYTHONPATH")); err != nil {
 		return cleanup(err)
 	}
+	if s.Member != nil {
+		// One GPU of a node run: the checkout is the GPU's copy, and what the node set up
+		// (the fixture, its PYTHONPATH) holds for it too.
+		s.Fixture, s.PythonPath = s.Member.Fixture, s.Member.PythonPath
+	}
 	if err := s.plan(getenv("SMOKE_PLAN")); err != nil {
 		return cleanup(err)
 	}
@@ -96,6 +114,25 @@ func LoadSettings(getenv func(string) string, gpu bool) (*Settings, error) {
 	}
 	s.created = created
 	return s, nil
+}
+
+// node reads the settings of a node run: SMOKE_GPUS and how its GPUs are compared, and, in the
+// run of one of its GPUs, where that GPU's place in the node is.
+func (s *Settings) node(getenv func(string) string) error {
+	rules, err := evidence.ParseNodeRules(getenv)
+	if err != nil {
+		return err
+	}
+	s.SlowFactor, s.Slow, s.SDC = rules.SlowFactor, rules.Slow, rules.SDC
+	s.GPUs = strings.TrimSpace(getenv("SMOKE_GPUS"))
+	if dir := getenv(evidence.NodeVar); dir != "" {
+		m, err := evidence.ReadMember(dir, getenv(evidence.NodeGPUVar))
+		if err != nil {
+			return err
+		}
+		s.Member, s.GPUs = m, ""
+	}
+	return nil
 }
 
 // Discard gives SMOKE_OUT's lock up and removes the evidence directory the settings made, for a

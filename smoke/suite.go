@@ -56,6 +56,8 @@ type Suite struct {
 	cudaSeen bool
 	// baseFiles are the checkout's files before the run, when it is not a git repository.
 	baseFiles map[string]stamp
+	// node is set in a node run's own suite (SMOKE_GPUS): the GPUs and their runs.
+	node *nodeRun
 	// reserve is space set aside in SMOKE_OUT, freed when the disk fills so that run.json and
 	// the documents can still be written ("" once freed).
 	reserve string
@@ -277,6 +279,10 @@ func (su *Suite) Section(t *testing.T, body func(*Section)) {
 	case step.Skip:
 		sec.NotApplicable("not in this plan: %s", step.Reason)
 	}
+	if su.isPerGPU(step) {
+		sec.perGPU()
+		return
+	}
 	body(sec)
 }
 
@@ -350,7 +356,7 @@ func (c *Section) finish() {
 			}
 		}
 	}
-	if (r.Result == evidence.Fail || r.Result == evidence.Interrupted) && su.halt == "" {
+	if (r.Result == evidence.Fail || r.Result == evidence.Interrupted) && su.halt == "" && !su.isPerGPU(c.Step) {
 		su.halt = c.Step.ID()
 	}
 	su.mu.Unlock()

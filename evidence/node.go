@@ -1,0 +1,148 @@
+package evidence
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/difftrain/gpusmoke/redact"
+)
+
+// A node run (SMOKE_GPUS) runs the plan once per GPU, all GPUs at once: SMOKE_OUT holds the
+// node's own run (its preflight, the install that ran once for the node, each later section's
+// result over the GPUs), node.json, and one complete run per GPU in gpu<N>/, each sealed and
+// verifiable on its own.
+const (
+	NodeFile = "node.json"
+	// NodeVar and NodeGPUVar tell the run of one GPU where its node's evidence directory is and
+	// which GPU it runs on (an index of node.json's GPUs).
+	NodeVar    = "GPUSMOKE_NODE"
+	NodeGPUVar = "GPUSMOKE_NODE_GPU"
+	// GPUWorkspaces is, in the workspace, where each GPU's copy of the workspace goes: the
+	// runbook's relative paths then name a GPU's own files.
+	GPUWorkspaces = "gpusmoke-gpus"
+)
+
+// GPUDir is a GPU's run directory in a node run's evidence, and its workspace's name: gpu<N>.
+func GPUDir(index int) string { return "gpu" + strconv.Itoa(index) }
+
+// Node is node.json: the GPUs of a node run, each GPU's run, and what comparing them found.
+type Node struct {
+	SchemaVersion int `json:"schema_version"`
+	// Fixture and PythonPath are the node's checkout as every GPU's run takes it: the bundled
+	// fixture or not, and the PYTHONPATH the suite sets for the steps.
+	Fixture    bool      `json:"fixture"`
+	PythonPath string    `json:"python_path,omitempty"`
+	Rules      NodeRules `json:"rules"`
+	GPUs       []NodeGPU `json:"gpus"`
+	// Findings are what comparing the GPUs found: a slow GPU, a GPU that computes differently.
+	Findings []NodeFinding `json:"findings"`
+	// Compared says what the comparison of results covered, or why it could not be made.
+	Compared string `json:"compared,omitempty"`
+}
+
+// NodeGPU is one GPU of a node run and its run.
+type NodeGPU struct {
+	Index     int    `json:"index"` // NVML's
+	UUID      string `json:"uuid"`  // what CUDA_VISIBLE_DEVICES pins the run to
+	Name      string `json:"name"`
+	Dir       string `json:"dir"`       // its evidence, relative to the node's: gpu<N>
+	Workspace string `json:"workspace"` // its copy of the workspace
+	// ExitCode is the exit status of the GPU's run, once it has ended; Error why it left no
+	// evidence (it could not start).
+	ExitCode *int   `json:"exit_code,omitempty"`
+	Error    string `json:"error,omitempty"`
+	// TrainSeconds is the training section's wall time; StepsPerSecond its step rate from the
+	// log's step lines (0 when it could not be read).
+	TrainSeconds   float64 `json:"train_seconds,omitempty"`
+	StepsPerSecond float64 `json:"steps_per_second,omitempty"`
+}
+
+// NodeFinding is a GPU that stands out from its node: slow, or computing differently.
+type NodeFinding struct {
+	Kind    string `json:"kind"` // SlowGPU or SDCGPU
+	GPU     int    `json:"gpu"`  // NVML's index; -1 for the node
+	Fail    bool   `json:"fail"` // it fails the node (the rules say so)
+	Message string `json:"message"`
+}
+
+// Kinds of NodeFinding.
+const (
+	SlowGPU = "slow"
+	SDCGPU  = "sdc"
+)
+
+// NodeRules are the settings that judge a node's GPUs against each other.
+type NodeRules struct {
+	// SlowFactor (SMOKE_SLOW_FACTOR): a GPU whose training takes more than this many times the
+	// node's median is slow. Slow (SMOKE_SLOW): whether a slow GPU fails the node (fail) or
+	// is only named (warn).
+	SlowFactor float64 `json:"slow_factor"`
+	Slow       string  `json:"slow"`
+	// SDC (SMOKE_SDC): fail, warn or off; "" fails when at least three GPUs agree and warns
+	// with two.
+	SDC string `json:"sdc,omitempty"`
+}
+
+// ParseNodeRules reads SMOKE_SLOW_FACTOR, SMOKE_SLOW and SMOKE_SDC. Each error is one line that
+// names the setting.
+func ParseNodeRules(getenv func(string) string) (NodeRules, error) {
+	r := NodeRules{SlowFactor: 1.5, Slow: "warn", SDC: getenv("SMOKE_SDC")}
+	if v := getenv("SMOKE_SLOW_FACTOR"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 1) || f > 1000 {
+			return r, fmt.Errorf("SMOKE_SLOW_FACTOR=%s: want a number above 1, such as 1.5", v)
+		}
+		r.SlowFactor = f
+	}
+	switch v := getenv("SMOKE_SLOW"); v {
+	case "":
+	case "warn", "fail":
+		r.Slow = v
+	default:
+		return r, fmt.Errorf("SMOKE_SLOW=%s: want warn or fail", v)
+	}
+	switch r.SDC {
+	case "", "fail", "warn", "off":
+	default:
+		return r, fmt.Errorf("SMOKE_SDC=%s: want fail, warn or off", r.SDC)
+	}
+	return r, nil
+}
+
+// ReadNode reads node.json in dir.
+func ReadNode(dir string) (*Node, error) {
+	var n Node
+	if err := ReadJSON(filepath.Join(dir, NodeFile), &n, MaxRunBytes); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// WriteNode writes node.json into dir, with every string redacted.
+func WriteNode(dir string, n *Node, red *redact.Redactor) error {
+	return writeJSON(filepath.Join(dir, NodeFile), n, red)
+}
+
+// Member is one GPU's place in a node run, as that GPU's run reads it.
+type Member struct {
+	Node       string // the node's evidence directory
+	GPU        NodeGPU
+	Fixture    bool
+	PythonPath string
+}
+
+// ReadMember reads the node run in dir (NodeVar) and the GPU index names (NodeGPUVar).
+func ReadMember(dir, index string) (*Member, error) {
+	n, err := ReadNode(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%s: %w", NodeVar, dir, err)
+	}
+	i, err := strconv.Atoi(index)
+	for _, g := range n.GPUs {
+		if err == nil && g.Index == i {
+			return &Member{Node: dir, GPU: g, Fixture: n.Fixture, PythonPath: n.PythonPath}, nil
+		}
+	}
+	return nil, fmt.Errorf("%s=%q: not a GPU of the node run in %s", NodeGPUVar, index, dir)
+}
