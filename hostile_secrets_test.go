@@ -348,10 +348,10 @@ func TestSecretsInMovedLeftovers(t *testing.T) {
 	cfg := filepath.Join(dir, "_tmp_run", "config.resolved.yaml")
 	t.Run("text files are redacted", func(t *testing.T) {
 		r := makeSmoke(t, append(env, "TESTFLAGS=-run Test0[0-4]")...)
-		require.Equal(t, 0, r.code, r.tail())
+		require.Equal(t, evidence.ExitIncomplete, r.exit, "-run left sections out: INCOMPLETE; output:\n%s", r.tail())
 		require.Contains(t, fileText(cfg), token, "the earlier run's config carries the token")
 		r = makeSmoke(t, append(env, "SMOKE_LEFTOVERS=move", "TESTFLAGS=-run Test0[0-3]")...)
-		require.Equal(t, 0, r.code, r.tail())
+		require.Equal(t, evidence.ExitIncomplete, r.exit, "-run left sections out: INCOMPLETE; output:\n%s", r.tail())
 		requireNoSecretForms(t, r, "smoke", token)
 		require.Contains(t, r.read(t, "leftovers/difftrain/_tmp_run/config.resolved.yaml"), "# HF_TOKEN=[REDACTED:HF_TOKEN]")
 		require.Contains(t, r.read(t, "leftovers/difftrain/_tmp_run/run_manifest.json"), "[REDACTED:HF_TOKEN]")
@@ -359,7 +359,7 @@ func TestSecretsInMovedLeftovers(t *testing.T) {
 	})
 	t.Run("a checkpoint that holds a secret stops the run", func(t *testing.T) {
 		r := makeSmoke(t, append(env, "FIXTURE_LEAK_CHECKPOINT=HF_TOKEN", "SMOKE_LEFTOVERS=move", "TESTFLAGS=-run Test0[0-4]")...)
-		require.Equal(t, 0, r.code, r.tail())
+		require.Equal(t, evidence.ExitIncomplete, r.exit, "-run left sections out: INCOMPLETE; output:\n%s", r.tail())
 		cmd := exec.Command("make", "--no-print-directory", "smoke")
 		cmd.Env = cleanEnv(append(env, "SMOKE_LEFTOVERS=move", "SMOKE_OUT="+filepath.Join(t.TempDir(), "out"), "TMPDIR="+t.TempDir())...)
 		out, err := cmd.CombinedOutput()
@@ -376,7 +376,7 @@ func TestSecretsInOtherForms(t *testing.T) {
 	const token = "hf_Wm4Tq9ZrB2xKc7NvL5pGd8SyH3aUqEx"
 	const password = "Tr0ub4dor&3:horse/battery+staple"
 	r := makeSmoke(t, "HF_TOKEN="+token, "DB_PASSWORD="+password, "FIXTURE_LEAK_FORMS=DB_PASSWORD,HF_TOKEN", "TESTFLAGS=-run Test0[0-4]")
-	require.Equal(t, 0, r.code, r.tail())
+	require.Equal(t, evidence.ExitIncomplete, r.exit, "-run left sections out: INCOMPLETE; output:\n%s", r.tail())
 	log := r.read(t, "logs/04-train.log")
 	for _, want := range []string{
 		"[fixture] DB_PASSWORD url-encoded: [REDACTED:DB_PASSWORD]\n",

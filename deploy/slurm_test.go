@@ -486,7 +486,7 @@ exit 0
 	// checklist: writes its arguments into JOBDIR/fleet.md, and exits 1 when a node has no
 	// junit.xml or did not exit 0, as the real fleet report does (or FAKE_CHECKLIST_EXIT).
 	writeScript(t, filepath.Join(bundle, "checklist"), `#!/usr/bin/env bash
-[ "$1" = -fleet ] || exit 9
+[ "$1" = fleet ] || exit 9
 [ -z "${FAKE_CHECKLIST_EXIT:-}" ] || exit "$FAKE_CHECKLIST_EXIT"
 printf '%s\n' "$@" >"$2/fleet.md"
 dir=$2; shift 2
@@ -501,14 +501,14 @@ done
 		lines            []string
 		fleet            string // the fleet report's content: the arguments the renderer got; "" for none
 	}{
-		{"all pass", "a b c", "", "", 0, []string{"gpusmoke: a: passed", "gpusmoke: c: passed", "gpusmoke: fleet report: J/fleet.md\n"}, "-fleet\nJ\na\nb\nc\n"},
+		{"all pass", "a b c", "", "", 0, []string{"gpusmoke: a: passed", "gpusmoke: c: passed", "gpusmoke: fleet report: J/fleet.md\n"}, "fleet\nJ\na\nb\nc\n"},
 		{"one fails", "a b c", "b=fail", "", 1, []string{"gpusmoke: b: FAILED (run-smoke exit 1): J/b/report.md",
-			"gpusmoke: fleet report: J/fleet.md (a node failed or is missing)", "gpusmoke: 1 of 3 node(s) failed or missing: b"}, "-fleet\nJ\na\nb\nc\n"},
+			"gpusmoke: fleet report: J/fleet.md (a node failed or is missing)", "gpusmoke: 1 of 3 node(s) failed or missing: b"}, "fleet\nJ\na\nb\nc\n"},
 		// The renderer is given every node of the allocation: one that left nothing is MISSING in the report.
 		{"one vanishes", "a b c", "c=vanish", "", 1, []string{"gpusmoke: c: MISSING evidence: no J/c/junit.xml",
-			"gpusmoke: fleet report: J/fleet.md (a node failed or is missing)", "gpusmoke: 1 of 3 node(s) failed or missing: c"}, "-fleet\nJ\na\nb\nc\n"},
-		{"all vanish", "a b", "a=vanish b=vanish", "", 1, []string{"gpusmoke: no node left evidence", "gpusmoke: 2 of 2 node(s) failed or missing: a b"}, "-fleet\nJ\na\nb\n"},
-		{"one node", "a", "", "", 0, []string{"gpusmoke: a: passed", "gpusmoke: fleet report: J/fleet.md\n"}, "-fleet\nJ\na\n"},
+			"gpusmoke: fleet report: J/fleet.md (a node failed or is missing)", "gpusmoke: 1 of 3 node(s) failed or missing: c"}, "fleet\nJ\na\nb\nc\n"},
+		{"all vanish", "a b", "a=vanish b=vanish", "", 1, []string{"gpusmoke: no node left evidence", "gpusmoke: 2 of 2 node(s) failed or missing: a b"}, "fleet\nJ\na\nb\n"},
+		{"one node", "a", "", "", 0, []string{"gpusmoke: a: passed", "gpusmoke: fleet report: J/fleet.md\n"}, "fleet\nJ\na\n"},
 		{"the renderer fails", "a b", "", "3", 1, []string{"gpusmoke: a: passed", "gpusmoke: b: passed",
 			"gpusmoke: the fleet report could not be rendered into J/fleet.md (checklist exit 3)"}, ""},
 	} {
