@@ -35,6 +35,7 @@ func checklistMD(e *view.Evidence, opts view.Options) ([]byte, string, error) {
 		b.WriteString(view.Row(view.Text(kv[0]), view.Text(kv[1])) + "\n")
 	}
 	writeSections(&b, e)
+	writeNodeTable(&b, e)
 	writeCases(&b, e)
 	writeArtifacts(&b, e)
 	b.WriteString("\n## Warnings, NaNs, failures\n\n")

@@ -2,9 +2,11 @@ package checklist
 
 import (
 	"cmp"
+	"encoding/xml"
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/difftrain/gpusmoke/evidence"
@@ -43,6 +45,9 @@ func RewriteJUnit(e *view.Evidence) error {
 		}
 		slices.SortStableFunc(s.Cases, func(a, b *junit.Case) int { return cmp.Compare(order(a), order(b)) })
 	}
+	if e.Node != nil {
+		splitByGPU(doc, e.Node)
+	}
 	b, err := doc.Encode()
 	if err != nil {
 		return fmt.Errorf("rewrite %s: %w", p, err)
@@ -51,6 +56,68 @@ func RewriteJUnit(e *view.Evidence) error {
 		return fmt.Errorf("rewrite %s: %w", p, err)
 	}
 	return nil
+}
+
+// splitByGPU gives each GPU of a node run its own testsuite ("smoke/gpu3"), which takes that
+// GPU's subtests of the sections ("Test04Train/gpu3"), so that CI shows each GPU's sections
+// apart; the node's own testcases stay where they are.
+func splitByGPU(doc *junit.Doc, n *view.Node) {
+	for _, s := range slices.Clone(doc.Suites) {
+		byGPU := map[string][]*junit.Case{}
+		var keep []*junit.Case
+		for _, c := range s.Cases {
+			_, sub, _ := strings.Cut(c.Name, "/")
+			gpu, _, _ := strings.Cut(sub, "/")
+			if slices.ContainsFunc(n.Info.GPUs, func(g evidence.NodeGPU) bool { return g.Dir == gpu }) {
+				byGPU[gpu] = append(byGPU[gpu], c)
+			} else {
+				keep = append(keep, c)
+			}
+		}
+		s.Cases = keep
+		countCases(s)
+		for _, g := range n.Info.GPUs {
+			if cases := byGPU[g.Dir]; len(cases) > 0 {
+				gs := &junit.Suite{Properties: slices.Clone(s.Properties), Cases: cases}
+				gs.Attrs = []xml.Attr{{Name: xml.Name{Local: "name"}, Value: suiteName(s) + "/" + g.Dir}}
+				countCases(gs)
+				doc.Suites = append(doc.Suites, gs)
+			}
+		}
+	}
+}
+
+func suiteName(s *junit.Suite) string {
+	for _, a := range s.Attrs {
+		if a.Name.Local == "name" {
+			return a.Value
+		}
+	}
+	return "smoke"
+}
+
+// countCases sets a suite's tests, failures, errors and skipped to what its cases are.
+func countCases(s *junit.Suite) {
+	n := map[string]int{"tests": len(s.Cases)}
+	for _, c := range s.Cases {
+		switch {
+		case len(c.Failure) > 0:
+			n["failures"]++
+		case len(c.Error) > 0:
+			n["errors"]++
+		case len(c.Skipped) > 0:
+			n["skipped"]++
+		}
+	}
+	for _, k := range []string{"tests", "failures", "errors", "skipped"} {
+		v := strconv.Itoa(n[k])
+		i := slices.IndexFunc(s.Attrs, func(a xml.Attr) bool { return a.Name.Local == k })
+		if i < 0 {
+			s.Attrs = append(s.Attrs, xml.Attr{Name: xml.Name{Local: k}, Value: v})
+		} else {
+			s.Attrs[i].Value = v
+		}
+	}
 }
 
 // explain gives a failed or skipped testcase the message CI shows: a section's reason (with, for

@@ -33,6 +33,9 @@ func promText(e *view.Evidence, _ view.Options) ([]byte, string, error) {
 //	gpusmoke_section_failed{section}           1 when the section failed or was interrupted
 //	gpusmoke_run_start_timestamp_seconds       started_utc as unix seconds
 //	gpusmoke_run_finish_timestamp_seconds      finished_utc (absent until the run ended)
+//	gpusmoke_gpu_failed{gpu,uuid}              a node run's GPU: 1 when it failed
+//	gpusmoke_gpu_train_seconds{gpu,uuid}       a node run's GPU: its training's wall time
+//	gpusmoke_bad_gpus                          a node run: how many of its GPUs failed
 //
 // The design, for alert rules: an enum is a "state set", one series per possible value with 1
 // for the value it has and 0 for the others (as kube-state-metrics writes a pod's phase), so
@@ -105,6 +108,21 @@ func Prom(s *evidence.Summary) []byte {
 	family("gpusmoke_section_failed", "1 when the section failed or was interrupted, else 0 (a section SKIPPED after an earlier failure is 0).")
 	for _, sec := range s.Sections {
 		sample("gpusmoke_section_failed", bit(sec.Result == evidence.Fail || sec.Result == evidence.Interrupted), "section", sec.ID)
+	}
+
+	if n := s.Node; n != nil {
+		family("gpusmoke_gpu_failed", "In a node run, 1 when the GPU's own run of the plan failed or was interrupted, or a finding that fails the node names it, else 0.")
+		for _, g := range n.GPUs {
+			sample("gpusmoke_gpu_failed", bit(g.Bad), "gpu", strconv.Itoa(g.Index), "uuid", g.UUID)
+		}
+		family("gpusmoke_gpu_train_seconds", "In a node run, the training section's wall time on the GPU.")
+		for _, g := range n.GPUs {
+			if g.TrainSeconds > 0 {
+				sample("gpusmoke_gpu_train_seconds", strconv.FormatFloat(g.TrainSeconds, 'f', -1, 64), "gpu", strconv.Itoa(g.Index), "uuid", g.UUID)
+			}
+		}
+		family("gpusmoke_bad_gpus", "In a node run, the GPUs that failed their run or that a finding that fails the node names.")
+		sample("gpusmoke_bad_gpus", strconv.Itoa(n.BadGPUs))
 	}
 
 	for _, t := range []struct{ name, help, v string }{

@@ -33,6 +33,7 @@ func reportMD(e *view.Evidence, _ view.Options) ([]byte, string, error) {
 		fmt.Fprintf(&b, "- difftrain: %s, git %s\n", view.Code(r.DifftrainDir), view.Text(e.GitState()))
 	}
 	writeResults(&b, e)
+	writeNodeReport(&b, e)
 	writeEvidence(&b, e)
 	writeDeviations(&b, e)
 	if len(r.Leftovers) > 0 {

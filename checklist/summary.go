@@ -62,5 +62,6 @@ func summaryOf(e *view.Evidence) evidence.Summary {
 	if peak >= 0 {
 		s.PeakMemMiB = strconv.Itoa(peak)
 	}
+	s.Node = nodeSummary(e)
 	return s
 }

@@ -3,6 +3,7 @@ package evidence
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/difftrain/gpusmoke/redact"
@@ -145,4 +146,41 @@ func ReadMember(dir, index string) (*Member, error) {
 		}
 	}
 	return nil, fmt.Errorf("%s=%q: not a GPU of the node run in %s", NodeGPUVar, index, dir)
+}
+
+// SlowFindings names each GPU whose training took more than r.SlowFactor times the node's
+// median (over the GPUs whose training passed, at least two), with its figures and what
+// detail says of it (its clocks, throttle reasons and PCIe link over the step). It fails the
+// node when r.Slow is "fail".
+func SlowFindings(gpus []NodeGPU, r NodeRules, detail func(NodeGPU) string) []NodeFinding {
+	var times []float64
+	for _, g := range gpus {
+		if g.TrainSeconds > 0 {
+			times = append(times, g.TrainSeconds)
+		}
+	}
+	if len(times) < 2 {
+		return nil
+	}
+	slices.Sort(times)
+	median := times[len(times)/2]
+	if len(times)%2 == 0 {
+		median = (times[len(times)/2-1] + times[len(times)/2]) / 2
+	}
+	var out []NodeFinding
+	for _, g := range gpus {
+		if g.TrainSeconds <= r.SlowFactor*median {
+			continue
+		}
+		msg := fmt.Sprintf("GPU %d trained in %.1f s, %.1f times the node's median of %.1f s (SMOKE_SLOW_FACTOR=%g)",
+			g.Index, g.TrainSeconds, g.TrainSeconds/median, median, r.SlowFactor)
+		if g.StepsPerSecond > 0 {
+			msg += fmt.Sprintf("; %.2f steps/s", g.StepsPerSecond)
+		}
+		if d := detail(g); d != "" {
+			msg += "; " + d
+		}
+		out = append(out, NodeFinding{Kind: SlowGPU, GPU: g.Index, Fail: r.Slow == "fail", Message: msg})
+	}
+	return out
 }

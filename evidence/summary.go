@@ -32,6 +32,28 @@ type Summary struct {
 	FirstFailure *SummarySection `json:"first_failure,omitempty"`
 	// PeakMemMiB is the highest GPU memory use sampled during any step; "" when none was.
 	PeakMemMiB string `json:"peak_mem_mib,omitempty"`
+	// Node is a node run's GPUs, each with its own run's verdict; nil for a run of one GPU.
+	Node *SummaryNode `json:"node,omitempty"`
+}
+
+// SummaryNode is a node run's GPUs and what comparing them found.
+type SummaryNode struct {
+	GPUs []SummaryNodeGPU `json:"gpus"`
+	// BadGPUs counts the GPUs that failed their run or that a finding that fails the node names.
+	BadGPUs  int           `json:"bad_gpus"`
+	Findings []NodeFinding `json:"findings"`
+}
+
+// SummaryNodeGPU is one GPU of a node run and its own run's verdict.
+type SummaryNodeGPU struct {
+	Index        int     `json:"index"`
+	UUID         string  `json:"uuid"`
+	Name         string  `json:"name"`
+	Dir          string  `json:"dir"`
+	Verdict      string  `json:"verdict"`
+	Bad          bool    `json:"bad"`
+	Reason       string  `json:"reason,omitempty"` // why it did not pass
+	TrainSeconds float64 `json:"train_seconds,omitempty"`
 }
 
 // What a run ran against (Summary.Target): the real difftrain as it ships, difftrain with the

@@ -31,9 +31,14 @@ import (
 // section's test here waits for every GPU's run to end that section and replays its result as
 // a subtest (gpu<N>); a GPU that fails halts its own run only.
 
-// perNode are the sections a node run runs once, in the node's own suite; every other section
-// runs in each GPU's run.
-var perNode = []string{"preflight", "install"}
+// How a node run runs a section: the install once for the node, in the node's suite; the
+// preflight there too (every GPU's facts) and in each GPU's run (its own facts and health);
+// every other section in each GPU's run only. A section that runs in the GPUs' runs is replayed
+// here, each GPU's result a subtest.
+var (
+	inNodeSuite = []string{"preflight", "install"}
+	notPerGPU   = []string{"install"}
+)
 
 // nodeRun is the node's state in its suite: the GPUs, and each GPU's run, started when the
 // first per-GPU section begins.
@@ -81,9 +86,13 @@ func newNode(s *Settings, lib gpuenv.Library) (*nodeRun, error) {
 // nodeRoot is where the GPUs' workspaces go, in the workspace: <workspace>/gpusmoke-gpus.
 func (s *Settings) nodeRoot() string { return filepath.Join(s.Workspace, evidence.GPUWorkspaces) }
 
-// isPerGPU says whether a section runs in each GPU's run of a node run.
-func (su *Suite) isPerGPU(step runbook.Step) bool {
-	return su.node != nil && !slices.Contains(perNode, step.Name)
+// nodeRuns says, in a node run's own suite, whether the section runs here and whether it runs
+// in each GPU's run; outside a node run, it runs here only.
+func (su *Suite) nodeRuns(step runbook.Step) (here, perGPU bool) {
+	if su.node == nil {
+		return true, false
+	}
+	return slices.Contains(inNodeSuite, step.Name), !slices.Contains(notPerGPU, step.Name)
 }
 
 // begin starts every GPU's run, once: the workspaces are copied, node.json written, and the runs
@@ -255,10 +264,11 @@ func (m *member) await(test, id string) (evidence.Section, error) {
 	return evidence.Section{}, fmt.Errorf("%s: no section %s", filepath.Join(m.out, evidence.RunFile), id)
 }
 
-// perGPU is a per-GPU section in the node's suite: it replays each GPU's result of the section
-// as a subtest, in the GPUs' order, and takes the worst of them as its own. It never halts the
-// node: a GPU's failure halts that GPU's run only.
+// perGPU replays, in the node's suite, each GPU's result of the section as a subtest, in the
+// GPUs' order, and takes the worst of them as the section's. A GPU's failure never halts the
+// node: it halts that GPU's run only.
 func (c *Section) perGPU() {
+	c.gpus = true
 	n := c.Suite.node
 	if err := n.begin(); err != nil {
 		c.Fatalf("%s: %v", c.Step.ID(), err)
@@ -304,8 +314,8 @@ func replay(t *testing.T, rec evidence.Section) {
 }
 
 // copyCheckout copies the checkout into dst, a GPU's workspace: its files as they are (its git
-// repository, and what the install wrote, included), symlinks as links, but none of the plan's
-// output directories inside it, which belong to a run.
+// repository included), symlinks as links, but none of the plan's output directories inside it,
+// which belong to a run.
 func copyCheckout(s *Settings, dst string) error {
 	src := s.DifftrainDir
 	skip := map[string]bool{}
@@ -412,12 +422,23 @@ func (n *nodeRun) end() {
 				len(problems) == 0, strings.Join(problems, ", "))
 		}
 	}
+	n.compare()
 	err := evidence.WriteNode(su.Settings.Out, &n.info, su.Redactor)
 	if err == nil {
 		err = su.Ledger.Record(evidence.NodeFile)
 	}
 	su.guard("node.json written", err == nil, errText(err))
 }
+
+// compare judges the GPUs against each other: the slow GPU (evidence.SlowFindings).
+func (n *nodeRun) compare() {
+	r := n.info.Rules
+	n.info.Findings = append(n.info.Findings, evidence.SlowFindings(n.info.GPUs, r, n.slowDetail)...)
+	n.info.Compared = fmt.Sprintf("training time (slow: more than %g times the node's median, SMOKE_SLOW=%s)", r.SlowFactor, r.Slow)
+}
+
+// slowDetail is what a slow GPU's run recorded of it over its training step.
+func (n *nodeRun) slowDetail(g evidence.NodeGPU) string { return "" }
 
 func errText(err error) string {
 	if err == nil {
@@ -427,23 +448,14 @@ func errText(err error) string {
 }
 
 // install is section 01: the plan's install step, or, in the run of one GPU of a node run, the
-// node's install, which ran once for every GPU: its result and log.
+// node's install, which runs once for every GPU: it waits for its result and copies its log.
 func (c *Section) install() {
 	m := c.Suite.Settings.Member
 	if m == nil {
 		c.Run()
 		return
 	}
-	node, err := evidence.ReadRun(m.Node)
-	if err != nil {
-		c.Fatalf("%s: %v", c.Step.ID(), err)
-	}
-	var rec evidence.Section
-	for _, sec := range node.Sections {
-		if sec.ID() == c.Step.ID() {
-			rec = sec
-		}
-	}
+	rec := c.nodeResult(m.Node)
 	if rec.Log != "" {
 		b, err := os.ReadFile(filepath.Join(m.Node, rec.Log))
 		if err == nil {
@@ -461,6 +473,28 @@ func (c *Section) install() {
 		c.Fatalf("%s: the node's install, which ran once for every GPU, is %s: %s", c.Step.ID(), rec.Result, rec.Reason)
 	}
 	c.Notef("installed once for the node (%s)", filepath.Join(m.Node, rec.Log))
+}
+
+// nodeResult waits until the node's suite has recorded its result of this section in its
+// run.json, and returns it.
+func (c *Section) nodeResult(node string) evidence.Section {
+	for {
+		r, err := evidence.ReadRun(node)
+		if err != nil {
+			c.Fatalf("%s: %v", c.Step.ID(), err)
+		}
+		for _, sec := range r.Sections {
+			if sec.ID() == c.Step.ID() && sec.Result != evidence.NotRun {
+				return sec
+			}
+		}
+		select {
+		case <-c.Suite.Ctx.Done():
+			c.interrupted = true
+			c.Fatalf("%s: interrupted while it waited for the node's install", c.Step.ID())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // fatalHealth are the health findings that fail this run's preflight. A node's own preflight

@@ -241,6 +241,9 @@ type Section struct {
 	notApplicable bool
 	// retry marks a second call of a section that already ran, which is refused.
 	retry bool
+	// gpus marks a section of a node run's suite whose result is its GPUs' (perGPU): it fails
+	// when a GPU's run failed it, and never halts the node.
+	gpus bool
 	// argv is the command the section ran, if any: a section that fails after it ran, for
 	// whatever reason, leaves repro.sh for it.
 	argv []string
@@ -279,11 +282,13 @@ func (su *Suite) Section(t *testing.T, body func(*Section)) {
 	case step.Skip:
 		sec.NotApplicable("not in this plan: %s", step.Reason)
 	}
-	if su.isPerGPU(step) {
-		sec.perGPU()
-		return
+	here, perGPU := su.nodeRuns(step)
+	if here {
+		body(sec)
 	}
-	body(sec)
+	if perGPU {
+		sec.perGPU()
+	}
 }
 
 // stepOfTest is the plan's step that the Go test of that name runs.
@@ -356,7 +361,7 @@ func (c *Section) finish() {
 			}
 		}
 	}
-	if (r.Result == evidence.Fail || r.Result == evidence.Interrupted) && su.halt == "" && !su.isPerGPU(c.Step) {
+	if (r.Result == evidence.Fail || r.Result == evidence.Interrupted) && su.halt == "" && !c.gpus {
 		su.halt = c.Step.ID()
 	}
 	su.mu.Unlock()

@@ -43,6 +43,8 @@ type Evidence struct {
 	Telemetry bool
 	// Source is what the sections' results were read from: junit.xml or run.json, and why.
 	Source string
+	// Node is set for a node run (node.json): its GPUs and each one's run.
+	Node *Node
 }
 
 // File is a file of the evidence directory a section wrote or copied, or the record of a file
@@ -93,6 +95,9 @@ func Load(dir string) (*Evidence, error) {
 		e.Source = evidence.JUnitFile
 	}
 	if err := e.readFacts(); err != nil {
+		return nil, err
+	}
+	if err := e.loadNode(); err != nil {
 		return nil, err
 	}
 	return e, e.readFiles()

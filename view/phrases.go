@@ -14,14 +14,16 @@ import (
 // ran, the banners, the git state, the machine, the interpreter, the deviations, the failures,
 // the warnings and NaN counts. They are plain text unless their name says markdown.
 
-// Verdict sums the run up (evidence.Judge): a failed TestMain, a failed test that is no section
-// and a violated guardrail fail it too.
+// Verdict sums the run up (evidence.Judge): a failed TestMain, a failed test that is no section,
+// a violated guardrail and, in a node run, a finding that fails the node fail it too (a node's
+// sections are the worst of its GPUs').
 func (e *Evidence) Verdict() string {
 	results := make([]string, len(e.Sections))
 	for i, s := range e.Sections {
 		results[i] = s.Result
 	}
-	return evidence.Judge(results, e.TestMain != "" || len(e.Others) > 0 || len(e.Violated()) > 0, e.Run.Interrupted != "")
+	nodeFailed := e.Node != nil && e.Node.Failed()
+	return evidence.Judge(results, e.TestMain != "" || len(e.Others) > 0 || len(e.Violated()) > 0 || nodeFailed, e.Run.Interrupted != "")
 }
 
 // Violated are the guardrails the run violated.
