@@ -57,6 +57,24 @@ func TestReadmeFirstScreen(t *testing.T) {
 		line := regexp.MustCompile(`(?m)^` + cmd + `$`)
 		require.True(t, line.MatchString(first), "README.md's first 40 lines have no line %s", cmd)
 	}
+	require.Equal(t, aptPackages(t, readDoc(t, ".ci/run")), aptPackages(t, first), "README.md's apt-get line installs what .ci/run does")
+}
+
+// aptPackages are the packages of the first apt-get install line of text, sorted.
+func aptPackages(t *testing.T, text string) []string {
+	t.Helper()
+	_, rest, ok := strings.Cut(text, "apt-get install ")
+	require.True(t, ok, "an apt-get install line")
+	line, _, _ := strings.Cut(rest, "\n")
+	var pkgs []string
+	for _, w := range strings.Fields(line) {
+		if strings.HasPrefix(w, "-") || strings.ContainsAny(w, ">&|") {
+			continue
+		}
+		pkgs = append(pkgs, w)
+	}
+	slices.Sort(pkgs)
+	return pkgs
 }
 
 // prose is a markdown text without its fenced blocks.
