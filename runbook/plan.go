@@ -31,14 +31,14 @@ const EmbeddedPath = "(embedded runbook)"
 // Builtin is a plan compiled into the binary: a runbook a plan file may follow (its base).
 type Builtin struct {
 	Name    string // what SMOKE_PLAN and a plan's base: name it
-	Follows string // the runbook it automates, for the README and `go test ./smoke -list .`
+	Follows string // the runbook it automates (docs/runbook.md), for `make plans` and `go test ./smoke -list .`
 	yaml    []byte
 }
 
 // Builtins are the built-in plans; the first is the default.
 var Builtins = []Builtin{
-	{"runbook", "the cloud test engineer's runbook (../shared/runbook.md): install, dummy dataset, config validation, 2-step training, artifacts, resume, fp16 and bf16", runbookYAML},
-	{"pytest-lanes", "difftrain's newer runbook: its own pytest lanes (unit tests on CPU, the GPU smoke test), then the GPU lane's artifacts", pytestLanesYAML},
+	{"runbook", "the cloud test engineer's runbook (docs/runbook.md): install, dummy dataset, config validation, 2-step training, artifacts, resume, fp16 and bf16", runbookYAML},
+	{"pytest-lanes", "difftrain's newer runbook (docs/runbook.md): its own pytest lanes (unit tests on CPU, the GPU smoke test), then the GPU lane's artifacts", pytestLanesYAML},
 }
 
 // BuiltinPath is the Path of a built-in plan.
