@@ -1,4 +1,4 @@
-# The smoke suite's entry points. `make help` lists them; the README explains the settings.
+# The smoke suite's entry points. `make help` lists them; docs/settings.md explains the settings.
 SHELL := /bin/bash
 GO ?= go
 
@@ -27,7 +27,7 @@ TESTFLAGS ?=
 .PHONY: help smoke plans conformance checklist verify test fixture-test bench fuzz bundle slurm-test device-check clean
 
 help:
-	@echo 'make smoke      run the runbook (fixture unless DIFFTRAIN_DIR is set; GPU=1 for -tags gpu; SMOKE_PLAN=pytest-lanes)'
+	@echo 'make smoke      run the runbook (fixture unless DIFFTRAIN_DIR is set; GPU=1 for -tags gpu; GPUS=all for every GPU; SMOKE_PLAN=pytest-lanes)'
 	@echo 'make plans      list the built-in plans SMOKE_PLAN can name, and the runbook each follows'
 	@echo 'make conformance  the suite against DIFFTRAIN_DIR (a real checkout; the fixture if unset) on CPU, offline (PLAN=pytest-lanes)'
 	@echo 'make checklist  render checklist.md and report.md again (RUNS="dir1 dir2" for a matrix)'
@@ -43,7 +43,7 @@ help:
 # The suite through gotestsum (scripts/run-smoke): JUnit and the go test -json stream land in
 # SMOKE_OUT, then the documents are rendered from the JUnit and the directory sealed, whether the
 # run passed or not. A bad setting is one line. A Ctrl-C marks the running section INTERRUPTED and
-# the documents are still rendered. run-smoke exits 0, 1, 2 or 3 (README, "Exit codes"); make
+# the documents are still rendered. run-smoke exits 0 to 4 (README, "Verdicts and exit codes"); make
 # itself can only exit 0 or 2, so run-smoke names its own code on the line before make's.
 smoke: $(BINDIR)/smoke.test $(BINDIR)/gotestsum $(BINDIR)/test2json $(BINDIR)/checklist
 	@$(if $(GPUS),SMOKE_GPUS='$(GPUS)') GPUSMOKE_BIN=$(BINDIR) GPUSMOKE_CWD="$${PWD:-$(CURDIR)}" scripts/run-smoke $(TESTFLAGS)

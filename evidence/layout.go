@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The evidence directory's layout. The README documents each entry.
+// The evidence directory's layout. docs/evidence.md documents each entry.
 const (
 	JUnitFile        = "junit.xml"      // gotestsum's JUnit (make smoke, run-smoke)
 	JSONFile         = "go-test.json"   // the go test -json stream, written by gotestsum --jsonfile

@@ -10,7 +10,7 @@ import (
 type Var struct{ Name, ReadBy string }
 
 // Vars are every SMOKE_* and GPUSMOKE_* variable the harness knows: the operator's settings (the
-// README's "Operator settings"), the variables make, run-smoke and the sbatch script pass on to
+// docs/settings.md), the variables make, run-smoke and the sbatch script pass on to
 // the suite, and those the project's own tests read, which CI sets. The suite refuses any other
 // variable with those prefixes as a misspelt setting (CheckVars), and a test requires every such
 // name the project's code, scripts and documents use to be here.

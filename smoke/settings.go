@@ -16,7 +16,7 @@ import (
 	"github.com/difftrain/gpusmoke/runbook"
 )
 
-// Settings are the operator's choices, read from the environment. The README documents each.
+// Settings are the operator's choices, read from the environment. docs/settings.md documents each.
 type Settings struct {
 	GPU          bool   // built with -tags gpu
 	DifftrainDir string // DIFFTRAIN_DIR: the checkout under test
