@@ -148,10 +148,10 @@ slurm-test:
 	GPUSMOKE_REQUIRE_SLURM=1 $(GO) test -count=1 -v -run 'TestSlurm' ./deploy
 
 # On a machine with an NVIDIA GPU: the gpu-tagged bundle against the fixture, then gpu_env.json
-# compared with nvidia-smi field by field (scripts/device-check).
+# compared with nvidia-smi field by field (scripts/device-check). GPUS=all makes the run a node run.
 device-check:
 	@GO="$(GO)" VERSION=device-check ARCH= BUNDLE_TAGS=gpu DIST=dist deploy/build-bundle
-	GPUSMOKE_DIR=dist/gpusmoke-device-check-linux-$$($(GO) env GOARCH) scripts/device-check
+	$(if $(GPUS),SMOKE_GPUS='$(GPUS)') GPUSMOKE_DIR=dist/gpusmoke-device-check-linux-$$($(GO) env GOARCH) scripts/device-check
 
 clean:
 	rm -rf dist .bin

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/difftrain/gpusmoke/evidence"
 )
 
 const smiQuery = "--query-gpu=name,uuid,memory.total,driver_version,compute_cap,pci.bus_id --format=csv"
@@ -179,5 +181,28 @@ func TestDeviceCheckRunsTheBundle(t *testing.T) {
 	}
 	if err := checkEvidence(filepath.Join(out, "evidence")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDeviceCheckNodeRun: after a node run (GPUS=all), device-check prints each GPU's verdict
+// from the node's summary.json, beside the comparison.
+func TestDeviceCheckNodeRun(t *testing.T) {
+	ev := evidenceWith(t, "testdata/device-check/gpu_env.json")
+	s := evidence.Summary{Verdict: evidence.Fail, Node: &evidence.SummaryNode{GPUs: []evidence.SummaryNodeGPU{
+		{Index: 0, UUID: "GPU-a", Verdict: evidence.Pass},
+		{Index: 1, UUID: "GPU-b", Verdict: evidence.Fail, Reason: "04-train: GPU Xid error [79] during the step"},
+	}}}
+	b, err := evidence.EncodeJSON(&s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ev, evidence.SummaryFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := deviceCheck(t, "testdata/device-check/match.csv", nil, ev)
+	for _, want := range []string{"node run: gpu0 (GPU-a): PASS\n", "node run: gpu1 (GPU-b): FAIL - 04-train: GPU Xid error [79] during the step\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("device-check's output lacks %q:\n%s", want, r.stdout)
+		}
 	}
 }
