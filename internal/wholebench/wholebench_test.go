@@ -8,12 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/fleet"
+	"github.com/difftrain/gpusmoke/junit"
 	"github.com/difftrain/gpusmoke/redact"
 	"github.com/difftrain/gpusmoke/view"
 )
@@ -69,16 +71,29 @@ func TestEveryFigureOnce(t *testing.T) {
 	}
 }
 
-// Each figure's goal reads as one: met on one side of its limit, not on the other.
+// A goal is of the ratio, or in seconds of the measured median, and says which side of its
+// limit meets it; every figure's goal is one of these.
 func TestGoals(t *testing.T) {
-	for _, f := range figures(&bench{}) {
-		var limit float64
-		if _, err := fmt.Sscanf(strings.Trim(f.goal, "()"), "%s %g", new(string), &limit); err != nil || limit <= 0 {
-			t.Fatalf("%s: goal %q", f.name, f.goal)
+	for _, c := range []struct {
+		goal  string
+		ratio float64
+		meas  time.Duration
+		want  bool
+	}{
+		{"≤ 1.05", 1.05, time.Hour, true}, {"≤ 1.05", 1.06, 0, false},
+		{"≥ 0.8", 0.8, 0, true}, {"≥ 0.8", 0.79, time.Hour, false},
+		{"(≥ 0.8)", 0.9, 0, true}, {"(≥ 0.8)", 0.7, 0, false},
+		{"≤ 5 s", 1000, 5 * time.Second, true}, {"≤ 5 s", 0.1, 5001 * time.Millisecond, false},
+	} {
+		if got := (figure{goal: c.goal}).met(c.ratio, c.meas); got != c.want {
+			t.Errorf("goal %q, ratio %g, measured %s: met %v, want %v", c.goal, c.ratio, c.meas, got, c.want)
 		}
-		at := func(x float64) bool { return f.met(x, time.Duration(x*float64(time.Second))) }
-		if at(limit*0.9) == at(limit*1.1) || !at(limit) {
-			t.Errorf("%s: goal %q: met at 0.9, 1 and 1.1 times its limit: %v, %v, %v", f.name, f.goal, at(limit*0.9), at(limit), at(limit*1.1))
+	}
+	for _, f := range figures(&bench{}) {
+		var op string
+		var limit float64
+		if _, err := fmt.Sscanf(strings.Trim(f.goal, "()"), "%s %g", &op, &limit); err != nil || (op != "≤" && op != "≥") || limit <= 0 {
+			t.Errorf("%s: goal %q", f.name, f.goal)
 		}
 	}
 }
@@ -136,6 +151,15 @@ func TestWriteBigJUnit(t *testing.T) {
 	}
 	if !bytes.Contains(b, []byte("already ran in this process (PASS); the runbook forbids retries&#xA;=== ATTR  Test04Train section 04&#xA;")) {
 		t.Error("no refusal of 04-train with its output")
+	}
+	d, err := junit.Read(filepath.Join(dir, evidence.JUnitFile), view.MaxJUnitBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range d.AllCases() { // as gotestsum writes them
+		if c.Properties == nil || len(c.Properties.Property) < 4 || !slices.IsSortedFunc(c.Properties.Property, func(a, b junit.Property) int { return strings.Compare(a.Name, b.Name) }) {
+			t.Fatalf("testcase %d (%s): properties %v, want at least 4 in name order", i+1, c.Name, c.Properties)
+		}
 	}
 	got, err := view.Load(dir)
 	if err != nil {
