@@ -1,16 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"encoding/xml"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +12,7 @@ import (
 	"github.com/difftrain/gpusmoke/checklist"
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/fleet"
+	"github.com/difftrain/gpusmoke/junit"
 	"github.com/difftrain/gpusmoke/template"
 	"github.com/difftrain/gpusmoke/view"
 )
@@ -25,25 +20,37 @@ import (
 // recordedRun is the recorded passing run the fleet and junit figures are made from.
 const recordedRun = "checklist/testdata/runs/pass"
 
-// renderedAt pins the "rendered at" time, as the renderer's tests do.
-var renderedAt = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+// renderOpts pin the "rendered at" time, as the renderer's tests do, and fill the fixture's template.
+func renderOpts(root string) view.Options {
+	return view.Options{Now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC),
+		Template: filepath.Join(root, "testdata", "difftrain", filepath.FromSlash(template.Rel))}
+}
 
-// renderedCopy copies the recorded passing run into dst and renders it from its junit.xml, as
-// run-smoke does at the end of a run.
-func renderedCopy(root, dst string) error {
+// copyRecorded copies the recorded passing run into dst.
+func copyRecorded(root, dst string) error {
 	if err := os.CopyFS(dst, os.DirFS(filepath.Join(root, recordedRun))); err != nil {
 		return fmt.Errorf("copy %s: %w", recordedRun, err)
 	}
-	e, err := view.Load(dst)
+	return nil
+}
+
+// loadAndRender renders the evidence directory dir from its junit.xml, as run-smoke does at
+// the end of a run, and wants a PASS.
+func loadAndRender(dir string, opts view.Options) error {
+	e, err := view.Load(dir)
 	if err != nil {
 		return err
 	}
-	_, err = checklist.Render(e, view.Options{Now: renderedAt, Template: fixtureTemplate(root)})
+	res, err := checklist.Render(e, opts)
+	if err == nil && res.Verdict != evidence.Pass {
+		return fmt.Errorf("%s: rendered %s, want PASS", dir, res.Verdict)
+	}
 	return err
 }
 
-func fixtureTemplate(root string) string {
-	return filepath.Join(root, "testdata", "difftrain", filepath.FromSlash(template.Rel))
+// buildChecklist builds the renderer as make does (.bin/checklist) and returns its path.
+func buildChecklist(root string) (string, error) {
+	return filepath.Join(root, ".bin", "checklist"), makeTargets(root, ".bin/checklist")
 }
 
 // writeFleet writes n evidence directories under root/job, each with the recorded run's
@@ -96,245 +103,146 @@ func writeFleet(src, root string, n int) (string, []string, error) {
 				Reason: fmt.Sprintf("04-train: interrupted after %ds", i%60)}
 			s.Sections[train] = *s.FirstFailure
 		}
-		b, err := json.MarshalIndent(&s, "", "  ")
-		if err != nil {
-			return "", nil, err
-		}
-		if err := os.WriteFile(filepath.Join(dir, evidence.SummaryFile), append(b, '\n'), 0o644); err != nil {
+		if err := evidence.WriteSummary(dir, &s, nil); err != nil {
 			return "", nil, err
 		}
 	}
 	return job, runs, nil
 }
 
-func fleetFigure(c config, w io.Writer) (result, error) {
-	fmt.Fprintf(w, "\n## the fleet report of %d runs (made from %s)\n", c.fleetRuns, recordedRun)
-	renderer, err := buildChecklist(c.root)
+// fleetSides measures `checklist fleet` over the fleet against cat of its run.json files.
+func fleetSides(b *bench, dir string) (*sides, error) {
+	renderer, err := buildChecklist(b.root)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
-	tmp, err := os.MkdirTemp(c.tmp, "wholebench-fleet-")
+	src := filepath.Join(dir, "src")
+	if err := copyRecorded(b.root, src); err != nil {
+		return nil, err
+	}
+	if err := loadAndRender(src, renderOpts(b.root)); err != nil { // its summary.json
+		return nil, err
+	}
+	job, runs, err := writeFleet(src, dir, b.fleetRuns)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "src")
-	if err := renderedCopy(c.root, src); err != nil {
-		return result{}, err
-	}
-	job, runs, err := writeFleet(src, tmp, c.fleetRuns)
-	if err != nil {
-		return result{}, err
-	}
-	md := filepath.Join(tmp, "fleet.md")
-	fmt.Fprintf(w, "  measured: %s fleet -o %s %s; baseline: cat of the %d run.json files to /dev/null\n", renderer, md, job, len(runs))
-	baseline := func() error {
-		cmd := exec.Command("cat", runs...) // to /dev/null
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("cat %s/*/run.json: %v %s", job, err, stderr.Bytes())
-		}
-		return nil
-	}
-	measured := func() error {
-		cmd := exec.Command(renderer, "fleet", "-o", md, job)
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 { // instances failed: the report says so and exits 1
-			return fmt.Errorf("%s fleet %s: %v, want exit 1\n%s", renderer, job, err, out)
-		}
-		return nil
-	}
-	base, meas, err := pairs{N: c.n, W: w, Unit: millis, Baseline: baseline, Measured: measured}.run()
-	if err != nil {
-		return result{}, err
-	}
-	var f fleet.Report
-	if b, err := os.ReadFile(fleet.JSONPath(md)); err != nil {
-		return result{}, err
-	} else if err := json.Unmarshal(b, &f); err != nil {
-		return result{}, fmt.Errorf("read %s: %w", fleet.JSONPath(md), err)
-	}
-	if len(f.Instances) != c.fleetRuns {
-		return result{}, fmt.Errorf("%s: %d instances, want %d", fleet.JSONPath(md), len(f.Instances), c.fleetRuns)
-	}
-	mb, mm := median(base), median(meas)
-	fmt.Fprintf(w, "  reading run.json: %s; checklist fleet: %s; ratio %.1f; goal ≤ 5 s: %s\n", spread(base, millis), spread(meas, millis), mm.Seconds()/mb.Seconds(), met(mm <= 5*time.Second))
-	return result{rows: []string{fmt.Sprintf("| the fleet report of %d runs (`checklist fleet`) | reading their run.json (cat): %s | %s | %.1f | ≤ 5 s | %s |",
-		c.fleetRuns, millis(mb), millis(mm), mm.Seconds()/mb.Seconds(), met(mm <= 5*time.Second))}}, nil
+	md := filepath.Join(dir, "fleet.md")
+	fmt.Fprintf(b.w, "  measured: %s fleet -o %s %s; baseline: cat of the %d run.json files to /dev/null\n", renderer, md, job, len(runs))
+	return &sides{
+		baseline: func() error { return command(nil, 0, append([]string{"cat"}, runs...)...) },
+		// Instances failed: the report says so, and exits 1.
+		measured: func() error { return command(nil, 1, renderer, "fleet", "-o", md, job) },
+		after: func(measured bool) error {
+			var f fleet.Report
+			if !measured {
+				return nil
+			} else if err := evidence.ReadJSON(fleet.JSONPath(md), &f, evidence.MaxRunBytes); err != nil {
+				return err
+			} else if len(f.Instances) != b.fleetRuns {
+				return fmt.Errorf("%s: %d instances, want %d", fleet.JSONPath(md), len(f.Instances), b.fleetRuns)
+			}
+			return nil
+		},
+	}, nil
 }
-
-// buildChecklist builds the renderer as make does (.bin/checklist) and returns its path.
-func buildChecklist(root string) (string, error) {
-	cmd := exec.Command("make", "-s", "--no-print-directory", ".bin/checklist")
-	cmd.Dir, cmd.Env = root, cleanEnv()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("make .bin/checklist: %v\n%s", err, out)
-	}
-	return filepath.Join(root, ".bin", "checklist"), nil
-}
-
-// testcaseRE is one <testcase> element of gotestsum's junit.xml, with its indentation.
-var testcaseRE = regexp.MustCompile(`(?s)\t\t<testcase\b.*?</testcase>\n`)
 
 // writeBigJUnit rewrites dir's junit.xml (the recorded run's) into one of n testcases, as a
 // run with -count=N leaves it: the run's own testcases, then the suite's refusal of each
-// section again ("already ran in this process (PASS); the runbook forbids retries", SKIPPED),
-// each with its properties and its output, as gotestsum writes them, until there are n.
+// section again, until there are n.
 func writeBigJUnit(dir string, n int) error {
 	p := filepath.Join(dir, evidence.JUnitFile)
-	b, err := os.ReadFile(p)
+	d, err := junit.Read(p, view.MaxJUnitBytes)
 	if err != nil {
 		return err
 	}
-	cases := testcaseRE.FindAll(b, -1)
-	if len(cases) == 0 || len(cases) > n {
-		return fmt.Errorf("%s: %d testcases, want 1 to %d", p, len(cases), n)
+	if len(d.Suites) != 1 || len(d.Suites[0].Cases) > n {
+		return fmt.Errorf("%s: want one testsuite of at most %d testcases", p, n)
 	}
-	type prop struct {
-		Name  string `xml:"name,attr"`
-		Value string `xml:"value,attr"`
-	}
-	type tc struct {
-		Name  string `xml:"name,attr"`
-		Props []prop `xml:"properties>property"`
-	}
-	var refusals [][]byte
-	for _, raw := range cases {
-		var c tc
-		if err := xml.Unmarshal(raw, &c); err != nil {
-			return fmt.Errorf("read %s: %w", p, err)
+	suite := d.Suites[0]
+	var refusals []*junit.Case
+	for _, c := range suite.Cases {
+		s, ok, err := evidence.SectionFromProperties(c.Props())
+		if err != nil {
+			return fmt.Errorf("read %s: testcase %s: %w", p, c.Name, err)
 		}
-		get := func(name string) string {
-			for _, pr := range c.Props {
-				if pr.Name == name {
-					return pr.Value
-				}
-			}
-			return ""
+		if ok {
+			refusals = append(refusals, refusal(c.Name, s))
 		}
-		if get("section") == "" {
-			continue
-		}
-		reason := fmt.Sprintf("already ran in this process (%s); the runbook forbids retries", get("result"))
-		attrs := [][2]string{{"section", get("section")}, {"name", get("name")}, {"result", evidence.Skipped}, {"reason", reason}}
-		if cmd := get("command"); cmd != "" {
-			attrs = append(attrs, [2]string{"command", cmd})
-		}
-		attrs = append(attrs, [2]string{"warnings", "0"}, [2]string{"nan_lines", "0"})
-		var out strings.Builder
-		fmt.Fprintf(&out, "=== RUN   %s\n    suite.go:185: %s\n", c.Name, reason)
-		for _, a := range attrs {
-			fmt.Fprintf(&out, "=== ATTR  %s %s %s\n", c.Name, a[0], a[1])
-		}
-		fmt.Fprintf(&out, "--- SKIP: %s (0.00s)\n", c.Name)
-		sorted := slices.Clone(attrs)
-		slices.SortFunc(sorted, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
-		var e bytes.Buffer
-		fmt.Fprintf(&e, "\t\t<testcase classname=\"smoke\" name=\"%s\" time=\"0.000000\">\n\t\t\t<properties>\n", attr(c.Name))
-		for _, a := range sorted {
-			fmt.Fprintf(&e, "\t\t\t\t<property name=\"%s\" value=\"%s\"></property>\n", attr(a[0]), attr(a[1]))
-		}
-		fmt.Fprintf(&e, "\t\t\t</properties>\n\t\t\t<skipped message=\"%s\"></skipped>\n\t\t</testcase>\n", attr(out.String()))
-		refusals = append(refusals, e.Bytes())
 	}
 	if len(refusals) == 0 {
 		return fmt.Errorf("%s: no testcase of a section", p)
 	}
-	first := bytes.Index(b, cases[0])
-	last := bytes.LastIndex(b, cases[len(cases)-1]) + len(cases[len(cases)-1])
-	var out bytes.Buffer
-	head := string(b[:first])
-	head = regexp.MustCompile(`tests="\d+"`).ReplaceAllString(head, fmt.Sprintf(`tests="%d"`, n))
-	head = regexp.MustCompile(`skipped="\d+"`).ReplaceAllStringFunc(head, func(s string) string {
-		var k int
-		fmt.Sscanf(s, `skipped="%d"`, &k)
-		return fmt.Sprintf(`skipped="%d"`, k+n-len(cases))
-	})
-	out.WriteString(head)
-	out.Write(b[first:last])
-	for i := range n - len(cases) {
-		out.Write(refusals[i%len(refusals)])
+	more := n - len(suite.Cases)
+	for i := range more {
+		suite.Cases = append(suite.Cases, refusals[i%len(refusals)])
 	}
-	out.Write(b[last:])
-	return os.WriteFile(p, out.Bytes(), 0o644)
+	for _, a := range []struct {
+		attrs []xml.Attr
+		name  string
+	}{{d.Attrs, "tests"}, {suite.Attrs, "tests"}, {suite.Attrs, "skipped"}} {
+		if i := slices.IndexFunc(a.attrs, func(x xml.Attr) bool { return x.Name.Local == a.name }); i >= 0 {
+			var k int
+			fmt.Sscan(a.attrs[i].Value, &k)
+			a.attrs[i].Value = fmt.Sprint(k + more)
+		}
+	}
+	b, err := d.Encode()
+	if err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	return os.WriteFile(p, b, 0o644)
 }
 
-// attr escapes s for an XML attribute as gotestsum's encoding/xml does.
-func attr(s string) string {
-	var b bytes.Buffer
-	_ = xml.EscapeText(&b, []byte(s))
-	return b.String()
+// refusal is the testcase gotestsum writes for the suite's refusal to run section s (test
+// name) again under go test -count=N: SKIPPED, with its properties and its output.
+func refusal(name string, s evidence.Section) *junit.Case {
+	r := evidence.Section{Section: s.Section, Name: s.Name, Result: evidence.Skipped, Command: s.Command,
+		Reason: fmt.Sprintf("already ran in this process (%s); the runbook forbids retries", s.Result)}
+	c := &junit.Case{Classname: "smoke", Name: name, Attrs: []xml.Attr{{Name: xml.Name{Local: "time"}, Value: "0.000000"}},
+		Properties: &junit.Props{}}
+	out := fmt.Sprintf("=== RUN   %s\n    suite.go:271: %s\n", name, r.Reason)
+	for _, kv := range r.Properties() {
+		out += fmt.Sprintf("=== ATTR  %s %s %s\n", name, kv[0], kv[1])
+		c.Properties.Property = append(c.Properties.Property, junit.Property{Name: kv[0], Value: kv[1]})
+	}
+	slices.SortFunc(c.Properties.Property, func(a, b junit.Property) int { return strings.Compare(a.Name, b.Name) })
+	c.Skipped = []junit.Message{{Message: out + fmt.Sprintf("--- SKIP: %s (0.00s)\n", name)}}
+	return c
 }
 
-func junitFigure(c config, w io.Writer) (result, error) {
-	fmt.Fprintf(w, "\n## the checklist for a JUnit of %d testcases (made from %s)\n", c.junitCases, recordedRun)
-	renderer, err := buildChecklist(c.root)
-	if err != nil {
-		return result{}, err
+// junitSides measures view.Load and checklist.Render of a junit.xml of junitCases testcases
+// against os.ReadFile of it, or, for the command, `checklist render -exit-verdict` against cat.
+func junitSides(cli bool) func(*bench, string) (*sides, error) {
+	return func(b *bench, dir string) (*sides, error) {
+		run := filepath.Join(dir, "run")
+		if err := copyRecorded(b.root, run); err != nil {
+			return nil, err
+		}
+		if err := writeBigJUnit(run, b.junitCases); err != nil {
+			return nil, err
+		}
+		p := filepath.Join(run, evidence.JUnitFile)
+		if st, err := os.Stat(p); err == nil {
+			fmt.Fprintf(b.w, "  %s: %s\n", p, mib(st.Size()))
+		}
+		if !cli {
+			return &sides{
+				baseline: func() error { _, err := os.ReadFile(p); return err },
+				measured: func() error { return loadAndRender(run, renderOpts(b.root)) },
+			}, nil
+		}
+		// Sealed with the new junit.xml, as a run of -count=N would have been.
+		if err := evidence.WriteSums(run); err != nil {
+			return nil, err
+		}
+		renderer, err := buildChecklist(b.root)
+		if err != nil {
+			return nil, err
+		}
+		return &sides{
+			baseline: func() error { return command(nil, 0, "cat", p) },
+			measured: func() error { return command(nil, 0, renderer, "render", "-exit-verdict", run) },
+		}, nil
 	}
-	tmp, err := os.MkdirTemp(c.tmp, "wholebench-junit-")
-	if err != nil {
-		return result{}, err
-	}
-	defer os.RemoveAll(tmp)
-	dir := filepath.Join(tmp, "run")
-	if err := os.CopyFS(dir, os.DirFS(filepath.Join(c.root, recordedRun))); err != nil {
-		return result{}, fmt.Errorf("copy %s: %w", recordedRun, err)
-	}
-	if err := writeBigJUnit(dir, c.junitCases); err != nil {
-		return result{}, err
-	}
-	// Sealed with the new junit.xml, as a run of -count=N would have been, for the CLI's run.
-	if err := evidence.WriteSums(dir); err != nil {
-		return result{}, err
-	}
-	junit := filepath.Join(dir, evidence.JUnitFile)
-	st, err := os.Stat(junit)
-	if err != nil {
-		return result{}, err
-	}
-	fmt.Fprintf(w, "  %s: %s\n", junit, mib(st.Size()))
-	opts := view.Options{Now: renderedAt, Template: fixtureTemplate(c.root)}
-
-	fmt.Fprintln(w, "  view.Load + checklist.Render (in this process), against os.ReadFile of junit.xml:")
-	base, meas, err := pairs{N: c.n, W: w, Unit: millis,
-		Baseline: func() error { _, err := os.ReadFile(junit); return err },
-		Measured: func() error {
-			e, err := view.Load(dir)
-			if err != nil {
-				return err
-			}
-			res, err := checklist.Render(e, opts)
-			if err == nil && res.Verdict != evidence.Pass {
-				return fmt.Errorf("%s: rendered %s, want PASS", dir, res.Verdict)
-			}
-			return err
-		}}.run()
-	if err != nil {
-		return result{}, err
-	}
-	mb, mm := median(base), median(meas)
-	fmt.Fprintf(w, "  reading: %s; Load + Render: %s; goal ≤ 0.5 s: %s\n", spread(base, millis), spread(meas, millis), met(mm <= 500*time.Millisecond))
-	rows := []string{fmt.Sprintf("| the checklist for a JUnit of %d testcases (`checklist.Load` + `Render`) | reading the file (os.ReadFile): %s | %s | %.0f | ≤ 0.5 s | %s |",
-		c.junitCases, millis(mb), millis(mm), mm.Seconds()/mb.Seconds(), met(mm <= 500*time.Millisecond))}
-
-	fmt.Fprintf(w, "  %s -exit-verdict %s (the whole command: seal checked, rendered, log tails, sealed again), against cat of junit.xml:\n", renderer, dir)
-	base, meas, err = pairs{N: c.n, W: w, Unit: millis,
-		Baseline: func() error { return exec.Command("cat", junit).Run() },
-		Measured: func() error {
-			if out, err := exec.Command(renderer, "-exit-verdict", dir).CombinedOutput(); err != nil {
-				return fmt.Errorf("%s -exit-verdict %s: %v\n%s", renderer, dir, err, out)
-			}
-			return nil
-		}}.run()
-	if err != nil {
-		return result{}, err
-	}
-	mb, mm = median(base), median(meas)
-	fmt.Fprintf(w, "  cat: %s; checklist: %s; goal ≤ 0.5 s: %s\n", spread(base, millis), spread(meas, millis), met(mm <= 500*time.Millisecond))
-	rows = append(rows, fmt.Sprintf("| the same, as the command `checklist -exit-verdict DIR` | reading the file (cat): %s | %s | %.0f | ≤ 0.5 s | %s |",
-		millis(mb), millis(mm), mm.Seconds()/mb.Seconds(), met(mm <= 500*time.Millisecond)))
-	return result{rows: rows}, nil
 }

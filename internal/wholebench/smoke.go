@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,29 +13,11 @@ import (
 
 	"github.com/difftrain/gpusmoke"
 	"github.com/difftrain/gpusmoke/evidence"
-	"github.com/difftrain/gpusmoke/runbook"
+	"github.com/difftrain/gpusmoke/internal/testenv"
 )
 
-// The binaries make smoke runs (plain tags), which the figure measures already built.
+// smokeBinaries are the binaries make smoke runs (plain tags), which the figure measures built.
 var smokeBinaries = []string{".bin/plain/smoke.test", ".bin/plain/gotestsum", ".bin/plain/test2json", ".bin/plain/checklist"}
-
-// cleanEnv is the environment without the settings that would change what make smoke runs
-// (a make's own flags, GPU=1, a checkout, a plan, a PYTHONPATH) and without the suite's own
-// settings; add is appended.
-func cleanEnv(add ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch {
-		case slices.Contains([]string{"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "GPU", "FAKEGPU",
-			"TESTFLAGS", "DIFFTRAIN_DIR", "PYTHONPATH", "GOFLAGS"}, name),
-			strings.HasPrefix(name, "SMOKE_"), strings.HasPrefix(name, "GPUSMOKE_"):
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, add...)
-}
 
 // pickPython is the interpreter of the smoke figure: /usr/bin/python3 when it imports torch
 // (Debian's python3-torch: the probe then imports a real torch, as on an instance), else the
@@ -52,253 +33,195 @@ func pickPython(flagValue string) (python string, torch bool) {
 	return python, exec.Command(python, "-c", "import torch").Run() == nil
 }
 
-func smokeFigure(c config, w io.Writer) (result, error) {
-	python, torch := pickPython(c.python)
-	fmt.Fprintf(w, "\n## make smoke on the fixture (SMOKE_PYTHON=%s, torch importable: %v)\n", python, torch)
-	tmp, err := os.MkdirTemp(c.tmp, "wholebench-smoke-")
-	if err != nil {
-		return result{}, err
-	}
-	defer os.RemoveAll(tmp)
-	env := cleanEnv("SMOKE_PYTHON=" + python)
+// makeTargets builds the targets with make.
+func makeTargets(root string, targets ...string) error {
+	return command(testenv.Clean(), 0, append([]string{"make", "-s", "--no-print-directory", "-C", root}, targets...)...)
+}
 
-	build := func() (map[string]time.Time, error) {
-		cmd := exec.Command("make", append([]string{"-s", "--no-print-directory"}, smokeBinaries...)...)
-		cmd.Dir, cmd.Env = c.root, env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("make %s: %v\n%s", strings.Join(smokeBinaries, " "), err, out)
-		}
-		stamps := map[string]time.Time{}
-		for _, b := range smokeBinaries {
-			st, err := os.Stat(filepath.Join(c.root, b))
-			if err != nil {
-				return nil, err
-			}
-			stamps[b] = st.ModTime()
-		}
-		return stamps, nil
-	}
-	stamps, err := build()
-	if err != nil {
-		return result{}, err
-	}
+// smokeRun is the smoke figure: make smoke on the fixture, against the commands it ran as a
+// plain bash script, and where make smoke's extra time goes.
+type smokeRun struct {
+	*bench
+	dir        string
+	ran        []evidence.Section // the sections the warm-up ran a command for
+	script     string             // the plain script, which adds each command's start and end to dir/times
+	ws, out    string             // the plain script's workspace, and the last make smoke's evidence
+	start, end time.Time          // of the last make smoke
+	phases     []phaseTimes       // of each make smoke kept
+}
 
-	runs := 0
-	makeSmoke := func() (string, error) {
-		runs++
-		out := filepath.Join(tmp, fmt.Sprintf("run-%d", runs))
-		cmd := exec.Command("make", "--no-print-directory", "smoke")
-		cmd.Dir, cmd.Env = c.root, append(slices.Clone(env), "SMOKE_OUT="+out)
-		log, err := os.Create(out + ".out")
-		if err != nil {
-			return "", err
-		}
-		defer log.Close()
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Run(); err != nil {
-			return out, fmt.Errorf("make smoke (SMOKE_OUT=%s): %v; its output is in %s.out", out, err, out)
-		}
-		return out, nil
+// smokeSides builds the binaries, runs make smoke once untimed (the timed runs are second
+// invocations, and this one says which sections run a command), and writes the plain script.
+func smokeSides(b *bench, dir string) (*sides, error) {
+	r := &smokeRun{bench: b, dir: dir}
+	if err := makeTargets(b.root, smokeBinaries...); err != nil {
+		return nil, err
 	}
+	if err := r.makeSmoke(); err != nil {
+		return nil, err
+	}
+	if err := r.writeScript(); err != nil {
+		return nil, err
+	}
+	return &sides{before: r.before, baseline: r.runScript, measured: r.makeSmoke, after: r.after, more: r.report}, nil
+}
 
-	// The warm-up: the second invocation is measured, and the first says which commands ran.
-	warm, err := makeSmoke()
+// makeSmoke runs make smoke as a user types it, with SMOKE_PYTHON and none of the shell's
+// settings, into a fresh evidence directory.
+func (r *smokeRun) makeSmoke() error {
+	r.out = filepath.Join(r.dir, fmt.Sprintf("run-%d", len(r.phases)))
+	cmd := exec.Command("make", "--no-print-directory", "smoke")
+	cmd.Dir, cmd.Env = r.root, testenv.Clean("SMOKE_PYTHON="+r.python, "SMOKE_OUT="+r.out)
+	log, err := os.Create(r.out + ".out")
 	if err != nil {
-		return result{}, err
+		return err
 	}
-	run, err := evidence.ReadRun(warm)
+	defer log.Close()
+	cmd.Stdout, cmd.Stderr = log, log
+	r.start = time.Now()
+	err = cmd.Run()
+	r.end = time.Now()
 	if err != nil {
-		return result{}, err
+		return fmt.Errorf("make smoke (SMOKE_OUT=%s): %v; its output is in %s.out", r.out, err, r.out)
 	}
-	ran := map[string]bool{}
-	for _, s := range run.Sections {
-		if s.ExitCode != nil {
-			ran[s.Section] = true
-		}
-	}
-	planPath := filepath.Join(c.root, "testdata", "fixture-plan.yaml")
-	plan, err := runbook.Load(planPath)
+	return nil
+}
+
+// writeScript writes the plain script: the commands of the sections with an exit code in the
+// last make smoke's run.json, with the environment the suite gives them, after one torch probe.
+func (r *smokeRun) writeScript() error {
+	run, err := evidence.ReadRun(r.out)
 	if err != nil {
-		return result{}, err
+		return err
 	}
-	var script strings.Builder
-	fmt.Fprintf(&script, `#!/usr/bin/env bash
-# The commands make smoke ran on the fixture (%s, the sections with an exit code in its
-# run.json), as a plain script in the workspace $1, with the environment the suite gives them,
-# after one torch probe. Each command's start and end go to $2, for the breakdown.
+	s := `#!/usr/bin/env bash
+# The commands make smoke ran on the fixture, as a plain script in the workspace $1, with the
+# environment the suite gives them, after one torch probe. Each command's start and end go to $2.
 set -euo pipefail
 cd "$1"
 export PYTHONPATH="$1/standins:$1/difftrain/src" PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
-`, filepath.Base(planPath))
+`
 	timed := func(id, command string) {
-		fmt.Fprintf(&script, "t=$EPOCHREALTIME\n%s\necho \"%s $t $EPOCHREALTIME\" >> \"$2\"\n", command, id)
+		s += fmt.Sprintf("t=$EPOCHREALTIME\n%s\necho \"%s $t $EPOCHREALTIME\" >> \"$2\"\n", command, id)
 	}
-	probe := evidence.Quote([]string{python, "-c", "import torch"})
-	if !torch {
-		probe += " || true # " + python + " has no torch: the suite's probe finds none either"
+	probe := evidence.Quote([]string{r.python, "-c", "import torch"})
+	if !r.torch {
+		probe += " || true # " + r.python + " has no torch: the suite's probe finds none either"
 	}
 	timed("probe", probe)
-	var steps []string
-	for _, s := range plan.Steps {
-		if ran[s.Section] && len(s.Command) > 0 {
-			timed(s.Section, evidence.Quote(s.Argv(python)))
-			steps = append(steps, s.ID())
+	for _, sec := range run.Sections {
+		if sec.ExitCode != nil {
+			timed(sec.Section, sec.Command)
+			r.ran = append(r.ran, sec)
 		}
 	}
-	if len(steps) == 0 {
-		return result{}, fmt.Errorf("%s: no section ran a command", filepath.Join(warm, evidence.RunFile))
+	if len(r.ran) == 0 {
+		return fmt.Errorf("%s: no section ran a command", filepath.Join(r.out, evidence.RunFile))
 	}
-	scriptPath := filepath.Join(tmp, "plain.sh")
-	if err := os.WriteFile(scriptPath, []byte(script.String()), 0o755); err != nil {
-		return result{}, err
-	}
-	fmt.Fprintf(w, "  baseline: bash %s <workspace> <times>, the steps %s:\n", scriptPath, strings.Join(steps, ", "))
-	for _, line := range strings.Split(strings.TrimSpace(script.String()), "\n") {
-		fmt.Fprintf(w, "    | %s\n", line)
-	}
-	if err := os.RemoveAll(warm); err != nil {
-		return result{}, err
-	}
-
-	var phases []phaseTimes
-	plainTimes := map[string][]time.Duration{} // a command's time in the plain script, by section ("probe")
-	var lastPlain map[string]time.Duration
-	timesPath := filepath.Join(tmp, "plain-times.txt")
-	ws := ""
-	var start, end time.Time
-	var out string
-	prepare := func(measured bool) error {
-		if measured {
-			now, err := build()
-			if err != nil {
-				return err
-			}
-			if fmt.Sprint(now) != fmt.Sprint(stamps) {
-				fmt.Fprintln(w, "  note: the binaries were rebuilt (a source changed) before this run; the rebuild is not timed")
-				stamps = now
-			}
-			return nil
-		}
-		if ws != "" {
-			if err := os.RemoveAll(ws); err != nil {
-				return err
-			}
-		}
-		ws = filepath.Join(tmp, fmt.Sprintf("ws-%d", runs))
-		if err := os.Mkdir(ws, 0o755); err != nil {
-			return err
-		}
-		if err := gpusmoke.WriteFixture(filepath.Join(ws, "difftrain")); err != nil {
-			return err
-		}
-		return gpusmoke.WriteStandins(filepath.Join(ws, "standins"))
-	}
-	baseline := func() error {
-		cmd := exec.Command("bash", scriptPath, ws, timesPath)
-		cmd.Env = cleanEnv()
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("bash %s %s: %v\n%s", scriptPath, ws, err, b)
-		}
-		return nil
-	}
-	measured := func() error {
-		start = time.Now()
-		var err error
-		out, err = makeSmoke()
-		end = time.Now()
+	r.script = filepath.Join(r.dir, "plain.sh")
+	fmt.Fprintf(r.w, "  baseline: bash %s <workspace> <times>:\n    | %s\n", r.script, strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    | "))
+	if err := os.WriteFile(r.script, []byte(s), 0o755); err != nil {
 		return err
 	}
-	// verify checks a run, untimed: the plain script's times; for make smoke no rebuild while
-	// it ran, a PASS, and where its time went.
-	verify := func(measured bool) error {
-		if !measured {
-			b, err := os.ReadFile(timesPath)
-			if err != nil {
-				return err
-			}
-			lastPlain = map[string]time.Duration{}
-			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-				var id string
-				var t0, t1 float64
-				if _, err := fmt.Sscanf(line, "%s %f %f", &id, &t0, &t1); err != nil {
-					return fmt.Errorf("read %s: %q: %w", timesPath, line, err)
-				}
-				lastPlain[id] = time.Duration((t1 - t0) * float64(time.Second))
-			}
-			return os.Remove(timesPath)
-		}
-		defer os.RemoveAll(out)
-		now, err := build()
-		if err != nil {
-			return err
-		}
-		if fmt.Sprint(now) != fmt.Sprint(stamps) {
-			stamps = now
-			return fmt.Errorf("make smoke rebuilt the binaries (a source changed while it ran): %w", errAgain)
-		}
-		s, err := evidence.ReadSummary(out)
-		if err != nil {
-			return err
-		}
-		if s.Verdict != evidence.Pass {
-			return fmt.Errorf("%s: verdict %s, want PASS", filepath.Join(out, evidence.SummaryFile), s.Verdict)
-		}
-		p, err := readPhases(filepath.Join(out, evidence.JSONFile), start, end)
-		if err != nil {
-			return err
-		}
-		phases = append(phases, p)
-		for id, d := range lastPlain {
-			plainTimes[id] = append(plainTimes[id], d)
-		}
-		return nil
-	}
-	base, meas, err := pairs{N: c.n, W: w, Unit: secs, Prepare: prepare, Verify: verify, Baseline: baseline, Measured: measured}.run()
-	if err != nil {
-		return result{}, err
-	}
-	mb, mm := median(base), median(meas)
-	ratio := mm.Seconds() / mb.Seconds()
-	fixed := mm - mb
-	fmt.Fprintf(w, "  baseline %s; make smoke %s\n", spread(base, secs), spread(meas, secs))
-	fmt.Fprintf(w, "  ratio %.3f (goal ≤ 1.05: %s); fixed cost %s (goal < 0.5 s: %s)\n", ratio, met(ratio <= 1.05), secs(fixed), met(fixed < 500*time.Millisecond))
-	// Where make smoke's time goes, from go test's own JSON stream.
-	var pre, main, sections, post []time.Duration
-	for _, p := range phases {
-		pre, main, sections, post = append(pre, p.pre), append(main, p.testMain), append(sections, p.sections), append(post, p.post)
-	}
-	fmt.Fprintf(w, "  make smoke's medians: %s before the suite's first output (make, run-smoke, the settings check, gotestsum), "+
-		"%s in TestMain (fixture laid out, facts and the torch probe), %s in the sections, %s after them (JUnit, rendering, the seal)\n",
-		secs(median(pre)), secs(median(main)), secs(median(sections)), secs(median(post)))
-	suiteTimes := map[string][]time.Duration{}
-	for _, p := range phases {
-		for id, d := range p.tests {
-			suiteTimes[id] = append(suiteTimes[id], d)
-		}
-	}
-	fmt.Fprintf(w, "  by section (medians; the suite's test time from go test's JSON, 10 ms resolution, against the plain script's command):\n")
-	fmt.Fprintf(w, "    TestMain %s against the probe %s\n", secs(median(main)), secs(median(plainTimes["probe"])))
-	for _, s := range plan.Steps {
-		if d := suiteTimes[s.Section]; len(d) > 0 {
-			line := fmt.Sprintf("    %s: test %s", s.ID(), secs(median(d)))
-			if pd := plainTimes[s.Section]; len(pd) > 0 {
-				line += fmt.Sprintf(", command in the plain script %s, difference %s", secs(median(pd)), secs(median(d)-median(pd)))
-			}
-			fmt.Fprintln(w, line)
-		}
-	}
-	label := fmt.Sprintf("`make smoke` on the fixture, built (SMOKE_PYTHON=%s)", python)
-	return result{rows: []string{
-		fmt.Sprintf("| %s | plain script + torch probe: %s | %s | %.3f | ≤ 1.05 | %s |", label, secs(mb), secs(mm), ratio, met(ratio <= 1.05)),
-		fmt.Sprintf("| its fixed cost (make smoke − plain script) | | %s | | < 0.5 s | %s |", secs(fixed), met(fixed < 500*time.Millisecond)),
-	}}, nil
+	return os.RemoveAll(r.out)
 }
 
-// phaseTimes splits one make smoke by go test's JSON stream: before its first event, TestMain
-// (to the first section's run), the sections, and after its last event.
+// before is untimed: the plain script gets a fresh workspace laid out as the suite lays out its
+// own; make smoke's binaries are rebuilt if a source changed, so that no timed run rebuilds them.
+func (r *smokeRun) before(measured bool) error {
+	var err error
+	if measured {
+		return makeTargets(r.root, smokeBinaries...)
+	}
+	r.ws = filepath.Join(r.dir, "ws")
+	if err = os.RemoveAll(r.ws); err == nil {
+		err = os.Mkdir(r.ws, 0o755)
+	}
+	if err == nil {
+		err = gpusmoke.WriteFixture(filepath.Join(r.ws, "difftrain"))
+	}
+	if err == nil {
+		err = gpusmoke.WriteStandins(filepath.Join(r.ws, "standins"))
+	}
+	return err
+}
+
+func (r *smokeRun) runScript() error {
+	return command(testenv.Clean(), 0, "bash", r.script, r.ws, filepath.Join(r.dir, "times"))
+}
+
+// after checks a make smoke, untimed: a PASS, and where its time went.
+func (r *smokeRun) after(measured bool) error {
+	if !measured {
+		return nil
+	}
+	defer os.RemoveAll(r.out)
+	if s, err := evidence.ReadSummary(r.out); err != nil {
+		return err
+	} else if s.Verdict != evidence.Pass {
+		return fmt.Errorf("%s: verdict %s, want PASS", filepath.Join(r.out, evidence.SummaryFile), s.Verdict)
+	}
+	p, err := readPhases(filepath.Join(r.out, evidence.JSONFile), r.start, r.end)
+	r.phases = append(r.phases, p)
+	return err
+}
+
+// plainTimes reads the lines "ID START END" the plain script wrote: each command's times by
+// section ("probe" for the torch probe).
+func (r *smokeRun) plainTimes() (map[string][]time.Duration, error) {
+	p := filepath.Join(r.dir, "times")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	times := map[string][]time.Duration{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var id string
+		var t0, t1 float64
+		if _, err := fmt.Sscanf(line, "%s %f %f", &id, &t0, &t1); err != nil {
+			return nil, fmt.Errorf("read %s: %q: %w", p, line, err)
+		}
+		times[id] = append(times[id], time.Duration((t1-t0)*float64(time.Second)))
+	}
+	return times, nil
+}
+
+// report prints the fixed cost and where it goes, and returns its row.
+func (r *smokeRun) report(base, meas time.Duration) ([]string, error) {
+	plain, err := r.plainTimes()
+	if err != nil {
+		return nil, err
+	}
+	fixed := meas - base
+	ok := met(fixed < 500*time.Millisecond)
+	var spans [4][]time.Duration
+	tests := map[string][]time.Duration{}
+	for _, p := range r.phases {
+		for i, d := range p.spans {
+			spans[i] = append(spans[i], d)
+		}
+		for id, d := range p.tests {
+			tests[id] = append(tests[id], d)
+		}
+	}
+	fmt.Fprintf(r.w, "  fixed cost %s (goal < 0.5 s: %s); make smoke's medians: %s before the suite's first output (make, run-smoke, "+
+		"the settings check, gotestsum), %s in TestMain (the fixture laid out, facts, and the torch probe, which takes %s in the plain script), "+
+		"%s in the sections, %s after them (JUnit, rendering, the seal)\n", secs(fixed), ok,
+		secs(median(spans[0])), secs(median(spans[1])), secs(median(plain["probe"])), secs(median(spans[2])), secs(median(spans[3])))
+	fmt.Fprintln(r.w, "  by section (medians; the suite's test time from go test's JSON, 10 ms resolution, against the plain script's command):")
+	for _, s := range r.ran {
+		if d, pd := tests[s.Section], plain[s.Section]; len(d) > 0 && len(pd) > 0 {
+			fmt.Fprintf(r.w, "    %s-%s: test %s, command %s, difference %s\n", s.Section, s.Name, secs(median(d)), secs(median(pd)), secs(median(d)-median(pd)))
+		}
+	}
+	return []string{fmt.Sprintf("| its fixed cost (make smoke − plain script) | | %s | | < 0.5 s | %s |", secs(fixed), ok)}, nil
+}
+
+// phaseTimes splits one make smoke by go test's JSON stream into spans: before its first event,
+// TestMain (to the first section's run), the sections, and after its last event.
 type phaseTimes struct {
-	pre, testMain, sections, post time.Duration
-	tests                         map[string]time.Duration // each section's test, by section number ("04")
+	spans [4]time.Duration
+	tests map[string]time.Duration // each section's test, by section number ("04")
 }
 
 func readPhases(path string, start, end time.Time) (phaseTimes, error) {
@@ -313,10 +236,9 @@ func readPhases(path string, start, end time.Time) (phaseTimes, error) {
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for n := 1; sc.Scan(); n++ {
 		var ev struct {
-			Time    time.Time
-			Action  string
-			Test    string
-			Elapsed float64
+			Time         time.Time
+			Action, Test string
+			Elapsed      float64
 		}
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			return phaseTimes{}, fmt.Errorf("read %s: line %d: %w", path, n, err)
@@ -328,8 +250,8 @@ func readPhases(path string, start, end time.Time) (phaseTimes, error) {
 			firstRun = ev.Time
 		}
 		last = ev.Time
-		if (ev.Action == "pass" || ev.Action == "fail" || ev.Action == "skip") && len(ev.Test) >= 6 && strings.HasPrefix(ev.Test, "Test") {
-			tests[ev.Test[4:6]] = time.Duration(ev.Elapsed * float64(time.Second))
+		if id, ok := strings.CutPrefix(ev.Test, "Test"); ok && len(id) >= 2 && slices.Contains([]string{"pass", "fail", "skip"}, ev.Action) {
+			tests[id[:2]] = time.Duration(ev.Elapsed * float64(time.Second))
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -338,5 +260,5 @@ func readPhases(path string, start, end time.Time) (phaseTimes, error) {
 	if firstRun.IsZero() {
 		return phaseTimes{}, fmt.Errorf("read %s: no test ran", path)
 	}
-	return phaseTimes{pre: first.Sub(start), testMain: firstRun.Sub(first), sections: last.Sub(firstRun), post: end.Sub(last), tests: tests}, nil
+	return phaseTimes{[4]time.Duration{first.Sub(start), firstRun.Sub(first), last.Sub(firstRun), end.Sub(last)}, tests}, nil
 }

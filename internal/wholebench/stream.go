@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,7 +16,6 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 	"github.com/difftrain/gpusmoke/runner"
 )
 
-// childStream is the first argument of this command run as the stream figure's child: one
+// childStream is the first argument of this command run as a stream figure's child: one
 // runner.Run in a process of its own, so that its peak RSS is the runner's, not the harness's.
 const childStream = "-child-stream"
 
@@ -49,18 +50,69 @@ func manySecrets() []string {
 	return env
 }
 
-// streamChildResult is what the child reports.
-type streamChildResult struct {
-	Bytes int64 `json:"bytes"`
+// streamResult is what the child reports, as JSON on its standard output.
+type streamResult struct {
+	Bytes int64 `json:"bytes"` // logged
 	// MaxRSSKB is the child's VmHWM: the peak RSS of its own address space, the runner's.
 	// (getrusage's ru_maxrss would not do: Linux carries it over an exec, so a child started
 	// with vfork would report its parent's peak.)
-	MaxRSSKB int64   `json:"maxrss_kib"`
-	Seconds  float64 `json:"seconds"` // runner.Run's own Duration
-	StreamB  int64   `json:"stream_bytes"`
+	MaxRSSKB int64 `json:"maxrss_kib"`
+	Streamed int64 `json:"stream_bytes"` // what reached the live stream
 }
 
-// redactedLines is the live stream as smoke.Suite builds it (smoke/suite.go): each line the
+// streamChild runs argv with runner.Run as the suite runs a step (a redacting log filter, a
+// redacted live stream, a marker), and prints a streamResult.
+func streamChild(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(childStream, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	plain := fs.Bool("plain", false, "no Filter and no Redact: the runner's own cost")
+	prof := fs.String("cpuprofile", "", "write a CPU profile of the step here (for go tool pprof)")
+	if err := fs.Parse(args); err != nil || fs.NArg() < 2 {
+		fmt.Fprintln(stderr, "usage: wholebench -child-stream [-plain] [-cpuprofile FILE] LOG ARGV...")
+		return 2
+	}
+	res, err := runStep(fs.Arg(0), fs.Args()[1:], *plain, *prof)
+	if err == nil {
+		err = json.NewEncoder(stdout).Encode(res)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wholebench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func runStep(log string, argv []string, plain bool, prof string) (streamResult, error) {
+	if prof != "" {
+		f, err := os.Create(prof)
+		if err != nil {
+			return streamResult{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return streamResult{}, fmt.Errorf("%s: %w", prof, err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	red := redact.New(os.Environ())
+	var streamed int64
+	cmd := runner.Cmd{
+		Argv: argv, Dir: filepath.Dir(log), Log: log,
+		Stream: redactedLines{&streamed, red}, Prefix: "04-train",
+		Filter: red.Writer, Redact: red.Lines(), StepID: runner.NewRunID() + "/04-train",
+	}
+	if plain {
+		cmd.Filter, cmd.Redact = nil, nil
+	}
+	res := runner.Run(context.Background(), cmd)
+	if res.Err != nil {
+		return streamResult{}, fmt.Errorf("%s: %w", log, res.Err)
+	}
+	hwm, err := peakRSS()
+	return streamResult{Bytes: res.Bytes, MaxRSSKB: hwm, Streamed: streamed}, err
+}
+
+// redactedLines is the live stream as the suite builds it (smoke/suite.go): each line the
 // runner writes is redacted again before it reaches the terminal, here a byte counter.
 type redactedLines struct {
 	n *int64
@@ -72,75 +124,20 @@ func (l redactedLines) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// streamChild runs argv with runner.Run as Section.RunArgv calls it (a redacting log filter,
-// a redacted live stream, a marker), and writes streamChildResult as JSON to -result.
-func streamChild(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet(childStream, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	logPath := fs.String("log", "", "the step's log")
-	resPath := fs.String("result", "", "where the result goes, as JSON")
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 || *logPath == "" || *resPath == "" {
-		fmt.Fprintln(stderr, "usage: wholebench -child-stream -log FILE -result FILE argv...")
-		return 2
-	}
-	if prof := os.Getenv("WHOLEBENCH_CPUPROFILE"); prof != "" { // for go tool pprof (streamPairs names it)
-		f, err := os.Create(prof)
-		if err != nil {
-			fmt.Fprintf(stderr, "wholebench: %v\n", err)
-			return 1
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "wholebench: %s: %v\n", prof, err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
-	}
-	red := redact.New(os.Environ())
-	var streamed int64
-	cmd := runner.Cmd{
-		Argv: fs.Args(), Dir: filepath.Dir(*logPath), Log: *logPath,
-		Stream: redactedLines{&streamed, red}, Prefix: "04-train",
-		Filter: red.Writer, Redact: red.Lines(), StepID: runner.NewRunID() + "/04-train",
-	}
-	if os.Getenv("WHOLEBENCH_NO_REDACT") == "1" { // to tell the runner's cost from the redactor's
-		cmd.Filter, cmd.Redact = nil, nil
-	}
-	res := runner.Run(context.Background(), cmd)
-	if res.Err != nil {
-		fmt.Fprintf(stderr, "wholebench: %s: %v\n", *logPath, res.Err)
-		return 1
-	}
-	hwm, err := peakRSS()
-	if err != nil {
-		fmt.Fprintf(stderr, "wholebench: %v\n", err)
-		return 1
-	}
-	b, _ := json.Marshal(streamChildResult{Bytes: res.Bytes, MaxRSSKB: hwm, Seconds: res.Duration.Seconds(), StreamB: streamed})
-	if err := os.WriteFile(*resPath, b, 0o644); err != nil {
-		fmt.Fprintf(stderr, "wholebench: %v\n", err)
-		return 1
-	}
-	return 0
-}
-
 // peakRSS is VmHWM of /proc/self/status, in KiB.
 func peakRSS() (int64, error) {
-	const p = "/proc/self/status"
-	b, err := os.ReadFile(p)
+	b, err := os.ReadFile("/proc/self/status")
+	_, hwm, ok := bytes.Cut(b, []byte("\nVmHWM:"))
+	var kb int64
+	if err == nil && !ok {
+		err = errors.New("no VmHWM line")
+	} else if err == nil {
+		_, err = fmt.Sscan(string(hwm), &kb)
+	}
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("read /proc/self/status: %w", err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int64
-			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err != nil {
-				return 0, fmt.Errorf("read %s: VmHWM: %w", p, err)
-			}
-			return kb, nil
-		}
-	}
-	return 0, fmt.Errorf("read %s: no VmHWM line", p)
+	return kb, nil
 }
 
 // writeLogLines writes size bytes of training-log lines to path: the lines a training run
@@ -181,160 +178,113 @@ func writeStream(path string, size int64, next func() []byte) error {
 		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	for n := int64(0); n < size; {
-		out := next()
-		if rem := size - n; int64(len(out)) > rem {
-			out = out[:rem]
-		}
-		k, err := w.Write(out)
-		n += int64(k)
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("write %s: %w", path, err)
-		}
+	for n := 0; int64(n) < size && err == nil; {
+		var k int
+		k, err = w.Write(next())
+		n += k
 	}
-	if err := w.Flush(); err != nil {
-		f.Close()
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = f.Truncate(size)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return f.Close()
+	return nil
 }
 
-func streamFigure(c config, w io.Writer) (result, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return result{}, err
-	}
-	tmp, err := os.MkdirTemp(c.tmp, "wholebench-stream-")
-	if err != nil {
-		return result{}, err
-	}
-	defer os.RemoveAll(tmp)
-	var rows []string
-	for _, kind := range []struct {
-		name  string
-		write func(string, int64) error
-		plain bool     // also measure the runner without the redacting filter, to tell the two apart
-		env   []string // the secrets in the step's environment
-		goal  float64  // of cat's throughput
-	}{
-		{"training-log lines", writeLogLines, true, secretEnv, 0.8},
-		{"base64 of random bytes", writeBase64, false, secretEnv, 0.8},
-		{"training-log lines, 50 secrets in the environment", writeLogLines, false, manySecrets(), 0.7},
-		{"base64 of random bytes, 50 secrets in the environment", writeBase64, false, manySecrets(), 0.7},
-	} {
-		src := filepath.Join(tmp, "stream.txt")
-		if err := kind.write(src, c.streamSize); err != nil {
-			return result{}, err
+// streamSides measures the runner on a stream that write makes (name names its CPU profile),
+// with env's secrets in the step's environment, against `cat` of it through a pipe into a
+// file on the same disk. Without redact it is the diagnostic: the runner with no filter at all.
+func streamSides(name string, write func(string, int64) error, env []string, redact bool) func(*bench, string) (*sides, error) {
+	return func(b *bench, dir string) (*sides, error) {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
 		}
-		for _, redact := range []bool{true, false} {
-			if !redact && !kind.plain {
-				continue
-			}
-			r, err := streamPairs(c, w, self, tmp, src, kind.name, redact, kind.env, kind.goal)
-			if err != nil {
-				return result{}, err
-			}
-			rows = append(rows, r...)
+		r := &streamRun{name: name, env: env, redact: redact, self: self,
+			src: filepath.Join(dir, "stream.txt"), out: filepath.Join(dir, "out"), size: b.streamSize}
+		if err := write(r.src, r.size); err != nil {
+			return nil, err
 		}
-		if err := os.Remove(src); err != nil {
-			return result{}, err
-		}
+		fmt.Fprintf(b.w, "  the step: cat %s\n", r.src)
+		return &sides{before: r.before, baseline: r.cat, measured: r.run,
+			more: func(_, _ time.Duration) ([]string, error) { return r.report(b.w), nil }}, nil
 	}
-	return result{rows: rows}, nil
 }
 
-// streamPairs measures the runner on src's stream against cat, with env's secrets in the step's
-// environment: with the suite's redaction, or without any filter (a diagnostic: the runner's own
-// cost). goal is the least throughput, as a fraction of cat's, that meets the goal.
-func streamPairs(c config, w io.Writer, self, tmp, src, kind string, redact bool, env []string, goal float64) ([]string, error) {
-	how := "through runner.Run as the suite calls it"
-	if !redact {
-		how = "through runner.Run with no Filter and no Redact (diagnostic: the runner's own cost)"
+// streamRun is a stream figure's runs.
+type streamRun struct {
+	name           string
+	env            []string
+	redact         bool
+	self, src, out string
+	size           int64
+	rss            []int64 // each run's peak, in KiB
+	streamed       int64
+}
+
+// before starts each run with the last one's files gone and written back, so that neither
+// pays for the other's dirty pages.
+func (r *streamRun) before(bool) error {
+	if err := os.RemoveAll(r.out); err != nil {
+		return err
 	}
-	fmt.Fprintf(w, "\n## a step that prints %s of %s (`cat %s` as the step's command), %s\n", mib(c.streamSize), kind, src, how)
-	out := filepath.Join(tmp, "out")
-	var rss []int64
-	var streamed int64
-	prepare := func(bool) error {
-		// Each run starts with the last one's file gone and written back, so that neither
-		// pays for the other's dirty pages.
-		if err := os.RemoveAll(out); err != nil {
-			return err
-		}
-		if err := os.Mkdir(out, 0o755); err != nil {
-			return err
-		}
-		syscall.Sync()
+	syscall.Sync()
+	return os.Mkdir(r.out, 0o755)
+}
+
+func (r *streamRun) cat() error {
+	dst := filepath.Join(r.out, "cat.txt")
+	if err := command(nil, 0, "bash", "-c", `cat "$1" | cat > "$2"`, "bash", r.src, dst); err != nil {
+		return err
+	}
+	return checkSize(dst, r.size)
+}
+
+// run is the child: this command again, with the secrets in its environment.
+func (r *streamRun) run() error {
+	log := filepath.Join(r.out, "logs", "04-train.log")
+	args := []string{childStream}
+	if !r.redact {
+		args = append(args, "-plain")
+	}
+	if prefix := os.Getenv("WHOLEBENCH_CPUPROFILE"); prefix != "" { // the last run's
+		args = append(args, "-cpuprofile", prefix+"."+r.name+".prof")
+	}
+	cmd := exec.Command(r.self, append(args, log, "cat", r.src)...)
+	cmd.Env = append(os.Environ(), r.env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var res streamResult
+	if err == nil {
+		err = json.Unmarshal(out, &res)
+	}
+	if err != nil {
+		return fmt.Errorf("runner.Run of cat %s: %v %s", r.src, err, stderr.Bytes())
+	}
+	if res.Bytes != r.size {
+		return fmt.Errorf("runner.Run logged %d bytes, want %d", res.Bytes, r.size)
+	}
+	r.rss, r.streamed = append(r.rss, res.MaxRSSKB), res.Streamed
+	return checkSize(log, r.size)
+}
+
+// report prints the runner's peak RSS, and returns its row for a figure that redacts.
+func (r *streamRun) report(w io.Writer) []string {
+	peak := slices.Max(r.rss) << 10
+	ok := met(peak <= 64<<20)
+	fmt.Fprintf(w, "  the runner's peak RSS: %s at most over %d runs (goal ≤ 64 MiB: %s); the live stream got %d bytes\n", mib(peak), len(r.rss), ok, r.streamed)
+	if !r.redact {
 		return nil
 	}
-	defer os.RemoveAll(out)
-	baseline := func() error {
-		cmd := exec.Command("bash", "-c", `cat "$1" | cat > "$2"`, "bash", src, filepath.Join(out, "cat.txt"))
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("cat %s | cat > %s: %v %s", src, filepath.Join(out, "cat.txt"), err, b)
-		}
-		return checkSize(filepath.Join(out, "cat.txt"), c.streamSize)
-	}
-	measured := func() error {
-		logPath, resPath := filepath.Join(out, "logs", "04-train.log"), filepath.Join(tmp, "result.json")
-		cmd := exec.Command(self, childStream, "-log", logPath, "-result", resPath, "cat", src)
-		cmd.Env = append(os.Environ(), env...)
-		if !redact {
-			cmd.Env = append(cmd.Env, "WHOLEBENCH_NO_REDACT=1")
-		}
-		if prof := os.Getenv("WHOLEBENCH_CPUPROFILE"); prof != "" {
-			cmd.Env = append(cmd.Env, "WHOLEBENCH_CPUPROFILE="+profileName(prof, kind, redact, len(env)))
-		}
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("runner.Run of cat %s: %v %s", src, err, b)
-		}
-		b, err := os.ReadFile(resPath)
-		if err != nil {
-			return err
-		}
-		var r streamChildResult
-		if err := json.Unmarshal(b, &r); err != nil {
-			return fmt.Errorf("read %s: %w", resPath, err)
-		}
-		if r.Bytes != c.streamSize {
-			return fmt.Errorf("runner.Run logged %d bytes, want %d", r.Bytes, c.streamSize)
-		}
-		rss, streamed = append(rss, r.MaxRSSKB), r.StreamB
-		return checkSize(logPath, c.streamSize)
-	}
-	base, meas, err := pairs{N: c.n, W: w, Unit: secs, Prepare: prepare, Baseline: baseline, Measured: measured}.run()
-	if err != nil {
-		return nil, err
-	}
-	mb, mm := median(base), median(meas)
-	ratio := mb.Seconds() / mm.Seconds() // of cat's throughput
-	peak := slices.Max(rss)
-	fmt.Fprintf(w, "  cat: %s, %s; runner.Run: %s, %s\n", spread(base, secs), rate(c.streamSize, mb), spread(meas, secs), rate(c.streamSize, mm))
-	fmt.Fprintf(w, "  throughput %.3f of cat's (goal ≥ %.1f: %s); the runner's peak RSS %s at most over %d runs (goal ≤ 64 MiB: %s); the live stream got %d bytes\n",
-		ratio, goal, met(ratio >= goal), mib(peak<<10), len(rss), met(peak <= 64<<10), streamed)
-	if !redact {
-		return []string{fmt.Sprintf("| diagnostic: the same, runner.Run with no redacting filter | `cat` of it to a file: %s, %s | %s, %s | %.3f of cat's throughput | (≥ %.1f) | %s |",
-			secs(mb), rate(c.streamSize, mb), secs(mm), rate(c.streamSize, mm), ratio, goal, met(ratio >= goal))}, nil
-	}
-	return []string{
-		fmt.Sprintf("| a step that prints %s (%s) | `cat` of it to a file: %s, %s | %s, %s | %.3f of cat's throughput | ≥ %.1f | %s |",
-			mib(c.streamSize), kind, secs(mb), rate(c.streamSize, mb), secs(mm), rate(c.streamSize, mm), ratio, goal, met(ratio >= goal)),
-		fmt.Sprintf("| its peak RSS (the runner's process, max of %d) | | %s | | ≤ 64 MiB | %s |", len(rss), mib(peak<<10), met(peak <= 64<<10)),
-	}, nil
-}
-
-// profileName is where a kind of run leaves its CPU profile (the last run of each):
-// PREFIX.<kind>[-50][-plain].prof.
-func profileName(prefix, kind string, redact bool, secrets int) string {
-	name := strings.Fields(kind)[0]
-	if secrets > len(secretEnv) {
-		name += "-50"
-	}
-	if !redact {
-		name += "-plain"
-	}
-	return prefix + "." + name + ".prof"
+	return []string{fmt.Sprintf("| its peak RSS (the runner's process, max of %d) | | %s | | ≤ 64 MiB | %s |", len(r.rss), mib(peak), ok)}
 }
 
 func checkSize(path string, want int64) error {
@@ -346,15 +296,4 @@ func checkSize(path string, want int64) error {
 		return fmt.Errorf("%s: %d bytes, want %d", path, st.Size(), want)
 	}
 	return nil
-}
-
-func mib(n int64) string {
-	if n >= 1<<30 && n%(1<<30) == 0 {
-		return fmt.Sprintf("%d GiB", n>>30)
-	}
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-}
-
-func rate(n int64, d time.Duration) string {
-	return fmt.Sprintf("%.0f MiB/s", float64(n)/(1<<20)/d.Seconds())
 }

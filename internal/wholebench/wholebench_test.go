@@ -2,34 +2,134 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/difftrain/gpusmoke/checklist"
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/fleet"
+	"github.com/difftrain/gpusmoke/junit"
 	"github.com/difftrain/gpusmoke/redact"
 	"github.com/difftrain/gpusmoke/view"
 )
 
-// The inputs the figures are measured on are what they claim to be; no time is measured here.
+// The stream figures run this test binary again as their child.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == childStream {
+		os.Exit(streamChild(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
 
 func root(t *testing.T) string {
 	t.Helper()
-	r, err := repoRoot()
+	r, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-// The junit figure's junit.xml has n testcases, and the renderer reads it as the recorded run
+// Every figure of the table can be measured, as make bench-whole runs them (once each, on
+// small inputs): each gives its row of the summary, and further rows where it has them. No
+// time is asserted.
+func TestEveryFigureOnce(t *testing.T) {
+	// make smoke runs in testenv.Clean's environment; the rest reads these.
+	t.Setenv("WHOLEBENCH_CPUPROFILE", "")
+	t.Setenv("GITHUB_STEP_SUMMARY", "")
+	t.Setenv("TMPDIR", t.TempDir())
+	t.Chdir(root(t))
+	var out, stderr bytes.Buffer
+	code := run([]string{"-n", "1", "-stream-bytes", "1000000", "-fleet-runs", "30", "-junit-cases", "50"}, &out, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), out.String())
+	}
+	_, summary, ok := strings.Cut(out.String(), "\n## Summary")
+	if !ok {
+		t.Fatalf("no summary:\n%s", out.String())
+	}
+	rows := strings.Count(summary, "\n| ") - 2 // the header and its rule
+	var want []string
+	for _, f := range figures(&bench{streamSize: 1000000, fleetRuns: 30, junitCases: 50}) {
+		want = append(want, "\n| "+strings.SplitN(f.name, "(SMOKE_PYTHON", 2)[0])
+	}
+	want = append(want, "\n| its fixed cost (make smoke − plain script) | | ", "\n| its peak RSS (the runner's process, max of 1) | | ")
+	for _, w := range want {
+		if !strings.Contains(summary, w) {
+			t.Errorf("the summary has no row %q", w)
+		}
+	}
+	if rows != len(figures(&bench{}))+1+4 {
+		t.Errorf("%d rows, want one per figure, the fixed cost and 4 peak RSS:\n%s", rows, summary)
+	}
+}
+
+// A goal is of the ratio, or in seconds of the measured median, and says which side of its
+// limit meets it; every figure's goal is one of these.
+func TestGoals(t *testing.T) {
+	for _, c := range []struct {
+		goal  string
+		ratio float64
+		meas  time.Duration
+		want  bool
+	}{
+		{"≤ 1.05", 1.05, time.Hour, true}, {"≤ 1.05", 1.06, 0, false},
+		{"≥ 0.8", 0.8, 0, true}, {"≥ 0.8", 0.79, time.Hour, false},
+		{"(≥ 0.8)", 0.9, 0, true}, {"(≥ 0.8)", 0.7, 0, false},
+		{"≤ 5 s", 1000, 5 * time.Second, true}, {"≤ 5 s", 0.1, 5001 * time.Millisecond, false},
+	} {
+		if got := (figure{goal: c.goal}).met(c.ratio, c.meas); got != c.want {
+			t.Errorf("goal %q, ratio %g, measured %s: met %v, want %v", c.goal, c.ratio, c.meas, got, c.want)
+		}
+	}
+	for _, f := range figures(&bench{}) {
+		var op string
+		var limit float64
+		if _, err := fmt.Sscanf(strings.Trim(f.goal, "()"), "%s %g", &op, &limit); err != nil || (op != "≤" && op != "≥") || limit <= 0 {
+			t.Errorf("%s: goal %q", f.name, f.goal)
+		}
+	}
+}
+
+// The two sides run alternately, the baseline first, each between its before and after; an
+// error names the run and the side.
+func TestSidesAlternate(t *testing.T) {
+	var calls []string
+	fail := false
+	log := func(what string) func() error { return func() error { calls = append(calls, what); return nil } }
+	around := func(what string) func(bool) error {
+		return func(measured bool) error {
+			calls = append(calls, fmt.Sprintf("%s-%v", what, measured))
+			if fail && what == "after" && measured && len(calls) > 6 {
+				return errors.New("broken")
+			}
+			return nil
+		}
+	}
+	s := &sides{baseline: log("base"), measured: log("meas"), before: around("before"), after: around("after")}
+	base, meas, err := s.time(2, io.Discard, secs)
+	want := "before-false base after-false before-true meas after-true before-false base after-false before-true meas after-true"
+	if err != nil || len(base) != 2 || len(meas) != 2 || strings.Join(calls, " ") != want {
+		t.Errorf("%d and %d times, err %v, calls %q", len(base), len(meas), err, calls)
+	}
+	calls, fail = nil, true
+	if _, _, err := s.time(3, io.Discard, secs); err == nil || err.Error() != "run 2, measured: broken" {
+		t.Errorf("err %v, want run 2, measured: broken", err)
+	}
+}
+
+// The junit figures' junit.xml has n testcases, and the renderer reads it as the recorded run
 // with its retries refused: every section keeps its own result.
 func TestWriteBigJUnit(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
-	if err := os.CopyFS(dir, os.DirFS(filepath.Join(root(t), recordedRun))); err != nil {
+	if err := copyRecorded(root(t), dir); err != nil {
 		t.Fatal(err)
 	}
 	want, err := view.Load(dir)
@@ -46,8 +146,20 @@ func TestWriteBigJUnit(t *testing.T) {
 	if n := bytes.Count(b, []byte("<testcase ")); n != 500 {
 		t.Fatalf("%d testcases, want 500", n)
 	}
-	if !bytes.Contains(b, []byte(`tests="500"`)) {
-		t.Error(`junit.xml does not say tests="500"`)
+	if n := bytes.Count(b, []byte(`tests="500"`)); n != 2 || !bytes.Contains(b, []byte(`skipped="493"`)) {
+		t.Error(`junit.xml does not say tests="500" twice and skipped="493"`)
+	}
+	if !bytes.Contains(b, []byte("already ran in this process (PASS); the runbook forbids retries&#xA;=== ATTR  Test04Train section 04&#xA;")) {
+		t.Error("no refusal of 04-train with its output")
+	}
+	d, err := junit.Read(filepath.Join(dir, evidence.JUnitFile), view.MaxJUnitBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range d.AllCases() { // as gotestsum writes them
+		if c.Properties == nil || len(c.Properties.Property) < 4 || !slices.IsSortedFunc(c.Properties.Property, func(a, b junit.Property) int { return strings.Compare(a.Name, b.Name) }) {
+			t.Fatalf("testcase %d (%s): properties %v, want at least 4 in name order", i+1, c.Name, c.Properties)
+		}
 	}
 	got, err := view.Load(dir)
 	if err != nil {
@@ -58,12 +170,8 @@ func TestWriteBigJUnit(t *testing.T) {
 			t.Errorf("section %s: %s (%s), want %s (%s)", s.Section, s.Result, s.Reason, want.Sections[i].Result, want.Sections[i].Reason)
 		}
 	}
-	res, err := checklist.Render(got, view.Options{Now: renderedAt, Template: fixtureTemplate(root(t))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Verdict != evidence.Pass {
-		t.Errorf("verdict %s, want PASS", res.Verdict)
+	if err := loadAndRender(dir, renderOpts(root(t))); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -72,7 +180,10 @@ func TestWriteBigJUnit(t *testing.T) {
 func TestWriteFleet(t *testing.T) {
 	tmp := t.TempDir()
 	src := filepath.Join(tmp, "src")
-	if err := renderedCopy(root(t), src); err != nil {
+	if err := copyRecorded(root(t), src); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadAndRender(src, renderOpts(root(t))); err != nil {
 		t.Fatal(err)
 	}
 	job, runs, err := writeFleet(src, tmp, 200)
@@ -99,7 +210,7 @@ func TestWriteFleet(t *testing.T) {
 	}
 }
 
-// The stream figure's child runs the step through the runner with a redacting log: every byte
+// The stream figures' child runs the step through the runner with a redacting log: every byte
 // is logged, and a secret of the environment is not.
 func TestStreamChild(t *testing.T) {
 	const token = "hf_wholebenchTESTtoken0123456789abcdef"
@@ -119,9 +230,9 @@ func TestStreamChild(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	logPath, resPath := filepath.Join(dir, "logs", "04-train.log"), filepath.Join(dir, "result.json")
-	var stderr bytes.Buffer
-	if code := streamChild([]string{"-log", logPath, "-result", resPath, "cat", src}, &stderr); code != 0 {
+	logPath := filepath.Join(dir, "logs", "04-train.log")
+	var stdout, stderr bytes.Buffer
+	if code := streamChild([]string{logPath, "cat", src}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	log, err := os.ReadFile(logPath)
@@ -131,8 +242,9 @@ func TestStreamChild(t *testing.T) {
 	if strings.Contains(string(log), token) || !strings.HasSuffix(string(log), "login with "+redact.Marker("HF_TOKEN")+"\n") {
 		t.Errorf("the log does not end with the token redacted: %q", log[max(0, len(log)-80):])
 	}
-	if _, err := os.Stat(resPath); err != nil {
-		t.Error(err)
+	var res streamResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || res.Bytes != 1<<20+int64(len("login with ")+len(token)+1) || res.MaxRSSKB <= 0 {
+		t.Errorf("result %+v (%v), from %q", res, err, stdout.String())
 	}
 }
 
