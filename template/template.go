@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/gpuenv"
@@ -267,13 +266,9 @@ func (f *filler) fillRow(line string, r roles) string {
 
 	if key, ok := get(r.field); ok {
 		if val, ok := get(r.value); ok && isBlank(val) {
-			if v, code, known := f.meta(key); known {
+			if m := f.meta(key); m.ok {
 				f.table = true
-				if code {
-					set(r.value, view.Code(v))
-				} else {
-					set(r.value, view.Text(v))
-				}
+				set(r.value, m.markdown())
 				changed = true
 			}
 		}
@@ -343,16 +338,13 @@ func (f *filler) fillBullet(line string) string {
 		return m[1] + "[" + mark + "]" + m[3] + strings.TrimRight(m[4], " ") + suffix
 	}
 	if m := fieldRE.FindStringSubmatch(line); m != nil {
-		v, code, known := f.meta(m[3])
-		if !known {
+		v := f.meta(m[3])
+		if !v.ok {
 			return line
 		}
 		f.bullets = true
 		head := strings.TrimRight(strings.TrimSuffix(strings.TrimRight(line, " \t"), m[6]), " \t")
-		if code {
-			return head + " " + view.Code(v)
-		}
-		return head + " " + view.Text(v)
+		return head + " " + v.markdown()
 	}
 	return line
 }
@@ -691,168 +683,6 @@ func isArtifactCheck(c string) bool {
 		n++
 	}
 	return n > 0
-}
-
-// meta is the value for a Run Metadata field or an environment bullet, and whether to show
-// it as code. known is false for a field it does not fill.
-func (f *filler) meta(field string) (value string, code, known bool) {
-	e := f.e
-	k := strings.ToLower(strings.TrimSpace(strings.Trim(strings.TrimSpace(field), "*_:")))
-	k = strings.Join(strings.Fields(k), " ")
-	env := e.Env
-	nr := func(v string) string {
-		if v == "" {
-			return view.NotRecorded
-		}
-		return v
-	}
-	switch {
-	case k == "date" || k == "date (utc)" || k == "run date" || k == "date/time":
-		t, _ := time.Parse(time.RFC3339, e.Run.StartedUTC)
-		return t.UTC().Format("2006-01-02 15:04 UTC"), false, true
-	case k == "operator" || k == "tester" || k == "test engineer":
-		if f.opts.Operator == "" {
-			return "", false, false
-		}
-		return f.opts.Operator, false, true
-	case k == "location" || k == "region" || k == "cloud":
-		if f.opts.Location != "" {
-			return f.opts.Location, false, true
-		}
-		if env == nil || env.Host.SysVendor == "" {
-			return "", false, false
-		}
-		return env.Host.SysVendor, false, true
-	case k == "machine" || k == "instance" || k == "host" || k == "instance type":
-		if env == nil {
-			return view.NotRecorded, false, true
-		}
-		v := env.Host.Hostname
-		if inst := strings.TrimSpace(env.Host.SysVendor + " " + env.Host.ProductName); inst != "" {
-			v = strings.TrimSpace(v + " (" + inst + ")")
-		}
-		return nr(v), false, true
-	case k == "vram" || k == "gpu memory":
-		if env == nil || len(env.NVML.GPUs) == 0 {
-			return view.NotRecorded, false, true
-		}
-		return view.MiB(env.NVML.GPUs[0].MemoryTotalBytes), false, true
-	case strings.HasPrefix(k, "gpu"):
-		return e.GPUShort(), false, true
-	case strings.Contains(k, "driver"):
-		if env == nil {
-			return view.NotRecorded, false, true
-		}
-		return nr(env.NVML.DriverVersion), false, true
-	case k == "cudnn" || k == "cudnn version":
-		if env == nil {
-			return view.NotRecorded, false, true
-		}
-		return nr(env.Python.Torch.CuDNN), false, true
-	case strings.HasPrefix(k, "cuda"):
-		if env == nil {
-			return view.NotRecorded, false, true
-		}
-		var parts []string
-		if env.NVML.CUDADriverVersion != "" {
-			parts = append(parts, env.NVML.CUDADriverVersion+" (driver)")
-		}
-		if env.Python.Torch.CUDA != "" {
-			parts = append(parts, env.Python.Torch.CUDA+" (torch build)")
-		}
-		return nr(strings.Join(parts, "; ")), false, true
-	case k == "python" || k == "python version":
-		v := ""
-		if env != nil {
-			v = env.Python.Version
-		}
-		if e.Run.Python != "" {
-			v = strings.TrimSpace(v + " (" + e.Run.Python + ")")
-		}
-		return nr(v), false, true
-	case k == "pytorch" || k == "pytorch version" || k == "torch" || k == "torch version":
-		if env == nil {
-			return view.NotRecorded, false, true
-		}
-		return nr(env.Python.Torch.Version), false, true
-	case k == "os" || k == "os version" || k == "operating system":
-		if env == nil {
-			return view.NotRecorded, false, true
-		}
-		v := env.Host.OS
-		if env.Host.Kernel != "" {
-			v += ", kernel " + env.Host.Kernel
-		}
-		return nr(v), false, true
-	case k == "repo path" || k == "repository path" || k == "repo" || k == "repository" || k == "difftrain path":
-		return e.Run.DifftrainDir, true, e.Run.DifftrainDir != ""
-	case k == "git commit" || k == "commit" || k == "git sha":
-		if !e.Run.Git.IsRepo {
-			return e.GitState(), false, true
-		}
-		return strings.TrimSpace(e.Run.Git.Commit + view.Paren(e.Run.Git.Branch)), false, true
-	case strings.HasPrefix(k, "working tree clean") || strings.HasPrefix(k, "clean working tree") || strings.HasPrefix(k, "tree clean"):
-		switch {
-		case !e.Run.Git.IsRepo:
-			return "NA (not a git repository)", false, true
-		case e.Run.Git.Clean:
-			return "Y", false, true
-		}
-		return "N", false, true
-	case strings.HasPrefix(k, "overall") || k == "verdict":
-		return e.VerdictText(), false, true
-	case strings.Contains(k, "warning") && (strings.Contains(k, "nan") || strings.Contains(k, "fail")):
-		return "warnings: " + e.Warnings() + "; NaNs: " + e.NaNs() + "; failures: " + failures(e), false, true
-	case strings.Contains(k, "artifact") || strings.Contains(k, "log path") || k == "logs":
-		return fmt.Sprintf("checklist %s; logs %s; artifacts %s", e.OutPath(evidence.ChecklistFile),
-			e.OutPath(evidence.LogsDir+"/"), e.OutPath(evidence.CopiesDir+"/")), false, true
-	case strings.HasPrefix(k, "deviation"):
-		return deviations(e), false, true
-	case k == "warnings":
-		return e.Warnings(), false, true
-	case k == "nans" || k == "nan" || k == "nan losses":
-		return e.NaNs(), false, true
-	case k == "failures" || k == "errors" || k == "issues encountered" || k == "issues":
-		return failures(e), false, true
-	}
-	if env != nil {
-		var pkgs []string
-		for _, w := range strings.FieldsFunc(k, func(r rune) bool { return r == '/' || r == ',' || r == ' ' }) {
-			for _, p := range view.EnvPackages {
-				if strings.EqualFold(w, p) {
-					pkgs = append(pkgs, p+" "+nr(env.Python.Packages[p]))
-				}
-			}
-		}
-		if len(pkgs) > 0 {
-			return strings.Join(pkgs, " / "), false, true
-		}
-	}
-	return "", false, false
-}
-
-// deviations is each deviation's section and reason, joined; "none" when the plan has none.
-func deviations(e *view.Evidence) string {
-	var parts []string
-	for _, d := range e.Deviations() {
-		parts = append(parts, view.DeviationID(d)+": "+view.OrDash(d.Reason))
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, "; ")
-}
-
-// failures is each failure, joined; "none" when nothing failed.
-func failures(e *view.Evidence) string {
-	var parts []string
-	for _, f := range e.Failures() {
-		parts = append(parts, f.Where+" "+f.Result+": "+f.Reason)
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, "; ")
 }
 
 func (f *filler) footer() string {
