@@ -5,13 +5,10 @@ package template
 
 import (
 	"fmt"
-	"path"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/difftrain/gpusmoke/evidence"
-	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/view"
 )
 
@@ -26,9 +23,12 @@ import (
 //     ticked when their step passed and followed by " — RESULT: notes".
 //   - "none" when it has neither: the copy only gets the banner and the footer.
 //
-// Commands match after NormalizeCommand. A row whose command did not run keeps a blank Result
-// and says so in its Notes; a row for a step that ran a deviating command is NA with the reason.
-// Text outside tables and list items, and everything inside fenced code blocks, is kept as is.
+// Every row or item whose command the template names gets a result and says what ran: the
+// section that ran it (and its own command, when its words differ); or NA, "not in this plan",
+// with the sections that did its work in its place (outcome). The copy opens, as the run's
+// other documents do, with the CPU-only line and the banners, and its footer states the
+// verdict as they do. Text outside tables and list items, and everything inside fenced code
+// blocks, is kept as is.
 func FillTemplate(tmpl []byte, e *view.Evidence, opts view.Options) ([]byte, string) {
 	text := string(tmpl)
 	crlf := strings.Contains(text, "\r\n")
@@ -64,7 +64,7 @@ func FillTemplate(tmpl []byte, e *view.Evidence, opts view.Options) ([]byte, str
 	}
 
 	out := strings.Join(lines, "\n")
-	out = e.Banners() + out
+	out = e.CPUOnly() + e.Banners() + out // the top every document of the run has
 	if !strings.HasSuffix(out, "\n") {
 		out += "\n"
 	}
@@ -279,13 +279,9 @@ func (f *filler) fillRow(line string, r roles) string {
 		if len(cands) > 0 && r.result < len(cells) && isBlank(res) {
 			f.table = true
 			result, note := f.outcome(cands)
-			if result != "" {
-				set(r.result, result)
-			} else if strings.TrimSpace(res) != "" {
-				set(r.result, "")
-			}
+			set(r.result, result)
 			if n, ok := get(r.notes); ok {
-				set(r.notes, appendNote(n, view.Text(note)))
+				set(r.notes, appendNote(n, note))
 			}
 			changed = true
 		}
@@ -326,14 +322,9 @@ func (f *filler) fillBullet(line string) string {
 		if result == evidence.Pass {
 			mark = "x"
 		}
-		suffix := ""
-		switch {
-		case result != "" && note != "":
-			suffix = " — " + result + ": " + view.Text(note)
-		case result != "":
-			suffix = " — " + result
-		default:
-			suffix = " — " + view.Text(note)
+		suffix := " — " + result
+		if note != "" {
+			suffix += ": " + note
 		}
 		return m[1] + "[" + mark + "]" + m[3] + strings.TrimRight(m[4], " ") + suffix
 	}
@@ -367,322 +358,6 @@ func commandCandidates(cell string) []string {
 		}
 	}
 	return out
-}
-
-// outcome is what a template row or item whose command cell names cands records: its result
-// word (PASS, FAIL or NA; empty when no step ran its command) and a note. A row is matched by
-// what its command does (role) before its exact words: the template's commands need not be
-// the plan's.
-func (f *filler) outcome(cands []string) (result, note string) {
-	e := f.e
-	for _, c := range cands {
-		if result, note, ok := f.role(c); ok {
-			return result, note
-		}
-	}
-	for _, c := range cands {
-		for _, s := range e.Sections {
-			if s.Command != "" && NormalizeCommand(s.Command) == c {
-				return f.sectionOutcome(s, "")
-			}
-		}
-	}
-	// Artifact rows: every candidate names a file the runbook's step 5 checks.
-	allArtifacts := true
-	for _, c := range cands {
-		if !isArtifactCheck(c) {
-			allArtifacts = false
-		}
-	}
-	if s, ok := f.named(artifactSectionName); ok && allArtifacts {
-		kept := ""
-		if w := strings.Fields(cands[0]); len(cands) == 1 && len(w) == 1 {
-			if fl, ok := f.copyOf(w[0]); ok {
-				kept = fmt.Sprintf("kept as %s (sha256 %s…)", fl.Path, fl.SHA256[:12])
-			} else {
-				kept = "no copy in " + evidence.CopiesDir + "/"
-			}
-		}
-		return f.sectionOutcome(s, kept)
-	}
-	for _, c := range cands {
-		// nvidia-smi: the preflight records its output.
-		if w := strings.Fields(c); len(w) > 0 && w[0] == "nvidia-smi" {
-			if s, ok := f.section("00"); ok {
-				if !e.HasSMI {
-					f.used[s.Section] = true
-					return evidence.NA, "nvidia-smi output not recorded"
-				}
-				if e.Env == nil || !e.Env.NVML.Available {
-					f.used[s.Section] = true
-					return evidence.Fail, "no GPU visible: " + firstLine(e.SMI) + "; output in " + e.OutPath(evidence.NvidiaSMIFile)
-				}
-				return f.sectionOutcome(s, "output in "+e.OutPath(evidence.NvidiaSMIFile))
-			}
-		}
-		// Preparing an AMP config: the AMP section writes its own temporary config.
-		if s, ok := f.prepSection(c); ok {
-			extra := "done by " + s.ID() + " itself"
-			for _, t := range e.Run.TempConfigs {
-				if path.Base(t) == configBase(s.Command) {
-					extra += " (" + t + ")"
-				}
-			}
-			return f.sectionOutcome(s, extra)
-		}
-	}
-	// The runbook's command for a step that ran a deviating one.
-	for _, c := range cands {
-		for _, d := range e.Deviations() {
-			runbook := d.Runbook
-			if runbook == "" || NormalizeCommand(runbook) != c {
-				continue
-			}
-			if s, ok := f.section(d.Section); ok {
-				f.used[s.Section] = true
-				return evidence.NA, fmt.Sprintf("not run as written: %s ran %s instead (deviation: %s); that step: %s",
-					s.ID(), view.OrDash(s.Command), view.OrDash(d.Reason), s.Result)
-			}
-		}
-	}
-	return "", "not run by the harness"
-}
-
-// role matches a template command to what the run did by what the command does, not its exact
-// words: an editable install of the checkout (whatever its extras), the repo-root check, the
-// CUDA probe, and an AMP run (the template runs the tracked config after editing it by hand;
-// the harness runs a temporary copy, as the runbook requires).
-func (f *filler) role(c string) (result, note string, ok bool) {
-	e := f.e
-	w := shellWords(c)
-	switch {
-	case len(w) > 0 && w[0] == "pwd" && len(w) == 1:
-		if e.Run.DifftrainDir == "" {
-			return evidence.NA, "the checkout's path was not recorded", true
-		}
-		return evidence.Pass, fmt.Sprintf("commands ran in the workspace %s, the parent of the checkout %s", e.Run.Workspace, e.Run.DifftrainDir), true
-	case strings.Contains(c, "torch.cuda.is_available"):
-		if s, found := f.named("preflight"); found {
-			f.used[s.Section] = true
-		}
-		if e.Env == nil || e.Env.Python.Torch.Version == "" {
-			return evidence.NA, "preflight's probe of torch was not recorded", true
-		}
-		t := e.Env.Python.Torch
-		if t.Version == gpuenv.NotInstalled {
-			return evidence.NA, "torch was not installed at preflight (" + e.Run.Python + ")", true
-		}
-		res := evidence.Fail
-		if t.CUDAAvailable {
-			res = evidence.Pass
-		}
-		return res, fmt.Sprintf("preflight's probe: torch %s says %s", t.Version, pyBool(t.CUDAAvailable)), true
-	case slices.Contains(w, "pip") && slices.Contains(w, "install") && slices.ContainsFunc(w, isCheckoutSpec):
-		s, found := f.named("install")
-		if !found {
-			return "", "", false
-		}
-		res, n := f.sectionOutcome(s, "")
-		if cmd := s.Command; cmd != "" && NormalizeCommand(cmd) != c {
-			n += "; the harness ran " + cmd
-		}
-		return res, n, true
-	case pytestArgs(w) != nil:
-		// A pytest lane: the template runs `pytest ...`, the plan `python -m pytest ...`.
-		for _, s := range e.Sections {
-			if a := pytestArgs(shellWords(NormalizeCommand(s.Command))); a != nil && slices.Equal(a, pytestArgs(w)) {
-				res, n := f.sectionOutcome(s, "")
-				return res, n, true
-			}
-		}
-	case slices.ContainsFunc(w, func(a string) bool { return path.Base(a) == "train_text_to_image.py" }):
-		out := flagOf(c, "--output-dir")
-		for _, p := range []string{"fp16", "bf16"} {
-			if strings.HasSuffix(path.Clean(out), "_"+p) && !strings.Contains(configBase(c), p) {
-				s, found := f.named("amp-" + p)
-				if !found {
-					return "", "", false
-				}
-				res, n := f.sectionOutcome(s, fmt.Sprintf("the harness ran a temporary config %s with train.precision: %s instead of editing the tracked config",
-					view.OrDash(flagOf(s.Command, "--config")), p))
-				return res, n, true
-			}
-		}
-	}
-	return "", "", false
-}
-
-// pytestArgs are the arguments of a pytest command (`pytest ...` or `python -m pytest ...`)
-// but the options the suite adds to a lane (evidence.LaneFlags), or nil when w runs no pytest.
-func pytestArgs(w []string) []string {
-	for i, a := range w {
-		if a == "pytest" && (i == 0 || i >= 2 && w[i-1] == "-m") {
-			args := []string{}
-			for j := i + 1; j < len(w); j++ {
-				if slices.Contains(evidence.LaneFlags, w[j]) {
-					j++
-					continue
-				}
-				args = append(args, w[j])
-			}
-			return args
-		}
-	}
-	return nil
-}
-
-// isCheckoutSpec says whether a pip argument installs the difftrain checkout: "./difftrain",
-// "./difftrain[text2image]", ".[text2image,dev]".
-func isCheckoutSpec(a string) bool {
-	base, _, _ := strings.Cut(a, "[")
-	base = strings.TrimSuffix(base, "/")
-	return path.Base(base) == "difftrain" || base == "."
-}
-
-// firstLine is the first non-blank line of text, trimmed.
-func firstLine(text string) string {
-	for _, l := range strings.Split(text, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			return l
-		}
-	}
-	return ""
-}
-
-func pyBool(b bool) string {
-	if b {
-		return "True"
-	}
-	return "False"
-}
-
-func (f *filler) section(number string) (evidence.Section, bool) {
-	for _, s := range f.e.Sections {
-		if s.Section == number {
-			return s, true
-		}
-	}
-	return evidence.Section{}, false
-}
-
-// named is the section of that name.
-func (f *filler) named(name string) (evidence.Section, bool) {
-	for _, s := range f.e.Sections {
-		if s.Name == name {
-			return s, true
-		}
-	}
-	return evidence.Section{}, false
-}
-
-// copyOf is the evidence copy of a runbook artifact path such as ./difftrain/_tmp_run/env.json:
-// artifacts/<section>/<name>, copied by the section whose command writes into that directory.
-func (f *filler) copyOf(p string) (view.File, bool) {
-	dir := path.Clean(path.Dir(p))
-	var best view.File
-	for _, fl := range f.e.Files {
-		if fl.Missing || path.Base(fl.Path) != path.Base(p) || path.Dir(path.Dir(fl.Path)) != evidence.CopiesDir {
-			continue
-		}
-		for _, s := range f.e.Sections {
-			if s.ID() == path.Base(path.Dir(fl.Path)) && path.Clean(flagOf(s.Command, "--output-dir")) == dir &&
-				(best.Path == "" || fl.Path > best.Path) {
-				best = fl // the latest section's: training overwrites validation's files of the same name
-			}
-		}
-	}
-	return best, best.Path != ""
-}
-
-// flagOf is the value after flag in a command line, or "".
-func flagOf(cmd, flag string) string {
-	w := shellWords(cmd)
-	for i := 0; i+1 < len(w); i++ {
-		if w[i] == flag {
-			return w[i+1]
-		}
-	}
-	return ""
-}
-
-// configBase is the base name of a command's --config value.
-func configBase(cmd string) string {
-	if v := flagOf(cmd, "--config"); v != "" {
-		return path.Base(v)
-	}
-	return ""
-}
-
-// prepSection is the AMP section that does what candidate c prepares by hand: copying the
-// smoke config to the AMP section's temporary config, or editing train.precision.
-func (f *filler) prepSection(c string) (evidence.Section, bool) {
-	w := strings.Fields(c)
-	if len(w) >= 3 && w[0] == "cp" {
-		target := path.Base(w[len(w)-1])
-		for _, s := range f.e.Sections {
-			if s.Command != "" && configBase(s.Command) == target {
-				return s, true
-			}
-		}
-		return evidence.Section{}, false
-	}
-	if strings.Contains(c, "train.precision") {
-		for _, s := range f.e.Sections {
-			if strings.Contains(configBase(s.Command), "fp16") {
-				return s, true
-			}
-		}
-	}
-	return evidence.Section{}, false
-}
-
-func (f *filler) sectionOutcome(s evidence.Section, extra string) (string, string) {
-	f.used[s.Section] = true
-	parts := []string{s.ID()}
-	result := s.Result
-	switch s.Result {
-	case evidence.Pass, evidence.Fail:
-	default: // NA, SKIPPED, INTERRUPTED, NOT RUN
-		parts[0] += " " + s.Result
-		result = evidence.NA
-	}
-	if s.Duration != "" {
-		parts[0] += " in " + s.Duration + " s"
-	}
-	var notes []string
-	if n := view.Notes(s); n != "" {
-		notes = append(notes, n)
-	}
-	if extra != "" {
-		notes = append(notes, extra)
-	}
-	return result, strings.Join(append(parts, f.once(notes)...), "; ")
-}
-
-// artifactSectionName is the section that checks difftrain's output files; a template row
-// whose command cell only names those files is matched to it.
-const artifactSectionName = "artifacts"
-
-// runbookArtifacts are the repro files the runbook's step 5 lists (the checkpoints match checkptRE).
-var runbookArtifacts = []string{"env.json", "config.resolved.yaml", "run_manifest.json"}
-
-func isArtifactCheck(c string) bool {
-	words := strings.Fields(c)
-	if len(words) > 0 && slices.Contains([]string{"ls", "stat", "test", "[", "sha256sum", "du", "file"}, words[0]) {
-		words = words[1:]
-	}
-	n := 0
-	for _, w := range words {
-		if strings.HasPrefix(w, "-") || w == "]" {
-			continue
-		}
-		b := path.Base(w)
-		if !slices.Contains(runbookArtifacts, b) && !checkptRE.MatchString(b) {
-			return false
-		}
-		n++
-	}
-	return n > 0
 }
 
 func (f *filler) footer() string {
