@@ -1,6 +1,7 @@
 // Package template fills the difftrain checkout's own checklist template
-// (docs/mvp_smoke_checklist.md) from a run: its metadata rows, and each step row or item whose
-// command the run ran, matched by what the command does.
+// (docs/mvp_smoke_checklist.md) from a run: its metadata rows (meta.go), and each step row or
+// item that names a command, with the section that ran it, matched by what the command does, or
+// NA when this plan does not run it (steps.go).
 package template
 
 import (
