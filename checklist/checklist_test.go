@@ -51,6 +51,7 @@ var recordedCases = []struct {
 	{"run-alone", evidence.Incomplete, nil},
 	{"retry-refused", evidence.Incomplete, nil},
 	{"plan-skip-amp", evidence.Pass, []string{"upstream"}},
+	{"conformance", evidence.Pass, nil},
 	{"lanes-pass", evidence.Pass, []string{"upstream"}},
 	{"lanes-failing-test", evidence.Fail, []string{"upstream"}},
 	{"lanes-all-skipped", evidence.Fail, nil},

@@ -175,10 +175,13 @@ func Build(members []Member, base string) *Report {
 	incomplete := false
 	for i, in := range f.Instances {
 		f.Counts[in.Verdict]++
-		if in.Fixture {
+		if isFixture(in) {
 			f.FixtureRuns++
 		}
-		if in.Verdict != evidence.Missing && !in.GPUUsed {
+		if isConformance(in) {
+			f.ConformanceRuns++
+		}
+		if isCPUOnly(in) {
 			f.CPUOnlyRuns++
 		}
 		incomplete = incomplete || in.Verdict == evidence.Incomplete
@@ -209,7 +212,7 @@ func Build(members []Member, base string) *Report {
 }
 
 // readInstance reads one instance's summary.json. For a MISSING instance it also returns why,
-// with its directory written as <out>: what failureKey groups it by.
+// with its directory written as {out}: what failureKey groups it by.
 func readInstance(in Member, absBase string) (Instance, string) {
 	fi := Instance{Name: in.Name, Dir: relDir(in.Dir, absBase)}
 	sum := filepath.Join(in.Dir, evidence.SummaryFile)
@@ -217,7 +220,7 @@ func readInstance(in Member, absBase string) (Instance, string) {
 		// The paths as the report shows them (fi.Dir), and as the group's key.
 		fi.Verdict, fi.ExitCode = evidence.Missing, 1
 		fi.MissingReason = strings.NewReplacer(sum, path.Join(fi.Dir, evidence.SummaryFile), in.Dir, fi.Dir).Replace(why)
-		return fi, strings.NewReplacer(sum, "<out>/"+evidence.SummaryFile, in.Dir, "<out>").Replace(why)
+		return fi, strings.NewReplacer(sum, "{out}/"+evidence.SummaryFile, in.Dir, "{out}").Replace(why)
 	}
 	switch st, err := os.Stat(in.Dir); {
 	case errors.Is(err, fs.ErrNotExist):
@@ -242,7 +245,7 @@ func readInstance(in Member, absBase string) (Instance, string) {
 	if len(s.Sections) > 0 {
 		fi.Sections = s.Sections
 	}
-	fi.Fixture, fi.GPUUsed = s.Fixture, s.GPUUsed
+	fi.Fixture, fi.Target, fi.Plan, fi.GPUUsed = s.Fixture, s.Target, s.Plan.Name, s.GPUUsed
 	fi.StartedUTC, fi.FinishedUTC, fi.Out = s.StartedUTC, s.FinishedUTC, s.Out
 	fi.FirstFailure, fi.PeakMemMiB = s.FirstFailure, s.PeakMemMiB
 	return fi, ""
@@ -262,7 +265,7 @@ func relDir(dir, absBase string) string {
 
 // failureKey is what a failed instance is grouped by: its first failure's section and that
 // failure's reason, normalised (normaliseReason); for a MISSING instance, why it is missing
-// (missing, with its directory already written as <out>), normalised.
+// (missing, with its directory already written as {out}), normalised.
 func failureKey(in Instance, missing string) (section, reason string) {
 	switch {
 	case in.Verdict == evidence.Missing:
@@ -299,14 +302,17 @@ var (
 // other instance that failed the same way, so that "3 instances: Xid 79 in 04-train" is one
 // group however the nodes are named. The rule, in order:
 //
-//   - the run's own directory becomes <out>: its SMOKE_OUT as summary.json records it (and, for
+//   - the run's own directory becomes {out}: its SMOKE_OUT as summary.json records it (and, for
 //     a MISSING instance, the directory the report looked in: readInstance);
-//   - timestamps become <time>, GPU and MIG UUIDs <uuid>, PCI bus ids <pci>, hex numbers <hex>,
-//     process ids "pid <n>";
-//   - a number with a time unit becomes "<n>s" (an interruption "after 12s" and "after 15s"),
-//     and any other number with a decimal point <n> (memory in an OOM message, a version);
-//   - the instance's name and its host name become <host> where they stand as whole words, when
+//   - timestamps become {time}, GPU and MIG UUIDs {uuid}, PCI bus ids {pci}, hex numbers {hex},
+//     process ids "pid {n}";
+//   - a number with a time unit becomes "{n}s" (an interruption "after 12s" and "after 15s"),
+//     and any other number with a decimal point {n} (memory in an OOM message, a version);
+//   - the instance's name and its host name become {host} where they stand as whole words, when
 //     at least 3 characters long (a shorter one is too likely to be an ordinary word).
+//
+// A placeholder is a word in braces: plain text in markdown, read in fleet.md as it is written
+// (angle brackets would be HTML there, and escaped into entities).
 //
 // Whole numbers stay: an exit code, an Xid, a step or a GPU index is what tells two failures
 // apart. Other paths stay too: a checkout or a file outside the run's directory is the same on
@@ -314,22 +320,22 @@ var (
 func normaliseReason(reason string, in Instance) string {
 	r := reason
 	if out := strings.TrimSuffix(in.Out, "/"); len(out) > 1 {
-		r = strings.ReplaceAll(r, out, "<out>")
+		r = strings.ReplaceAll(r, out, "{out}")
 	}
-	r = reTimestamp.ReplaceAllString(r, "<time>")
-	r = reUUID.ReplaceAllString(r, "<uuid>")
-	r = rePCI.ReplaceAllString(r, "<pci>")
-	r = reHex.ReplaceAllString(r, "<hex>")
-	r = rePID.ReplaceAllString(r, "pid$1<n>")
-	r = reDuration.ReplaceAllString(r, "<n>$1$2")
-	r = reDecimal.ReplaceAllString(r, "<n>")
+	r = reTimestamp.ReplaceAllString(r, "{time}")
+	r = reUUID.ReplaceAllString(r, "{uuid}")
+	r = rePCI.ReplaceAllString(r, "{pci}")
+	r = reHex.ReplaceAllString(r, "{hex}")
+	r = rePID.ReplaceAllString(r, "pid$1{n}")
+	r = reDuration.ReplaceAllString(r, "{n}$1$2")
+	r = reDecimal.ReplaceAllString(r, "{n}")
 	words := []string{in.Name, in.Host}
 	if len(in.Name) < len(in.Host) { // the longer first: a host name often starts with the node's
 		words[0], words[1] = words[1], words[0]
 	}
 	for _, w := range words {
 		if len(w) >= 3 {
-			r = regexp.MustCompile(`\b`+regexp.QuoteMeta(w)+`\b`).ReplaceAllString(r, "<host>")
+			r = regexp.MustCompile(`\b`+regexp.QuoteMeta(w)+`\b`).ReplaceAllString(r, "{host}")
 		}
 	}
 	return r
@@ -370,19 +376,17 @@ func Write(md string, members []Member, opts view.Options) (*Report, []string, e
 }
 
 // Markdown writes fleet.md: the verdict and counts, the banners said once for the whole
-// fleet, the failures grouped by reason, the sections × instances matrix when the fleet has at
-// most MatrixMax instances, and one row per instance.
+// fleet (fixture, conformance, CPU-only runs), the failures grouped by reason, which instance ran
+// which plan when they ran several, the sections × instances matrix (sections in their plans'
+// order) when the fleet has at most MatrixMax instances, and one row per instance.
 func Markdown(b *bytes.Buffer, f *Report, opts view.Options) {
 	n := len(f.Instances)
 	fmt.Fprintf(b, "# difftrain smoke fleet: %s\n\n", view.Plural(n, "instance"))
 	fmt.Fprintf(b, "Verdict: **%s** (%s)\n\n", f.Verdict, Counts(f))
-	if f.FixtureRuns > 0 {
-		fmt.Fprintf(b, "> **FIXTURE RUNS:** %s%s ran the bundled stand-in for difftrain, not a real checkout. These results check the harness, not difftrain.\n\n",
-			ofN(f.FixtureRuns, n), someNames(f, f.FixtureRuns, func(in Instance) bool { return in.Fixture }))
-	}
-	if f.CPUOnlyRuns > 0 {
-		fmt.Fprintf(b, "**CPU only:** %s%s used no GPU.\n\n", ofN(f.CPUOnlyRuns, n),
-			someNames(f, f.CPUOnlyRuns, func(in Instance) bool { return in.Verdict != evidence.Missing && !in.GPUUsed }))
+	for _, bn := range banners {
+		if k := count(f, bn.of); k > 0 {
+			fmt.Fprintf(b, bn.format+"\n\n", ofN(k, n)+someNames(f, k, bn.of))
+		}
 	}
 
 	b.WriteString("## Failures by reason\n\n")
@@ -399,6 +403,7 @@ func Markdown(b *bytes.Buffer, f *Report, opts view.Options) {
 	}
 
 	b.WriteString("\n## Sections × instances\n\n")
+	writePlans(b, f)
 	if n > MatrixMax {
 		fmt.Fprintf(b, "Not drawn: %d instances are more than %d. Each instance's checklist.md has its sections; fleet.json has them all.\n", n, MatrixMax)
 	} else {
@@ -432,17 +437,91 @@ func Markdown(b *bytes.Buffer, f *Report, opts view.Options) {
 		opts.Time().Format("2006-01-02 15:04:05 UTC"), evidence.SummaryFile)
 }
 
-// writeFleetMatrix writes each section's result per instance, and the verdicts.
-func writeFleetMatrix(b *bytes.Buffer, f *Report) {
-	var ids []string
+// banners are what fleet.md says once for the whole fleet, above the failures, each when it is
+// true of some instance (of): format's %s is how many, and which when they are few.
+var banners = []struct {
+	of     func(Instance) bool
+	format string
+}{
+	{isFixture, "> **FIXTURE RUNS:** %s ran the bundled stand-in for difftrain, not a real checkout. These results check the harness, not difftrain."},
+	{isConformance, "> **CONFORMANCE RUNS:** %s ran difftrain with stand-in model packages: its own code ran, but not the model libraries it ships with."},
+	{isCPUOnly, "**CPU only:** %s used no GPU."},
+}
+
+func isFixture(in Instance) bool { return in.Fixture }
+
+// isConformance is a run of difftrain with the stand-in model packages (make conformance).
+func isConformance(in Instance) bool { return in.Target == evidence.TargetStandins }
+
+func isCPUOnly(in Instance) bool { return in.Verdict != evidence.Missing && !in.GPUUsed }
+
+// count is how many instances of is true of.
+func count(f *Report, of func(Instance) bool) int {
+	k := 0
 	for _, in := range f.Instances {
-		for _, s := range in.Sections {
-			if !slices.Contains(ids, s.ID) {
-				ids = append(ids, s.ID)
-			}
+		if of(in) {
+			k++
 		}
 	}
-	slices.SortStableFunc(ids, func(a, b string) int { return cmp.Or(naturalCompare(a, b), strings.Compare(a, b)) })
+	return k
+}
+
+// writePlans says, when the instances ran more than one plan, which ran which: the matrix then
+// holds sections that some instances' plans do not have.
+func writePlans(b *bytes.Buffer, f *Report) {
+	var plans []string
+	who := map[string][]string{}
+	for _, in := range f.Instances {
+		if in.Plan == "" {
+			continue
+		}
+		if who[in.Plan] == nil {
+			plans = append(plans, in.Plan)
+		}
+		who[in.Plan] = append(who[in.Plan], in.Name)
+	}
+	if len(plans) < 2 {
+		return
+	}
+	parts := make([]string, len(plans))
+	for i, p := range plans {
+		parts[i] = view.Text(nameList(who[p]) + ": " + p)
+	}
+	fmt.Fprintf(b, "The instances ran %d plans. %s. A section that is not in an instance's plan is —.\n\n", len(plans), strings.Join(parts, "; "))
+}
+
+// mergeOrder is one order of the sections that keeps each instance's (its plan's) order: a
+// section not yet listed goes just before the next of its own order that is, else at the end.
+// The sections that plans share are listed once; each plan's own follow its order.
+func mergeOrder(orders [][]string) []string {
+	var out []string
+	for _, order := range orders {
+		for i, id := range order {
+			if slices.Contains(out, id) {
+				continue
+			}
+			at := len(out)
+			for _, next := range order[i+1:] {
+				if j := slices.Index(out, next); j >= 0 {
+					at = j
+					break
+				}
+			}
+			out = slices.Insert(out, at, id)
+		}
+	}
+	return out
+}
+
+// writeFleetMatrix writes each section's result per instance, and the verdicts.
+func writeFleetMatrix(b *bytes.Buffer, f *Report) {
+	orders := make([][]string, len(f.Instances))
+	for i, in := range f.Instances {
+		for _, s := range in.Sections {
+			orders[i] = append(orders[i], s.ID)
+		}
+	}
+	ids := mergeOrder(orders)
 	names := []string{"Section"}
 	for _, in := range f.Instances {
 		names = append(names, view.Text(in.Name))
@@ -565,11 +644,13 @@ type Report struct {
 	ExitCode int    `json:"exit_code"`
 	// Counts are the instances per verdict (PASS, FAIL, INTERRUPTED, INCOMPLETE, MISSING).
 	Counts map[string]int `json:"counts"`
-	// FixtureRuns and CPUOnlyRuns count the instances that ran the bundled fixture, not a
-	// difftrain checkout, and those whose training used no GPU.
-	FixtureRuns int        `json:"fixture_runs"`
-	CPUOnlyRuns int        `json:"cpu_only_runs"`
-	Instances   []Instance `json:"instances"`
+	// FixtureRuns, ConformanceRuns and CPUOnlyRuns count the instances that ran the bundled
+	// fixture, not a difftrain checkout; those that ran difftrain with the stand-in model
+	// packages (make conformance); and those whose training used no GPU.
+	FixtureRuns     int        `json:"fixture_runs"`
+	ConformanceRuns int        `json:"conformance_runs"`
+	CPUOnlyRuns     int        `json:"cpu_only_runs"`
+	Instances       []Instance `json:"instances"`
 	// Failures are the failed, interrupted and MISSING instances grouped by their first
 	// failure's section and its reason with the node-specific parts normalised away, most
 	// instances first.
@@ -588,14 +669,18 @@ type Instance struct {
 	MissingReason string `json:"missing_reason,omitempty"`
 	Host          string `json:"host,omitempty"`
 	// GPU is the GPUs in a few words ("8× NVIDIA H100 80GB HBM3"); "" when NVML saw none.
-	GPU         string                `json:"gpu,omitempty"`
-	GPUs        []evidence.SummaryGPU `json:"gpus,omitempty"`
-	Driver      string                `json:"driver,omitempty"`
-	Fixture     bool                  `json:"fixture"`
-	GPUUsed     bool                  `json:"gpu_used"`
-	StartedUTC  string                `json:"started_utc,omitempty"`
-	FinishedUTC string                `json:"finished_utc,omitempty"`
-	Out         string                `json:"out,omitempty"` // SMOKE_OUT as the run recorded it
+	GPU     string                `json:"gpu,omitempty"`
+	GPUs    []evidence.SummaryGPU `json:"gpus,omitempty"`
+	Driver  string                `json:"driver,omitempty"`
+	Fixture bool                  `json:"fixture"`
+	// Target is what ran, as summary.json says: difftrain, difftrain+standins or fixture.
+	Target string `json:"target,omitempty"`
+	// Plan is the name of the plan it ran.
+	Plan        string `json:"plan,omitempty"`
+	GPUUsed     bool   `json:"gpu_used"`
+	StartedUTC  string `json:"started_utc,omitempty"`
+	FinishedUTC string `json:"finished_utc,omitempty"`
+	Out         string `json:"out,omitempty"` // SMOKE_OUT as the run recorded it
 	// FirstFailure is the first section that failed or was interrupted, as in summary.json.
 	FirstFailure *evidence.SummarySection `json:"first_failure,omitempty"`
 	PeakMemMiB   string                   `json:"peak_mem_mib,omitempty"`

@@ -85,9 +85,9 @@ func TestFleetGoldens(t *testing.T) {
 	}
 	wantGroups := []group{
 		{"FAIL", "04-train", "exit code 1: RuntimeError: injected failure (FIXTURE_FAIL)", "node2 node4"},
-		{"FAIL", "04-train", "exit code 1: torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate <n> MiB (GPU 0; <n> GiB total capacity; <n> GiB already allocated; <n> MiB free; <n> GiB reserved in total by PyTorch)", "node5"},
-		{"INTERRUPTED", "04-train", "interrupted after <n>s", "node6"},
-		{"MISSING", "", "no <out>/summary.json: the run did not end, or was never rendered", "node8"},
+		{"FAIL", "04-train", "exit code 1: torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate {n} MiB (GPU 0; {n} GiB total capacity; {n} GiB already allocated; {n} MiB free; {n} GiB reserved in total by PyTorch)", "node5"},
+		{"INTERRUPTED", "04-train", "interrupted after {n}s", "node6"},
+		{"MISSING", "", "no {out}/summary.json: the run did not end, or was never rendered", "node8"},
 	}
 	if !reflect.DeepEqual(groups, wantGroups) {
 		t.Errorf("failure groups:\n%q\nwant\n%q", groups, wantGroups)
@@ -137,7 +137,7 @@ func TestFleetNamedNodes(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("instances %q, want %q", got, want)
 	}
-	if f.ExitCode != 1 || len(f.Failures) != 1 || f.Failures[0].Reason != "no evidence directory <out>" {
+	if f.ExitCode != 1 || len(f.Failures) != 1 || f.Failures[0].Reason != "no evidence directory {out}" {
 		t.Errorf("exit code %d, failures %+v", f.ExitCode, f.Failures)
 	}
 	for _, bad := range [][]string{{"../x"}, {"a/b"}, {""}, {"n1", "n1"}} {
@@ -210,17 +210,17 @@ func TestNormaliseReason(t *testing.T) {
 	in := Instance{Name: "gpu-node-017", Host: "gpu-node-017.cluster", Out: "/shared/42/gpu-node-017"}
 	for _, c := range []struct{ reason, want string }{
 		{"Xid 79 (PCI:0000:3b:00.0) on gpu-node-017: GPU has fallen off the bus",
-			"Xid 79 (PCI:<pci>) on <host>: GPU has fallen off the bus"},
-		{"Xid 48 (PCI:0000:3b:00.0): DBE", "Xid 48 (PCI:<pci>): DBE"}, // another Xid: not the same group
+			"Xid 79 (PCI:{pci}) on {host}: GPU has fallen off the bus"},
+		{"Xid 48 (PCI:0000:3b:00.0): DBE", "Xid 48 (PCI:{pci}): DBE"}, // another Xid: not the same group
 		{"exit code 1: CUDA error: an illegal memory access was encountered; log: /shared/42/gpu-node-017/logs/04-train.log",
-			"exit code 1: CUDA error: an illegal memory access was encountered; log: <out>/logs/04-train.log"},
-		{"loss is NaN, first: 2026-12-01 00:53:21,170 - INFO - step=1 loss=nan", "loss is NaN, first: <time> - INFO - step=1 loss=nan"},
-		{"interrupted after 12s", "interrupted after <n>s"},
-		{"timed out after 1.5 s", "timed out after <n> s"},
-		{"killed by SIGKILL (pid 48213): the OOM killer?", "killed by SIGKILL (pid <n>): the OOM killer?"},
-		{"GPU GPU-8f2d0c4e-1a2b-4c3d-9e8f-0123456789ab lost at 0x7f3a9c000000", "GPU <uuid> lost at <hex>"},
-		{"host gpu-node-017.cluster is not in the allow list", "host <host> is not in the allow list"},
-		{"Tried to allocate 20.00 MiB (GPU 0; 23.65 GiB total capacity)", "Tried to allocate <n> MiB (GPU 0; <n> GiB total capacity)"},
+			"exit code 1: CUDA error: an illegal memory access was encountered; log: {out}/logs/04-train.log"},
+		{"loss is NaN, first: 2026-12-01 00:53:21,170 - INFO - step=1 loss=nan", "loss is NaN, first: {time} - INFO - step=1 loss=nan"},
+		{"interrupted after 12s", "interrupted after {n}s"},
+		{"timed out after 1.5 s", "timed out after {n} s"},
+		{"killed by SIGKILL (pid 48213): the OOM killer?", "killed by SIGKILL (pid {n}): the OOM killer?"},
+		{"GPU GPU-8f2d0c4e-1a2b-4c3d-9e8f-0123456789ab lost at 0x7f3a9c000000", "GPU {uuid} lost at {hex}"},
+		{"host gpu-node-017.cluster is not in the allow list", "host {host} is not in the allow list"},
+		{"Tried to allocate 20.00 MiB (GPU 0; 23.65 GiB total capacity)", "Tried to allocate {n} MiB (GPU 0; {n} GiB total capacity)"},
 		{"exit code 2: No module named 'datasets'", "exit code 2: No module named 'datasets'"},
 	} {
 		if got := normaliseReason(c.reason, in); got != c.want {
@@ -315,9 +315,9 @@ func TestFleet1000(t *testing.T) {
 		got = append(got, group{g.Verdict, g.Section, g.Reason, len(g.Instances)})
 	}
 	want := []group{
-		{"FAIL", "04-train", "Xid 79 (PCI:<pci>) on <host>: GPU has fallen off the bus; log: <out>/logs/04-train.log", xid},
-		{"INTERRUPTED", "04-train", "interrupted after <n>s", interrupted},
-		{"MISSING", "", "no <out>/summary.json: the run did not end, or was never rendered", missing},
+		{"FAIL", "04-train", "Xid 79 (PCI:{pci}) on {host}: GPU has fallen off the bus; log: {out}/logs/04-train.log", xid},
+		{"INTERRUPTED", "04-train", "interrupted after {n}s", interrupted},
+		{"MISSING", "", "no {out}/summary.json: the run did not end, or was never rendered", missing},
 	}
 	slices.SortStableFunc(want, func(a, b group) int { return b.n - a.n })
 	if !reflect.DeepEqual(got, want) {
@@ -352,7 +352,7 @@ func TestFleet1000(t *testing.T) {
 	if longest > 400 {
 		t.Errorf("fleet.md's longest line has %d characters", longest)
 	}
-	if !strings.Contains(md, fmt.Sprintf("- **%d instances** FAIL in `04-train`: Xid 79 (PCI:&lt;pci&gt;) on &lt;host&gt;: GPU has fallen off the bus; log: &lt;out&gt;/logs/04-train.log — gpu-node-0009, gpu-node-0019, ", xid)) ||
+	if !strings.Contains(md, fmt.Sprintf("- **%d instances** FAIL in `04-train`: Xid 79 (PCI:{pci}) on {host}: GPU has fallen off the bus; log: {out}/logs/04-train.log — gpu-node-0009, gpu-node-0019, ", xid)) ||
 		!strings.Contains(md, fmt.Sprintf(", … and %d more (fleet.json lists them all)\n", xid-maxGroupNames)) {
 		t.Error("fleet.md's Xid group is not one line naming the first nodes and counting the rest")
 	}

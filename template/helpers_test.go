@@ -2,6 +2,7 @@ package template
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/difftrain/gpusmoke/evidence"
@@ -36,4 +37,33 @@ func section(t *testing.T, e *view.Evidence, number string) evidence.Section {
 	}
 	t.Fatalf("no section %s", number)
 	return evidence.Section{}
+}
+
+// stepRow is one filled step row of a template table (| Step | Command | Expected | Result | Notes |).
+type stepRow struct{ line, step, command, result, notes string }
+
+// stepRows are the rows of out's step tables whose Command cell holds a code span.
+func stepRows(out string) []stepRow {
+	var rows []stepRow
+	for _, line := range strings.Split(out, "\n") {
+		cells, _, _ := splitRow(line)
+		if len(cells) != 5 || !strings.Contains(cells[1], "`") {
+			continue
+		}
+		rows = append(rows, stepRow{line, strings.TrimSpace(cells[0]), strings.TrimSpace(cells[1]),
+			strings.TrimSpace(cells[3]), strings.TrimSpace(cells[4])})
+	}
+	return rows
+}
+
+// row is the step row of that Step cell.
+func row(t *testing.T, out, step string) stepRow {
+	t.Helper()
+	for _, r := range stepRows(out) {
+		if r.step == step {
+			return r
+		}
+	}
+	t.Fatalf("no step row %q in:\n%s", step, out)
+	return stepRow{}
 }

@@ -1,18 +1,15 @@
 // Package template fills the difftrain checkout's own checklist template
-// (docs/mvp_smoke_checklist.md) from a run: its metadata rows, and each step row or item whose
-// command the run ran, matched by what the command does.
+// (docs/mvp_smoke_checklist.md) from a run: its metadata rows (meta.go), and each step row or
+// item that names a command, with the section that ran it, matched by what the command does, or
+// NA when this plan does not run it (steps.go).
 package template
 
 import (
 	"fmt"
-	"path"
 	"regexp"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/difftrain/gpusmoke/evidence"
-	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/view"
 )
 
@@ -27,9 +24,12 @@ import (
 //     ticked when their step passed and followed by " — RESULT: notes".
 //   - "none" when it has neither: the copy only gets the banner and the footer.
 //
-// Commands match after NormalizeCommand. A row whose command did not run keeps a blank Result
-// and says so in its Notes; a row for a step that ran a deviating command is NA with the reason.
-// Text outside tables and list items, and everything inside fenced code blocks, is kept as is.
+// Every row or item whose command the template names gets a result and says what ran: the
+// section that ran it (and its own command, when its words differ); or NA, "not in this plan",
+// with the sections that did its work in its place (outcome). The copy opens, as the run's
+// other documents do, with the CPU-only line and the banners, and its footer states the
+// verdict as they do. Text outside tables and list items, and everything inside fenced code
+// blocks, is kept as is.
 func FillTemplate(tmpl []byte, e *view.Evidence, opts view.Options) ([]byte, string) {
 	text := string(tmpl)
 	crlf := strings.Contains(text, "\r\n")
@@ -65,7 +65,7 @@ func FillTemplate(tmpl []byte, e *view.Evidence, opts view.Options) ([]byte, str
 	}
 
 	out := strings.Join(lines, "\n")
-	out = e.Banners() + out
+	out = e.CPUOnly() + e.Banners() + out // the top every document of the run has
 	if !strings.HasSuffix(out, "\n") {
 		out += "\n"
 	}
@@ -267,13 +267,9 @@ func (f *filler) fillRow(line string, r roles) string {
 
 	if key, ok := get(r.field); ok {
 		if val, ok := get(r.value); ok && isBlank(val) {
-			if v, code, known := f.meta(key); known {
+			if m := f.meta(key); m.ok {
 				f.table = true
-				if code {
-					set(r.value, view.Code(v))
-				} else {
-					set(r.value, view.Text(v))
-				}
+				set(r.value, m.markdown())
 				changed = true
 			}
 		}
@@ -284,13 +280,9 @@ func (f *filler) fillRow(line string, r roles) string {
 		if len(cands) > 0 && r.result < len(cells) && isBlank(res) {
 			f.table = true
 			result, note := f.outcome(cands)
-			if result != "" {
-				set(r.result, result)
-			} else if strings.TrimSpace(res) != "" {
-				set(r.result, "")
-			}
+			set(r.result, result)
 			if n, ok := get(r.notes); ok {
-				set(r.notes, appendNote(n, view.Text(note)))
+				set(r.notes, appendNote(n, note))
 			}
 			changed = true
 		}
@@ -331,28 +323,20 @@ func (f *filler) fillBullet(line string) string {
 		if result == evidence.Pass {
 			mark = "x"
 		}
-		suffix := ""
-		switch {
-		case result != "" && note != "":
-			suffix = " — " + result + ": " + view.Text(note)
-		case result != "":
-			suffix = " — " + result
-		default:
-			suffix = " — " + view.Text(note)
+		suffix := " — " + result
+		if note != "" {
+			suffix += ": " + note
 		}
 		return m[1] + "[" + mark + "]" + m[3] + strings.TrimRight(m[4], " ") + suffix
 	}
 	if m := fieldRE.FindStringSubmatch(line); m != nil {
-		v, code, known := f.meta(m[3])
-		if !known {
+		v := f.meta(m[3])
+		if !v.ok {
 			return line
 		}
 		f.bullets = true
 		head := strings.TrimRight(strings.TrimSuffix(strings.TrimRight(line, " \t"), m[6]), " \t")
-		if code {
-			return head + " " + view.Code(v)
-		}
-		return head + " " + view.Text(v)
+		return head + " " + v.markdown()
 	}
 	return line
 }
@@ -375,484 +359,6 @@ func commandCandidates(cell string) []string {
 		}
 	}
 	return out
-}
-
-// outcome is what a template row or item whose command cell names cands records: its result
-// word (PASS, FAIL or NA; empty when no step ran its command) and a note. A row is matched by
-// what its command does (role) before its exact words: the template's commands need not be
-// the plan's.
-func (f *filler) outcome(cands []string) (result, note string) {
-	e := f.e
-	for _, c := range cands {
-		if result, note, ok := f.role(c); ok {
-			return result, note
-		}
-	}
-	for _, c := range cands {
-		for _, s := range e.Sections {
-			if s.Command != "" && NormalizeCommand(s.Command) == c {
-				return f.sectionOutcome(s, "")
-			}
-		}
-	}
-	// Artifact rows: every candidate names a file the runbook's step 5 checks.
-	allArtifacts := true
-	for _, c := range cands {
-		if !isArtifactCheck(c) {
-			allArtifacts = false
-		}
-	}
-	if s, ok := f.named(artifactSectionName); ok && allArtifacts {
-		kept := ""
-		if w := strings.Fields(cands[0]); len(cands) == 1 && len(w) == 1 {
-			if fl, ok := f.copyOf(w[0]); ok {
-				kept = fmt.Sprintf("kept as %s (sha256 %s…)", fl.Path, fl.SHA256[:12])
-			} else {
-				kept = "no copy in " + evidence.CopiesDir + "/"
-			}
-		}
-		return f.sectionOutcome(s, kept)
-	}
-	for _, c := range cands {
-		// nvidia-smi: the preflight records its output.
-		if w := strings.Fields(c); len(w) > 0 && w[0] == "nvidia-smi" {
-			if s, ok := f.section("00"); ok {
-				if !e.HasSMI {
-					f.used[s.Section] = true
-					return evidence.NA, "nvidia-smi output not recorded"
-				}
-				if e.Env == nil || !e.Env.NVML.Available {
-					f.used[s.Section] = true
-					return evidence.Fail, "no GPU visible: " + firstLine(e.SMI) + "; output in " + e.OutPath(evidence.NvidiaSMIFile)
-				}
-				return f.sectionOutcome(s, "output in "+e.OutPath(evidence.NvidiaSMIFile))
-			}
-		}
-		// Preparing an AMP config: the AMP section writes its own temporary config.
-		if s, ok := f.prepSection(c); ok {
-			extra := "done by " + s.ID() + " itself"
-			for _, t := range e.Run.TempConfigs {
-				if path.Base(t) == configBase(s.Command) {
-					extra += " (" + t + ")"
-				}
-			}
-			return f.sectionOutcome(s, extra)
-		}
-	}
-	// The runbook's command for a step that ran a deviating one.
-	for _, c := range cands {
-		for _, d := range e.Deviations() {
-			runbook := d.Runbook
-			if runbook == "" || NormalizeCommand(runbook) != c {
-				continue
-			}
-			if s, ok := f.section(d.Section); ok {
-				f.used[s.Section] = true
-				return evidence.NA, fmt.Sprintf("not run as written: %s ran %s instead (deviation: %s); that step: %s",
-					s.ID(), view.OrDash(s.Command), view.OrDash(d.Reason), s.Result)
-			}
-		}
-	}
-	return "", "not run by the harness"
-}
-
-// role matches a template command to what the run did by what the command does, not its exact
-// words: an editable install of the checkout (whatever its extras), the repo-root check, the
-// CUDA probe, and an AMP run (the template runs the tracked config after editing it by hand;
-// the harness runs a temporary copy, as the runbook requires).
-func (f *filler) role(c string) (result, note string, ok bool) {
-	e := f.e
-	w := shellWords(c)
-	switch {
-	case len(w) > 0 && w[0] == "pwd" && len(w) == 1:
-		if e.Run.DifftrainDir == "" {
-			return evidence.NA, "the checkout's path was not recorded", true
-		}
-		return evidence.Pass, fmt.Sprintf("commands ran in the workspace %s, the parent of the checkout %s", e.Run.Workspace, e.Run.DifftrainDir), true
-	case strings.Contains(c, "torch.cuda.is_available"):
-		if s, found := f.named("preflight"); found {
-			f.used[s.Section] = true
-		}
-		if e.Env == nil || e.Env.Python.Torch.Version == "" {
-			return evidence.NA, "preflight's probe of torch was not recorded", true
-		}
-		t := e.Env.Python.Torch
-		if t.Version == gpuenv.NotInstalled {
-			return evidence.NA, "torch was not installed at preflight (" + e.Run.Python + ")", true
-		}
-		res := evidence.Fail
-		if t.CUDAAvailable {
-			res = evidence.Pass
-		}
-		return res, fmt.Sprintf("preflight's probe: torch %s says %s", t.Version, pyBool(t.CUDAAvailable)), true
-	case slices.Contains(w, "pip") && slices.Contains(w, "install") && slices.ContainsFunc(w, isCheckoutSpec):
-		s, found := f.named("install")
-		if !found {
-			return "", "", false
-		}
-		res, n := f.sectionOutcome(s, "")
-		if cmd := s.Command; cmd != "" && NormalizeCommand(cmd) != c {
-			n += "; the harness ran " + cmd
-		}
-		return res, n, true
-	case pytestArgs(w) != nil:
-		// A pytest lane: the template runs `pytest ...`, the plan `python -m pytest ...`.
-		for _, s := range e.Sections {
-			if a := pytestArgs(shellWords(NormalizeCommand(s.Command))); a != nil && slices.Equal(a, pytestArgs(w)) {
-				res, n := f.sectionOutcome(s, "")
-				return res, n, true
-			}
-		}
-	case slices.ContainsFunc(w, func(a string) bool { return path.Base(a) == "train_text_to_image.py" }):
-		out := flagOf(c, "--output-dir")
-		for _, p := range []string{"fp16", "bf16"} {
-			if strings.HasSuffix(path.Clean(out), "_"+p) && !strings.Contains(configBase(c), p) {
-				s, found := f.named("amp-" + p)
-				if !found {
-					return "", "", false
-				}
-				res, n := f.sectionOutcome(s, fmt.Sprintf("the harness ran a temporary config %s with train.precision: %s instead of editing the tracked config",
-					view.OrDash(flagOf(s.Command, "--config")), p))
-				return res, n, true
-			}
-		}
-	}
-	return "", "", false
-}
-
-// pytestArgs are the arguments of a pytest command (`pytest ...` or `python -m pytest ...`)
-// but the options the suite adds to a lane (evidence.LaneFlags), or nil when w runs no pytest.
-func pytestArgs(w []string) []string {
-	for i, a := range w {
-		if a == "pytest" && (i == 0 || i >= 2 && w[i-1] == "-m") {
-			args := []string{}
-			for j := i + 1; j < len(w); j++ {
-				if slices.Contains(evidence.LaneFlags, w[j]) {
-					j++
-					continue
-				}
-				args = append(args, w[j])
-			}
-			return args
-		}
-	}
-	return nil
-}
-
-// isCheckoutSpec says whether a pip argument installs the difftrain checkout: "./difftrain",
-// "./difftrain[text2image]", ".[text2image,dev]".
-func isCheckoutSpec(a string) bool {
-	base, _, _ := strings.Cut(a, "[")
-	base = strings.TrimSuffix(base, "/")
-	return path.Base(base) == "difftrain" || base == "."
-}
-
-// firstLine is the first non-blank line of text, trimmed.
-func firstLine(text string) string {
-	for _, l := range strings.Split(text, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			return l
-		}
-	}
-	return ""
-}
-
-func pyBool(b bool) string {
-	if b {
-		return "True"
-	}
-	return "False"
-}
-
-func (f *filler) section(number string) (evidence.Section, bool) {
-	for _, s := range f.e.Sections {
-		if s.Section == number {
-			return s, true
-		}
-	}
-	return evidence.Section{}, false
-}
-
-// named is the section of that name.
-func (f *filler) named(name string) (evidence.Section, bool) {
-	for _, s := range f.e.Sections {
-		if s.Name == name {
-			return s, true
-		}
-	}
-	return evidence.Section{}, false
-}
-
-// copyOf is the evidence copy of a runbook artifact path such as ./difftrain/_tmp_run/env.json:
-// artifacts/<section>/<name>, copied by the section whose command writes into that directory.
-func (f *filler) copyOf(p string) (view.File, bool) {
-	dir := path.Clean(path.Dir(p))
-	var best view.File
-	for _, fl := range f.e.Files {
-		if fl.Missing || path.Base(fl.Path) != path.Base(p) || path.Dir(path.Dir(fl.Path)) != evidence.CopiesDir {
-			continue
-		}
-		for _, s := range f.e.Sections {
-			if s.ID() == path.Base(path.Dir(fl.Path)) && path.Clean(flagOf(s.Command, "--output-dir")) == dir &&
-				(best.Path == "" || fl.Path > best.Path) {
-				best = fl // the latest section's: training overwrites validation's files of the same name
-			}
-		}
-	}
-	return best, best.Path != ""
-}
-
-// flagOf is the value after flag in a command line, or "".
-func flagOf(cmd, flag string) string {
-	w := shellWords(cmd)
-	for i := 0; i+1 < len(w); i++ {
-		if w[i] == flag {
-			return w[i+1]
-		}
-	}
-	return ""
-}
-
-// configBase is the base name of a command's --config value.
-func configBase(cmd string) string {
-	if v := flagOf(cmd, "--config"); v != "" {
-		return path.Base(v)
-	}
-	return ""
-}
-
-// prepSection is the AMP section that does what candidate c prepares by hand: copying the
-// smoke config to the AMP section's temporary config, or editing train.precision.
-func (f *filler) prepSection(c string) (evidence.Section, bool) {
-	w := strings.Fields(c)
-	if len(w) >= 3 && w[0] == "cp" {
-		target := path.Base(w[len(w)-1])
-		for _, s := range f.e.Sections {
-			if s.Command != "" && configBase(s.Command) == target {
-				return s, true
-			}
-		}
-		return evidence.Section{}, false
-	}
-	if strings.Contains(c, "train.precision") {
-		for _, s := range f.e.Sections {
-			if strings.Contains(configBase(s.Command), "fp16") {
-				return s, true
-			}
-		}
-	}
-	return evidence.Section{}, false
-}
-
-func (f *filler) sectionOutcome(s evidence.Section, extra string) (string, string) {
-	f.used[s.Section] = true
-	parts := []string{s.ID()}
-	result := s.Result
-	switch s.Result {
-	case evidence.Pass, evidence.Fail:
-	default: // NA, SKIPPED, INTERRUPTED, NOT RUN
-		parts[0] += " " + s.Result
-		result = evidence.NA
-	}
-	if s.Duration != "" {
-		parts[0] += " in " + s.Duration + " s"
-	}
-	var notes []string
-	if n := view.Notes(s); n != "" {
-		notes = append(notes, n)
-	}
-	if extra != "" {
-		notes = append(notes, extra)
-	}
-	return result, strings.Join(append(parts, f.once(notes)...), "; ")
-}
-
-// artifactSectionName is the section that checks difftrain's output files; a template row
-// whose command cell only names those files is matched to it.
-const artifactSectionName = "artifacts"
-
-// runbookArtifacts are the repro files the runbook's step 5 lists (the checkpoints match checkptRE).
-var runbookArtifacts = []string{"env.json", "config.resolved.yaml", "run_manifest.json"}
-
-func isArtifactCheck(c string) bool {
-	words := strings.Fields(c)
-	if len(words) > 0 && slices.Contains([]string{"ls", "stat", "test", "[", "sha256sum", "du", "file"}, words[0]) {
-		words = words[1:]
-	}
-	n := 0
-	for _, w := range words {
-		if strings.HasPrefix(w, "-") || w == "]" {
-			continue
-		}
-		b := path.Base(w)
-		if !slices.Contains(runbookArtifacts, b) && !checkptRE.MatchString(b) {
-			return false
-		}
-		n++
-	}
-	return n > 0
-}
-
-// meta is the value for a Run Metadata field or an environment bullet, and whether to show
-// it as code. known is false for a field it does not fill.
-func (f *filler) meta(field string) (value string, code, known bool) {
-	e := f.e
-	k := strings.ToLower(strings.TrimSpace(strings.Trim(strings.TrimSpace(field), "*_:")))
-	k = strings.Join(strings.Fields(k), " ")
-	env := e.Env
-	nr := func(v string) string {
-		if v == "" {
-			return view.NotRecorded
-		}
-		return v
-	}
-	switch {
-	case k == "date" || k == "date (utc)" || k == "run date" || k == "date/time":
-		t, _ := time.Parse(time.RFC3339, e.Run.StartedUTC)
-		return t.UTC().Format("2006-01-02 15:04 UTC"), false, true
-	case k == "operator" || k == "tester" || k == "test engineer":
-		if f.opts.Operator == "" {
-			return "", false, false
-		}
-		return f.opts.Operator, false, true
-	case k == "location" || k == "region" || k == "cloud":
-		if f.opts.Location != "" {
-			return f.opts.Location, false, true
-		}
-		if env == nil || env.Host.SysVendor == "" {
-			return "", false, false
-		}
-		return env.Host.SysVendor, false, true
-	case k == "machine" || k == "instance" || k == "host" || k == "instance type":
-		if env == nil {
-			return view.NotRecorded, false, true
-		}
-		v := env.Host.Hostname
-		if inst := strings.TrimSpace(env.Host.SysVendor + " " + env.Host.ProductName); inst != "" {
-			v = strings.TrimSpace(v + " (" + inst + ")")
-		}
-		return nr(v), false, true
-	case k == "vram" || k == "gpu memory":
-		if env == nil || len(env.NVML.GPUs) == 0 {
-			return view.NotRecorded, false, true
-		}
-		return view.MiB(env.NVML.GPUs[0].MemoryTotalBytes), false, true
-	case strings.HasPrefix(k, "gpu"):
-		return e.GPUShort(), false, true
-	case strings.Contains(k, "driver"):
-		if env == nil {
-			return view.NotRecorded, false, true
-		}
-		return nr(env.NVML.DriverVersion), false, true
-	case k == "cudnn" || k == "cudnn version":
-		if env == nil {
-			return view.NotRecorded, false, true
-		}
-		return nr(env.Python.Torch.CuDNN), false, true
-	case strings.HasPrefix(k, "cuda"):
-		if env == nil {
-			return view.NotRecorded, false, true
-		}
-		var parts []string
-		if env.NVML.CUDADriverVersion != "" {
-			parts = append(parts, env.NVML.CUDADriverVersion+" (driver)")
-		}
-		if env.Python.Torch.CUDA != "" {
-			parts = append(parts, env.Python.Torch.CUDA+" (torch build)")
-		}
-		return nr(strings.Join(parts, "; ")), false, true
-	case k == "python" || k == "python version":
-		v := ""
-		if env != nil {
-			v = env.Python.Version
-		}
-		if e.Run.Python != "" {
-			v = strings.TrimSpace(v + " (" + e.Run.Python + ")")
-		}
-		return nr(v), false, true
-	case k == "pytorch" || k == "pytorch version" || k == "torch" || k == "torch version":
-		if env == nil {
-			return view.NotRecorded, false, true
-		}
-		return nr(env.Python.Torch.Version), false, true
-	case k == "os" || k == "os version" || k == "operating system":
-		if env == nil {
-			return view.NotRecorded, false, true
-		}
-		v := env.Host.OS
-		if env.Host.Kernel != "" {
-			v += ", kernel " + env.Host.Kernel
-		}
-		return nr(v), false, true
-	case k == "repo path" || k == "repository path" || k == "repo" || k == "repository" || k == "difftrain path":
-		return e.Run.DifftrainDir, true, e.Run.DifftrainDir != ""
-	case k == "git commit" || k == "commit" || k == "git sha":
-		if !e.Run.Git.IsRepo {
-			return e.GitState(), false, true
-		}
-		return strings.TrimSpace(e.Run.Git.Commit + view.Paren(e.Run.Git.Branch)), false, true
-	case strings.HasPrefix(k, "working tree clean") || strings.HasPrefix(k, "clean working tree") || strings.HasPrefix(k, "tree clean"):
-		switch {
-		case !e.Run.Git.IsRepo:
-			return "NA (not a git repository)", false, true
-		case e.Run.Git.Clean:
-			return "Y", false, true
-		}
-		return "N", false, true
-	case strings.HasPrefix(k, "overall") || k == "verdict":
-		return e.VerdictText(), false, true
-	case strings.Contains(k, "warning") && (strings.Contains(k, "nan") || strings.Contains(k, "fail")):
-		return "warnings: " + e.Warnings() + "; NaNs: " + e.NaNs() + "; failures: " + failures(e), false, true
-	case strings.Contains(k, "artifact") || strings.Contains(k, "log path") || k == "logs":
-		return fmt.Sprintf("checklist %s; logs %s; artifacts %s", e.OutPath(evidence.ChecklistFile),
-			e.OutPath(evidence.LogsDir+"/"), e.OutPath(evidence.CopiesDir+"/")), false, true
-	case strings.HasPrefix(k, "deviation"):
-		return deviations(e), false, true
-	case k == "warnings":
-		return e.Warnings(), false, true
-	case k == "nans" || k == "nan" || k == "nan losses":
-		return e.NaNs(), false, true
-	case k == "failures" || k == "errors" || k == "issues encountered" || k == "issues":
-		return failures(e), false, true
-	}
-	if env != nil {
-		var pkgs []string
-		for _, w := range strings.FieldsFunc(k, func(r rune) bool { return r == '/' || r == ',' || r == ' ' }) {
-			for _, p := range view.EnvPackages {
-				if strings.EqualFold(w, p) {
-					pkgs = append(pkgs, p+" "+nr(env.Python.Packages[p]))
-				}
-			}
-		}
-		if len(pkgs) > 0 {
-			return strings.Join(pkgs, " / "), false, true
-		}
-	}
-	return "", false, false
-}
-
-// deviations is each deviation's section and reason, joined; "none" when the plan has none.
-func deviations(e *view.Evidence) string {
-	var parts []string
-	for _, d := range e.Deviations() {
-		parts = append(parts, view.DeviationID(d)+": "+view.OrDash(d.Reason))
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, "; ")
-}
-
-// failures is each failure, joined; "none" when nothing failed.
-func failures(e *view.Evidence) string {
-	var parts []string
-	for _, f := range e.Failures() {
-		parts = append(parts, f.Where+" "+f.Result+": "+f.Reason)
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, "; ")
 }
 
 func (f *filler) footer() string {

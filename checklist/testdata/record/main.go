@@ -43,6 +43,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/difftrain/gpusmoke"
 	"github.com/difftrain/gpusmoke/evidence"
 )
 
@@ -65,6 +66,9 @@ type recCase struct {
 	// plan, when set, is written to {root}/<name>-plan.yaml from testdata/fixture-plan.yaml and
 	// named by SMOKE_PLAN.
 	plan func(fixturePlan string) (string, error)
+	// checkout writes the fixture to {checkout} ({root}/<name>-ws/difftrain) as a git repo of one
+	// commit, to be named by DIFFTRAIN_DIR as a real checkout is.
+	checkout bool
 }
 
 var cases = []recCase{
@@ -104,6 +108,9 @@ var cases = []recCase{
 		env: lanes("FIXTURE_PYTEST_FAIL=test_smoke_config_values"), code: 1},
 	{name: "lanes-all-skipped", what: "SMOKE_PLAN=pytest-lanes, GPU=1 FAKEGPU=1, pretend-CUDA torch, HF_HUB_OFFLINE=1: the GPU lane's only test skipped, 03-gpu-lane FAIL",
 		env: lanes("GPU=1", "FAKEGPU=1", "PYTHONPATH={repo}/testdata/pretend-cuda", "HF_HUB_OFFLINE=1"), code: 1},
+	{name: "conformance", what: "make conformance against a checkout (the fixture written as a git repo, DIFFTRAIN_DIR): the stand-in model packages on PYTHONPATH, Debian's torch; 00-06 PASS, AMP NA (no CUDA)",
+		env: []string{"DIFFTRAIN_DIR={checkout}", "SMOKE_PLAN={repo}/testdata/conformance-plan.yaml", "SMOKE_PYTHON=/usr/bin/python3",
+			"PYTHONPATH={repo}/testdata/standins:{checkout}/src"}, code: 0, checkout: true},
 	{name: "lanes-collected-nothing", what: "SMOKE_PLAN=pytest-lanes, FIXTURE_PYTEST_EMPTY=1: the unit lane collects nothing (pytest exit 5), 02-unit-lane FAIL",
 		env: lanes("FIXTURE_PYTEST_EMPTY=1"), code: 1},
 }
@@ -275,7 +282,13 @@ func repoRoot() (string, error) {
 
 // record runs make smoke for c into out, and checks its exit status.
 func record(c recCase, repo, root, out, fixturePlan string) error {
-	expand := strings.NewReplacer("{repo}", repo, "{root}", root).Replace
+	checkout := filepath.Join(root, c.name+"-ws", "difftrain")
+	expand := strings.NewReplacer("{repo}", repo, "{root}", root, "{checkout}", checkout).Replace
+	if c.checkout {
+		if err := writeCheckout(checkout); err != nil {
+			return err
+		}
+	}
 	var env []string
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); !suiteEnv(k) && k != "TMPDIR" {
@@ -439,6 +452,28 @@ func stage(c recCase, out, dst string, roots []string, repo string) error {
 		return err
 	}
 	return evidence.WriteSums(dst)
+}
+
+// writeCheckout writes the fixture to dir as a git repository of one commit, as a clone is.
+func writeCheckout(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := gpusmoke.WriteFixture(dir); err != nil {
+		return err
+	}
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main"},
+		{"add", "-A"},
+		{"-c", "user.name=record", "-c", "user.email=record@localhost", "commit", "-q", "-m", "difftrain fixture as a checkout"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("git %s in %s: %v: %s", args[0], dir, err, bytes.TrimSpace(out))
+		}
+	}
+	return nil
 }
 
 func lastLines(p string, n int) string {
