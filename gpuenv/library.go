@@ -76,6 +76,13 @@ type Sample struct {
 	UtilPct    int64
 	TempC      int64
 	PowerW     float64
+	SMClockMHz int64 // the current SM clock
+	// ClockEventReasons is NVML's bit mask of why clocks are held down now (ClockEvent* bits).
+	ClockEventReasons int64
+	// PCIeGen and PCIeWidth are the PCIe link as trained now; an idle GPU may drop its link to
+	// save power, so only a reading under load says what the link can do.
+	PCIeGen   int64
+	PCIeWidth int64
 }
 
 // XidEvent is one Xid critical error reported by the driver.
