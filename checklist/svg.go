@@ -84,6 +84,8 @@ func readTelemetry(p string) (*telemetry, error) {
 	r := csv.NewReader(bufio.NewReader(f))
 	r.ReuseRecord = true
 	want := strings.Split(strings.TrimSpace(gpuenv.TelemetryHeader), ",")
+	// The first version wrote the columns up to power_w; the sampler adds new ones at the end.
+	first := want[:slices.Index(want, "power_w")+1]
 	r.FieldsPerRecord = -1           // counted below, so that a wrong header is named as one
 	col := make([]int, len(metrics)) // metric → its column
 	for m, mt := range metrics {
@@ -106,9 +108,11 @@ func readTelemetry(p string) (*telemetry, error) {
 		}
 		ln, _ := r.FieldPos(0) // the line the record starts on: a quoted field may hold line breaks
 		if line == 1 {
-			if !slices.Equal(rec, want) {
-				return nil, fmt.Errorf("read %s: line 1: header %q, want %q", p, strings.Join(rec, ","), strings.Join(want, ","))
+			if !slices.Equal(rec, want) && !slices.Equal(rec, first) {
+				return nil, fmt.Errorf("read %s: line 1: header %q, want %q (or its columns up to power_w, as the first version wrote)",
+					p, strings.Join(rec, ","), strings.Join(want, ","))
 			}
+			want = want[:len(rec)]
 			continue
 		}
 		if len(rec) != len(want) {

@@ -12,16 +12,41 @@ import (
 // busyMemMiB is the allocated memory above which an idle-looking GPU counts as already busy.
 const busyMemMiB = 1024
 
-// troubleClockEvents are clock-event reasons that mean a fault or cooling trouble. A power cap
-// under load, idle clocks and application clocks are normal and left out.
-var troubleClockEvents = []struct {
-	bit  uint64
-	name string
+// clockEvents name the clock-event reasons, in bit order. trouble marks those that mean a fault
+// or cooling trouble; a power cap under load, idle clocks and application clocks are normal.
+var clockEvents = []struct {
+	bit     uint64
+	name    string
+	trouble bool
 }{
-	{ClockEventHWSlowdown, "HW slowdown"},
-	{ClockEventHWThermal, "HW thermal slowdown"},
-	{ClockEventSWThermal, "SW thermal slowdown"},
-	{ClockEventHWPowerBrake, "HW power brake"},
+	{ClockEventGPUIdle, "GPU idle", false},
+	{ClockEventApplicationsSet, "applications clocks setting", false},
+	{ClockEventSWPowerCap, "SW power cap", false},
+	{ClockEventHWSlowdown, "HW slowdown", true},
+	{ClockEventSyncBoost, "sync boost", false},
+	{ClockEventSWThermal, "SW thermal slowdown", true},
+	{ClockEventHWThermal, "HW thermal slowdown", true},
+	{ClockEventHWPowerBrake, "HW power brake", true},
+	{ClockEventDisplayClock, "display clock setting", false},
+}
+
+// ClockEventNames names the reasons in mask, in bit order; a bit NVML may add later reads as
+// its hexadecimal value ("0x400").
+func ClockEventNames(mask uint64) []string {
+	var out []string
+	for _, e := range clockEvents {
+		if mask&e.bit != 0 {
+			out = append(out, e.name)
+			mask &^= e.bit
+		}
+	}
+	for bit := uint64(1); mask != 0; bit <<= 1 {
+		if mask&bit != 0 {
+			out = append(out, fmt.Sprintf("%#x", bit))
+			mask &^= bit
+		}
+	}
+	return out
 }
 
 // unreadable is the fatal finding for a GPU whose facts or health could not be read.
@@ -54,13 +79,13 @@ func judge(g GPU, h DeviceHealth) []Finding {
 	if h.RowRemapPending {
 		note("a row remap is pending: it takes effect at the next GPU reset")
 	}
-	var reasons []string
-	for _, r := range troubleClockEvents {
-		if h.ClockEventReasons&r.bit != 0 {
-			reasons = append(reasons, r.name)
+	var trouble uint64
+	for _, e := range clockEvents {
+		if e.trouble {
+			trouble |= e.bit
 		}
 	}
-	if len(reasons) > 0 {
+	if reasons := ClockEventNames(h.ClockEventReasons & trouble); len(reasons) > 0 {
 		note("clocks are held down: %s", strings.Join(reasons, ", "))
 	}
 	if used := h.MemoryUsedBytes >> 20; h.Processes > 0 || used > busyMemMiB {

@@ -119,3 +119,8 @@ func TestRowRemapPendingIsANote(t *testing.T) {
 	require.Empty(t, f.Fatal())
 	require.Equal(t, []gpuenv.Finding{{Severity: gpuenv.Note, GPU: 0, Message: "GPU 0: a row remap is pending: it takes effect at the next GPU reset"}}, f.Health)
 }
+
+func TestClockEventNames(t *testing.T) {
+	require.Equal(t, []string{"GPU idle", "HW slowdown", "display clock setting", "0x400"}, gpuenv.ClockEventNames(0x1|0x8|0x100|0x400))
+	require.Empty(t, gpuenv.ClockEventNames(0))
+}

@@ -61,13 +61,15 @@ type DeviceHealth struct {
 // nvmlClocksThrottleReason*) values from nvml.h, written out so that gpuenv needs no cgo.
 // nvmlbind's tests check each against go-nvml's constant.
 const (
-	ClockEventGPUIdle         uint64 = 0x1  // nvmlClocksEventReasonGpuIdle
-	ClockEventApplicationsSet uint64 = 0x2  // nvmlClocksEventReasonApplicationsClocksSetting
-	ClockEventSWPowerCap      uint64 = 0x4  // nvmlClocksEventReasonSwPowerCap
-	ClockEventHWSlowdown      uint64 = 0x8  // nvmlClocksThrottleReasonHwSlowdown
-	ClockEventSWThermal       uint64 = 0x20 // nvmlClocksEventReasonSwThermalSlowdown
-	ClockEventHWThermal       uint64 = 0x40 // nvmlClocksThrottleReasonHwThermalSlowdown
-	ClockEventHWPowerBrake    uint64 = 0x80 // nvmlClocksThrottleReasonHwPowerBrakeSlowdown
+	ClockEventGPUIdle         uint64 = 0x1   // nvmlClocksEventReasonGpuIdle
+	ClockEventApplicationsSet uint64 = 0x2   // nvmlClocksEventReasonApplicationsClocksSetting
+	ClockEventSWPowerCap      uint64 = 0x4   // nvmlClocksEventReasonSwPowerCap
+	ClockEventHWSlowdown      uint64 = 0x8   // nvmlClocksThrottleReasonHwSlowdown
+	ClockEventSyncBoost       uint64 = 0x10  // nvmlClocksEventReasonSyncBoost
+	ClockEventSWThermal       uint64 = 0x20  // nvmlClocksEventReasonSwThermalSlowdown
+	ClockEventHWThermal       uint64 = 0x40  // nvmlClocksThrottleReasonHwThermalSlowdown
+	ClockEventHWPowerBrake    uint64 = 0x80  // nvmlClocksThrottleReasonHwPowerBrakeSlowdown
+	ClockEventDisplayClock    uint64 = 0x100 // nvmlClocksEventReasonDisplayClockSetting
 )
 
 // Sample is one telemetry reading of one GPU. A value NVML cannot give is -1.

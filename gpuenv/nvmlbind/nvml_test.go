@@ -248,6 +248,8 @@ func TestClockEventBitsMatchNVML(t *testing.T) {
 		"SWThermal":       {gpuenv.ClockEventSWThermal, nvml.ClocksEventReasonSwThermalSlowdown},
 		"HWThermal":       {gpuenv.ClockEventHWThermal, nvml.ClocksThrottleReasonHwThermalSlowdown},
 		"HWPowerBrake":    {gpuenv.ClockEventHWPowerBrake, nvml.ClocksThrottleReasonHwPowerBrakeSlowdown},
+		"SyncBoost":       {gpuenv.ClockEventSyncBoost, nvml.ClocksEventReasonSyncBoost},
+		"DisplayClock":    {gpuenv.ClockEventDisplayClock, nvml.ClocksEventReasonDisplayClockSetting},
 	} {
 		require.Equal(t, c.nvml, c.gpuenv, "gpuenv.ClockEvent%s", name)
 	}
