@@ -3,6 +3,7 @@ package gpuenv
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -110,4 +111,30 @@ func (f *Facts) Fatal() []Finding {
 		}
 	}
 	return out
+}
+
+// LinkAtLoad is the PCIe rule, the same for a single run and each GPU of a node: a Note when
+// GPU g's link, in its samples at load over p's step (Peaks.Load), was below the generation or
+// width the GPU and its slot support (GPU.PCIeGen, PCIeWidth). A link that is slower only while
+// idle is power saving, not a fault. False when g had no sample at load, or when NVML could not
+// read the link or the maximum.
+func LinkAtLoad(g GPU, p Peaks) (Finding, bool) {
+	l := p.Load(g.Index)
+	below := func(cur, most int) bool { return cur > 0 && most > 0 && cur < most }
+	if l.Samples == 0 || !below(l.MinPCIeGen, g.PCIeGen) && !below(l.MinPCIeWidth, g.PCIeWidth) {
+		return Finding{}, false
+	}
+	return Finding{Severity: Note, GPU: g.Index, Message: fmt.Sprintf("GPU %d: PCIe link at %s under load, below its maximum %s",
+		g.Index, pcieLink(l.MinPCIeGen, l.MinPCIeWidth), pcieLink(g.PCIeGen, g.PCIeWidth))}, true
+}
+
+// pcieLink is "gen 4 x16"; an unknown value (0) is "?".
+func pcieLink(gen, width int) string {
+	known := func(v int) string {
+		if v <= 0 {
+			return "?"
+		}
+		return strconv.Itoa(v)
+	}
+	return "gen " + known(gen) + " x" + known(width)
 }
