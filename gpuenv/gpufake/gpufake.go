@@ -267,6 +267,22 @@ func (f *Fake) fill(i int, b board) {
 		}
 		return 0, 0, false, false, nvml.SUCCESS
 	}
+	f.fillClocks(i, b)
+	none := func() ([]nvml.ProcessInfo, nvml.Return) { return nil, nvml.SUCCESS }
+	d.GetComputeRunningProcessesFunc = none
+	d.GetGraphicsRunningProcessesFunc = none
+	d.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) {
+		return nvml.Utilization{Gpu: f.load(i).UtilPct}, nvml.SUCCESS
+	}
+	d.GetTemperatureFunc = func(nvml.TemperatureSensors) (uint32, nvml.Return) { return f.load(i).TempC, nvml.SUCCESS }
+	d.GetPowerUsageFunc = func() (uint32, nvml.Return) { return f.load(i).PowerMW, nvml.SUCCESS }
+	d.RegisterEventsFunc = func(uint64, nvml.EventSet) nvml.Return { return nvml.SUCCESS }
+}
+
+// fillClocks sets device i's current clocks, clock-event reasons and PCIe link: at its maximum
+// under load, the SM clock at idle and the GPU-idle reason set otherwise; the link at its maximum.
+func (f *Fake) fillClocks(i int, b board) {
+	d := f.GPU(i)
 	atLoad := func() bool { return f.load(i).UtilPct > 0 }
 	d.GetClockInfoFunc = func(c nvml.ClockType) (uint32, nvml.Return) {
 		switch {
@@ -289,13 +305,4 @@ func (f *Fake) fill(i int, b board) {
 	d.GetCurrentClocksThrottleReasonsFunc = reasons
 	d.GetCurrPcieLinkGenerationFunc = func() (int, nvml.Return) { return b.pcieGen, nvml.SUCCESS }
 	d.GetCurrPcieLinkWidthFunc = func() (int, nvml.Return) { return b.pcieWidth, nvml.SUCCESS }
-	none := func() ([]nvml.ProcessInfo, nvml.Return) { return nil, nvml.SUCCESS }
-	d.GetComputeRunningProcessesFunc = none
-	d.GetGraphicsRunningProcessesFunc = none
-	d.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) {
-		return nvml.Utilization{Gpu: f.load(i).UtilPct}, nvml.SUCCESS
-	}
-	d.GetTemperatureFunc = func(nvml.TemperatureSensors) (uint32, nvml.Return) { return f.load(i).TempC, nvml.SUCCESS }
-	d.GetPowerUsageFunc = func() (uint32, nvml.Return) { return f.load(i).PowerMW, nvml.SUCCESS }
-	d.RegisterEventsFunc = func(uint64, nvml.EventSet) nvml.Return { return nvml.SUCCESS }
 }
