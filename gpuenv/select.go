@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Select reads a choice of GPUs (SMOKE_GPUS's value) against the machine: "all", or NVML
+// Select reads the operator's choice of GPUs for a node run against the machine: "all", or NVML
 // indexes separated by commas ("0,3,5"). It returns the chosen GPUs, read from lib, in index
 // order. Errors are one line that names the bad item and what NVML sees ("GPU 9 does not exist:
 // NVML sees 8 GPUs, 0-7"); the caller says which setting it was. Duplicates, negatives, spaces,
