@@ -106,8 +106,8 @@ func readTelemetry(p string) (*telemetry, error) {
 		}
 		ln, _ := r.FieldPos(0) // the line the record starts on: a quoted field may hold line breaks
 		if line == 1 {
-			if !slices.Equal(rec, want) {
-				return nil, fmt.Errorf("read %s: line 1: header %q, want %q", p, strings.Join(rec, ","), strings.Join(want, ","))
+			if want, err = telemetryColumns(rec, want); err != nil {
+				return nil, fmt.Errorf("read %s: %w", p, err)
 			}
 			continue
 		}
@@ -163,6 +163,18 @@ func readTelemetry(p string) (*telemetry, error) {
 	}
 	slices.SortFunc(tel.gpus, func(a, b *gpuSamples) int { return a.index - b.index })
 	return tel, nil
+}
+
+// telemetryColumns checks telemetry.csv's header against the sampler's columns (want) and
+// returns the file's: want, or those up to power_w, as the first version wrote. The sampler adds
+// new columns at the end.
+func telemetryColumns(header, want []string) ([]string, error) {
+	first := want[:slices.Index(want, "power_w")+1]
+	if !slices.Equal(header, want) && !slices.Equal(header, first) {
+		return nil, fmt.Errorf("line 1: header %q, want %q (or its columns up to power_w, as the first version wrote)",
+			strings.Join(header, ","), strings.Join(want, ","))
+	}
+	return want[:len(header)], nil
 }
 
 // band is a section's shaded span on the time axis.

@@ -174,12 +174,38 @@ func TestTelemetrySVGTwoGPUsLongRun(t *testing.T) {
 	}
 }
 
+// telemetry.csv as the first version wrote it (up to power_w) and as the sampler writes it now
+// (the clocks and the PCIe link after it) draw the same picture: runs recorded before stay
+// readable.
+func TestTelemetrySVGReadsBothVersions(t *testing.T) {
+	const old = "utc,step,gpu,mem_used_mib,util_pct,temp_c,power_w\n" +
+		"2026-12-01T00:53:35.392Z,01-install,0,2,0,34,21.5\n" +
+		"2026-12-01T00:53:36.392Z,04-train,0,900,97,62,380\n"
+	const now = "utc,step,gpu,mem_used_mib,util_pct,temp_c,power_w,sm_clock_mhz,clock_events,pcie_gen,pcie_width\n" +
+		"2026-12-01T00:53:35.392Z,01-install,0,2,0,34,21.5,210,0x1,4,16\n" +
+		"2026-12-01T00:53:36.392Z,04-train,0,900,97,62,380,,,4,16\n"
+	var svgs [][]byte
+	for _, csv := range []string{old, now} {
+		e, _ := withTelemetry(t, csv)
+		svg, err := TelemetrySVG(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svgs = append(svgs, svg)
+	}
+	if !bytes.Equal(svgs[0], svgs[1]) {
+		t.Error("the two versions of telemetry.csv draw different pictures")
+	}
+}
+
 // A telemetry.csv that cannot be read stops the rendering before any document is written, with
 // one line naming the file and the line.
 func TestTelemetrySVGBadCSV(t *testing.T) {
 	const head = "utc,step,gpu,mem_used_mib,util_pct,temp_c,power_w\n"
 	for _, c := range []struct{ name, csv, want string }{
-		{"other header", "time,step\n", `telemetry.csv: line 1: header "time,step", want "utc,step,gpu,mem_used_mib,util_pct,temp_c,power_w"`},
+		{"other header", "time,step\n", `telemetry.csv: line 1: header "time,step", want "utc,step,gpu,mem_used_mib,util_pct,temp_c,power_w,sm_clock_mhz,clock_events,pcie_gen,pcie_width" (or its columns up to power_w, as the first version wrote)`},
+		{"short row now", "utc,step,gpu,mem_used_mib,util_pct,temp_c,power_w,sm_clock_mhz,clock_events,pcie_gen,pcie_width\n2026-12-01T00:53:35.392Z,01-install,0,2,0,34,21.5\n",
+			"telemetry.csv: line 2: 7 fields, want 11 (utc,step,gpu,mem_used_mib,util_pct,temp_c,power_w,sm_clock_mhz,clock_events,pcie_gen,pcie_width)"},
 		{"short row", head + "2026-12-01T00:53:35.392Z,01-install,0,2\n", "telemetry.csv: line 2: 4 fields, want 7 (utc,step,gpu,mem_used_mib,util_pct,temp_c,power_w)"},
 		{"bad time", head + "yesterday,01-install,0,2,0,34,21.5\n", `telemetry.csv: line 2: utc: "yesterday" is not an RFC 3339 time`},
 		{"bad gpu", head + "2026-12-01T00:53:35.392Z,01-install,x,2,0,34,21.5\n", `telemetry.csv: line 2: gpu: "x" is not a GPU index`},

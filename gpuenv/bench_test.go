@@ -22,7 +22,7 @@ func (stubLibrary) GPU(i int) (gpuenv.GPU, error)           { return gpuenv.GPU{
 func (stubLibrary) Health(int) (gpuenv.DeviceHealth, error) { return gpuenv.DeviceHealth{}, nil }
 func (stubLibrary) WatchXid() (gpuenv.XidWatch, error)      { return stubWatch{}, nil }
 func (stubLibrary) Sample(i int) (gpuenv.Sample, error) {
-	return gpuenv.Sample{MemUsedMiB: 21870, UtilPct: 97, TempC: 66, PowerW: 431.25}, nil
+	return gpuenv.Sample{MemUsedMiB: 21870, UtilPct: 97, TempC: 66, PowerW: 431.25, SMClockMHz: 1980, PCIeGen: 5, PCIeWidth: 16}, nil
 }
 
 type stubWatch struct{}

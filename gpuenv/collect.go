@@ -96,15 +96,15 @@ func collectNVML(lib Library, f *Facts) error {
 	}
 	f.NVML.Available = true
 	for i := range n {
-		g, err := lib.GPU(i)
+		g, err := lib.GPU(i) // g.Index is NVML's, not always i (Only)
 		f.NVML.GPUs = append(f.NVML.GPUs, g)
 		if err != nil {
-			f.Health = append(f.Health, unreadable(i, err))
+			f.Health = append(f.Health, unreadable(g.Index, err))
 			continue
 		}
 		h, err := lib.Health(i)
 		if err != nil {
-			f.Health = append(f.Health, unreadable(i, err))
+			f.Health = append(f.Health, unreadable(g.Index, err))
 			continue
 		}
 		f.Health = append(f.Health, judge(g, h)...)

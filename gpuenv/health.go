@@ -3,6 +3,7 @@ package gpuenv
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -12,16 +13,41 @@ import (
 // busyMemMiB is the allocated memory above which an idle-looking GPU counts as already busy.
 const busyMemMiB = 1024
 
-// troubleClockEvents are clock-event reasons that mean a fault or cooling trouble. A power cap
-// under load, idle clocks and application clocks are normal and left out.
-var troubleClockEvents = []struct {
-	bit  uint64
-	name string
+// clockEvents name the clock-event reasons, in bit order. trouble marks those that mean a fault
+// or cooling trouble; a power cap under load, idle clocks and application clocks are normal.
+var clockEvents = []struct {
+	bit     uint64
+	name    string
+	trouble bool
 }{
-	{ClockEventHWSlowdown, "HW slowdown"},
-	{ClockEventHWThermal, "HW thermal slowdown"},
-	{ClockEventSWThermal, "SW thermal slowdown"},
-	{ClockEventHWPowerBrake, "HW power brake"},
+	{ClockEventGPUIdle, "GPU idle", false},
+	{ClockEventApplicationsSet, "applications clocks setting", false},
+	{ClockEventSWPowerCap, "SW power cap", false},
+	{ClockEventHWSlowdown, "HW slowdown", true},
+	{ClockEventSyncBoost, "sync boost", false},
+	{ClockEventSWThermal, "SW thermal slowdown", true},
+	{ClockEventHWThermal, "HW thermal slowdown", true},
+	{ClockEventHWPowerBrake, "HW power brake", true},
+	{ClockEventDisplayClock, "display clock setting", false},
+}
+
+// ClockEventNames names the reasons in mask, in bit order; a bit NVML may add later reads as
+// its hexadecimal value ("0x400").
+func ClockEventNames(mask uint64) []string {
+	var out []string
+	for _, e := range clockEvents {
+		if mask&e.bit != 0 {
+			out = append(out, e.name)
+			mask &^= e.bit
+		}
+	}
+	for bit := uint64(1); mask != 0; bit <<= 1 {
+		if mask&bit != 0 {
+			out = append(out, fmt.Sprintf("%#x", bit))
+			mask &^= bit
+		}
+	}
+	return out
 }
 
 // unreadable is the fatal finding for a GPU whose facts or health could not be read.
@@ -54,13 +80,13 @@ func judge(g GPU, h DeviceHealth) []Finding {
 	if h.RowRemapPending {
 		note("a row remap is pending: it takes effect at the next GPU reset")
 	}
-	var reasons []string
-	for _, r := range troubleClockEvents {
-		if h.ClockEventReasons&r.bit != 0 {
-			reasons = append(reasons, r.name)
+	var trouble uint64
+	for _, e := range clockEvents {
+		if e.trouble {
+			trouble |= e.bit
 		}
 	}
-	if len(reasons) > 0 {
+	if reasons := ClockEventNames(h.ClockEventReasons & trouble); len(reasons) > 0 {
 		note("clocks are held down: %s", strings.Join(reasons, ", "))
 	}
 	if used := h.MemoryUsedBytes >> 20; h.Processes > 0 || used > busyMemMiB {
@@ -85,4 +111,30 @@ func (f *Facts) Fatal() []Finding {
 		}
 	}
 	return out
+}
+
+// LinkAtLoad is the PCIe rule, the same for a single run and each GPU of a node: a Note when
+// GPU g's link, in its samples at load over p's step (Peaks.Load), was below the generation or
+// width the GPU and its slot support (GPU.PCIeGen, PCIeWidth). A link that is slower only while
+// idle is power saving, not a fault. False when g had no sample at load, or when NVML could not
+// read the link or the maximum.
+func LinkAtLoad(g GPU, p Peaks) (Finding, bool) {
+	l := p.Load(g.Index)
+	below := func(cur, most int) bool { return cur > 0 && most > 0 && cur < most }
+	if l.Samples == 0 || !below(l.MinPCIeGen, g.PCIeGen) && !below(l.MinPCIeWidth, g.PCIeWidth) {
+		return Finding{}, false
+	}
+	return Finding{Severity: Note, GPU: g.Index, Message: fmt.Sprintf("GPU %d: PCIe link at %s under load, below its maximum %s",
+		g.Index, pcieLink(l.MinPCIeGen, l.MinPCIeWidth), pcieLink(g.PCIeGen, g.PCIeWidth))}, true
+}
+
+// pcieLink is "gen 4 x16"; an unknown value (0) is "?".
+func pcieLink(gen, width int) string {
+	known := func(v int) string {
+		if v <= 0 {
+			return "?"
+		}
+		return strconv.Itoa(v)
+	}
+	return "gen " + known(gen) + " x" + known(width)
 }

@@ -119,3 +119,47 @@ func TestRowRemapPendingIsANote(t *testing.T) {
 	require.Empty(t, f.Fatal())
 	require.Equal(t, []gpuenv.Finding{{Severity: gpuenv.Note, GPU: 0, Message: "GPU 0: a row remap is pending: it takes effect at the next GPU reset"}}, f.Health)
 }
+
+func TestClockEventNames(t *testing.T) {
+	require.Equal(t, []string{"GPU idle", "HW slowdown", "display clock setting", "0x400"}, gpuenv.ClockEventNames(0x1|0x8|0x100|0x400))
+	require.Empty(t, gpuenv.ClockEventNames(0))
+}
+
+// The PCIe rule judges each GPU by its own samples at load, against its own maximum.
+func TestLinkAtLoad(t *testing.T) {
+	step := func(t *testing.T, opts ...gpufake.Option) ([]gpuenv.GPU, gpuenv.Peaks) {
+		lib := nvmlbind.FromNVML(gpufake.NewH200(opts...))
+		f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: lib, Strict: true})
+		require.NoError(t, err)
+		s := gpuenv.NewSampler(lib, time.Hour, nil)
+		s.Start("04-train")
+		p := s.Stop()
+		require.NoError(t, s.Close())
+		return f.NVML.GPUs, p
+	}
+	gpus, p := step(t, gpufake.OnGPU(3, gpufake.WithLoad(gpufake.TrainingLoad), gpufake.WithPCIeLink(3, 4)),
+		gpufake.OnGPU(4, gpufake.WithLoad(gpufake.TrainingLoad), gpufake.WithPCIeLink(5, 8)),
+		gpufake.OnGPU(5, gpufake.WithLoad(gpufake.TrainingLoad)),
+		gpufake.OnGPU(6, gpufake.WithPCIeLink(1, 16))) // idle: a GPU may lower its link to save power
+	var got []gpuenv.Finding
+	for _, g := range gpus {
+		if f, ok := gpuenv.LinkAtLoad(g, p); ok {
+			got = append(got, f)
+		}
+	}
+	require.Equal(t, []gpuenv.Finding{
+		{Severity: gpuenv.Note, GPU: 3, Message: "GPU 3: PCIe link at gen 3 x4 under load, below its maximum gen 5 x16"},
+		{Severity: gpuenv.Note, GPU: 4, Message: "GPU 4: PCIe link at gen 5 x8 under load, below its maximum gen 5 x16"},
+	}, got)
+
+	// A maximum NVML could not read, or a link it could not: nothing to judge.
+	g := gpus[3]
+	g.PCIeGen, g.PCIeWidth = 0, 0
+	_, ok := gpuenv.LinkAtLoad(g, p)
+	require.False(t, ok)
+	_, ok = gpuenv.LinkAtLoad(gpus[3], gpuenv.Peaks{AtLoad: []gpuenv.LoadPeaks{{GPU: 3, Samples: 4}}})
+	require.False(t, ok)
+	f, ok := gpuenv.LinkAtLoad(gpus[3], gpuenv.Peaks{AtLoad: []gpuenv.LoadPeaks{{GPU: 3, Samples: 4, MinPCIeWidth: 8}}})
+	require.True(t, ok)
+	require.Equal(t, "GPU 3: PCIe link at gen ? x8 under load, below its maximum gen 5 x16", f.Message)
+}

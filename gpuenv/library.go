@@ -61,13 +61,15 @@ type DeviceHealth struct {
 // nvmlClocksThrottleReason*) values from nvml.h, written out so that gpuenv needs no cgo.
 // nvmlbind's tests check each against go-nvml's constant.
 const (
-	ClockEventGPUIdle         uint64 = 0x1  // nvmlClocksEventReasonGpuIdle
-	ClockEventApplicationsSet uint64 = 0x2  // nvmlClocksEventReasonApplicationsClocksSetting
-	ClockEventSWPowerCap      uint64 = 0x4  // nvmlClocksEventReasonSwPowerCap
-	ClockEventHWSlowdown      uint64 = 0x8  // nvmlClocksThrottleReasonHwSlowdown
-	ClockEventSWThermal       uint64 = 0x20 // nvmlClocksEventReasonSwThermalSlowdown
-	ClockEventHWThermal       uint64 = 0x40 // nvmlClocksThrottleReasonHwThermalSlowdown
-	ClockEventHWPowerBrake    uint64 = 0x80 // nvmlClocksThrottleReasonHwPowerBrakeSlowdown
+	ClockEventGPUIdle         uint64 = 0x1   // nvmlClocksEventReasonGpuIdle
+	ClockEventApplicationsSet uint64 = 0x2   // nvmlClocksEventReasonApplicationsClocksSetting
+	ClockEventSWPowerCap      uint64 = 0x4   // nvmlClocksEventReasonSwPowerCap
+	ClockEventHWSlowdown      uint64 = 0x8   // nvmlClocksThrottleReasonHwSlowdown
+	ClockEventSyncBoost       uint64 = 0x10  // nvmlClocksEventReasonSyncBoost
+	ClockEventSWThermal       uint64 = 0x20  // nvmlClocksEventReasonSwThermalSlowdown
+	ClockEventHWThermal       uint64 = 0x40  // nvmlClocksThrottleReasonHwThermalSlowdown
+	ClockEventHWPowerBrake    uint64 = 0x80  // nvmlClocksThrottleReasonHwPowerBrakeSlowdown
+	ClockEventDisplayClock    uint64 = 0x100 // nvmlClocksEventReasonDisplayClockSetting
 )
 
 // Sample is one telemetry reading of one GPU. A value NVML cannot give is -1.
@@ -76,6 +78,13 @@ type Sample struct {
 	UtilPct    int64
 	TempC      int64
 	PowerW     float64
+	SMClockMHz int64 // the current SM clock
+	// ClockEventReasons is NVML's bit mask of why clocks are held down now (ClockEvent* bits).
+	ClockEventReasons int64
+	// PCIeGen and PCIeWidth are the PCIe link as trained now; an idle GPU may drop its link to
+	// save power, so only a reading under load says what the link can do.
+	PCIeGen   int64
+	PCIeWidth int64
 }
 
 // XidEvent is one Xid critical error reported by the driver.

@@ -88,7 +88,8 @@ func TestSamplerRecordsPeaksAndCSV(t *testing.T) {
 	lines := strings.Split(csv.String(), "\n")
 	require.Equal(t, strings.TrimSuffix(gpuenv.TelemetryHeader, "\n"), lines[0])
 	row := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z,train,0,`)
-	for i, want := range []string{"1200,10,40,100.5", "21870,97,66,431.25", "9000,40,71,250"} {
+	// The fake's clocks say idle throughout (its Load is), so no sample counts as at load.
+	for i, want := range []string{"1200,10,40,100.5,210,0x1,4,16", "21870,97,66,431.25,210,0x1,4,16", "9000,40,71,250,210,0x1,4,16"} {
 		require.Regexp(t, row, lines[i+1])
 		require.True(t, strings.HasSuffix(lines[i+1], ",train,0,"+want), lines[i+1])
 	}
@@ -107,7 +108,7 @@ func TestSamplerWritesOneRowPerGPU(t *testing.T) {
 	require.Len(t, rows, 8)
 	for i, r := range rows {
 		f := strings.SplitN(r, ",", 2)
-		require.Equal(t, `"resume, ""fp16""",`+string(rune('0'+i))+",0,0,29,76.25", f[1])
+		require.Equal(t, `"resume, ""fp16""",`+string(rune('0'+i))+",0,0,29,76.25,345,0x1,5,16", f[1])
 	}
 	require.Equal(t, 76.25, p.MaxPowerW)
 }
@@ -233,7 +234,7 @@ func TestSamplerKeepsTheFirstError(t *testing.T) {
 	require.NoError(t, s.Close())
 	require.Equal(t, "GPU 0: read utilization: ERROR_GPU_IS_LOST", p.Err)
 	require.Equal(t, uint32(34), p.MaxTempC, "the other readings are kept")
-	require.True(t, strings.HasSuffix(csv.rows()[0], ",train,0,2,,34,21.5"), "unknown values are empty cells: %s", csv.rows()[0])
+	require.True(t, strings.HasSuffix(csv.rows()[0], ",train,0,2,,34,21.5,210,0x1,4,16"), "unknown values are empty cells: %s", csv.rows()[0])
 }
 
 type failingWriter struct{}
@@ -245,4 +246,40 @@ func TestSamplerCloseReportsWriteErrors(t *testing.T) {
 	s.Start("train")
 	require.Equal(t, 1, s.Stop().Samples)
 	require.EqualError(t, s.Close(), "write telemetry: disk full")
+}
+
+// The clocks and the PCIe link count only in samples taken at load: utilisation above 0 and the
+// GPU-idle clock-event reason clear. An idle GPU lowers both to save power.
+func TestSamplerPeaksAtLoad(t *testing.T) {
+	fake := gpufake.NewH200(gpufake.OnGPU(2, gpufake.WithLoad(gpufake.TrainingLoad), gpufake.WithPCIeLink(4, 8)))
+	d := fake.GPU(5)
+	// Sample 1: utilisation over the last period, but idle now (link at gen 1): not at load.
+	// Samples 2 and 3: at load, the clock held down by a power cap and then a HW slowdown.
+	util := sequence[uint32](30, 90, 95)
+	reasons := sequence[uint64](nvml.ClocksEventReasonGpuIdle, nvml.ClocksEventReasonSwPowerCap, nvml.ClocksThrottleReasonHwSlowdown|nvml.ClocksEventReasonSwPowerCap)
+	clock := sequence[uint32](345, 1755, 1410)
+	gen := sequence(1, 5, 3)
+	d.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) { return nvml.Utilization{Gpu: util()}, nvml.SUCCESS }
+	d.GetCurrentClocksEventReasonsFunc = func() (uint64, nvml.Return) { return reasons(), nvml.SUCCESS }
+	d.GetClockInfoFunc = func(nvml.ClockType) (uint32, nvml.Return) { return clock(), nvml.SUCCESS }
+	d.GetCurrPcieLinkGenerationFunc = func() (int, nvml.Return) { return gen(), nvml.SUCCESS }
+	var csv syncBuffer
+	s := gpuenv.NewSampler(open(t, fake), 5*time.Millisecond, &csv)
+	s.Start("train")
+	require.Eventually(t, func() bool { return len(csv.rows()) >= 3*8 }, 5*time.Second, time.Millisecond)
+	p := s.Stop()
+	require.NoError(t, s.Close())
+
+	require.Equal(t, []gpuenv.LoadPeaks{
+		{GPU: 2, Samples: p.Samples, MinSMClockMHz: 1980, MinPCIeGen: 4, MinPCIeWidth: 8},
+		{GPU: 5, Samples: p.Samples - 1, MinSMClockMHz: 1410, ClockEvents: []string{"SW power cap", "HW slowdown"}, MinPCIeGen: 3, MinPCIeWidth: 16},
+	}, p.AtLoad)
+	require.Equal(t, gpuenv.LoadPeaks{GPU: 5, Samples: p.Samples - 1, MinSMClockMHz: 1410, ClockEvents: []string{"SW power cap", "HW slowdown"}, MinPCIeGen: 3, MinPCIeWidth: 16}, p.Load(5))
+	require.Equal(t, gpuenv.LoadPeaks{GPU: 0}, p.Load(0), "a GPU never at load: zero")
+	require.Contains(t, csv.String(), ",train,2,900,97,62,380,1980,0x0,4,8\n")
+
+	s = gpuenv.NewSampler(open(t, fake), time.Hour, nil)
+	s.Start("next")
+	require.Equal(t, 1, s.Stop().Load(5).Samples, "each step starts afresh")
+	require.NoError(t, s.Close())
 }

@@ -1,13 +1,33 @@
 package gpufake
 
 import (
+	"fmt"
+
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 )
 
-// WithECCErrors turns ECC on and gives GPU 0 n volatile uncorrectable ECC errors.
+// Each fault changes the target GPU: GPU 0, or the one OnGPU names.
+
+// OnGPU applies opts to GPU i instead of GPU 0: OnGPU(3, WithXid(79), WithECCErrors(2)). i must
+// be one of the fake's GPUs.
+func OnGPU(i int, opts ...Option) Option {
+	return func(f *Fake) {
+		if i < 0 || i >= len(f.Devices) {
+			panic(fmt.Sprintf("gpufake.OnGPU(%d): the fake has %d GPU(s)", i, len(f.Devices)))
+		}
+		prev := f.target
+		f.target = i
+		defer func() { f.target = prev }()
+		for _, o := range opts {
+			o(f)
+		}
+	}
+}
+
+// WithECCErrors turns ECC on and gives the target GPU n volatile uncorrectable ECC errors.
 func WithECCErrors(n uint64) Option {
 	return func(f *Fake) {
-		d := f.GPU(0)
+		d := f.GPU(f.target)
 		d.GetEccModeFunc = func() (nvml.EnableState, nvml.EnableState, nvml.Return) {
 			return nvml.FEATURE_ENABLED, nvml.FEATURE_ENABLED, nvml.SUCCESS
 		}
@@ -20,37 +40,37 @@ func WithECCErrors(n uint64) Option {
 	}
 }
 
-// WithRetiredPagesPending gives GPU 0 memory pages waiting to be retired.
+// WithRetiredPagesPending gives the target GPU memory pages waiting to be retired.
 func WithRetiredPagesPending() Option {
 	return func(f *Fake) {
-		f.GPU(0).GetRetiredPagesPendingStatusFunc = func() (nvml.EnableState, nvml.Return) {
+		f.GPU(f.target).GetRetiredPagesPendingStatusFunc = func() (nvml.EnableState, nvml.Return) {
 			return nvml.FEATURE_ENABLED, nvml.SUCCESS
 		}
 	}
 }
 
-// WithRemapFailure makes GPU 0 report a failed row remapping (one uncorrectable row).
+// WithRemapFailure makes the target GPU report a failed row remapping (one uncorrectable row).
 func WithRemapFailure() Option {
 	return func(f *Fake) {
-		f.GPU(0).GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) {
+		f.GPU(f.target).GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) {
 			return 0, 1, false, true, nvml.SUCCESS
 		}
 	}
 }
 
-// WithLostGPU makes GPU 0 fall off the bus: its handle is still there, every query on it
-// returns nvml.ERROR_GPU_IS_LOST.
+// WithLostGPU makes the target GPU fall off the bus: its handle is still there, every query on
+// it returns nvml.ERROR_GPU_IS_LOST.
 func WithLostGPU() Option {
-	return func(f *Fake) { failAll(f, 0, nvml.ERROR_GPU_IS_LOST) }
+	return func(f *Fake) { failAll(f, f.target, nvml.ERROR_GPU_IS_LOST) }
 }
 
-// WithUnreadableDevice makes GPU 0's handle unobtainable (nvml.ERROR_UNKNOWN), as NVML reports
+// WithUnreadableDevice makes the target GPU's handle unobtainable (nvml.ERROR_UNKNOWN), as NVML reports
 // a device it enumerates but cannot open.
 func WithUnreadableDevice() Option {
 	return func(f *Fake) {
-		byIndex := f.DeviceGetHandleByIndexFunc
+		byIndex, target := f.DeviceGetHandleByIndexFunc, f.target
 		f.DeviceGetHandleByIndexFunc = func(i int) (nvml.Device, nvml.Return) {
-			if i == 0 {
+			if i == target {
 				return nil, nvml.ERROR_UNKNOWN
 			}
 			return byIndex(i)
@@ -58,42 +78,64 @@ func WithUnreadableDevice() Option {
 	}
 }
 
-// WithThrottle makes GPU 0 report the clock-event reasons in mask (nvml.ClocksEventReason* and
-// nvml.ClocksThrottleReason* bits).
+// WithThrottle makes the target GPU report the clock-event reasons in mask
+// (nvml.ClocksEventReason* and nvml.ClocksThrottleReason* bits), idle or at load.
 func WithThrottle(mask uint64) Option {
 	return func(f *Fake) {
-		d := f.GPU(0)
+		d := f.GPU(f.target)
 		reasons := func() (uint64, nvml.Return) { return mask, nvml.SUCCESS }
 		d.GetCurrentClocksEventReasonsFunc = reasons
 		d.GetCurrentClocksThrottleReasonsFunc = reasons
 	}
 }
 
-// BusyLoad is what GPU 0 reports under WithBusy: someone else's training job.
+// BusyLoad is what the target GPU reports under WithBusy: someone else's training job.
 var BusyLoad = Load{MemUsedMiB: 18432, UtilPct: 100, TempC: 71, PowerMW: 402_000}
 
-// WithBusy gives GPU 0 another process: one compute process holding 18 GiB, at 100%.
+// WithBusy gives the target GPU another process: one compute process holding 18 GiB, at 100%.
 func WithBusy() Option {
 	return func(f *Fake) {
-		f.loads[0] = BusyLoad
-		f.GPU(0).GetComputeRunningProcessesFunc = func() ([]nvml.ProcessInfo, nvml.Return) {
+		f.loads[f.target] = BusyLoad
+		f.GPU(f.target).GetComputeRunningProcessesFunc = func() ([]nvml.ProcessInfo, nvml.Return) {
 			return []nvml.ProcessInfo{{Pid: 4242, UsedGpuMemory: BusyLoad.MemUsedMiB << 20}}, nvml.SUCCESS
 		}
 	}
 }
 
-// WithPersistenceOff turns persistence mode off on GPU 0.
+// TrainingLoad is a GPU running the smoke run's own training: busy, warm, and holding less
+// memory than the health preflight's "already busy" threshold (1 GiB), so that a fake under it
+// still passes preflight.
+var TrainingLoad = Load{MemUsedMiB: 900, UtilPct: 97, TempC: 62, PowerMW: 380_000}
+
+// WithLoad makes the target GPU report l from the start, as if the run's training were on it
+// all along: a fake GPU otherwise idles, and nothing measured at load (the SM clock, the PCIe
+// link) shows in its samples.
+func WithLoad(l Load) Option {
+	return func(f *Fake) { f.loads[f.target] = l }
+}
+
+// WithPCIeLink trains the target GPU's current PCIe link at gen and width: a link below the
+// maximum (a riser at x4, a slot at gen 3) that the samples show under load.
+func WithPCIeLink(gen, width int) Option {
+	return func(f *Fake) {
+		d := f.GPU(f.target)
+		d.GetCurrPcieLinkGenerationFunc = func() (int, nvml.Return) { return gen, nvml.SUCCESS }
+		d.GetCurrPcieLinkWidthFunc = func() (int, nvml.Return) { return width, nvml.SUCCESS }
+	}
+}
+
+// WithPersistenceOff turns persistence mode off on the target GPU.
 func WithPersistenceOff() Option {
 	return func(f *Fake) {
-		f.GPU(0).GetPersistenceModeFunc = func() (nvml.EnableState, nvml.Return) {
+		f.GPU(f.target).GetPersistenceModeFunc = func() (nvml.EnableState, nvml.Return) {
 			return nvml.FEATURE_DISABLED, nvml.SUCCESS
 		}
 	}
 }
 
-// WithXid queues one Xid critical error on GPU 0; the first event-set Wait delivers it.
+// WithXid queues one Xid critical error on the target GPU; the first event-set Wait delivers it.
 func WithXid(xid uint64) Option {
-	return func(f *Fake) { f.InjectXid(0, xid) }
+	return func(f *Fake) { f.InjectXid(f.target, xid) }
 }
 
 // failAll makes every call gpuenv makes on GPU gpu return ret.
@@ -113,6 +155,9 @@ func failAll(f *Fake, gpu int, ret nvml.Return) {
 	d.GetMaxClockInfoFunc = func(nvml.ClockType) (uint32, nvml.Return) { return 0, ret }
 	d.GetMaxPcieLinkGenerationFunc = func() (int, nvml.Return) { return 0, ret }
 	d.GetMaxPcieLinkWidthFunc = func() (int, nvml.Return) { return 0, ret }
+	d.GetCurrPcieLinkGenerationFunc = func() (int, nvml.Return) { return 0, ret }
+	d.GetCurrPcieLinkWidthFunc = func() (int, nvml.Return) { return 0, ret }
+	d.GetClockInfoFunc = func(nvml.ClockType) (uint32, nvml.Return) { return 0, ret }
 	d.GetTotalEccErrorsFunc = func(nvml.MemoryErrorType, nvml.EccCounterType) (uint64, nvml.Return) { return 0, ret }
 	d.GetRetiredPagesPendingStatusFunc = func() (nvml.EnableState, nvml.Return) { return 0, ret }
 	d.GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) { return 0, 0, false, false, ret }

@@ -1,7 +1,10 @@
 // Package gpufake builds NVML fakes for tests: go-nvml mock servers with every call gpuenv makes
 // filled in, an RTX 4090 and a DGX H200, and the faults the health preflight must catch.
 //
-// Wrap a fake with nvmlbind.FromNVML to get a gpuenv.Library. Faults apply to GPU 0.
+// Wrap a fake with nvmlbind.FromNVML to get a gpuenv.Library. Faults apply to GPU 0, or to the
+// GPU OnGPU names. A GPU idles (no utilisation, idle SM clock, the GPU-idle clock-event reason)
+// until a Load with utilisation says otherwise (WithLoad, WithBusy, SetLoad); its current PCIe
+// link is its maximum, idle or not, unless WithPCIeLink trains it lower.
 package gpufake
 
 import (
@@ -37,9 +40,10 @@ const (
 type Fake struct {
 	*server.Server
 
-	mu    sync.Mutex
-	xids  []nvml.EventData // delivered one per event-set Wait
-	loads []Load
+	mu     sync.Mutex
+	xids   []nvml.EventData // delivered one per event-set Wait
+	loads  []Load
+	target int // the GPU the fault options change (OnGPU)
 }
 
 // Load is the telemetry a fake GPU reports.
@@ -50,7 +54,7 @@ type Load struct {
 	PowerMW    uint32
 }
 
-// Option changes a fake; the fault options change GPU 0.
+// Option changes a fake; the fault options change GPU 0, or the GPU OnGPU names.
 type Option func(*Fake)
 
 // board holds the figures a go-nvml gpus.Config lacks.
@@ -63,6 +67,7 @@ type board struct {
 	remapSupported   bool
 	powerLimitMW     uint32
 	maxSMMHz         uint32
+	idleSMMHz        uint32
 	maxMemMHz        uint32
 	pcieGen          int
 	pcieWidth        int
@@ -78,6 +83,7 @@ var rtx4090Board = board{
 	eccSupported: true,
 	powerLimitMW: 450_000,
 	maxSMMHz:     3120,
+	idleSMMHz:    210,
 	maxMemMHz:    10501,
 	pcieGen:      4,
 	pcieWidth:    16,
@@ -98,6 +104,7 @@ var h200Board = board{
 	remapSupported: true,
 	powerLimitMW:   700_000,
 	maxSMMHz:       1980,
+	idleSMMHz:      345,
 	maxMemMHz:      3201,
 	pcieGen:        5,
 	pcieWidth:      16,
@@ -260,9 +267,7 @@ func (f *Fake) fill(i int, b board) {
 		}
 		return 0, 0, false, false, nvml.SUCCESS
 	}
-	idleClocks := func() (uint64, nvml.Return) { return nvml.ClocksEventReasonGpuIdle, nvml.SUCCESS }
-	d.GetCurrentClocksEventReasonsFunc = idleClocks
-	d.GetCurrentClocksThrottleReasonsFunc = idleClocks
+	f.fillClocks(i, b)
 	none := func() ([]nvml.ProcessInfo, nvml.Return) { return nil, nvml.SUCCESS }
 	d.GetComputeRunningProcessesFunc = none
 	d.GetGraphicsRunningProcessesFunc = none
@@ -272,4 +277,32 @@ func (f *Fake) fill(i int, b board) {
 	d.GetTemperatureFunc = func(nvml.TemperatureSensors) (uint32, nvml.Return) { return f.load(i).TempC, nvml.SUCCESS }
 	d.GetPowerUsageFunc = func() (uint32, nvml.Return) { return f.load(i).PowerMW, nvml.SUCCESS }
 	d.RegisterEventsFunc = func(uint64, nvml.EventSet) nvml.Return { return nvml.SUCCESS }
+}
+
+// fillClocks sets device i's current clocks, clock-event reasons and PCIe link: at its maximum
+// under load, the SM clock at idle and the GPU-idle reason set otherwise; the link at its maximum.
+func (f *Fake) fillClocks(i int, b board) {
+	d := f.GPU(i)
+	atLoad := func() bool { return f.load(i).UtilPct > 0 }
+	d.GetClockInfoFunc = func(c nvml.ClockType) (uint32, nvml.Return) {
+		switch {
+		case c != nvml.CLOCK_SM && c != nvml.CLOCK_GRAPHICS && c != nvml.CLOCK_MEM:
+			return 0, nvml.ERROR_INVALID_ARGUMENT
+		case c == nvml.CLOCK_MEM:
+			return b.maxMemMHz, nvml.SUCCESS
+		case atLoad():
+			return b.maxSMMHz, nvml.SUCCESS
+		}
+		return b.idleSMMHz, nvml.SUCCESS
+	}
+	reasons := func() (uint64, nvml.Return) {
+		if atLoad() {
+			return nvml.ClocksEventReasonNone, nvml.SUCCESS
+		}
+		return nvml.ClocksEventReasonGpuIdle, nvml.SUCCESS
+	}
+	d.GetCurrentClocksEventReasonsFunc = reasons
+	d.GetCurrentClocksThrottleReasonsFunc = reasons
+	d.GetCurrPcieLinkGenerationFunc = func() (int, nvml.Return) { return b.pcieGen, nvml.SUCCESS }
+	d.GetCurrPcieLinkWidthFunc = func() (int, nvml.Return) { return b.pcieWidth, nvml.SUCCESS }
 }

@@ -237,11 +237,7 @@ func (l *nvmlLibrary) Health(i int) (gpuenv.DeviceHealth, error) {
 	if r.ok("remapped rows", ret) {
 		h.RowRemapPending, h.RowRemapFailed = remap[0], remap[1]
 	}
-	reasons := d.GetCurrentClocksThrottleReasons
-	if l.events {
-		reasons = d.GetCurrentClocksEventReasons
-	}
-	if v, ret := call(reasons); r.ok("clock event reasons", ret) {
+	if v, ret := call(l.clockEventReasons(d)); r.ok("clock event reasons", ret) {
 		h.ClockEventReasons = v
 	}
 	compute, ret1 := call(d.GetComputeRunningProcesses)
@@ -273,7 +269,7 @@ func (l *nvmlLibrary) memoryUsed(d nvml.Device, r *reads) (uint64, bool) {
 func (l *nvmlLibrary) Sample(i int) (gpuenv.Sample, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	s := gpuenv.Sample{MemUsedMiB: -1, UtilPct: -1, TempC: -1, PowerW: -1}
+	s := gpuenv.Sample{MemUsedMiB: -1, UtilPct: -1, TempC: -1, PowerW: -1, SMClockMHz: -1, ClockEventReasons: -1, PCIeGen: -1, PCIeWidth: -1}
 	d, err := l.device(i)
 	if err != nil {
 		return s, err
@@ -291,7 +287,28 @@ func (l *nvmlLibrary) Sample(i int) (gpuenv.Sample, error) {
 	if v, ret := call(d.GetPowerUsage); r.ok("power", ret) {
 		s.PowerW = float64(v) / 1000
 	}
+	if v, ret := call(func() (uint32, nvml.Return) { return d.GetClockInfo(nvml.CLOCK_SM) }); r.ok("SM clock", ret) {
+		s.SMClockMHz = int64(v)
+	}
+	if v, ret := call(l.clockEventReasons(d)); r.ok("clock event reasons", ret) {
+		s.ClockEventReasons = int64(v)
+	}
+	if v, ret := call(d.GetCurrPcieLinkGeneration); r.ok("current PCIe generation", ret) {
+		s.PCIeGen = int64(v)
+	}
+	if v, ret := call(d.GetCurrPcieLinkWidth); r.ok("current PCIe width", ret) {
+		s.PCIeWidth = int64(v)
+	}
 	return s, r.err
+}
+
+// clockEventReasons is the call that reads d's clock-event reasons on this driver: the
+// throttle-reasons call before r535, which lacks the events call.
+func (l *nvmlLibrary) clockEventReasons(d nvml.Device) func() (uint64, nvml.Return) {
+	if l.events {
+		return d.GetCurrentClocksEventReasons
+	}
+	return d.GetCurrentClocksThrottleReasons
 }
 
 func (l *nvmlLibrary) WatchXid() (gpuenv.XidWatch, error) {

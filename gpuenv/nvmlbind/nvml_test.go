@@ -63,7 +63,58 @@ func TestRTX4090FakeReadsAsARealBoard(t *testing.T) {
 
 	s, err := lib.Sample(0)
 	require.NoError(t, err)
-	require.Equal(t, gpuenv.Sample{MemUsedMiB: 2, UtilPct: 0, TempC: 34, PowerW: 21.5}, s)
+	require.Equal(t, gpuenv.Sample{MemUsedMiB: 2, UtilPct: 0, TempC: 34, PowerW: 21.5,
+		SMClockMHz: 210, ClockEventReasons: int64(gpuenv.ClockEventGPUIdle), PCIeGen: 4, PCIeWidth: 16}, s)
+}
+
+// Under a training load the fake's SM clock is its maximum and no clock-event reason is set;
+// WithPCIeLink trains the link of the GPU OnGPU names below its maximum.
+func TestFakeSamplesUnderLoad(t *testing.T) {
+	lib := open(t, gpufake.NewH200(gpufake.OnGPU(5, gpufake.WithLoad(gpufake.TrainingLoad), gpufake.WithPCIeLink(3, 4))))
+	s, err := lib.Sample(5)
+	require.NoError(t, err)
+	require.Equal(t, gpuenv.Sample{MemUsedMiB: 900, UtilPct: 97, TempC: 62, PowerW: 380,
+		SMClockMHz: 1980, ClockEventReasons: 0, PCIeGen: 3, PCIeWidth: 4}, s)
+	s, err = lib.Sample(4)
+	require.NoError(t, err)
+	require.Equal(t, gpuenv.Sample{MemUsedMiB: 0, UtilPct: 0, TempC: 29, PowerW: 76.25,
+		SMClockMHz: 345, ClockEventReasons: int64(gpuenv.ClockEventGPUIdle), PCIeGen: 5, PCIeWidth: 16}, s, "the other GPUs idle at their maximum link")
+}
+
+// A driver older than r535 lacks nvmlDeviceGetCurrentClocksEventReasons: Sample falls back to
+// the throttle-reasons call, as Health does. A value NVML cannot give reads -1.
+func TestSampleReadsWhatTheDriverHas(t *testing.T) {
+	fake := gpufake.NewRTX4090()
+	d := fake.GPU(0)
+	d.GetCurrentClocksEventReasonsFunc = nil // a bare mock's call panics: read as not supported
+	d.GetCurrentClocksThrottleReasonsFunc = func() (uint64, nvml.Return) { return gpuenv.ClockEventSWPowerCap, nvml.SUCCESS }
+	d.GetCurrPcieLinkGenerationFunc = func() (int, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
+	d.GetCurrPcieLinkWidthFunc = nil
+	d.GetClockInfoFunc = func(nvml.ClockType) (uint32, nvml.Return) { return 0, nvml.ERROR_NO_PERMISSION }
+	lib := open(t, oldDriver{fake})
+	s, err := lib.Sample(0)
+	require.NoError(t, err)
+	require.Equal(t, gpuenv.Sample{MemUsedMiB: 2, UtilPct: 0, TempC: 34, PowerW: 21.5,
+		SMClockMHz: -1, ClockEventReasons: int64(gpuenv.ClockEventSWPowerCap), PCIeGen: -1, PCIeWidth: -1}, s)
+
+	d.GetClockInfoFunc = func(nvml.ClockType) (uint32, nvml.Return) { return 0, nvml.ERROR_GPU_IS_LOST }
+	s, err = lib.Sample(0)
+	require.EqualError(t, err, "GPU 0: read SM clock: ERROR_GPU_IS_LOST")
+	require.Equal(t, int64(-1), s.SMClockMHz)
+}
+
+// oldDriver is a driver before r535: it has no nvmlDeviceGetCurrentClocksEventReasons.
+type oldDriver struct{ *gpufake.Fake }
+
+func (d oldDriver) Extensions() nvml.ExtendedInterface { return oldSymbols{} }
+
+type oldSymbols struct{}
+
+func (oldSymbols) LookupSymbol(name string) error {
+	if name == "nvmlDeviceGetCurrentClocksEventReasons" {
+		return errors.New("undefined symbol: " + name)
+	}
+	return nil
 }
 
 func TestH200FakeHasEightHealthyGPUs(t *testing.T) {
@@ -197,6 +248,8 @@ func TestClockEventBitsMatchNVML(t *testing.T) {
 		"SWThermal":       {gpuenv.ClockEventSWThermal, nvml.ClocksEventReasonSwThermalSlowdown},
 		"HWThermal":       {gpuenv.ClockEventHWThermal, nvml.ClocksThrottleReasonHwThermalSlowdown},
 		"HWPowerBrake":    {gpuenv.ClockEventHWPowerBrake, nvml.ClocksThrottleReasonHwPowerBrakeSlowdown},
+		"SyncBoost":       {gpuenv.ClockEventSyncBoost, nvml.ClocksEventReasonSyncBoost},
+		"DisplayClock":    {gpuenv.ClockEventDisplayClock, nvml.ClocksEventReasonDisplayClockSetting},
 	} {
 		require.Equal(t, c.nvml, c.gpuenv, "gpuenv.ClockEvent%s", name)
 	}

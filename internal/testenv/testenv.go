@@ -9,12 +9,12 @@ import (
 	"strings"
 )
 
-// prefixes are the families of variables left out: the suite's settings and the fixture's
-// knobs, and what changes an interpreter (PYTHONPATH, PYTHONHOME, PYTHONIOENCODING...), pip
+// prefixes are the families of variables left out: the suite's settings, the fixture's and the
+// pretend-CUDA torch's knobs, and what changes an interpreter (PYTHONPATH, PYTHONHOME, PYTHONIOENCODING...), pip
 // (PIP_NO_INDEX, PIP_REQUIRE_VIRTUALENV...), the hub and the model libraries (HF_HUB_OFFLINE,
 // HF_TOKEN, TRANSFORMERS_OFFLINE...) and CUDA (CUDA_VISIBLE_DEVICES, CUBLAS_WORKSPACE_CONFIG...).
 var prefixes = []string{
-	"SMOKE_", "GPUSMOKE_", "FIXTURE_", "DIFFTRAIN_",
+	"SMOKE_", "GPUSMOKE_", "FIXTURE_", "PRETEND_", "DIFFTRAIN_",
 	"PYTHON", "PIP_", "HF_", "HUGGING_FACE_", "TRANSFORMERS_", "DIFFUSERS_", "TORCH_",
 	"CUDA_", "CUBLAS_", "CUDNN_", "NCCL_",
 }

@@ -8,7 +8,7 @@
 //	go run ./checklist/testdata/record -list            # the cases and their settings
 //
 // Each case is one `make smoke` on the bundled fixture, in a fresh temporary SMOKE_OUT, with
-// the recorder's environment cleaned of every setting of the suite (SMOKE_*, FIXTURE_*,
+// the recorder's environment cleaned of every setting of the suite (SMOKE_*, FIXTURE_*, PRETEND_*,
 // DIFFTRAIN_DIR, GPU, FAKEGPU, TESTFLAGS, PYTHONPATH, MAKEFLAGS, MAKELEVEL, TMPDIR) before the
 // case's own are set. Its exit status must be the one the case expects. The evidence directory is then copied
 // to checklist/testdata/runs/<case>/ with these changes only:
@@ -136,7 +136,7 @@ func skipAMP(plan string) (string, error) {
 // suiteEnv are the variables the recorder never passes on: every setting of the suite, as
 // e2e_test.go's cleanEnv drops them.
 func suiteEnv(k string) bool {
-	return strings.HasPrefix(k, "SMOKE_") || strings.HasPrefix(k, "FIXTURE_") || slices.Contains([]string{
+	return strings.HasPrefix(k, "SMOKE_") || strings.HasPrefix(k, "FIXTURE_") || strings.HasPrefix(k, "PRETEND_") || slices.Contains([]string{
 		"DIFFTRAIN_DIR", "GPU", "FAKEGPU", "TESTFLAGS", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "RUNS", "MATRIX"}, k)
 }
 

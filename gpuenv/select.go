@@ -1,0 +1,95 @@
+package gpuenv
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Select reads the operator's choice of GPUs for a node run against the machine: "all", or NVML
+// indexes separated by commas ("0,3,5"). It returns the chosen GPUs, read from lib, in index
+// order. Errors are one line that names the bad item and what NVML sees ("GPU 9 does not exist:
+// NVML sees 8 GPUs, 0-7"); the caller says which setting it was. Duplicates, negatives, spaces,
+// empty items and anything but digits are refused; so is a GPU whose UUID cannot be read, since
+// its run cannot be pinned to it. lib is initialised for the call and given back.
+func Select(lib Library, spec string) ([]GPU, error) {
+	if err := lib.Init(); err != nil {
+		return nil, fmt.Errorf("%s%w", NoGPUPrefix, err)
+	}
+	defer lib.Shutdown()
+	n, err := lib.DeviceCount()
+	if err != nil {
+		return nil, fmt.Errorf("%s%w", NoGPUPrefix, err)
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%sNVML found no GPU", NoGPUPrefix)
+	}
+	picked, err := parseGPUs(spec, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]GPU, 0, len(picked))
+	for k, i := range picked {
+		g, err := lib.GPU(i) // a GPU that is read with errors but has its UUID is run: its preflight says what is wrong
+		if g.UUID != "" {
+			out = append(out, g)
+			continue
+		}
+		why := "NVML gives none"
+		if err != nil {
+			why = err.Error()
+		}
+		msg := fmt.Sprintf("GPU %d cannot be pinned: its UUID cannot be read (%s); reset or replace it", i, why)
+		if len(picked) > 1 {
+			others := make([]string, 0, len(picked)-1)
+			for _, j := range slices.Delete(slices.Clone(picked), k, k+1) {
+				others = append(others, strconv.Itoa(j))
+			}
+			msg += ", or leave it out: " + strings.Join(others, ",")
+		}
+		return nil, fmt.Errorf("%s", msg)
+	}
+	return out, nil
+}
+
+// parseGPUs reads spec against n GPUs: the indexes it chooses, in order.
+func parseGPUs(spec string, n int) ([]int, error) {
+	sees := fmt.Sprintf("NVML sees %d GPUs, 0-%d", n, n-1)
+	if n == 1 {
+		sees = "NVML sees 1 GPU, 0"
+	}
+	const how = "write all, or NVML indexes such as 0,3,5"
+	if spec == "all" {
+		all := make([]int, n)
+		for i := range all {
+			all[i] = i
+		}
+		return all, nil
+	}
+	if spec == "" {
+		return nil, fmt.Errorf("empty: %s (%s)", how, sees)
+	}
+	var out []int
+	for k, item := range strings.Split(spec, ",") {
+		digits := item != "" && strings.Trim(item, "0123456789") == ""
+		i, err := strconv.Atoi(item)
+		switch {
+		case item == "":
+			return nil, fmt.Errorf("item %d is empty: %s (%s)", k+1, how, sees)
+		case strings.TrimSpace(item) != item:
+			return nil, fmt.Errorf("%q has spaces: write the list without them, such as 0,3,5 (%s)", item, sees)
+		case len(item) > 1 && item[0] == '-' && strings.Trim(item[1:], "0123456789") == "":
+			return nil, fmt.Errorf("%q is not a GPU index: GPU indexes start at 0 (%s)", item, sees)
+		case !digits:
+			return nil, fmt.Errorf("%q is not a GPU index: %s (%s)", item, how, sees)
+		case err != nil || i >= n:
+			return nil, fmt.Errorf("GPU %s does not exist: %s", item, sees)
+		case slices.Contains(out, i):
+			return nil, fmt.Errorf("GPU %d is listed twice (%s)", i, sees)
+		}
+		out = append(out, i)
+	}
+	slices.Sort(out)
+	return out, nil
+}
