@@ -70,3 +70,18 @@ func TestPropertiesRoundTripRecordedSections(t *testing.T) {
 		t.Errorf("only %d sections checked", n)
 	}
 }
+
+// The telemetry peaks read back whole, what each GPU showed at load included (no recorded run
+// used a GPU).
+func TestPropertiesRoundTripPeaks(t *testing.T) {
+	s := Section{Section: "04", Name: "train", Result: Pass, Peaks: &Peaks{MemMiB: "900", UtilPct: "97", TempC: "62", PowerW: "380",
+		AtLoad: []string{"GPU 3 at load (4 samples): SM clock down to 1980 MHz; PCIe gen 3 x4"}}}
+	props := map[string]string{}
+	for _, p := range s.Properties() {
+		props[p[0]] = p[1]
+	}
+	got, ok, err := SectionFromProperties(props)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, s.Peaks, got.Peaks)
+}

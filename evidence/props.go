@@ -33,6 +33,7 @@ func (s Section) Properties() [][2]string {
 		add(PropPeakUtilPct, p.UtilPct)
 		add(PropMaxTempC, p.TempC)
 		add(PropMaxPowerW, p.PowerW)
+		add(PropAtLoad, jsonList(p.AtLoad))
 	}
 	return props
 }
@@ -134,7 +135,10 @@ func SectionFromProperties(props map[string]string) (Section, bool, error) {
 		}
 		*c.dst = v
 	}
-	if p != (Peaks{}) {
+	if p.AtLoad, err = readList(props, PropAtLoad); err != nil {
+		return s, true, err
+	}
+	if p.MemMiB != "" || p.UtilPct != "" || p.TempC != "" || p.PowerW != "" || len(p.AtLoad) > 0 {
 		s.Peaks = &p
 	}
 	return s, true, nil

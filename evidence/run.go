@@ -35,6 +35,7 @@ const (
 	PropPeakUtilPct = "peak_util_pct"
 	PropMaxTempC    = "max_temp_c"
 	PropMaxPowerW   = "max_power_w"
+	PropAtLoad      = "at_load" // a JSON array: each GPU's clocks, clock events and PCIe link at load
 	// PropCase and PropCaseIndex are on a pytest case's subtest, not on a section: pytest's
 	// classname::name, and its position among the lane's cases (from 1).
 	PropCase      = "case"
@@ -93,6 +94,9 @@ type Run struct {
 	Orphans []string `json:"orphans,omitempty"`
 	// Compute says whether the run's training used a GPU; nil until the run ends.
 	Compute *Compute `json:"compute,omitempty"`
+	// Health are the health findings made while the steps ran: a PCIe link below its maximum
+	// under load (gpuenv.LinkAtLoad), one line each, named by GPU.
+	Health []string `json:"health,omitempty"`
 	// Env is what the run saw of the variables that decide what difftrain does (HF_HUB_OFFLINE,
 	// CUBLAS_WORKSPACE_CONFIG, ...): unset ones are absent.
 	Env map[string]string `json:"env,omitempty"`
@@ -197,6 +201,9 @@ type Peaks struct {
 	UtilPct string `json:"util_pct"`
 	TempC   string `json:"temp_c"`
 	PowerW  string `json:"power_w"`
+	// AtLoad says, for each GPU, what its samples at load showed of its clocks, the reasons
+	// they were held down, and its PCIe link (gpuenv.LoadPeaks).
+	AtLoad []string `json:"at_load,omitempty"`
 }
 
 // GitInfo is the difftrain checkout's state before the run.

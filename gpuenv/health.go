@@ -138,3 +138,16 @@ func pcieLink(gen, width int) string {
 	}
 	return "gen " + known(gen) + " x" + known(width)
 }
+
+// String is one GPU's samples at load in a phrase, for the report of a slow GPU: "GPU 3 at load
+// (12 samples): SM clock down to 1410 MHz; clock events: HW slowdown; PCIe gen 3 x4".
+func (l LoadPeaks) String() string {
+	if l.Samples == 0 {
+		return fmt.Sprintf("GPU %d: no sample at load", l.GPU)
+	}
+	s := fmt.Sprintf("GPU %d at load (%d samples): SM clock down to %d MHz", l.GPU, l.Samples, l.MinSMClockMHz)
+	if len(l.ClockEvents) > 0 {
+		s += "; clock events: " + strings.Join(l.ClockEvents, ", ")
+	}
+	return s + "; PCIe " + pcieLink(l.MinPCIeGen, l.MinPCIeWidth)
+}

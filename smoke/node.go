@@ -69,7 +69,7 @@ type member struct {
 // newNode selects the GPUs of SMOKE_GPUS over NVML and lays out each one's place: its evidence
 // directory and its workspace.
 func newNode(s *Settings, lib gpuenv.Library) (*nodeRun, error) {
-	gpus, err := gpuenvSelect(lib, s.GPUs)
+	gpus, err := gpuenv.Select(lib, s.GPUs)
 	if err != nil {
 		return nil, fmt.Errorf("SMOKE_GPUS=%s: %w", s.GPUs, err)
 	}
@@ -376,7 +376,7 @@ func copyFile(src, dst string, mode os.FileMode) error {
 func (s *Settings) nvml() (gpuenv.Library, string, error) {
 	lib, fake, err := nvmlLibrary()
 	if err == nil && s.Member != nil {
-		lib = gpuenvOnly(lib, s.Member.GPU.UUID)
+		lib = gpuenv.Only(lib, s.Member.GPU.UUID)
 	}
 	return lib, fake, err
 }

@@ -659,6 +659,23 @@ func (c *Section) peaks(p gpuenv.Peaks) {
 	c.rec.Peaks = &evidence.Peaks{MemMiB: strconv.FormatUint(p.PeakMemMiB, 10),
 		UtilPct: strconv.FormatUint(uint64(p.PeakUtilPct), 10), TempC: strconv.FormatUint(uint64(p.MaxTempC), 10),
 		PowerW: fmt.Sprintf("%.0f", p.MaxPowerW)}
+	for _, l := range p.AtLoad {
+		c.rec.Peaks.AtLoad = append(c.rec.Peaks.AtLoad, l.String())
+	}
+	// A PCIe link below its maximum under load is a health finding, once per GPU and run.
+	for _, g := range c.Suite.Facts.NVML.GPUs {
+		if f, ok := gpuenv.LinkAtLoad(g, p); ok {
+			c.Suite.mu.Lock()
+			seen := slices.Contains(c.Suite.Info.Health, f.Message)
+			if !seen {
+				c.Suite.Info.Health = append(c.Suite.Info.Health, f.Message)
+			}
+			c.Suite.mu.Unlock()
+			if !seen {
+				c.Notef("health: %s", f.Message)
+			}
+		}
+	}
 }
 
 // scanLog fails the section on a NaN or Inf loss and counts warnings for the checklist.
