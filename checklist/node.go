@@ -89,8 +89,8 @@ func writeNodeReport(b *bytes.Buffer, e *view.Evidence) {
 	for i := range n.Info.GPUs {
 		v := n.GPUVerdict(i)
 		line := fmt.Sprintf("- %s: %s", view.Text(n.Label(i)), view.ResultCell(v))
-		if v != evidence.Pass {
-			line += " — " + view.Text(n.GPUFailure(i))
+		if why := n.GPUFailure(i); why != "" {
+			line += " — " + view.Text(why)
 		}
 		b.WriteString(line + "\n")
 	}
@@ -111,9 +111,7 @@ func nodeSummary(e *view.Evidence) *evidence.SummaryNode {
 	for i, g := range n.Info.GPUs {
 		sg := evidence.SummaryNodeGPU{Index: g.Index, UUID: g.UUID, Name: g.Name, Dir: g.Dir, Verdict: n.GPUVerdict(i),
 			Bad: slices.Contains(bad, g.Index), TrainSeconds: g.TrainSeconds}
-		if sg.Verdict != evidence.Pass {
-			sg.Reason = n.GPUFailure(i)
-		}
+		sg.Reason = n.GPUFailure(i)
 		s.GPUs = append(s.GPUs, sg)
 	}
 	return s

@@ -61,7 +61,7 @@ type NodeGPU struct {
 
 // NodeFinding is a GPU that stands out from its node: slow, or computing differently.
 type NodeFinding struct {
-	Kind    string `json:"kind"` // SlowGPU or SDCGPU
+	Kind    string `json:"kind"` // SlowGPU, SDCGPU or XidGPU
 	GPU     int    `json:"gpu"`  // NVML's index; -1 for the node
 	Fail    bool   `json:"fail"` // it fails the node (the rules say so)
 	Message string `json:"message"`
@@ -71,6 +71,7 @@ type NodeFinding struct {
 const (
 	SlowGPU = "slow"
 	SDCGPU  = "sdc"
+	XidGPU  = "xid" // an Xid on one GPU while the node's own suite ran a step (its install)
 )
 
 // NodeRules are the settings that judge a node's GPUs against each other.

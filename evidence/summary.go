@@ -52,7 +52,7 @@ type SummaryNodeGPU struct {
 	Dir          string  `json:"dir"`
 	Verdict      string  `json:"verdict"`
 	Bad          bool    `json:"bad"`
-	Reason       string  `json:"reason,omitempty"` // why it did not pass
+	Reason       string  `json:"reason,omitempty"` // what its run says against it: its first failure, its health findings
 	TrainSeconds float64 `json:"train_seconds,omitempty"`
 }
 

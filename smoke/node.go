@@ -48,6 +48,8 @@ type nodeRun struct {
 	members []*member
 	once    sync.Once
 	err     error // why the GPUs' runs could not start
+	// trained is each GPU's training section, by NVML index, once its run has ended.
+	trained map[int]evidence.Section
 }
 
 // member is one GPU's run as the node's suite follows it.
@@ -73,7 +75,7 @@ func newNode(s *Settings, lib gpuenv.Library) (*nodeRun, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SMOKE_GPUS=%s: %w", s.GPUs, err)
 	}
-	n := &nodeRun{info: evidence.Node{SchemaVersion: evidence.SchemaVersion, Fixture: s.Fixture, PythonPath: s.PythonPath,
+	n := &nodeRun{trained: map[int]evidence.Section{}, info: evidence.Node{SchemaVersion: evidence.SchemaVersion, Fixture: s.Fixture, PythonPath: s.PythonPath,
 		Rules: evidence.NodeRules{SlowFactor: s.SlowFactor, Slow: s.Slow, SDC: s.SDC}, Findings: []evidence.NodeFinding{}}}
 	for _, g := range gpus {
 		dir := evidence.GPUDir(g.Index)
@@ -410,6 +412,7 @@ func (n *nodeRun) end() {
 			for _, sec := range r.Sections {
 				if sec.Name == "train" && sec.Result == evidence.Pass {
 					fmt.Sscanf(sec.Duration, "%g", &g.TrainSeconds)
+					n.trained[g.Index] = sec
 				}
 			}
 		}
@@ -437,8 +440,14 @@ func (n *nodeRun) compare() {
 	n.info.Compared = fmt.Sprintf("training time (slow: more than %g times the node's median, SMOKE_SLOW=%s)", r.SlowFactor, r.Slow)
 }
 
-// slowDetail is what a slow GPU's run recorded of it over its training step.
-func (n *nodeRun) slowDetail(g evidence.NodeGPU) string { return "" }
+// slowDetail is what a slow GPU's run recorded of it over its training step: its clocks, the
+// reasons they were held down, and its PCIe link, at load.
+func (n *nodeRun) slowDetail(g evidence.NodeGPU) string {
+	if p := n.trained[g.Index].Peaks; p != nil {
+		return strings.Join(p.AtLoad, "; ")
+	}
+	return ""
+}
 
 func errText(err error) string {
 	if err == nil {
@@ -495,6 +504,24 @@ func (c *Section) nodeResult(node string) evidence.Section {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// xidsOfTheRun are the Xids during a step that fail it. In a node's own suite (its install), an
+// Xid on one GPU is that GPU's fault, not the step's: the node names the GPU (a finding that
+// fails it) and the step goes on; only an Xid NVML ties to no GPU fails the step.
+func (su *Suite) xidsOfTheRun(step string, events []gpuenv.XidEvent) []uint64 {
+	var out []uint64
+	for _, e := range events {
+		if su.node == nil || e.GPU < 0 {
+			out = append(out, e.Xid)
+			continue
+		}
+		su.mu.Lock()
+		su.node.info.Findings = append(su.node.info.Findings, evidence.NodeFinding{Kind: evidence.XidGPU, GPU: e.GPU, Fail: true,
+			Message: fmt.Sprintf("GPU %d: Xid %d during the node's %s (see dmesg)", e.GPU, e.Xid, step)})
+		su.mu.Unlock()
+	}
+	return out
 }
 
 // fatalHealth are the health findings that fail this run's preflight. A node's own preflight

@@ -563,8 +563,8 @@ func (c *Section) runArgv(argv []string, ok []int) runner.Result {
 		c.Fatalf("%s: %s\ncommand: %s\nlog: %s\n--- last %d lines of %s ---\n%s",
 			c.Step.ID(), why, evidence.Quote(argv), logPath, evidence.TailLines, c.LogRel(), tail)
 	}
-	if len(peaks.Xids) > 0 {
-		c.Fatalf("%s: GPU Xid error %v during the step (see dmesg); log: %s", c.Step.ID(), peaks.Xids, logPath)
+	if xids := c.Suite.xidsOfTheRun(c.Step.ID(), peaks.XidEvents); len(xids) > 0 {
+		c.Fatalf("%s: GPU Xid error %v during the step (see dmesg); log: %s", c.Step.ID(), xids, logPath)
 	}
 	c.guardTracked()
 	c.scanLog(logPath)

@@ -116,8 +116,9 @@ func (n *Node) Cell(i int, id string) (evidence.Section, bool) {
 	return evidence.Section{}, false
 }
 
-// GPUFailure is why one GPU failed, in a line: its first failure ("04-train: ...") and the
-// health findings its preflight made fatal, or why its run left nothing.
+// GPUFailure is what one GPU's run says against it, in a line: its first failure ("04-train:
+// ..."), the health findings its preflight made fatal and those made while its steps ran (a
+// PCIe link below its maximum), or why its run left nothing; "" when there is nothing.
 func (n *Node) GPUFailure(i int) string {
 	e := n.GPUs[i]
 	switch {
@@ -128,13 +129,16 @@ func (n *Node) GPUFailure(i int) string {
 	}
 	var parts []string
 	for _, f := range e.Failures() {
-		parts = append(parts, f.Where+": "+f.Reason)
+		parts = append(parts, f.Where+": "+strings.TrimPrefix(f.Reason, f.Where+": "))
 		break
 	}
 	if e.Env != nil {
 		for _, h := range e.Env.Fatal() {
 			parts = append(parts, "health: "+h.Message)
 		}
+	}
+	for _, h := range e.Run.Health {
+		parts = append(parts, "health: "+h)
 	}
 	return strings.Join(parts, "; ")
 }
