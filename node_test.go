@@ -1,0 +1,137 @@
+package gpusmoke_test
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/view"
+	"github.com/stretchr/testify/require"
+)
+
+// Node runs (issue 22), end to end through make smoke on the fake DGX H200 (8 GPUs, go-nvml's
+// mock, -tags "gpu fakegpu") and the pretend-CUDA torch that follows it. The fixture's knobs
+// are keyed on the GPU a run was given (FIXTURE_ON_GPU), as a bad GPU would be.
+
+// h200UUID is the fake DGX H200's GPU n.
+func h200UUID(n int) string { return fmt.Sprintf("GPU-00000000-0000-4000-8000-0000000002%02d", n) }
+
+// onGPU is a FIXTURE_ON_GPU entry: a knob that holds on GPU n only.
+func onGPU(n int, knob string) string { return h200UUID(n) + ":" + knob }
+
+// makeNode runs make smoke as a node run of the GPUs gpus names, with env added.
+func makeNode(t *testing.T, gpus string, env ...string) (smokeRun, *view.Evidence) {
+	t.Helper()
+	pretend, err := filepath.Abs("testdata/pretend-cuda")
+	require.NoError(t, err)
+	r := makeSmoke(t, append([]string{"GPU=1", "FAKEGPU=1", "GPUS=" + gpus, "PRETEND_CUDA_GPU=h200",
+		"PYTHONPATH=" + pretend}, env...)...)
+	e, err := view.Load(r.out)
+	require.NoError(t, err, r.tail())
+	require.NotNil(t, e.Node, "no node.json: %s", r.tail())
+	return r, e
+}
+
+// gpuResults are each GPU's result of a section, by GPU directory.
+func gpuResults(t *testing.T, e *view.Evidence, id string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for i, g := range e.Node.Info.GPUs {
+		s, ok := e.Node.Cell(i, id)
+		require.True(t, ok, "%s has no section %s", g.Dir, id)
+		out[g.Dir] = s.Result
+	}
+	return out
+}
+
+// Every GPU passes: one node verdict, a complete run per GPU that verifies on its own, and no
+// file that two GPUs' runs wrote.
+func TestNodeRunAllPass(t *testing.T) {
+	r, e := makeNode(t, "0,1,2", "SMOKE_FAKE_GPU=h200")
+	require.Equal(t, evidence.ExitPass, r.exit, r.tail())
+	require.Equal(t, evidence.Pass, e.Verdict())
+	require.Len(t, e.Node.Info.GPUs, 3)
+	for i, g := range e.Node.Info.GPUs {
+		require.Equal(t, evidence.Pass, e.Node.GPUVerdict(i), "%s: %s", g.Dir, e.Node.GPUFailure(i))
+		require.NoError(t, evidence.VerifySums(filepath.Join(r.out, g.Dir)), "%s verifies on its own", g.Dir)
+		gpu := e.Node.GPUs[i]
+		require.Equal(t, []string{g.Name}, []string{gpu.Env.NVML.GPUs[0].Name}, "%s sees its own GPU only", g.Dir)
+		require.Len(t, gpu.Env.NVML.GPUs, 1, "%s sees its own GPU only", g.Dir)
+		require.Equal(t, g.UUID, gpu.Run.Env["CUDA_VISIBLE_DEVICES"], "%s is pinned by its UUID", g.Dir)
+	}
+	require.NoError(t, evidence.VerifySums(r.out), "the node's seal covers every GPU's run")
+	require.Equal(t, map[string]string{"gpu0": evidence.Pass, "gpu1": evidence.Pass, "gpu2": evidence.Pass}, gpuResults(t, e, "04-train"))
+	for _, name := range []string{"Test04Train/gpu0", "Test04Train/gpu1", "Test04Train/gpu2"} {
+		require.Contains(t, r.cases, name, "each GPU's section is its own JUnit testcase")
+	}
+	junit := r.read(t, evidence.JUnitFile)
+	require.Contains(t, junit, `<testsuite name="smoke/gpu2"`, "CI shows each GPU in its testsuite")
+	require.Contains(t, r.read(t, evidence.ChecklistFile), "| 04-train | PASS | PASS | PASS |")
+	requireOwnFiles(t, r.out, e)
+}
+
+// requireOwnFiles: no two GPUs' runs wrote the same file. Each GPU's run writes its evidence
+// (gpu<N>/) and its workspace (gpusmoke-gpus/gpu<N>/); its outputs name its workspace only; and
+// the shared checkout, which every run reads, holds no file written after the node's install.
+func requireOwnFiles(t *testing.T, out string, e *view.Evidence) {
+	t.Helper()
+	install, err := os.Stat(filepath.Join(out, evidence.LogRel("01-install")))
+	require.NoError(t, err)
+	for i, g := range e.Node.Info.GPUs {
+		run := e.Node.GPUs[i].Run
+		require.Equal(t, filepath.Join(out, g.Dir), run.Out)
+		require.Equal(t, g.Workspace, run.Workspace)
+		for j, other := range e.Node.Info.GPUs {
+			if i != j {
+				require.False(t, strings.HasPrefix(g.Workspace+"/", other.Workspace+"/"), "%s and %s share a workspace", g.Dir, other.Dir)
+			}
+		}
+		manifest, err := os.ReadFile(filepath.Join(g.Workspace, "difftrain", "_tmp_run", "run_manifest.json"))
+		require.NoError(t, err)
+		require.Contains(t, string(manifest), g.Workspace+"/difftrain/_tmp_run", "%s's training wrote into its own workspace", g.Dir)
+		for _, other := range e.Node.Info.GPUs {
+			if other.Dir != g.Dir {
+				require.NotContains(t, string(manifest), other.Workspace+"/", "%s's outputs name %s's workspace", g.Dir, other.Dir)
+			}
+		}
+	}
+	shared := e.Run.DifftrainDir
+	err = filepath.WalkDir(shared, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err == nil && fi.ModTime().After(install.ModTime().Add(time.Second)) {
+			return fmt.Errorf("%s was written after the node's install, while the GPUs ran", p)
+		}
+		return err
+	})
+	require.NoError(t, err)
+}
+
+// One GPU's training fails, one has an Xid, one is slow: the others finish, the node fails, and
+// its report names each of them.
+func TestNodeRunNamesEachBadGPU(t *testing.T) {
+	r, e := makeNode(t, "0,1,2,3", "SMOKE_FAKE_GPU=h200,xid=79@2",
+		"FIXTURE_ON_GPU="+onGPU(1, "FIXTURE_FAIL=train_text_to_image")+";"+onGPU(3, "FIXTURE_SLOW_STEP=3"))
+	require.Equal(t, evidence.ExitFailed, r.exit, r.tail())
+	require.Equal(t, evidence.Fail, e.Verdict())
+	require.Equal(t, map[string]string{"gpu0": evidence.Pass, "gpu1": evidence.Fail, "gpu2": evidence.Skipped, "gpu3": evidence.Pass},
+		gpuResults(t, e, "04-train"), "a failure halts its own GPU's run only")
+	require.Equal(t, evidence.Pass, e.Node.GPUVerdict(0))
+	require.Equal(t, evidence.Pass, e.Node.GPUVerdict(3), "slow is a warning by default (SMOKE_SLOW=warn)")
+	report := r.read(t, evidence.ReportFile)
+	require.Contains(t, report, "2 of 4 GPUs failed.")
+	require.Contains(t, report, "gpu1 (NVIDIA H200 141GB HBM3e, "+h200UUID(1)+"): **FAIL** — 04-train: exit code 1: RuntimeError: injected failure (FIXTURE_FAIL)")
+	require.Regexp(t, `gpu2 \(NVIDIA H200 141GB HBM3e, `+h200UUID(2)+`\): \*\*FAIL\*\* — 0\d-\w+: GPU Xid error \\\[79\\\]`, report)
+	require.Regexp(t, `slow \(warning\): GPU 3 trained in \d+\.\d s, \d+\.\d times the node's median`, report)
+	s, err := evidence.ReadSummary(r.out)
+	require.NoError(t, err)
+	require.Equal(t, 2, s.Node.BadGPUs)
+	require.Contains(t, r.read(t, evidence.PromFile), `gpusmoke_gpu_failed{gpu="1",uuid="`+h200UUID(1)+`"} 1`)
+}
