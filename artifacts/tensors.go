@@ -55,6 +55,9 @@ func TensorDigests(path string) ([]TensorDigest, error) {
 			return nil, fmt.Errorf("%s: %s: %v", path, k, err)
 		}
 	}
+	if err := checkViewBytes(named, size); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
 	w := &window{buf: make([]byte, 64<<10)}
 	out := make([]TensorDigest, 0, len(named))
 	for _, nt := range named {
@@ -70,6 +73,28 @@ func TensorDigests(path string) ([]TensorDigest, error) {
 type namedTensor struct {
 	name string
 	t    *Tensor
+}
+
+// checkViewBytes bounds the bytes hashing the views reads: at most twice the checkpoint's size
+// plus 64 MiB. A view may repeat its storage's elements (stride 0, a broadcast), so a valid
+// checkpoint of a few bytes could otherwise ask for terabytes.
+func checkViewBytes(named []namedTensor, size int64) error {
+	limit, total := 2*size+64<<20, int64(0)
+	for _, nt := range named {
+		n, ok := int64(0), true
+		if typ, known := storageTypes[nt.t.Storage.Type]; known {
+			n = typ.size
+		}
+		for _, d := range nt.t.Shape {
+			if n, ok = mulInt64(n, d); !ok {
+				break
+			}
+		}
+		if total += n; !ok || n > limit || total > limit {
+			return fmt.Errorf("tensor %s: its view of shape %v and the views before it cover more than %d bytes, twice the checkpoint's size plus 64 MiB", clip(nt.name, LineClip), nt.t.Shape, limit)
+		}
+	}
+	return nil
 }
 
 // collectTensors appends the tensors under v, named by their path from the payload's top

@@ -395,6 +395,9 @@ def write_pickles(out: Path) -> None:
                                          "b": _Tensor(_Storage("0", torch.HalfStorage, 4), (4,), (1,))})))
     write(d / "bad_persistent_id.pkl",
           torch_pickle(payload_with({}, {"w": _Tensor(_Storage("0", torch.FloatStorage, 4, kind="module"), (4,), (1,))})))
+    # A view that repeats one element 2**40 times (stride 0): valid, and 4 TiB to hash.
+    write(d / "broadcast_bomb.pkl",
+          torch_pickle(payload_with({}, {"w": _Tensor(_Storage("0", torch.FloatStorage, 1), (1 << 40,), (0,))})))
     write(d / "storage_key_path.pkl",
           torch_pickle(payload_with({}, {"w": _Tensor(_Storage("../x", torch.FloatStorage, 4), (4,), (1,))})))
     write(d / "os_system.pkl", pickle.dumps(payload_with(_Call(os.system, "echo pwned")), protocol=2))
