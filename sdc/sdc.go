@@ -46,7 +46,7 @@ type Result struct {
 	Steps       int        // losses per member (of the majority, or the first group)
 	Tensors     int        // tensors per member (likewise)
 	Groups      [][]string // members with identical results, largest group first
-	Majority    []string   // the largest group when it is larger than every other; nil otherwise
+	Majority    []string   // the largest group when it is larger than every other; nil otherwise, and with fewer than two compared
 	Outliers    []Outlier  // the members outside the majority, in the members' order
 	NotCompared []Skipped
 }
@@ -54,7 +54,7 @@ type Result struct {
 // Compare groups the comparable members by identical results (every loss, every tensor's
 // bytes). The majority is the largest group when it is strictly larger than every other; each
 // member outside it is an Outlier, with the first step and the first tensor that differ. With
-// no majority (1 vs 1, 2 vs 2) no member is named.
+// no majority (1 vs 1, 2 vs 2), or fewer than two members to compare, no member is named.
 func Compare(members []Member) Result {
 	var r Result
 	var groups [][]int // indexes into members
@@ -88,7 +88,7 @@ func Compare(members []Member) Result {
 	}
 	want := &members[groups[0][0]]
 	r.Steps, r.Tensors = len(want.Losses), len(want.Tensors)
-	if len(groups) > 1 && len(groups[0]) == len(groups[1]) {
+	if r.Compared < 2 || len(groups) > 1 && len(groups[0]) == len(groups[1]) {
 		return r
 	}
 	r.Majority = r.Groups[0]

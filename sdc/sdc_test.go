@@ -89,6 +89,8 @@ func TestCompare(t *testing.T) {
 			like("c", func(m *Member) { m.Losses, m.Tensors = nil, nil }), like("d", nil)},
 			groups: [][]string{{"a", "d"}}, majority: []string{"a", "d"},
 			skipped: []Skipped{{"b", "not deterministic"}, {"c", "no step losses and no tensors"}}},
+		{name: "one: no majority of one", members: []Member{like("gpu0", nil), like("gpu1", func(m *Member) { m.Comparable, m.Why = false, "not deterministic" })},
+			groups: [][]string{{"gpu0"}}, skipped: []Skipped{{"gpu1", "not deterministic"}}},
 		{name: "nothing", members: nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) { run(t, tc) })
