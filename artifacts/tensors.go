@@ -20,11 +20,15 @@ import (
 // storage (a view, tied weights, a flat parameter buffer) each get the digest of their own
 // elements, so a difference is charged to the tensor whose values differ, and each byte of a
 // storage is read about once however many views share it. Shape and dtype are kept beside it.
+// One exception keeps the time linear: a view that is not one run of its storage (transposed,
+// strided) and spans more than 16 MiB of it is Spanned, its digest that of its offset, shape and
+// stride and of the storage bytes it spans.
 type TensorDigest struct {
-	Name   string // its path in the payload: "unet.conv_in.weight", "optimizer.state.0.exp_avg"
-	DType  string // "float32"
-	Shape  []int64
-	SHA256 string // hex
+	Name    string // its path in the payload: "unet.conv_in.weight", "optimizer.state.0.exp_avg"
+	DType   string // "float32"
+	Shape   []int64
+	SHA256  string // hex
+	Spanned bool   `json:",omitempty"` // the digest is of the storage bytes the view spans, with its geometry
 }
 
 // TensorDigests reads a torch.save checkpoint and returns, for each tensor of its payload in
@@ -61,11 +65,11 @@ func TensorDigests(path string) ([]TensorDigest, error) {
 	w := &window{buf: make([]byte, 64<<10)}
 	out := make([]TensorDigest, 0, len(named))
 	for _, nt := range named {
-		d, err := a.digest(w, nt.t)
+		d, spanned, err := a.digest(w, nt.t)
 		if err != nil {
 			return nil, fmt.Errorf("%s: tensor %s: %v", path, clip(nt.name, LineClip), err)
 		}
-		out = append(out, TensorDigest{Name: nt.name, DType: nt.t.Storage.DType, Shape: nt.t.Shape, SHA256: d})
+		out = append(out, TensorDigest{Name: nt.name, DType: nt.t.Storage.DType, Shape: nt.t.Shape, SHA256: d, Spanned: spanned})
 	}
 	return out, nil
 }
@@ -156,38 +160,48 @@ func collectTensors(out []namedTensor, name string, v any, depth int, budget *in
 	return out, err
 }
 
-// digest hashes the elements of t's view, in row-major order, from its storage's entry.
-func (a *archive) digest(w *window, t *Tensor) (string, error) {
+// digest hashes the elements of t's view, in row-major order, from its storage's entry; or, for
+// a view that is not one run and spans more than maxViewSpan bytes, the bytes it spans with its
+// geometry (spanned).
+func (a *archive) digest(w *window, t *Tensor) (sha string, spanned bool, err error) {
 	s := t.Storage
 	typ, ok := storageTypes[s.Type]
 	if !ok {
-		return "", fmt.Errorf("storage %s: type %s has no known element size", s.Key, s.Type)
+		return "", false, fmt.Errorf("storage %s: type %s has no known element size", s.Key, s.Type)
 	}
 	e := a.entries[a.top+"/data/"+s.Key]
 	if e.Method != zip.Store || e.CompressedSize64 != e.UncompressedSize64 {
-		return "", fmt.Errorf("%s/data/%s: compressed (zip method %d); torch.save stores tensor bytes uncompressed", a.top, s.Key, e.Method)
+		return "", false, fmt.Errorf("%s/data/%s: compressed (zip method %d); torch.save stores tensor bytes uncompressed", a.top, s.Key, e.Method)
 	}
 	off, err := e.DataOffset()
 	if err != nil {
-		return "", fmt.Errorf("%s/data/%s: %v", a.top, s.Key, err)
+		return "", false, fmt.Errorf("%s/data/%s: %v", a.top, s.Key, err)
 	}
 	w.reset(io.NewSectionReader(a.r, off, int64(e.UncompressedSize64)))
-	if span := viewSpan(t); span > 1 && span*typ.size <= maxViewSpan {
-		// A view that is not one run reads its storage out of order: read what it spans once.
-		if err := w.fill(t.Offset*typ.size, span*typ.size); err != nil {
-			return "", fmt.Errorf("%s/data/%s: %v", a.top, s.Key, err)
-		}
-	}
 	h := sha256.New()
-	err = eachRun(t, func(start, n int64) error { return w.copyTo(h, start*typ.size, n*typ.size) })
-	if err != nil {
-		return "", fmt.Errorf("%s/data/%s: %v", a.top, s.Key, err)
+	span := viewSpan(t)
+	switch spanned = span*typ.size > maxViewSpan; {
+	case spanned:
+		fmt.Fprintf(h, "spanned offset=%d shape=%v stride=%v\n", t.Offset, t.Shape, t.Stride)
+		err = w.copyTo(h, t.Offset*typ.size, span*typ.size)
+	case span > 1:
+		// The view reads its storage out of order: read what it spans once.
+		if err = w.fill(t.Offset*typ.size, span*typ.size); err == nil {
+			err = eachRun(t, func(start, n int64) error { return w.copyTo(h, start*typ.size, n*typ.size) })
+		}
+	default:
+		err = eachRun(t, func(start, n int64) error { return w.copyTo(h, start*typ.size, n*typ.size) })
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	if err != nil {
+		return "", false, fmt.Errorf("%s/data/%s: %v", a.top, s.Key, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), spanned, nil
 }
 
 // maxViewSpan bounds the bytes read at once for a view that is not one run of its storage (a
-// transposed or strided view); a larger one is read through the 64 KiB window, correct but slow.
+// transposed or strided view). Hashing a larger one's values in row-major order would read its
+// storage once per run through a bounded window, quadratic in its size; its digest is of what it
+// spans instead, as both runs of a comparison compute it alike.
 var maxViewSpan int64 = 16 << 20
 
 // viewSpan is the number of storage elements from t's first to its last when t is not one run

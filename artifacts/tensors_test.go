@@ -2,6 +2,8 @@ package artifacts
 
 import (
 	"archive/zip"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,10 +44,37 @@ func digestLines(ds []TensorDigest) string {
 
 func TestTensorDigests_Recorded(t *testing.T) {
 	testDigests(t, filepath.Join(input, "checkpoints"))
-	t.Run("through the window alone", func(t *testing.T) {
-		withMaxViewSpan(t, 0)
-		testDigests(t, filepath.Join(input, "checkpoints"))
-	})
+}
+
+// spannedDigest is the digest of a Spanned view: its geometry, then the storage bytes it spans.
+func spannedDigest(geometry string, storage []byte) string {
+	sum := sha256.Sum256(append([]byte("spanned "+geometry+"\n"), storage...))
+	return hex.EncodeToString(sum[:])
+}
+
+// A view that is not one run of its storage and spans more than maxViewSpan bytes is digested
+// as what it spans; the others keep the digest of their values.
+func TestTensorDigests_Spanned(t *testing.T) {
+	const rel = "good/views/checkpoint-1.pt"
+	var want map[string][]TensorDigest
+	require.NoError(t, json.Unmarshal([]byte(readFile(t, filepath.Join(input, "checkpoints", "digests.json"))), &want))
+	path := filepath.Join(input, "checkpoints", rel)
+	withMaxViewSpan(t, 0)
+	got, err := TensorDigests(path)
+	require.NoError(t, err)
+	require.Len(t, got, len(want[rel]))
+	spanned := map[string]bool{"unet.strided": true, "unet.permuted": true, "unet.broadcast": true, "unet.half_columns": true}
+	cube := entry(t, path, "checkpoint-1/data/0")
+	require.Len(t, cube, 2*3*4*4, "unet.cube's storage")
+	for i, d := range got {
+		require.Equal(t, spanned[d.Name], d.Spanned, d.Name)
+		if !d.Spanned {
+			require.Equal(t, want[rel][i], d)
+		}
+	}
+	// cube[:, 1:, 1::2] spans elements 5 to 23 of cube's storage; cube.permute(2, 0, 1), all 24.
+	require.Equal(t, spannedDigest("offset=5 shape=[2 2 2] stride=[12 4 2]", cube[5*4:24*4]), got[1].SHA256)
+	require.Equal(t, spannedDigest("offset=0 shape=[4 2 3] stride=[1 12 4]", cube), got[2].SHA256)
 }
 
 // withMaxViewSpan sets maxViewSpan for the test.
@@ -111,6 +140,18 @@ func entries(t *testing.T, path string) []string {
 	return out
 }
 
+// entry is the zip entry name's bytes.
+func entry(t *testing.T, path, name string) []byte {
+	e := entries(t, path)
+	for i := 0; i < len(e); i += 2 {
+		if e[i] == name {
+			return []byte(e[i+1])
+		}
+	}
+	t.Fatalf("%s: no entry %s", path, name)
+	return nil
+}
+
 func TestTensorDigests_Bad(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(input, "checkpoints", "good", "fp32", "checkpoint-1.pt")
@@ -170,9 +211,15 @@ print(hashlib.sha256(p["big"].numpy().tobytes()).hexdigest(), hashlib.sha256(p["
 	require.NoError(t, err)
 	want := strings.Fields(string(out))
 
+	square := entry(t, path, "checkpoint-1/data/1")
+	require.Len(t, square, 512*512*4)
 	for _, tc := range []struct {
 		span, maxAlloc int64
-	}{{16 << 20, 4 << 20}, {0, 1 << 20}} {
+		square         string
+	}{
+		{16 << 20, 4 << 20, want[1]},
+		{0, 1 << 20, spannedDigest("offset=0 shape=[512 512] stride=[1 512]", square)}, // the transposed view is Spanned
+	} {
 		withMaxViewSpan(t, tc.span)
 		var got []TensorDigest
 		n := allocated(func() { got, err = TensorDigests(path) })
@@ -180,6 +227,6 @@ print(hashlib.sha256(p["big"].numpy().tobytes()).hexdigest(), hashlib.sha256(p["
 		require.Len(t, got, 2)
 		require.Equal(t, []int64{512, 512}, got[1].Shape)
 		require.Less(t, n, uint64(tc.maxAlloc), "bytes allocated while hashing 49 MiB, maxViewSpan %d", tc.span)
-		require.Equal(t, want, []string{got[0].SHA256, got[1].SHA256})
+		require.Equal(t, []string{want[0], tc.square}, []string{got[0].SHA256, got[1].SHA256})
 	}
 }
