@@ -33,7 +33,8 @@ type TensorDigest struct {
 
 // TensorDigests reads a torch.save checkpoint and returns, for each tensor of its payload in
 // pickle order, its name, dtype, shape and digest. The tensor bytes are streamed through a
-// 64 KiB window: memory does not grow with the checkpoint's size. Storages must be stored
+// 64 KiB window (a strided view that spans at most 16 MiB is read at once): memory does not grow
+// with the checkpoint's size, and the bytes read are bounded (checkViewBytes). Storages must be stored
 // uncompressed, as torch.save stores them; the zip's CRCs are not checked.
 func TensorDigests(path string) ([]TensorDigest, error) {
 	f, size, err := openFile(path, "tensor digests")
@@ -80,22 +81,23 @@ type namedTensor struct {
 }
 
 // checkViewBytes bounds the bytes hashing the views reads: at most twice the checkpoint's size
-// plus 64 MiB. A view may repeat its storage's elements (stride 0, a broadcast), so a valid
-// checkpoint of a few bytes could otherwise ask for terabytes.
+// plus 64 MiB. A view may repeat its storage's elements (stride 0, a broadcast), and strided
+// views may each span a whole storage, so a valid checkpoint could otherwise ask for terabytes.
 func checkViewBytes(named []namedTensor, size int64) error {
 	limit, total := 2*size+64<<20, int64(0)
 	for _, nt := range named {
 		n, ok := int64(0), true
 		if typ, known := storageTypes[nt.t.Storage.Type]; known {
 			n = typ.size
-		}
-		for _, d := range nt.t.Shape {
-			if n, ok = mulInt64(n, d); !ok {
-				break
+			for _, d := range nt.t.Shape {
+				if n, ok = mulInt64(n, d); !ok {
+					break
+				}
 			}
+			n += viewSpan(nt.t) * typ.size // a view that is not one run also reads what it spans
 		}
 		if total += n; !ok || n > limit || total > limit {
-			return fmt.Errorf("tensor %s: its view of shape %v and the views before it cover more than %d bytes, twice the checkpoint's size plus 64 MiB", clip(nt.name, LineClip), nt.t.Shape, limit)
+			return fmt.Errorf("tensor %s (shape %v): hashing the tensors up to it reads more than %d bytes, twice the checkpoint's size plus 64 MiB", clip(nt.name, LineClip), nt.t.Shape, limit)
 		}
 	}
 	return nil

@@ -398,6 +398,10 @@ def write_pickles(out: Path) -> None:
     # A view that repeats one element 2**40 times (stride 0): valid, and 4 TiB to hash.
     write(d / "broadcast_bomb.pkl",
           torch_pickle(payload_with({}, {"w": _Tensor(_Storage("0", torch.FloatStorage, 1), (1 << 40,), (0,))})))
+    # 200 views of two elements, each spanning all of a 1 MiB storage: 200 MiB to read.
+    mib = _Storage("0", torch.FloatStorage, 1 << 18)
+    write(d / "strided_bomb.pkl",
+          torch_pickle(payload_with({}, {f"w{i}": _Tensor(mib, (2,), ((1 << 18) - 1,)) for i in range(200)})))
     write(d / "storage_key_path.pkl",
           torch_pickle(payload_with({}, {"w": _Tensor(_Storage("../x", torch.FloatStorage, 4), (4,), (1,))})))
     write(d / "os_system.pkl", pickle.dumps(payload_with(_Call(os.system, "echo pwned")), protocol=2))
