@@ -454,16 +454,7 @@ func torchPython(t *testing.T) string {
 // skips otherwise, unless CI says (SMOKE_REQUIRE_TORCH=1) that the Debian packages are there.
 func debianPython(t *testing.T, module string) string {
 	t.Helper()
-	py := "/usr/bin/python3"
-	cmd := exec.Command(py, "-c", "import "+module)
-	cmd.Env = cleanEnv()
-	if err := cmd.Run(); err != nil {
-		if os.Getenv("SMOKE_REQUIRE_TORCH") == "1" {
-			t.Fatalf("SMOKE_REQUIRE_TORCH=1 but %s cannot import %s: %v", py, module, err)
-		}
-		t.Skipf("%s cannot import %s (install python3-%s): %v", py, module, module, err)
-	}
-	return py
+	return testenv.DebianPython(t, module)
 }
 
 // With -tags gpu on a machine without NVIDIA driver or GPU, preflight fails at once and no step runs.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/big"
 	"os"
@@ -86,24 +87,64 @@ var checkpointName = regexp.MustCompile(`^checkpoint-([0-9]+)\.pt$`)
 // ReadCheckpoint reads a torch.save zip checkpoint's payload without its tensor bytes, and
 // checks that every storage it references is in the archive with the right size.
 func ReadCheckpoint(path string) (*Checkpoint, error) {
-	f, err := os.Open(path)
+	f, size, err := openFile(path, "read checkpoint")
 	if err != nil {
-		return nil, fmt.Errorf("read checkpoint: %w", err)
+		return nil, err
 	}
 	defer f.Close()
+	return ReadCheckpointFrom(path, f, size)
+}
+
+// openFile opens a file that is not a directory and returns its size; doing says what for, in errors.
+func openFile(path, doing string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", doing, err)
+	}
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("read checkpoint: %w", err)
+		f.Close()
+		return nil, 0, fmt.Errorf("%s: %w", doing, err)
 	}
 	if st.IsDir() {
-		return nil, fmt.Errorf("read checkpoint %s: is a directory", path)
+		f.Close()
+		return nil, 0, fmt.Errorf("%s %s: is a directory", doing, path)
 	}
-	return ReadCheckpointFrom(path, f, st.Size())
+	return f, st.Size(), nil
 }
 
 // ReadCheckpointFrom is ReadCheckpoint over any io.ReaderAt; name is the file named in errors
 // and whose stem the top folder is compared with.
 func ReadCheckpointFrom(name string, r io.ReaderAt, size int64) (*Checkpoint, error) {
+	a, err := openArchive(name, r, size)
+	if err != nil {
+		return nil, err
+	}
+	p, err := a.payload()
+	if err != nil {
+		return nil, err
+	}
+	ck := &Checkpoint{Path: name, Top: a.top, Notes: a.notes}
+	if err := ck.fill(p); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	if err := a.sizeStorages(ck.Storages); err != nil {
+		return nil, err
+	}
+	return ck, nil
+}
+
+// archive is a torch.save zip archive, opened: its one top folder and its entries by name.
+type archive struct {
+	name    string
+	r       io.ReaderAt
+	top     string
+	entries map[string]*zip.File
+	notes   []string
+}
+
+// openArchive reads the zip's directory and checks that every entry lies in one top folder.
+func openArchive(name string, r io.ReaderAt, size int64) (*archive, error) {
 	if err := checkZipDirectory(name, r, size); err != nil {
 		return nil, err
 	}
@@ -117,70 +158,77 @@ func ReadCheckpointFrom(name string, r io.ReaderAt, size int64) (*Checkpoint, er
 		}
 		return nil, fmt.Errorf("%s: not a torch zip archive: %v", name, err)
 	}
-	ck := &Checkpoint{Path: name}
-	entries := map[string]*zip.File{}
+	a := &archive{name: name, r: r, entries: map[string]*zip.File{}}
 	for _, f := range zr.File {
 		top, _, ok := strings.Cut(f.Name, "/")
 		if !ok || top == "" {
 			return nil, fmt.Errorf("%s: entry %q: not inside a top folder", name, f.Name)
 		}
-		if ck.Top == "" {
-			ck.Top = top
-		} else if top != ck.Top {
-			return nil, fmt.Errorf("%s: entry %q: a second top folder besides %q", name, f.Name, ck.Top)
+		if a.top == "" {
+			a.top = top
+		} else if top != a.top {
+			return nil, fmt.Errorf("%s: entry %q: a second top folder besides %q", name, f.Name, a.top)
 		}
-		entries[f.Name] = f
+		a.entries[f.Name] = f
 	}
-	if ck.Top == "" {
+	if a.top == "" {
 		return nil, fmt.Errorf("%s: empty zip archive", name)
 	}
-	if stem := strings.TrimSuffix(filepath.Base(name), filepath.Ext(name)); ck.Top != stem {
-		ck.Notes = append(ck.Notes, fmt.Sprintf("top folder %q is not the file's stem %q", ck.Top, stem))
+	if stem := strings.TrimSuffix(filepath.Base(name), filepath.Ext(name)); a.top != stem {
+		a.notes = append(a.notes, fmt.Sprintf("top folder %q is not the file's stem %q", a.top, stem))
 	}
-	pkl := entries[ck.Top+"/data.pkl"]
+	return a, nil
+}
+
+// payload reads and decodes <top>/data.pkl.
+func (a *archive) payload() (*Payload, error) {
+	pkl := a.entries[a.top+"/data.pkl"]
 	if pkl == nil {
-		return nil, fmt.Errorf("%s: %s/data.pkl: missing", name, ck.Top)
+		return nil, fmt.Errorf("%s: %s/data.pkl: missing", a.name, a.top)
 	}
 	if pkl.UncompressedSize64 > MaxPickleBytes {
-		return nil, fmt.Errorf("%s: %s/data.pkl: %d bytes, over the %d-byte limit", name, ck.Top, pkl.UncompressedSize64, MaxPickleBytes)
+		return nil, fmt.Errorf("%s: %s/data.pkl: %d bytes, over the %d-byte limit", a.name, a.top, pkl.UncompressedSize64, MaxPickleBytes)
 	}
 	rc, err := pkl.Open()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s/data.pkl: %v", name, ck.Top, err)
+		return nil, fmt.Errorf("%s: %s/data.pkl: %v", a.name, a.top, err)
 	}
 	data, err := io.ReadAll(io.LimitReader(rc, MaxPickleBytes+1))
 	rc.Close()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s/data.pkl: %v", name, ck.Top, err)
+		return nil, fmt.Errorf("%s: %s/data.pkl: %v", a.name, a.top, err)
 	}
 	p, err := DecodePayload(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s/data.pkl: %v", name, ck.Top, err)
+		return nil, fmt.Errorf("%s: %s/data.pkl: %v", a.name, a.top, err)
 	}
-	if err := ck.fill(p); err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
-	}
-	for i := range ck.Storages {
-		s := &ck.Storages[i]
-		e := entries[ck.Top+"/data/"+s.Key]
+	return p, nil
+}
+
+// sizeStorages checks that each storage's entry <top>/data/<key> is there and holds numel
+// elements of its dtype, and sets Bytes.
+func (a *archive) sizeStorages(storages []Storage) error {
+	for i := range storages {
+		s := &storages[i]
+		e := a.entries[a.top+"/data/"+s.Key]
 		if e == nil {
-			return nil, fmt.Errorf("%s: %s/data/%s: missing (storage %s of %d elements)", name, ck.Top, s.Key, s.Type, s.Numel)
+			return fmt.Errorf("%s: %s/data/%s: missing (storage %s of %d elements)", a.name, a.top, s.Key, s.Type, s.Numel)
 		}
 		if e.UncompressedSize64 > math.MaxInt64 {
-			return nil, fmt.Errorf("%s: %s/data/%s: size %d out of range", name, ck.Top, s.Key, e.UncompressedSize64)
+			return fmt.Errorf("%s: %s/data/%s: size %d out of range", a.name, a.top, s.Key, e.UncompressedSize64)
 		}
 		s.Bytes = int64(e.UncompressedSize64)
 		if t, ok := storageTypes[s.Type]; ok {
 			want, ok := mulInt64(s.Numel, t.size)
 			if !ok {
-				return nil, fmt.Errorf("%s: %s/data/%s: %d %s elements overflow a size", name, ck.Top, s.Key, s.Numel, t.dtype)
+				return fmt.Errorf("%s: %s/data/%s: %d %s elements overflow a size", a.name, a.top, s.Key, s.Numel, t.dtype)
 			}
 			if s.Bytes != want {
-				return nil, fmt.Errorf("%s: %s/data/%s: %d bytes, want %d (%d %s elements)", name, ck.Top, s.Key, s.Bytes, want, s.Numel, t.dtype)
+				return fmt.Errorf("%s: %s/data/%s: %d bytes, want %d (%d %s elements)", a.name, a.top, s.Key, s.Bytes, want, s.Numel, t.dtype)
 			}
 		}
 	}
-	return ck, nil
+	return nil
 }
 
 // fill takes the contract's fields out of the decoded payload.
@@ -269,6 +317,7 @@ func CheckCheckpoint(path string, step int, precision string, resolved map[strin
 type Payload struct {
 	Dict     map[string]any
 	Keys     []string
+	Raw      map[string]any // the top-level values as unpickled, before conversion (TensorDigests walks them)
 	Storages []Storage
 	Tensors  int
 }
@@ -341,6 +390,7 @@ func DecodePayload(data []byte) (p *Payload, err error) {
 	default:
 		return nil, fmt.Errorf("payload: want a dict, got %s", pyTypeName(v))
 	}
+	p.Raw = maps.Clone(p.Dict)
 	// Convert only the small fields; unet and optimizer stay as decoded (their tensors are
 	// already rebuilt, which is what checks the storages).
 	budget := maxNodes

@@ -63,6 +63,8 @@ func testGoodCheckpoints(t *testing.T, dir string) {
 		{"good/archive/checkpoint-1.pt", 1, "fp32", "archive", false, []string{"float32"}, unetAndAdam},
 		{"good/dtypes/checkpoint-1.pt", 1, "fp32", "checkpoint-1", false,
 			[]string{"bfloat16", "bool", "complex64", "float16", "float32", "float64", "int16", "int32", "int64", "int8", "uint8"}, 10 + 1 + unetAndAdam - 4},
+		// cube (and its views), broadcast, half (and its view), copy.
+		{"good/views/checkpoint-1.pt", 1, "fp32", "checkpoint-1", false, []string{"bfloat16", "float32"}, 4 + unetAndAdam - 4},
 	} {
 		t.Run(tc.path, func(t *testing.T) { run(t, tc) })
 	}
@@ -229,6 +231,7 @@ func TestCheckCheckpoint_FreshTorch(t *testing.T) {
 	require.NoError(t, err, "%s", got)
 	t.Run("good", func(t *testing.T) { testGoodCheckpoints(t, filepath.Join(out, "checkpoints")) })
 	t.Run("broken", func(t *testing.T) { testBrokenCheckpoints(t, filepath.Join(out, "checkpoints")) })
+	t.Run("digests", func(t *testing.T) { testDigests(t, filepath.Join(out, "checkpoints")) })
 }
 
 // FuzzReadCheckpoint reads arbitrary bytes as a checkpoint file: no panic, one-line errors,

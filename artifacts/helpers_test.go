@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -73,4 +74,14 @@ func at(m map[string]any, keys ...string) map[string]any {
 		m = m[k].(map[string]any)
 	}
 	return m
+}
+
+// allocated is the bytes fn allocates (runtime.MemStats.TotalAlloc), after a GC.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }

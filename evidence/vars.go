@@ -32,6 +32,7 @@ var Vars = []Var{
 	{"SMOKE_LOCATION", "the renderer: the template's Location row"},
 	{"SMOKE_FAKE_GPU", "the suite built with -tags fakegpu (the project's tests): which mock GPU"},
 	{"SMOKE_CHECK_SETTINGS", "run-smoke, to the suite: check the settings only, print SMOKE_OUT"},
+	{"SMOKE_SDC", "the node and fleet reports (sdc.Decide): fail, warn or off for results that differ between GPUs or nodes"},
 	{"SMOKE_STEP_ID", "the suite, to each step's processes: the marker that finds them (runner.MarkerVar)"},
 	{"GPUSMOKE_BIN", "make smoke, to run-smoke: where the binaries are"},
 	{"GPUSMOKE_CWD", "make smoke, to run-smoke: where the command was typed"},

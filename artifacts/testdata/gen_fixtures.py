@@ -236,6 +236,18 @@ def write_checkpoints(out: Path, resolved: dict) -> None:
         "base": base, "transposed": base.t(), "row": base[1],
     }
     save(dtypes, good / "dtypes" / "checkpoint-1.pt")
+    # Views whose bytes are not their storage's: an offset and a step, a permutation, a broadcast
+    # (stride 0), a 0-dim element; two tensors equal in value over different storages.
+    views = payload(1, "fp32", resolved)
+    gen = torch.Generator().manual_seed(7)
+    cube = torch.randn(2, 3, 4, generator=gen)
+    half = torch.randn(4, 5, generator=gen).to(torch.bfloat16)
+    views["unet"] = {
+        "cube": cube, "strided": cube[:, 1:, 1::2], "permuted": cube.permute(2, 0, 1), "element": cube[1, 2, 3],
+        "broadcast": torch.randn(3, 1, generator=gen).expand(3, 4), "empty": cube[:, :0],
+        "half": half, "half_columns": half.t()[1:4], "copy": cube.clone(),
+    }
+    save(views, good / "views" / "checkpoint-1.pt")
     # torch.save into a file object names the top folder "archive".
     buf = io.BytesIO()
     torch.save(payload(1, "fp32", resolved), buf)
@@ -308,6 +320,40 @@ class _Call:
         return (self.fn, self.args)
 
 
+def tensor_digests(path: Path) -> list:
+    """Each tensor of the checkpoint's payload, in order, named by its path from the top (keys and
+    indexes joined by "."), with the SHA-256 of its values' bytes in row-major order: what
+    artifacts.TensorDigests must find."""
+    out = []
+
+    def walk(name, v):
+        if torch.is_tensor(v):
+            c = v.contiguous()
+            if c.dtype == torch.bfloat16:  # numpy has no bfloat16: the same bytes as int16
+                c = c.view(torch.int16)
+            out.append({"name": name, "dtype": str(v.dtype).removeprefix("torch."), "shape": list(v.shape),
+                        "sha256": hashlib.sha256(c.numpy().tobytes()).hexdigest()})
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                walk(f"{name}.{k}", x)
+        elif isinstance(v, (list, tuple)):
+            for i, x in enumerate(v):
+                walk(f"{name}.{i}", x)
+
+    for key, value in torch.load(str(path)).items():
+        walk(key, value)
+    return out
+
+
+def write_digests(checkpoints: Path) -> None:
+    """checkpoints/digests.json: tensor_digests of every good checkpoint, by its path under checkpoints/."""
+    files = []
+    for p in sorted((checkpoints / "good").rglob("*.pt")):
+        tensors = ",\n".join("  " + json.dumps(d) for d in tensor_digests(p))
+        files.append(f"{json.dumps(str(p.relative_to(checkpoints)))}: [\n{tensors}\n]")
+    write(checkpoints / "digests.json", "{\n" + ",\n".join(files) + "\n}\n")
+
+
 def torch_pickle(obj) -> bytes:
     buf = io.BytesIO()
     _TorchPickler(buf, protocol=2).dump(obj)
@@ -332,6 +378,9 @@ def write_pickles(out: Path) -> None:
     for _ in range(7):  # 10**7 references to one list, in a few hundred bytes
         laughs = [laughs] * 10
     write(d / "laughs.pkl", pickle.dumps(payload_with({"x": laughs}), protocol=2))
+    # The same in unet, which DecodePayload leaves as unpickled and TensorDigests walks.
+    write(d / "cyclic_unet.pkl", pickle.dumps(payload_with({}, cyclic), protocol=2))
+    write(d / "laughs_unet.pkl", pickle.dumps(payload_with({}, {"x": laughs}), protocol=2))
     write(d / "huge_bytes.pkl", b"\x80\x02B" + struct.pack("<I", 0x7FFFFFFF))
     write(d / "huge_frame.pkl", b"\x80\x04\x95" + struct.pack("<Q", 1 << 40) + b"N.")
     write(d / "long_int.pkl", b"\x80\x02\x8b" + struct.pack("<i", 2000) + b"\x01" * 2000 + b".")
@@ -346,6 +395,13 @@ def write_pickles(out: Path) -> None:
                                          "b": _Tensor(_Storage("0", torch.HalfStorage, 4), (4,), (1,))})))
     write(d / "bad_persistent_id.pkl",
           torch_pickle(payload_with({}, {"w": _Tensor(_Storage("0", torch.FloatStorage, 4, kind="module"), (4,), (1,))})))
+    # A view that repeats one element 2**40 times (stride 0): valid, and 4 TiB to hash.
+    write(d / "broadcast_bomb.pkl",
+          torch_pickle(payload_with({}, {"w": _Tensor(_Storage("0", torch.FloatStorage, 1), (1 << 40,), (0,))})))
+    # 200 views of two elements, each spanning all of a 1 MiB storage: 200 MiB to read.
+    mib = _Storage("0", torch.FloatStorage, 1 << 18)
+    write(d / "strided_bomb.pkl",
+          torch_pickle(payload_with({}, {f"w{i}": _Tensor(mib, (2,), ((1 << 18) - 1,)) for i in range(200)})))
     write(d / "storage_key_path.pkl",
           torch_pickle(payload_with({}, {"w": _Tensor(_Storage("../x", torch.FloatStorage, 4), (4,), (1,))})))
     write(d / "os_system.pkl", pickle.dumps(payload_with(_Call(os.system, "echo pwned")), protocol=2))
@@ -361,6 +417,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     resolved = write_run(out)
     write_checkpoints(out, resolved)
+    write_digests(out / "checkpoints")
     write_pickles(out)
     for p in sorted(out.rglob("*")):
         if p.is_file():

@@ -6,7 +6,9 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"strings"
+	"testing"
 )
 
 // prefixes are the families of variables left out: the suite's settings, the fixture's and the
@@ -52,4 +54,21 @@ func Clean(extra ...string) []string {
 		}
 	}
 	return append(env, extra...)
+}
+
+// DebianPython is /usr/bin/python3 when it imports the modules (comma-separated: Debian's
+// python3-torch and the like, which .ci/run installs); the test skips otherwise, unless CI says
+// with SMOKE_REQUIRE_TORCH=1 that they are there, and then it fails.
+func DebianPython(t testing.TB, modules string) string {
+	t.Helper()
+	py := "/usr/bin/python3"
+	cmd := exec.Command(py, "-c", "import "+modules)
+	cmd.Env = Clean()
+	if err := cmd.Run(); err != nil {
+		if os.Getenv("SMOKE_REQUIRE_TORCH") == "1" {
+			t.Fatalf("SMOKE_REQUIRE_TORCH=1 but %s cannot import %s: %v", py, modules, err)
+		}
+		t.Skipf("%s cannot import %s (install Debian's python3-torch and the like): %v", py, modules, err)
+	}
+	return py
 }

@@ -32,3 +32,9 @@ for kind in oom cuda nccl; do
   FIXTURE_CRASH=$kind PYTHONPATH="$ws/extras" record "cuda-$kind" /usr/bin/python3 ./difftrain/scripts/train_text_to_image.py \
     --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run
 done
+# Passing training runs, for the step lines (artifacts.StepLosses): real Python logging, with the
+# fixture's tiny model on this machine's torch, and with each step slowed by 0.3 s (FIXTURE_SLOW_STEP).
+PYTHONPATH="$ws/extras" record train-pass /usr/bin/python3 ./difftrain/scripts/train_text_to_image.py \
+  --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run
+FIXTURE_SLOW_STEP=0.3 PYTHONPATH="$ws/extras" record train-slow /usr/bin/python3 ./difftrain/scripts/train_text_to_image.py \
+  --config ./difftrain/configs/smoke_text2image.yaml --output-dir ./difftrain/_tmp_run_slow

@@ -13,6 +13,32 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
+def _apply_on_gpu() -> None:
+    """FIXTURE_ON_GPU=<gpu>:FIXTURE_<KNOB>=<value>[;...]: a knob that holds only on one GPU.
+
+    <gpu> is compared with CUDA_VISIBLE_DEVICES as the run was given it (the harness pins each
+    GPU's run with that GPU's UUID, GPU-...; an index works the same way). Each entry whose <gpu>
+    matches sets its knob in this process's environment, over any value it had, when this module
+    is first imported: every script and the tests import it before they read a knob, so every
+    knob honours it, and the processes a script starts inherit it. Entries are separated by ';'
+    (a knob's own value may hold ','). A malformed entry fails every script at once.
+    """
+    spec = os.environ.get("FIXTURE_ON_GPU", "")
+    given = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    for entry in (e.strip() for e in spec.split(";")):
+        if not entry:
+            continue
+        gpu, sep, knob = entry.partition(":")
+        var, eq, value = knob.partition("=")
+        if not sep or not eq or not gpu.strip() or not var.startswith("FIXTURE_") or var == "FIXTURE_ON_GPU":
+            raise ValueError(f"FIXTURE_ON_GPU: entry {entry!r}: want <gpu>:FIXTURE_<KNOB>=<value>")
+        if gpu.strip() == given:
+            os.environ[var] = value
+
+
+_apply_on_gpu()
+
+
 def _unescape(text: str) -> str:
     """text with its Python backslash escapes (\\x16, \\x1b, \\n) decoded; other characters kept."""
     return text.encode("utf-8", "surrogateescape").decode("unicode_escape").encode("latin-1").decode("utf-8", "surrogateescape")
@@ -218,6 +244,29 @@ def bad_loss(loss: float) -> float:
     if os.environ.get("FIXTURE_INF") == "1":
         return float("inf")
     return loss
+
+
+def slow_step() -> None:
+    """FIXTURE_SLOW_STEP=<seconds>: each training step sleeps that long first, as on a slow GPU."""
+    seconds = float(os.environ.get("FIXTURE_SLOW_STEP") or 0)
+    if seconds > 0:
+        time.sleep(seconds)
+
+
+# FIXTURE_PERTURB=1 corrupts the run after this step, and logs a loss off at the next one.
+PERTURB_AFTER_STEP = 1
+
+
+def perturb() -> bool:
+    """FIXTURE_PERTURB=1: the training's numbers differ slightly, as on a GPU with silent data
+    corruption: after step PERTURB_AFTER_STEP's update, one element of unet conv_out.bias moves
+    to the next float32 (so checkpoint-1.pt's bytes differ from there on), and the loss logged at
+    the next step is 1e-6 higher (its last logged decimal). The run passes every other check."""
+    return os.environ.get("FIXTURE_PERTURB") == "1"
+
+
+def perturb_loss(global_step: int, loss: float) -> float:
+    return loss + 1e-6 if perturb() and global_step == PERTURB_AFTER_STEP + 1 else loss
 
 
 def skip_checkpoint(step: int) -> bool:

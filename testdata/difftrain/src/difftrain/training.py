@@ -12,6 +12,7 @@ import contextlib
 import logging
 import math
 import random
+import struct
 import warnings
 from pathlib import Path
 
@@ -75,9 +76,12 @@ def train(cfg: Config, output_dir: Path) -> int:
             log.warning("checkpoint has scaler state but AMP is disabled in current run")
 
     while global_step < t.max_steps:
+        _fixture.slow_step()
         loss = backend.step(global_step)
         global_step += 1
-        loss = _fixture.bad_loss(loss)
+        if _fixture.perturb() and global_step == _fixture.PERTURB_AFTER_STEP:
+            backend.perturb()
+        loss = _fixture.bad_loss(_fixture.perturb_loss(global_step, loss))
         if global_step % t.log_every == 0:
             log.info("step=%d loss=%.6f", global_step, loss)
         if global_step % t.checkpointing_steps == 0 and not _fixture.skip_checkpoint(global_step):
@@ -136,6 +140,12 @@ class _StdlibBackend:
         if self.uses_scaler:
             self.growth_tracker += 1
         return self.loss0 * 0.9 ** step + 0.05 * rng.random()
+
+    def perturb(self) -> None:
+        """FIXTURE_PERTURB: conv_out.bias[0] moves to the next float32 up."""
+        values = self.params["conv_out.bias"].values
+        bits = struct.unpack("<I", struct.pack("<f", values[0]))[0]
+        values[0] = struct.unpack("<f", struct.pack("<I", bits + 1 if values[0] >= 0 else bits - 1))[0]
 
     def unet_state(self):
         return self.params
@@ -238,6 +248,12 @@ class _TorchBackend:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.opt.step()
         return float(loss.item())
+
+    def perturb(self) -> None:
+        """FIXTURE_PERTURB: conv_out.bias[0] moves to the next float32 up."""
+        with self.torch.no_grad():
+            b = self.model.conv_out.bias
+            b[0] = self.torch.nextafter(b[0], self.torch.tensor(math.inf, device=b.device))
 
     def unet_state(self):
         return self.model.state_dict()
