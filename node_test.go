@@ -135,3 +135,24 @@ func TestNodeRunNamesEachBadGPU(t *testing.T) {
 	require.Equal(t, 2, s.Node.BadGPUs)
 	require.Contains(t, r.read(t, evidence.PromFile), `gpusmoke_gpu_failed{gpu="1",uuid="`+h200UUID(1)+`"} 1`)
 }
+
+// A GPU that computes differently (FIXTURE_PERTURB on it: one tensor's value and step 2's loss
+// differ slightly, and every other check passes): on three GPUs the two that agree name it and
+// fail the node, with its first step and first tensor; on two, no majority names either, and
+// the node warns.
+func TestNodeRunNamesTheGPUThatComputesDifferently(t *testing.T) {
+	perturb := "FIXTURE_ON_GPU=" + onGPU(2, "FIXTURE_PERTURB=1")
+	r, e := makeNode(t, "0,1,2", "SMOKE_FAKE_GPU=h200", perturb)
+	require.Equal(t, evidence.ExitFailed, r.exit, r.tail())
+	for i := range e.Node.Info.GPUs {
+		require.Equal(t, evidence.Pass, e.Node.GPUVerdict(i), "every GPU's own run passes")
+	}
+	require.Equal(t, []int{2}, e.Node.BadGPUs())
+	report := r.read(t, evidence.ReportFile)
+	require.Regexp(t, `sdc \(\*\*fails the node\*\*\): gpu2 computes differently from the 2 that agree: step 2 loss \d\.\d+, the others \d\.\d+; \d+ of \d+ tensors differ, first unet\.conv_out\.bias in checkpoint-1\.pt`, report)
+
+	r, e = makeNode(t, "0,2", "SMOKE_FAKE_GPU=h200", perturb)
+	require.Equal(t, evidence.ExitPass, r.exit, "two GPUs that differ warn: %s", r.tail())
+	require.Empty(t, e.Node.BadGPUs())
+	require.Contains(t, r.read(t, evidence.ReportFile), `sdc (warning): the runs differ and no majority agrees (gpu0 \| gpu2): no run can be named`)
+}

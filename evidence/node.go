@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/difftrain/gpusmoke/redact"
+	"github.com/difftrain/gpusmoke/sdc"
 )
 
 // A node run (SMOKE_GPUS) runs the plan once per GPU, all GPUs at once: SMOKE_OUT holds the
@@ -104,12 +105,7 @@ func ParseNodeRules(getenv func(string) string) (NodeRules, error) {
 	default:
 		return r, fmt.Errorf("SMOKE_SLOW=%s: want warn or fail", v)
 	}
-	switch r.SDC {
-	case "", "fail", "warn", "off":
-	default:
-		return r, fmt.Errorf("SMOKE_SDC=%s: want fail, warn or off", r.SDC)
-	}
-	return r, nil
+	return r, sdc.CheckMode(r.SDC)
 }
 
 // ReadNode reads node.json in dir.

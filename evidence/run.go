@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/difftrain/gpusmoke/redact"
+	"github.com/difftrain/gpusmoke/sdc"
 )
 
 // JUnit property names: each section hands its result to the renderer through t.Attr, and
@@ -94,6 +95,9 @@ type Run struct {
 	Orphans []string `json:"orphans,omitempty"`
 	// Compute says whether the run's training used a GPU; nil until the run ends.
 	Compute *Compute `json:"compute,omitempty"`
+	// Computed is what the training computed, for comparing runs of one deterministic training
+	// across GPUs and nodes (sdc); nil until the training section has run its checks.
+	Computed *Computed `json:"computed,omitempty"`
 	// Health are the health findings made while the steps ran: a PCIe link below its maximum
 	// under load (gpuenv.LinkAtLoad), one line each, named by GPU.
 	Health []string `json:"health,omitempty"`
@@ -194,6 +198,26 @@ func Counts(cases []Case) string {
 
 // ID is the section's label in logs and reasons, e.g. "04-train".
 func (s Section) ID() string { return s.Section + "-" + s.Name }
+
+// Computed is what a run's training computed: the loss logged at each step, as logged, the
+// SHA-256 of every tensor of its checkpoints (artifacts.TensorDigests), and its step rate.
+type Computed struct {
+	Losses  []string     `json:"losses"`
+	Tensors []sdc.Digest `json:"tensors"`
+	// Comparable is false when the run cannot be compared with another (not deterministic, or
+	// its outputs could not be read); Why says why.
+	Comparable     bool    `json:"comparable"`
+	Why            string  `json:"why,omitempty"`
+	StepsPerSecond float64 `json:"steps_per_second,omitempty"`
+}
+
+// Member is the run's results as sdc compares them, under name.
+func (r *Computed) Member(name string) sdc.Member {
+	if r == nil {
+		return sdc.Member{Name: name, Why: "no results recorded: its training did not pass"}
+	}
+	return sdc.Member{Name: name, Losses: r.Losses, Tensors: r.Tensors, Comparable: r.Comparable, Why: r.Why}
+}
 
 // Peaks are a section's telemetry peaks.
 type Peaks struct {

@@ -25,7 +25,6 @@ var Vars = []Var{
 	{"SMOKE_GPUS", "the suite: a node run, the plan once per GPU (all, or NVML indexes such as 0,3,5)"},
 	{"SMOKE_SLOW_FACTOR", "the suite: a node's GPU whose training takes this many times the median is slow"},
 	{"SMOKE_SLOW", "the suite: whether a node's slow GPU fails the node (fail) or is named (warn)"},
-	{"SMOKE_SDC", "the suite: whether a node's GPU that computes differently fails the node (fail, warn, off)"},
 	{NodeVar, "the node's suite, to each GPU's run: the node's evidence directory"},
 	{NodeGPUVar, "the node's suite, to each GPU's run: which GPU of node.json it runs on"},
 	{"SMOKE_OPERATOR", "the renderer: the template's Operator row"},

@@ -11,9 +11,9 @@ import (
 
 // Digest is one tensor of one checkpoint and the SHA-256 of its values (artifacts.TensorDigests).
 type Digest struct {
-	Checkpoint string // "checkpoint-1.pt"
-	Tensor     string // "unet.conv_in.weight"
-	SHA256     string
+	Checkpoint string `json:"checkpoint"` // "checkpoint-1.pt"
+	Tensor     string `json:"tensor"`     // "unet.conv_in.weight"
+	SHA256     string `json:"sha256"`
 }
 
 // Member is one run's results: a GPU of a node, or a node of a fleet.

@@ -11,6 +11,7 @@ import (
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/redact"
 	"github.com/difftrain/gpusmoke/runbook"
+	"github.com/difftrain/gpusmoke/sdc"
 )
 
 // The checks the sections' tests (sections_test.go) share: the files a step must leave, the
@@ -324,4 +325,53 @@ func joinAll(dir string, names []string) []string {
 		out[i] = filepath.Join(dir, n)
 	}
 	return out
+}
+
+// recordComputed records what the training computed, for comparing it with other runs of the
+// same deterministic training (sdc: a node's GPUs, a fleet's nodes): the loss logged at each
+// step, the digest of every tensor of its checkpoints in out, and its step rate. A run that did
+// not train deterministically, or whose outputs cannot be read, is recorded as not comparable,
+// with the reason, never as agreeing.
+func (c *Section) recordComputed(out string, ckpts []string) {
+	r := &evidence.Computed{Comparable: true, Losses: []string{}, Tensors: []sdc.Digest{}}
+	notComparable := func(why string) {
+		if r.Comparable {
+			r.Comparable, r.Why = false, why
+		}
+	}
+	losses, err := artifacts.StepLosses(c.Out(c.LogRel()))
+	if err != nil {
+		notComparable(err.Error())
+	}
+	for _, l := range losses {
+		r.Losses = append(r.Losses, l.Loss)
+	}
+	if rate, ok := artifacts.StepRate(losses); ok {
+		r.StepsPerSecond = rate
+	}
+	p := filepath.Join(out, artifacts.ManifestFile)
+	b, err := evidence.ReadFileLimit(p, artifacts.MaxManifestBytes)
+	var m *artifacts.Manifest
+	if err == nil {
+		m, err = artifacts.ParseManifest(p, b)
+	}
+	switch {
+	case err != nil:
+		notComparable(err.Error())
+	case !m.Deterministic:
+		notComparable(p + ": repro.deterministic is false: a run that is not deterministic cannot be compared")
+	}
+	for _, name := range ckpts {
+		ds, err := artifacts.TensorDigests(filepath.Join(out, name))
+		if err != nil {
+			notComparable(err.Error())
+		}
+		for _, d := range ds {
+			r.Tensors = append(r.Tensors, sdc.Digest{Checkpoint: name, Tensor: d.Name, SHA256: d.SHA256})
+		}
+	}
+	r.Why = c.Suite.shown(r.Why)
+	c.Suite.mu.Lock()
+	c.Suite.Info.Computed = r
+	c.Suite.mu.Unlock()
 }

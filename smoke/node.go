@@ -20,6 +20,7 @@ import (
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/runbook"
+	"github.com/difftrain/gpusmoke/sdc"
 )
 
 // A node run (SMOKE_GPUS=all, or 0,3,5) runs the plan once per GPU, all GPUs at once. This
@@ -433,11 +434,44 @@ func (n *nodeRun) end() {
 	su.guard("node.json written", err == nil, errText(err))
 }
 
-// compare judges the GPUs against each other: the slow GPU (evidence.SlowFindings).
+// compare judges the GPUs against each other: the slow GPU (evidence.SlowFindings) and the GPU
+// that computes differently (sdc: the same losses and tensor bytes as the majority's).
 func (n *nodeRun) compare() {
 	r := n.info.Rules
+	var members []sdc.Member
+	for i, g := range n.info.GPUs {
+		run, err := evidence.ReadRun(filepath.Join(n.su.Settings.Out, g.Dir))
+		var c *evidence.Computed
+		if err == nil {
+			c = run.Computed
+		}
+		if c != nil {
+			n.info.GPUs[i].StepsPerSecond = c.StepsPerSecond
+		}
+		members = append(members, c.Member(g.Dir))
+	}
 	n.info.Findings = append(n.info.Findings, evidence.SlowFindings(n.info.GPUs, r, n.slowDetail)...)
-	n.info.Compared = fmt.Sprintf("training time (slow: more than %g times the node's median, SMOKE_SLOW=%s)", r.SlowFactor, r.Slow)
+	res := sdc.Compare(members)
+	d := sdc.Decide(res, r.SDC)
+	for _, o := range res.Outliers {
+		n.info.Findings = append(n.info.Findings, evidence.NodeFinding{Kind: evidence.SDCGPU, GPU: n.indexOf(o.Name),
+			Fail: d.Fail, Message: o.String()})
+	}
+	if len(res.Outliers) == 0 && (d.Fail || d.Warn) {
+		n.info.Findings = append(n.info.Findings, evidence.NodeFinding{Kind: evidence.SDCGPU, GPU: -1, Fail: d.Fail, Message: d.Say})
+	}
+	n.info.Compared = fmt.Sprintf("training time (slow: more than %g times the node's median, SMOKE_SLOW=%s); results: %s",
+		r.SlowFactor, r.Slow, d.Say)
+}
+
+// indexOf is the NVML index of the GPU whose directory is dir.
+func (n *nodeRun) indexOf(dir string) int {
+	for _, g := range n.info.GPUs {
+		if g.Dir == dir {
+			return g.Index
+		}
+	}
+	return -1
 }
 
 // slowDetail is what a slow GPU's run recorded of it over its training step: its clocks, the

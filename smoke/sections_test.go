@@ -121,6 +121,7 @@ func Test04Train(t *testing.T) {
 			c.Fatalf("train: %v", err)
 		}
 		c.keep(out, append(reproFiles, c.checkpoints()...)...)
+		c.recordComputed(out, c.checkpoints())
 	})
 }
 
