@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/fleet"
 	"github.com/difftrain/gpusmoke/view"
 	"github.com/stretchr/testify/require"
 )
@@ -155,4 +156,38 @@ func TestNodeRunNamesTheGPUThatComputesDifferently(t *testing.T) {
 	require.Equal(t, evidence.ExitPass, r.exit, "two GPUs that differ warn: %s", r.tail())
 	require.Empty(t, e.Node.BadGPUs())
 	require.Contains(t, r.read(t, evidence.ReportFile), `sdc (warning): the runs differ and no majority agrees (gpu0 \| gpu2): no run can be named`)
+}
+
+// The fleet report reads node runs GPU by GPU: each bad GPU is a failure of its own, grouped by
+// reason across nodes, counted among the bad GPUs and drawn in the nodes × GPUs table; and the
+// runs' results are compared across nodes of one GPU model, driver and torch, so that a node
+// that computes differently from the others (here a run of one GPU) is flagged.
+func TestFleetOfNodeRuns(t *testing.T) {
+	good, _ := makeNode(t, "0,1,2", "SMOKE_FAKE_GPU=h200")
+	bad, _ := makeNode(t, "0,1,2", "SMOKE_FAKE_GPU=h200", "FIXTURE_ON_GPU="+onGPU(1, "FIXTURE_FAIL=train_text_to_image"))
+	pretend, err := filepath.Abs("testdata/pretend-cuda")
+	require.NoError(t, err)
+	odd := makeSmoke(t, "GPU=1", "FAKEGPU=1", "SMOKE_FAKE_GPU=h200", "PRETEND_CUDA_GPU=h200", "PYTHONPATH="+pretend, "FIXTURE_PERTURB=1")
+	require.Equal(t, evidence.ExitPass, odd.exit, "a run of one GPU has nothing to compare with: %s", odd.tail())
+
+	root := t.TempDir()
+	var dirs []string
+	for i, r := range []smokeRun{good, bad, odd} {
+		d := filepath.Join(root, fmt.Sprintf("n%d", i+1))
+		require.NoError(t, os.Rename(r.out, d))
+		dirs = append(dirs, d)
+	}
+	md := filepath.Join(root, fleet.File)
+	f, _, err := fleet.Write(md, fleet.Members(dirs), view.Options{})
+	require.NoError(t, err)
+	require.Equal(t, evidence.Fail, f.Verdict)
+	require.Equal(t, 6, f.GPUs)
+	require.Equal(t, 1, f.BadGPUs)
+	b, err := os.ReadFile(md)
+	require.NoError(t, err)
+	report := string(b)
+	require.Contains(t, report, "- **1 GPU** FAIL in `04-train`: exit code 1: RuntimeError: injected failure (FIXTURE_FAIL) — n2/gpu1\n")
+	require.Contains(t, report, "Bad GPUs: 1 of 6 GPUs on 2 node runs.")
+	require.Contains(t, report, "| [n2](n2/checklist.md) | gpu0 PASS | gpu1 **FAIL** | gpu2 PASS |")
+	require.Regexp(t, `NVIDIA H200 141GB HBM3e, driver 550\.54\.15, torch 2\.4\.0\+pretend \(\*\*fails the fleet\*\*\): n3 computes differently from the 2 that agree: step 2 loss .* — computes differently: n3`, report)
 }

@@ -112,6 +112,12 @@ func nodeSummary(e *view.Evidence) *evidence.SummaryNode {
 		sg := evidence.SummaryNodeGPU{Index: g.Index, UUID: g.UUID, Name: g.Name, Dir: g.Dir, Verdict: n.GPUVerdict(i),
 			Bad: slices.Contains(bad, g.Index), TrainSeconds: g.TrainSeconds}
 		sg.Reason = n.GPUFailure(i)
+		if run := n.GPUs[i]; run != nil {
+			for _, f := range run.Failures() {
+				sg.FirstFailure = &evidence.SummarySection{ID: f.Where, Result: f.Result, Reason: f.Reason}
+				break
+			}
+		}
 		s.GPUs = append(s.GPUs, sg)
 	}
 	return s

@@ -1,6 +1,7 @@
 package checklist
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/difftrain/gpusmoke/evidence"
@@ -40,17 +41,19 @@ func summaryOf(e *view.Evidence) evidence.Summary {
 		}
 	}
 	peak := -1
+	for _, sec := range allSections(e) {
+		if sec.Peaks != nil {
+			if n, err := strconv.Atoi(sec.Peaks.MemMiB); err == nil && n > peak {
+				peak = n
+			}
+		}
+	}
 	for _, sec := range e.Sections {
 		ss := evidence.SummarySection{ID: sec.ID(), Result: sec.Result, Reason: sec.Reason}
 		s.Sections = append(s.Sections, ss)
 		if (sec.Result == evidence.Fail || sec.Result == evidence.Interrupted) && s.FirstFailure == nil {
 			first := ss
 			s.FirstFailure = &first
-		}
-		if sec.Peaks != nil {
-			if n, err := strconv.Atoi(sec.Peaks.MemMiB); err == nil && n > peak {
-				peak = n
-			}
 		}
 	}
 	if s.FirstFailure == nil {
@@ -63,5 +66,19 @@ func summaryOf(e *view.Evidence) evidence.Summary {
 		s.PeakMemMiB = strconv.Itoa(peak)
 	}
 	s.Node = nodeSummary(e)
+	s.Computed = e.Computed()
 	return s
+}
+
+// allSections are the run's sections and, in a node run, every GPU's: the peaks are over them all.
+func allSections(e *view.Evidence) []evidence.Section {
+	out := e.Sections
+	if e.Node != nil {
+		for _, g := range e.Node.GPUs {
+			if g != nil {
+				out = append(slices.Clip(out), g.Sections...)
+			}
+		}
+	}
+	return out
 }

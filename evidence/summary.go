@@ -1,10 +1,13 @@
 package evidence
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 
 	"github.com/difftrain/gpusmoke/redact"
+	"github.com/difftrain/gpusmoke/sdc"
 )
 
 // Summary is summary.json: a run in a few machine-readable facts, for fleets and CI. The
@@ -34,6 +37,45 @@ type Summary struct {
 	PeakMemMiB string `json:"peak_mem_mib,omitempty"`
 	// Node is a node run's GPUs, each with its own run's verdict; nil for a run of one GPU.
 	Node *SummaryNode `json:"node,omitempty"`
+	// Computed is what the run's training computed, in brief, for the fleet report to compare
+	// runs of one model, driver and torch (Group) across nodes; nil when it did not train.
+	Computed *SummaryComputed `json:"computed,omitempty"`
+}
+
+// SummaryComputed is a run's Computed in brief: its losses, and one digest per checkpoint over
+// every tensor's digest in order. A node's is its GPUs' majority's.
+type SummaryComputed struct {
+	// Group is what runs must share to be compared: the GPU model, the driver and torch.
+	Group       string       `json:"group"`
+	Losses      []string     `json:"losses"`
+	Checkpoints []sdc.Digest `json:"checkpoints"`
+	Comparable  bool         `json:"comparable"`
+	Why         string       `json:"why,omitempty"`
+}
+
+// Brief is c in brief (SummaryComputed), for runs of group.
+func (c *Computed) Brief(group string) *SummaryComputed {
+	if c == nil {
+		return nil
+	}
+	b := &SummaryComputed{Group: group, Losses: c.Losses, Checkpoints: []sdc.Digest{}, Comparable: c.Comparable, Why: c.Why}
+	for _, d := range c.Tensors {
+		if n := len(b.Checkpoints); n == 0 || b.Checkpoints[n-1].Checkpoint != d.Checkpoint {
+			b.Checkpoints = append(b.Checkpoints, sdc.Digest{Checkpoint: d.Checkpoint, Tensor: "(every tensor)"})
+		}
+		last := &b.Checkpoints[len(b.Checkpoints)-1]
+		h := sha256.Sum256([]byte(last.SHA256 + d.Tensor + "\x00" + d.SHA256))
+		last.SHA256 = hex.EncodeToString(h[:])
+	}
+	return b
+}
+
+// Member is the run's results in brief as sdc compares them, under name.
+func (b *SummaryComputed) Member(name string) sdc.Member {
+	if b == nil {
+		return sdc.Member{Name: name, Why: "no results recorded: its training did not pass"}
+	}
+	return sdc.Member{Name: name, Losses: b.Losses, Tensors: b.Checkpoints, Comparable: b.Comparable, Why: b.Why}
 }
 
 // SummaryNode is a node run's GPUs and what comparing them found.
@@ -54,6 +96,8 @@ type SummaryNodeGPU struct {
 	Bad          bool    `json:"bad"`
 	Reason       string  `json:"reason,omitempty"` // what its run says against it: its first failure, its health findings
 	TrainSeconds float64 `json:"train_seconds,omitempty"`
+	// FirstFailure is its run's first failure, as a run's summary says it.
+	FirstFailure *SummarySection `json:"first_failure,omitempty"`
 }
 
 // What a run ran against (Summary.Target): the real difftrain as it ships, difftrain with the

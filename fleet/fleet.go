@@ -147,12 +147,16 @@ func digitRun(s string) int {
 // network file system) and sums the fleet up. An instance whose summary.json is absent or
 // unreadable is MISSING, with the reason; it never stops the report. base is the directory
 // fleet.json will be written to: each instance's Dir is made relative to it when below it.
-func Build(members []Member, base string) *Report {
+//
+// sdcMode is SMOKE_SDC's value: how a run whose results differ from its group's majority
+// counts (compareResults).
+func Build(members []Member, base, sdcMode string) *Report {
 	f := &Report{
 		SchemaVersion: SchemaVersion,
 		Counts:        map[string]int{},
 		Instances:     make([]Instance, len(members)),
 		Failures:      []Group{},
+		Compared:      []Compared{},
 	}
 	absBase, _ := filepath.Abs(base)
 	missingKeys := make([]string, len(members))
@@ -188,15 +192,23 @@ func Build(members []Member, base string) *Report {
 		if in.Verdict == evidence.Pass || in.Verdict == evidence.Incomplete {
 			continue
 		}
-		sec, reason := failureKey(in, missingKeys[i])
-		k := [3]string{in.Verdict, sec, reason}
-		i, ok := groups[k]
-		if !ok {
-			i = len(f.Failures)
-			groups[k] = i
-			f.Failures = append(f.Failures, Group{Verdict: in.Verdict, Section: sec, Reason: reason})
+		for _, fl := range failures(in, missingKeys[i]) {
+			k := [3]string{fl.verdict, fl.section, fl.reason}
+			j, ok := groups[k]
+			if !ok {
+				j = len(f.Failures)
+				groups[k] = j
+				f.Failures = append(f.Failures, Group{Verdict: fl.verdict, Section: fl.section, Reason: fl.reason, GPUs: fl.gpu})
+			}
+			f.Failures[j].Instances = append(f.Failures[j].Instances, fl.name)
 		}
-		f.Failures[i].Instances = append(f.Failures[i].Instances, in.Name)
+	}
+	f.countGPUs()
+	f.compareResults(sdcMode)
+	for _, c := range f.Compared {
+		if c.Fail {
+			f.Failures = append(f.Failures, Group{Verdict: evidence.Fail, Reason: "computes differently from its group's majority (" + c.Group + "): " + c.Say, Instances: c.Differ})
+		}
 	}
 	slices.SortStableFunc(f.Failures, func(a, b Group) int { return len(b.Instances) - len(a.Instances) })
 	switch {
@@ -248,6 +260,7 @@ func readInstance(in Member, absBase string) (Instance, string) {
 	fi.Fixture, fi.Target, fi.Plan, fi.GPUUsed = s.Fixture, s.Target, s.Plan.Name, s.GPUUsed
 	fi.StartedUTC, fi.FinishedUTC, fi.Out = s.StartedUTC, s.FinishedUTC, s.Out
 	fi.FirstFailure, fi.PeakMemMiB = s.FirstFailure, s.PeakMemMiB
+	fi.Node, fi.Computed = s.Node, s.Computed
 	return fi, ""
 }
 
@@ -350,7 +363,7 @@ func Write(md string, members []Member, opts view.Options) (*Report, []string, e
 		return nil, nil, fmt.Errorf("fleet: no evidence directories")
 	}
 	base := filepath.Dir(md)
-	f := Build(members, base)
+	f := Build(members, base, opts.SDC)
 	var b bytes.Buffer
 	Markdown(&b, f, opts)
 	if err := evidence.WriteFileAtomic(md, b.Bytes(), 0o644); err != nil {
@@ -398,9 +411,16 @@ func Markdown(b *bytes.Buffer, f *Report, opts view.Options) {
 		if g.Section != "" {
 			where += " in " + view.Code(g.Section)
 		}
-		fmt.Fprintf(b, "- **%s** %s: %s — %s\n", view.Plural(len(g.Instances), "instance"), where,
+		unit := "instance"
+		if g.GPUs {
+			unit = "GPU"
+		}
+		fmt.Fprintf(b, "- **%s** %s: %s — %s\n", view.Plural(len(g.Instances), unit), where,
 			view.Text(cut(g.Reason, maxReasonChars)), view.Text(nameList(g.Instances)))
 	}
+
+	writeCompared(b, f)
+	writeNodes(b, f)
 
 	b.WriteString("\n## Sections × instances\n\n")
 	writePlans(b, f)
@@ -653,8 +673,13 @@ type Report struct {
 	Instances       []Instance `json:"instances"`
 	// Failures are the failed, interrupted and MISSING instances grouped by their first
 	// failure's section and its reason with the node-specific parts normalised away, most
-	// instances first.
+	// instances first; a node run's bad GPUs each count as one (fleet/node.go).
 	Failures []Group `json:"failures"`
+	// GPUs and BadGPUs count the GPUs of the node runs, and those that failed or were named.
+	GPUs    int `json:"gpus"`
+	BadGPUs int `json:"bad_gpus"`
+	// Compared is what comparing the runs' results found, per GPU model, driver and torch.
+	Compared []Compared `json:"compared"`
 }
 
 // Instance is one instance: one evidence directory and what its summary.json says.
@@ -686,6 +711,9 @@ type Instance struct {
 	PeakMemMiB   string                   `json:"peak_mem_mib,omitempty"`
 	// Sections are the run's sections and their results, as in summary.json.
 	Sections []evidence.SummarySection `json:"sections,omitempty"`
+	// Node is a node run's GPUs, as in summary.json; Computed what its training computed.
+	Node     *evidence.SummaryNode     `json:"node,omitempty"`
+	Computed *evidence.SummaryComputed `json:"computed,omitempty"`
 }
 
 // Group is one reason for failing, and the instances that failed for it.
@@ -699,6 +727,8 @@ type Group struct {
 	// GPU UUIDs, PCI bus ids, hex addresses) replaced by placeholders.
 	Reason    string   `json:"reason"`
 	Instances []string `json:"instances"` // their names, in the report's order
+	// GPUs says that the group's members are GPUs of node runs ("n1/gpu3"), not instances.
+	GPUs bool `json:"gpus,omitempty"`
 }
 
 // JSONPath is where fleet.json goes beside the markdown report md: md's name with .json

@@ -128,7 +128,7 @@ func TestFleetNamedNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := Build(instances, root)
+	f := Build(instances, root, "")
 	var got []string
 	for _, in := range f.Instances {
 		got = append(got, in.Name+" "+in.Verdict+" "+in.MissingReason)
@@ -174,7 +174,7 @@ func TestFleetUnreadableSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := Build(instances, root)
+	f := Build(instances, root, "")
 	if f.Counts[evidence.Missing] != 3 || f.Counts[evidence.Pass] != 1 || f.ExitCode != 1 {
 		t.Fatalf("counts %v, exit code %d", f.Counts, f.ExitCode)
 	}
@@ -367,7 +367,7 @@ func TestFleet1000(t *testing.T) {
 			ok = append(ok, in)
 		}
 	}
-	if f := Build(ok, root); f.ExitCode != 0 || f.Verdict != evidence.Pass || len(f.Failures) != 0 {
+	if f := Build(ok, root, ""); f.ExitCode != 0 || f.Verdict != evidence.Pass || len(f.Failures) != 0 {
 		t.Errorf("passing instances only: exit code %d, verdict %s, %d groups", f.ExitCode, f.Verdict, len(f.Failures))
 	}
 }

@@ -263,6 +263,9 @@ type Options struct {
 	Template string
 	// StepSummary is a file the report is appended to ($GITHUB_STEP_SUMMARY); empty means none.
 	StepSummary string
+	// SDC is SMOKE_SDC: how the fleet report counts a run whose results differ from its
+	// group's majority (sdc.Decide).
+	SDC string
 }
 
 // Time is the "rendered at" time: Now, or the current time.

@@ -142,3 +142,38 @@ func (n *Node) GPUFailure(i int) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// Computed is what the run's training computed, in brief, as the fleet report compares runs:
+// the run's own; for a node run, that of a GPU of its majority (not comparable, with the
+// reason, when its GPUs differ with no majority); nil when nothing trained.
+func (e *Evidence) Computed() *evidence.SummaryComputed {
+	group := e.ComputeGroup()
+	if e.Node == nil {
+		return e.Run.Computed.Brief(group)
+	}
+	named := map[int]bool{}
+	for _, f := range e.Node.Info.Findings {
+		if f.Kind != evidence.SDCGPU {
+			continue
+		}
+		if f.GPU < 0 {
+			return &evidence.SummaryComputed{Group: group, Why: "its GPUs differ with no majority: " + f.Message}
+		}
+		named[f.GPU] = true
+	}
+	for i, g := range e.Node.Info.GPUs {
+		if run := e.Node.GPUs[i]; run != nil && !named[g.Index] && run.Run.Computed != nil && run.Run.Computed.Comparable {
+			return run.Run.Computed.Brief(group)
+		}
+	}
+	return nil
+}
+
+// ComputeGroup is what runs must share for their results to be compared: the GPU model, the
+// driver and torch ("NVIDIA H200 141GB HBM3e, driver 550.54.15, torch 2.4.0").
+func (e *Evidence) ComputeGroup() string {
+	if e.Env == nil || len(e.Env.NVML.GPUs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s, driver %s, torch %s", e.Env.NVML.GPUs[0].Name, e.Env.NVML.DriverVersion, e.Env.Python.Torch.Version)
+}

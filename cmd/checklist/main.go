@@ -95,7 +95,7 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) bool {
 
 // options are the renderer's options from the environment.
 func options(template string) (view.Options, error) {
-	opts := view.Options{Operator: os.Getenv("SMOKE_OPERATOR"), Location: os.Getenv("SMOKE_LOCATION"),
+	opts := view.Options{Operator: os.Getenv("SMOKE_OPERATOR"), Location: os.Getenv("SMOKE_LOCATION"), SDC: os.Getenv("SMOKE_SDC"),
 		Template: template, StepSummary: os.Getenv("GITHUB_STEP_SUMMARY")}
 	if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
 		sec, err := strconv.ParseInt(v, 10, 64)

@@ -197,7 +197,7 @@ func TestWriteFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fleet.Build(instances, tmp)
+	f := fleet.Build(instances, tmp, "")
 	// Every 10th failed (20), the 26th, 76th, 126th and 176th were interrupted, the 97th and
 	// 194th have no summary.json.
 	for verdict, n := range map[string]int{evidence.Fail: 20, evidence.Interrupted: 4, evidence.Pass: 174} {
