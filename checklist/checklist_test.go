@@ -56,6 +56,7 @@ var recordedCases = []struct {
 	{"lanes-failing-test", evidence.Fail, []string{"upstream"}},
 	{"lanes-all-skipped", evidence.Fail, nil},
 	{"lanes-collected-nothing", evidence.Fail, nil},
+	{"node", evidence.Fail, nil},
 }
 
 // renderAt loads dir and renders its documents there, at recorded.RenderedAt.

@@ -3,6 +3,7 @@ package checklist
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"slices"
 
 	"github.com/difftrain/gpusmoke/evidence"
@@ -89,8 +90,12 @@ func writeNodeReport(b *bytes.Buffer, e *view.Evidence) {
 	for i := range n.Info.GPUs {
 		v := n.GPUVerdict(i)
 		line := fmt.Sprintf("- %s: %s", view.Text(n.Label(i)), view.ResultCell(v))
-		if why := n.GPUFailure(i); why != "" {
-			line += " — " + view.Text(why)
+		why := n.Named(i)
+		if f := n.GPUFailure(i); f != "" {
+			why = append([]string{f}, why...)
+		}
+		if len(why) > 0 {
+			line += " — " + view.Text(strings.Join(why, "; "))
 		}
 		b.WriteString(line + "\n")
 	}

@@ -100,6 +100,19 @@ func TestPromRecorded(t *testing.T) {
 			if s.FinishedUTC != "" {
 				wantFams = append(wantFams, "gpusmoke_run_finish_timestamp_seconds")
 			}
+			if s.Node != nil {
+				wantFams = append(wantFams, "gpusmoke_gpu_failed", "gpusmoke_gpu_train_seconds", "gpusmoke_bad_gpus")
+				failed := gauges(t, fams, "gpusmoke_gpu_failed")
+				for _, g := range s.Node.GPUs {
+					want := 0.0
+					if g.Bad {
+						want = 1
+					}
+					if got := failed[`gpu="`+strconv.Itoa(g.Index)+`",uuid="`+g.UUID+`"`]; got != want {
+						t.Errorf("gpusmoke_gpu_failed of gpu%d: %v, want %v", g.Index, got, want)
+					}
+				}
+			}
 			var names []string
 			for n := range fams {
 				names = append(names, n)

@@ -177,3 +177,19 @@ func (e *Evidence) ComputeGroup() string {
 	}
 	return fmt.Sprintf("%s, driver %s, torch %s", e.Env.NVML.GPUs[0].Name, e.Env.NVML.DriverVersion, e.Env.Python.Torch.Version)
 }
+
+// Named are the findings of comparing the GPUs that name GPU i ("sdc: gpu3 computes
+// differently ..."), each with what it means for the node.
+func (n *Node) Named(i int) []string {
+	var out []string
+	for _, f := range n.Info.Findings {
+		if f.GPU == n.Info.GPUs[i].Index {
+			word := "warning"
+			if f.Fail {
+				word = "fails the node"
+			}
+			out = append(out, fmt.Sprintf("%s (%s): %s", f.Kind, word, f.Message))
+		}
+	}
+	return out
+}

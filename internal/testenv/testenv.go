@@ -25,7 +25,7 @@ var prefixes = []string{
 // shell would pick make conformance's plan), and the renderer's (under GitHub Actions every
 // test's report would be appended to the job's GITHUB_STEP_SUMMARY).
 var names = []string{
-	"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "GPU", "FAKEGPU", "TESTFLAGS", "PLAN", "RUNS", "MATRIX", "CONFORMANCE_PYTHON",
+	"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "GPU", "GPUS", "FAKEGPU", "TESTFLAGS", "PLAN", "RUNS", "MATRIX", "CONFORMANCE_PYTHON",
 	"GITHUB_STEP_SUMMARY", "SOURCE_DATE_EPOCH",
 }
 

@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -111,6 +112,9 @@ var cases = []recCase{
 	{name: "conformance", what: "make conformance against a checkout (the fixture written as a git repo, DIFFTRAIN_DIR): the stand-in model packages on PYTHONPATH, Debian's torch; 00-06 PASS, AMP NA (no CUDA)",
 		env: []string{"DIFFTRAIN_DIR={checkout}", "SMOKE_PLAN={repo}/testdata/conformance-plan.yaml", "SMOKE_PYTHON=/usr/bin/python3",
 			"PYTHONPATH={repo}/testdata/standins:{checkout}/src"}, code: 0, checkout: true},
+	{name: "node", what: "GPU=1 FAKEGPU=1 GPUS=0,1,2,3,4 on the fake DGX H200 with the pretend-CUDA H200: gpu1's training fails, gpu2 has an Xid, gpu3 computes differently from gpu0 and gpu4 (FIXTURE_PERTURB); the node FAILs naming each",
+		env: []string{"GPU=1", "FAKEGPU=1", "GPUS=0,1,2,3,4", "SMOKE_FAKE_GPU=h200,xid=79@2", "PRETEND_CUDA_GPU=h200", "PYTHONPATH={repo}/testdata/pretend-cuda",
+			"FIXTURE_ON_GPU=GPU-00000000-0000-4000-8000-000000000201:FIXTURE_FAIL=train_text_to_image;GPU-00000000-0000-4000-8000-000000000203:FIXTURE_PERTURB=1"}, code: 1},
 	{name: "lanes-collected-nothing", what: "SMOKE_PLAN=pytest-lanes, FIXTURE_PYTEST_EMPTY=1: the unit lane collects nothing (pytest exit 5), 02-unit-lane FAIL",
 		env: lanes("FIXTURE_PYTEST_EMPTY=1"), code: 1},
 }
@@ -137,7 +141,7 @@ func skipAMP(plan string) (string, error) {
 // e2e_test.go's cleanEnv drops them.
 func suiteEnv(k string) bool {
 	return strings.HasPrefix(k, "SMOKE_") || strings.HasPrefix(k, "FIXTURE_") || strings.HasPrefix(k, "PRETEND_") || slices.Contains([]string{
-		"DIFFTRAIN_DIR", "GPU", "FAKEGPU", "TESTFLAGS", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "RUNS", "MATRIX"}, k)
+		"DIFFTRAIN_DIR", "GPU", "GPUS", "FAKEGPU", "TESTFLAGS", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "RUNS", "MATRIX"}, k)
 }
 
 const (
@@ -416,7 +420,12 @@ func stage(c recCase, out, dst string, roots []string, repo string) error {
 		if err != nil {
 			return err
 		}
-		if slices.Contains(drop, filepath.ToSlash(rel)) {
+		// A node run's GPUs' runs (gpu<N>/) are staged as runs are.
+		inRun := filepath.ToSlash(rel)
+		if first, rest, ok := strings.Cut(inRun, "/"); ok && gpuDir.MatchString(first) {
+			inRun = rest
+		}
+		if slices.Contains(drop, inRun) || slices.Contains(drop, filepath.ToSlash(rel)) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
@@ -451,8 +460,17 @@ func stage(c recCase, out, dst string, roots []string, repo string) error {
 	if err != nil {
 		return err
 	}
+	gpus, _ := filepath.Glob(filepath.Join(dst, "gpu[0-9]*"))
+	for _, g := range gpus {
+		if err := evidence.WriteSums(g); err != nil {
+			return err
+		}
+	}
 	return evidence.WriteSums(dst)
 }
+
+// gpuDir is a GPU's run in a node run's evidence (evidence.GPUDir).
+var gpuDir = regexp.MustCompile(`^gpu[0-9]+$`)
 
 // writeCheckout writes the fixture to dir as a git repository of one commit, as a clone is.
 func writeCheckout(dir string) error {
