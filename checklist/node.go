@@ -3,8 +3,8 @@ package checklist
 import (
 	"bytes"
 	"fmt"
-	"strings"
 	"slices"
+	"strings"
 
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/view"
