@@ -34,7 +34,7 @@ help:
 	@echo 'make verify     re-check SHA256SUMS of an evidence directory (RUNS=dir)'
 	@echo 'make test       vet and run every test, including end-to-end runs of make smoke'
 	@echo 'make bench      benchmarks, as ratios against baselines in the same run, then make bench-whole'
-	@echo 'make bench-whole  the whole-run figures of docs/benchmarks.md (BENCH_ONLY=smoke|stream|fleet|junit, BENCH_N=7)'
+	@echo 'make bench-whole  the whole-run figures of docs/benchmarks.md (BENCH_ONLY=smoke|stream|fleet|junit|node, BENCH_N=7)'
 	@echo 'make fuzz       run every fuzz target for FUZZTIME each'
 	@echo 'make bundle     dist/gpusmoke-<version>-linux-<arch>.tar.gz for an instance without Go (ARCH=arm64)'
 	@echo 'make slurm-test the Slurm fleet test alone, against a local slurmctld and two slurmd'
@@ -122,10 +122,10 @@ bench:
 
 # The whole-run figures a user feels (docs/benchmarks.md): make smoke on the fixture, a step that
 # prints 1 GiB, the fleet report of 1,000 runs and the checklist of a 10,000-testcase JUnit, each
-# run BENCH_N times alternately with its baseline; BENCH_ONLY picks some (smoke,stream,fleet,junit).
+# run BENCH_N times alternately with its baseline; BENCH_ONLY picks some (smoke,stream,fleet,junit,node).
 # It needs about 3 GiB free under $TMPDIR and a few minutes; no figure fails it, only an error.
 BENCH_N ?= 7
-BENCH_ONLY ?= smoke,stream,fleet,junit
+BENCH_ONLY ?= smoke,stream,fleet,junit,node
 .PHONY: bench-whole
 bench-whole:
 	$(GO) run ./internal/wholebench -n $(BENCH_N) -only $(BENCH_ONLY)

@@ -41,6 +41,8 @@ type Node struct {
 	Findings []NodeFinding `json:"findings"`
 	// Compared says what the comparison of results covered, or why it could not be made.
 	Compared string `json:"compared,omitempty"`
+	// SuitePeakRSSKiB is the node's own suite's peak resident set, as it wrote node.json.
+	SuitePeakRSSKiB int64 `json:"suite_peak_rss_kib,omitempty"`
 }
 
 // NodeGPU is one GPU of a node run and its run.
@@ -58,6 +60,8 @@ type NodeGPU struct {
 	// log's step lines (0 when it could not be read).
 	TrainSeconds   float64 `json:"train_seconds,omitempty"`
 	StepsPerSecond float64 `json:"steps_per_second,omitempty"`
+	// PeakRSSKiB is the peak resident set of the GPU's run of the suite (not of its steps).
+	PeakRSSKiB int64 `json:"peak_rss_kib,omitempty"`
 }
 
 // NodeFinding is a GPU that stands out from its node: slow, or computing differently.

@@ -67,6 +67,8 @@ type member struct {
 	exited bool
 	code   int
 	err    error
+	// peakRSS is the peak resident set of the GPU's run, in KiB, once it has ended.
+	peakRSS int64
 }
 
 // newNode selects the GPUs of SMOKE_GPUS over NVML and lays out each one's place: its evidence
@@ -188,6 +190,11 @@ func (n *nodeRun) start(m *member) error {
 		<-followed
 		pr.Close()
 		code := cmd.ProcessState.ExitCode()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			m.mu.Lock()
+			m.peakRSS = ru.Maxrss // KiB on Linux
+			m.mu.Unlock()
+		}
 		if code < 0 || code > evidence.ExitIncomplete {
 			m.finish(code, fmt.Errorf("its run ended abnormally (%v)", err))
 			return
@@ -395,7 +402,7 @@ func (n *nodeRun) end() {
 		}
 		g := &n.info.GPUs[i]
 		code := m.code
-		g.ExitCode = &code
+		g.ExitCode, g.PeakRSSKiB = &code, m.peakRSS
 		if m.err != nil {
 			g.Error = su.shown(m.err.Error())
 		}
@@ -427,6 +434,10 @@ func (n *nodeRun) end() {
 		}
 	}
 	n.compare()
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		n.info.SuitePeakRSSKiB = ru.Maxrss
+	}
 	err := evidence.WriteNode(su.Settings.Out, &n.info, su.Redactor)
 	if err == nil {
 		err = su.Ledger.Record(evidence.NodeFile)

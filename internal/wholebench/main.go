@@ -42,6 +42,7 @@ type bench struct {
 	streamSize int64
 	fleetRuns  int
 	junitCases int
+	gpus       string // GPUS of the node figure
 }
 
 // A figure is one row of the summary table: what its setup makes, timed N times beside its
@@ -82,6 +83,8 @@ func figures(c *bench) []figure {
 			baseline: "reading the file (os.ReadFile)", goal: "≤ 0.5 s", unit: millis, setup: junitSides(false)},
 		{only: "junit", name: "the same, as the command `checklist render -exit-verdict DIR`", baseline: "reading the file (cat)",
 			goal: "≤ 0.5 s", unit: millis, setup: junitSides(true)},
+		{only: "node", name: "a node run of the fake DGX H200 (`GPUS=" + c.gpus + " make smoke`, GPU=1 FAKEGPU=1)",
+			baseline: "the same commands, every GPU's at once, by a plain script", goal: "≤ 1.10", setup: nodeSides},
 	}
 }
 
@@ -110,7 +113,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("wholebench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := &bench{w: stdout}
-	only := fs.String("only", "smoke,stream,fleet,junit", "the groups of figures to measure, comma-separated")
+	only := fs.String("only", "smoke,stream,fleet,junit,node", "the groups of figures to measure, comma-separated")
+	fs.StringVar(&c.gpus, "gpus", "all", "GPUS of the node figure: all (the fake DGX H200's 8), or NVML indexes")
 	fs.IntVar(&c.n, "n", 7, "runs of the baseline and of the measured thing each, alternately (at least 5 for a figure to quote)")
 	fs.StringVar(&c.python, "python", "", `SMOKE_PYTHON for the smoke figure and its baseline (default /usr/bin/python3 when it imports torch, else "python")`)
 	fs.Int64Var(&c.streamSize, "stream-bytes", 1<<30, "bytes the stream figures' step prints (3 times that must be free in $TMPDIR)")
@@ -122,7 +126,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	groups := strings.Split(*only, ",")
 	for _, g := range groups {
 		if !slices.ContainsFunc(figures(c), func(f figure) bool { return f.only == g }) {
-			fmt.Fprintf(stderr, "wholebench: -only: no figure %q (smoke, stream, fleet, junit)\n", g)
+			fmt.Fprintf(stderr, "wholebench: -only: no figure %q (smoke, stream, fleet, junit, node)\n", g)
 			return 2
 		}
 	}
@@ -138,7 +142,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wholebench: run it from the repository's root: %v\n", err)
 		return 2
 	}
-	if slices.Contains(groups, "smoke") {
+	if slices.Contains(groups, "smoke") || slices.Contains(groups, "node") {
 		c.python, c.torch = pickPython(c.python)
 	}
 	if c.n < 5 {

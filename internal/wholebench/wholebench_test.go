@@ -47,7 +47,7 @@ func TestEveryFigureOnce(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())
 	t.Chdir(root(t))
 	var out, stderr bytes.Buffer
-	code := run([]string{"-n", "1", "-stream-bytes", "1000000", "-fleet-runs", "30", "-junit-cases", "50"}, &out, &stderr)
+	code := run([]string{"-n", "1", "-stream-bytes", "1000000", "-fleet-runs", "30", "-junit-cases", "50", "-gpus", "0,1"}, &out, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), out.String())
 	}
@@ -57,10 +57,11 @@ func TestEveryFigureOnce(t *testing.T) {
 	}
 	rows := strings.Count(summary, "\n| ") - 2 // the header and its rule
 	var want []string
-	for _, f := range figures(&bench{streamSize: 1000000, fleetRuns: 30, junitCases: 50}) {
+	for _, f := range figures(&bench{streamSize: 1000000, fleetRuns: 30, junitCases: 50, gpus: "0,1"}) {
 		want = append(want, "\n| "+strings.SplitN(f.name, "(SMOKE_PYTHON", 2)[0])
 	}
-	want = append(want, "\n| its fixed cost (make smoke − plain script) | | ", "\n| its peak RSS (the runner's process, max of 1) | | ")
+	want = append(want, "\n| its fixed cost (make smoke − plain script) | | ", "\n| its peak RSS (the runner's process, max of 1) | | ",
+		"\n| its peak RSS: the node's suite (max of 1) | | ")
 	for _, w := range want {
 		if !strings.Contains(summary, w) {
 			t.Errorf("the summary has no row %q", w)
