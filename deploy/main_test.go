@@ -120,7 +120,7 @@ func bundleTarball(t *testing.T, tags string) string {
 	v, _ := bundles.LoadOrStore(tags, &builtBundle{})
 	b := v.(*builtBundle)
 	b.once.Do(func() {
-		variant := "gpu"
+		variant := strings.ReplaceAll(tags, " ", "-") // gpu, or gpu-fakegpu (the Slurm node-run test)
 		suffix := ""
 		if tags == "" {
 			variant, suffix = "nogpu", "-nogpu"

@@ -116,6 +116,7 @@ SelectType=select/cons_tres
 ReturnToService=2
 SlurmdParameters=config_overrides
 MailProg=/bin/true
+GresTypes=gpu
 `, host, freePort(t), sock, dir, dir, dir, dir, dir, dir)
 	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o755); err != nil {
 		t.Fatal(err)
@@ -123,13 +124,18 @@ MailProg=/bin/true
 	for i := 1; i <= n; i++ {
 		node := fmt.Sprintf("n%d", i)
 		s.nodes = append(s.nodes, node)
-		fmt.Fprintf(&b, "NodeName=%s NodeHostname=%s NodeAddr=127.0.0.1 Port=%d CPUs=1 State=UNKNOWN\n", node, host, freePort(t))
+		// Each node has GPUs as Slurm counts them (gres.conf), no device file behind them: the
+		// node-run case's suite finds its GPUs over the fake NVML.
+		fmt.Fprintf(&b, "NodeName=%s NodeHostname=%s NodeAddr=127.0.0.1 Port=%d CPUs=1 Gres=gpu:2 State=UNKNOWN\n", node, host, freePort(t))
 		if err := os.MkdirAll(filepath.Join(dir, "spool", node), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	fmt.Fprintf(&b, "PartitionName=smoke Nodes=%s Default=YES MaxTime=INFINITE State=UP\n", strings.Join(s.nodes, ","))
 	if err := os.WriteFile(s.conf, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "gres.conf"), []byte("Name=gpu File=/dev/null\nName=gpu File=/dev/zero\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s.env = []string{"SLURM_CONF=" + s.conf}
@@ -313,10 +319,16 @@ set -euo pipefail
 exec `+filepath.Join(bundle, "run-smoke")+` "$@"
 `)
 
+	// A bundle built with the fake NVML (8 H200s) and run with the pretend-CUDA torch: Slurm gives
+	// each node 2 GPUs (--gres=gpu:2), so the batch script makes each node's run a node run.
+	fakeGPUs := unpackedBundle(t, "gpu fakegpu")
+	pretend := filepath.Join(repoRoot(t), "testdata", "pretend-cuda")
+
 	shared := t.TempDir()
 	common := []string{"GPUSMOKE_SHARED=" + shared, "TMPDIR=" + t.TempDir()}
 	cases := []struct {
 		name  string
+		args  []string // sbatch's, beside --nodes=2
 		env   []string
 		state string
 		exit  string
@@ -324,23 +336,26 @@ exec `+filepath.Join(bundle, "run-smoke")+` "$@"
 		dirs  []string // nodes whose evidence must be there
 		rows  []string // in fleet.md: each node's row, up to its verdict
 	}{
-		{"pass", []string{"GPUSMOKE_DIR=" + bundle}, "COMPLETED", "0:0",
+		{"pass", nil, []string{"GPUSMOKE_DIR=" + bundle}, "COMPLETED", "0:0",
 			[]string{"gpusmoke: n1: passed", "gpusmoke: n2: passed", "gpusmoke: fleet report: "}, []string{"n1", "n2"},
 			[]string{"Verdict: **PASS** (2 PASS of 2 instances)", "| [n1](n1/checklist.md) | ", " | PASS | — | — | — |\n| [n2](n2/checklist.md) | "}},
-		{"one node fails", []string{"GPUSMOKE_DIR=" + wrapped, "GPUSMOKE_TEST_FAIL=n1"}, "FAILED", "1:0",
+		{"one node fails", nil, []string{"GPUSMOKE_DIR=" + wrapped, "GPUSMOKE_TEST_FAIL=n1"}, "FAILED", "1:0",
 			[]string{"gpusmoke: n1: FAILED (run-smoke exit 1)", "gpusmoke: n2: passed", "gpusmoke: 1 of 2 node(s) failed or missing: n1",
 				"checklist: fleet FAIL: 1 PASS, 1 FAIL of 2 instances"}, []string{"n1", "n2"},
 			[]string{"- **1 instance** FAIL in `04-train`: exit code 1: RuntimeError: injected failure (FIXTURE_FAIL) — n1\n",
 				" | **FAIL** | `04-train` | exit code 1: RuntimeError: injected failure (FIXTURE_FAIL) | — |\n| [n2](n2/checklist.md) | "}},
-		{"one node leaves no evidence", []string{"GPUSMOKE_DIR=" + wrapped, "GPUSMOKE_TEST_VANISH=n2"}, "FAILED", "1:0",
+		{"one node leaves no evidence", nil, []string{"GPUSMOKE_DIR=" + wrapped, "GPUSMOKE_TEST_VANISH=n2"}, "FAILED", "1:0",
 			[]string{"gpusmoke: n1: passed", "gpusmoke: n2: MISSING evidence", "gpusmoke: 1 of 2 node(s) failed or missing: n2"}, []string{"n1"},
 			[]string{"| [n1](n1/checklist.md) | ", "\n| n2 | — | — | — | **MISSING** | — | no evidence directory n2 | — |\n"}},
+		{"node runs", []string{"--gres=gpu:2"}, []string{"GPUSMOKE_DIR=" + fakeGPUs, "SMOKE_FAKE_GPU=h200", "PRETEND_CUDA_GPU=h200", "PYTHONPATH=" + pretend},
+			"COMPLETED", "0:0", []string{"gpusmoke: n1: passed", "gpusmoke: n2: passed"}, []string{"n1", "n1/gpu7", "n2", "n2/gpu0"},
+			[]string{"Bad GPUs: 0 of 16 GPUs on 2 node runs.", "| [n2](n2/checklist.md) | gpu0 PASS | gpu1 PASS |"}},
 	}
 	// All are queued at once; they run one after the other, each on both nodes. The last one
 	// hangs in training until scancel --signal=INT stops it.
 	ids := make([]string, len(cases))
 	for i, c := range cases {
-		ids[i] = s.submit(t, script, shared, append(common, c.env...), "--nodes=2")
+		ids[i] = s.submit(t, script, shared, append(common, c.env...), append([]string{"--nodes=2"}, c.args...)...)
 	}
 	hung := s.submit(t, script, shared, append(common, "GPUSMOKE_DIR="+bundle, "FIXTURE_HANG=train_text_to_image"), "--nodes=2")
 	for i, c := range cases {
