@@ -1,11 +1,15 @@
 package gpusmoke_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,4 +194,73 @@ func TestFleetOfNodeRuns(t *testing.T) {
 	require.Contains(t, report, "Bad GPUs: 1 of 6 GPUs on 2 node runs.")
 	require.Contains(t, report, "| [n2](n2/checklist.md) | gpu0 PASS | gpu1 **FAIL** | gpu2 PASS |")
 	require.Regexp(t, `NVIDIA H200 141GB HBM3e, driver 550\.54\.15, torch 2\.4\.0\+pretend \(\*\*fails the fleet\*\*\): n3 computes differently from the 2 that agree: step 2 loss .* — computes differently: n3`, report)
+}
+
+// Ctrl-C during a node run reaches every GPU's run: each marks its running section INTERRUPTED
+// and keeps its evidence, the node renders its documents, and no step's process is left.
+func TestNodeRunInterrupted(t *testing.T) {
+	pretend, err := filepath.Abs("testdata/pretend-cuda")
+	require.NoError(t, err)
+	out := filepath.Join(t.TempDir(), "evidence")
+	cmd := exec.Command("make", "--no-print-directory", "smoke")
+	cmd.Env = cleanEnv("SMOKE_OUT="+out, "TMPDIR="+t.TempDir(), "GPU=1", "FAKEGPU=1", "GPUS=0,1", "SMOKE_FAKE_GPU=h200",
+		"PRETEND_CUDA_GPU=h200", "PYTHONPATH="+pretend, "FIXTURE_HANG=train_text_to_image")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	require.NoError(t, cmd.Start())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, gpu := range []string{"gpu0", "gpu1"} {
+		for !strings.Contains(fileText(filepath.Join(out, gpu, "logs/04-train.log")), "hanging (FIXTURE_HANG)") {
+			require.NoError(t, ctx.Err(), "%s's training never hung:\n%s", gpu, buf.String())
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)) // what a terminal's Ctrl-C does
+	err = cmd.Wait()
+	r := finish(t, out, cmd, err, buf.String())
+	require.Equal(t, evidence.ExitFailed, r.exit, "an interrupted run never exits 0: %s", r.tail())
+	e, err := view.Load(out)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"gpu0": evidence.Interrupted, "gpu1": evidence.Interrupted}, gpuResults(t, e, "04-train"))
+	for i, g := range e.Node.Info.GPUs {
+		require.NoError(t, evidence.VerifySums(filepath.Join(out, g.Dir)), "%s kept its evidence", g.Dir)
+		require.Equal(t, evidence.Interrupted, e.Node.GPUVerdict(i))
+		requireNoProcessIn(t, g.Workspace)
+	}
+	require.Contains(t, r.read(t, evidence.ReportFile), "## GPUs")
+}
+
+// Leftovers work per GPU: a second node run on the same checkout finds the first's GPU
+// workspaces and stops, naming them, before anything runs; SMOKE_LEFTOVERS=move moves them in.
+func TestNodeRunLeftovers(t *testing.T) {
+	dir, env := fixtureCheckout(t)
+	pretend, err := filepath.Abs("testdata/pretend-cuda")
+	require.NoError(t, err)
+	for i, p := range env {
+		if v, ok := strings.CutPrefix(p, "PYTHONPATH="); ok {
+			env[i] = "PYTHONPATH=" + v + string(os.PathListSeparator) + pretend
+		}
+	}
+	env = append(env, "GPU=1", "FAKEGPU=1", "GPUS=0,1", "SMOKE_FAKE_GPU=h200", "PRETEND_CUDA_GPU=h200", "TESTFLAGS=-run Test0[0-2]")
+	r := makeSmoke(t, env...)
+	require.Equal(t, evidence.ExitIncomplete, r.exit, r.tail())
+	root := filepath.Join(filepath.Dir(dir), evidence.GPUWorkspaces)
+	require.DirExists(t, filepath.Join(root, "gpu1", "data", "smoke_text2image"), "the first run's GPU workspaces stay")
+
+	out := makeSmokeRefused(t, env...)
+	require.Contains(t, out, "leftovers from an earlier run in "+root)
+
+	r = makeSmoke(t, append(env, "SMOKE_LEFTOVERS=move")...)
+	require.Equal(t, evidence.ExitIncomplete, r.exit, r.tail())
+	require.DirExists(t, filepath.Join(r.out, evidence.LeftoversDir), r.tail())
+}
+
+// A run of one GPU on a machine with eight says how many it did not exercise, and how to.
+func TestOneRunNotesTheOtherGPUs(t *testing.T) {
+	pretend, err := filepath.Abs("testdata/pretend-cuda")
+	require.NoError(t, err)
+	r := makeSmoke(t, "GPU=1", "FAKEGPU=1", "SMOKE_FAKE_GPU=h200", "PRETEND_CUDA_GPU=h200", "PYTHONPATH="+pretend, "TESTFLAGS=-run Test00")
+	require.Contains(t, r.notes("Test00Preflight"), "NVML sees 8 GPUs and this run exercised one, the GPU torch picks: SMOKE_GPUS=all (GPUS=all make smoke) runs the plan on each of them")
 }
