@@ -1,13 +1,11 @@
 package gpusmoke_test
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -201,25 +199,15 @@ func TestFleetOfNodeRuns(t *testing.T) {
 func TestNodeRunInterrupted(t *testing.T) {
 	pretend, err := filepath.Abs("testdata/pretend-cuda")
 	require.NoError(t, err)
-	out := filepath.Join(t.TempDir(), "evidence")
-	cmd := exec.Command("make", "--no-print-directory", "smoke")
-	cmd.Env = cleanEnv("SMOKE_OUT="+out, "TMPDIR="+t.TempDir(), "GPU=1", "FAKEGPU=1", "GPUS=0,1", "SMOKE_FAKE_GPU=h200",
-		"PRETEND_CUDA_GPU=h200", "PYTHONPATH="+pretend, "FIXTURE_HANG=train_text_to_image")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	require.NoError(t, cmd.Start())
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	w := startSmoke(t, "GPU=1", "FAKEGPU=1", "GPUS=0,1", "SMOKE_FAKE_GPU=h200", "PRETEND_CUDA_GPU=h200",
+		"PYTHONPATH="+pretend, "FIXTURE_HANG=train_text_to_image")
 	for _, gpu := range []string{"gpu0", "gpu1"} {
-		for !strings.Contains(fileText(filepath.Join(out, gpu, "logs/04-train.log")), "hanging (FIXTURE_HANG)") {
-			require.NoError(t, ctx.Err(), "%s's training never hung:\n%s", gpu, buf.String())
-			time.Sleep(100 * time.Millisecond)
-		}
+		p := filepath.Join(w.out, gpu, evidence.LogRel("04-train"))
+		w.waitFor(gpu+"'s training to hang", func() string { return fileText(p) }, regexp.MustCompile(`hanging \(FIXTURE_HANG\)`), 3*time.Minute)
 	}
-	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)) // what a terminal's Ctrl-C does
-	err = cmd.Wait()
-	r := finish(t, out, cmd, err, buf.String())
+	require.NoError(t, syscall.Kill(-w.cmd.Process.Pid, syscall.SIGINT)) // what a terminal's Ctrl-C does
+	r := w.wait(3 * time.Minute)
+	out := r.out
 	require.Equal(t, evidence.ExitFailed, r.exit, "an interrupted run never exits 0: %s", r.tail())
 	e, err := view.Load(out)
 	require.NoError(t, err)
