@@ -61,14 +61,15 @@ func TestEveryFigureOnce(t *testing.T) {
 		want = append(want, "\n| "+strings.SplitN(f.name, "(SMOKE_PYTHON", 2)[0])
 	}
 	want = append(want, "\n| its fixed cost (make smoke − plain script) | | ", "\n| its peak RSS (the runner's process, max of 1) | | ",
-		"\n| its peak RSS: the node's suite (max of 1) | | ")
+		"\n| its peak RSS: the node's suite (max of 1) | | ",
+		"\n| its peak RSS: the largest GPU's run | | ", "\n| its peak RSS: the node's suite and every GPU's run, summed | | ")
 	for _, w := range want {
 		if !strings.Contains(summary, w) {
 			t.Errorf("the summary has no row %q", w)
 		}
 	}
-	if rows != len(figures(&bench{}))+1+4 {
-		t.Errorf("%d rows, want one per figure, the fixed cost and 4 peak RSS:\n%s", rows, summary)
+	if rows != len(figures(&bench{}))+1+4+3 {
+		t.Errorf("%d rows, want one per figure, the fixed cost, 4 streams' peak RSS and the node's 3:\n%s", rows, summary)
 	}
 }
 
