@@ -46,6 +46,11 @@ func (e *Evidence) EnvValues() map[string]string {
 	for _, f := range envFields {
 		v[f] = NotRecorded
 	}
+	set := func(k, val string) {
+		if val != "" {
+			v[k] = val
+		}
+	}
 	f := e.Env
 	if f == nil {
 		v["GPU"] = "not recorded (no gpu_env.json)"
@@ -61,29 +66,35 @@ func (e *Evidence) EnvValues() map[string]string {
 		v["GPU"] = GPUList(n.GPUs)
 		v["GPU settings"] = gpuSettings(n.GPUs)
 	}
-	set := func(k, val string) {
-		if val != "" {
-			v[k] = val
-		}
-	}
 	set("Driver", n.DriverVersion)
 	set("CUDA (driver)", n.CUDADriverVersion)
 	set("NVML", n.NVMLVersion)
+	pythonValues(f.Python, set)
+	hostValues(f.Host, set)
+	v["Health"] = e.healthValue()
+	v["Notes"] = "none"
+	if len(f.Notes) > 0 {
+		v["Notes"] = strings.Join(f.Notes, "; ")
+	}
+	return v
+}
 
-	p := f.Python
+// pythonValues sets the rows of the Python probe: the interpreter, torch and its CUDA build,
+// and the packages.
+func pythonValues(p gpuenv.Python, set func(k, val string)) {
 	switch {
 	case p.Error != "":
-		v["Python"] = "probe failed: " + p.Error
+		set("Python", "probe failed: "+p.Error)
 	case p.Version != "":
 		exe := p.Executable
 		if exe == "" {
 			exe = p.Interpreter
 		}
-		v["Python"] = p.Version + Paren(exe)
+		set("Python", p.Version+Paren(exe))
 	}
 	t := p.Torch
 	if t.Error != "" {
-		v["PyTorch"] = strings.TrimSpace(t.Version + " (error: " + t.Error + ")")
+		set("PyTorch", strings.TrimSpace(t.Version+" (error: "+t.Error+")"))
 	} else if t.Version != "" {
 		s := t.Version
 		if t.Version != gpuenv.NotInstalled {
@@ -92,61 +103,60 @@ func (e *Evidence) EnvValues() map[string]string {
 				s += "; devices: " + strings.Join(t.Devices, ", ")
 			}
 		}
-		v["PyTorch"] = s
+		set("PyTorch", s)
 	}
 	if t.CUDA != "" {
 		s := t.CUDA
 		if t.CuDNN != "" {
 			s += "; cuDNN " + t.CuDNN
 		}
-		v["Torch CUDA build"] = s
+		set("Torch CUDA build", s)
 	} else if t.Version != "" && t.Version != gpuenv.NotInstalled {
-		v["Torch CUDA build"] = "none (CPU build)"
+		set("Torch CUDA build", "none (CPU build)")
 	}
 	for _, pkg := range EnvPackages {
 		set(pkg, p.Packages[pkg])
 	}
+}
 
-	h := f.Host
+// hostValues sets the rows of the host: OS, kernel, name, CPU, memory and instance type.
+func hostValues(h gpuenv.Host, set func(k, val string)) {
 	set("OS", h.OS)
 	set("Kernel", h.Kernel)
 	if h.Hostname != "" {
-		v["Host"] = h.Hostname + Paren(h.Arch)
+		set("Host", h.Hostname+Paren(h.Arch))
 	}
 	if h.CPUModel != "" || h.CPUCores > 0 {
 		s := OrDash(h.CPUModel)
 		if h.CPUCores > 0 {
 			s += fmt.Sprintf(", %d cores", h.CPUCores)
 		}
-		v["CPU"] = s
+		set("CPU", s)
 	}
 	if h.MemoryBytes > 0 {
-		v["RAM"] = HumanSize(int64(h.MemoryBytes))
+		s := HumanSize(int64(h.MemoryBytes))
 		if h.MemoryLimitBytes > 0 {
-			v["RAM"] += " (container limit " + HumanSize(int64(h.MemoryLimitBytes)) + ")"
+			s += " (container limit " + HumanSize(int64(h.MemoryLimitBytes)) + ")"
 		}
+		set("RAM", s)
 	}
 	set("Instance", strings.TrimSpace(h.SysVendor+" "+h.ProductName))
+}
 
-	if len(f.Health) == 0 {
-		v["Health"] = "no findings"
-	} else {
-		var hs []string
-		for _, fd := range f.Health {
-			s := string(fd.Severity) + ": "
-			if fd.GPU >= 0 {
-				s += fmt.Sprintf("GPU %d: ", fd.GPU)
-			}
-			hs = append(hs, s+fd.Message)
-		}
-		v["Health"] = strings.Join(hs, "; ")
+// healthValue is the Health row: preflight's findings (each message names its GPU) and those
+// made while the steps ran (run.json's health).
+func (e *Evidence) healthValue() string {
+	var hs []string
+	for _, fd := range e.Env.Health {
+		hs = append(hs, string(fd.Severity)+": "+fd.Message)
 	}
-	if len(f.Notes) == 0 {
-		v["Notes"] = "none"
-	} else {
-		v["Notes"] = strings.Join(f.Notes, "; ")
+	for _, h := range e.Run.Health {
+		hs = append(hs, string(gpuenv.Note)+": "+h)
 	}
-	return v
+	if len(hs) == 0 {
+		return "no findings"
+	}
+	return strings.Join(hs, "; ")
 }
 
 func gpuSettings(gpus []gpuenv.GPU) string {
