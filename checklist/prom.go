@@ -50,91 +50,97 @@ func promText(e *view.Evidence, _ view.Options) ([]byte, string, error) {
 // (the textfile collector refuses them). Label values are escaped as the format says: \\, \"
 // and \n.
 func Prom(s *evidence.Summary) []byte {
-	var b bytes.Buffer
-	family := func(name, help string) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", name, escapeHelp(help), name)
-	}
-	sample := func(name string, v string, labels ...string) {
-		b.WriteString(name)
-		if len(labels) > 0 {
-			b.WriteByte('{')
-			for i := 0; i+1 < len(labels); i += 2 {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteString(labels[i] + `="` + escapeLabel(labels[i+1]) + `"`)
-			}
-			b.WriteByte('}')
-		}
-		b.WriteString(" " + v + "\n")
-	}
-	bit := func(ok bool) string {
-		if ok {
-			return "1"
-		}
-		return "0"
-	}
-
-	family("gpusmoke_run_info", "The gpusmoke run whose results follow: the host, its GPUs and driver as NVML saw them, the harness version, what ran (difftrain, difftrain with stand-in model packages, or the bundled fixture), the plan and its sha256, and whether the training used a GPU. Always 1.")
-	sample("gpusmoke_run_info", "1", "host", s.Host, "gpu", view.GPUWords(s.GPUs), "driver", s.Driver,
+	var w promWriter
+	w.family("gpusmoke_run_info", "The gpusmoke run whose results follow: the host, its GPUs and driver as NVML saw them, the harness version, what ran (difftrain, difftrain with stand-in model packages, or the bundled fixture), the plan and its sha256, and whether the training used a GPU. Always 1.")
+	w.sample("gpusmoke_run_info", "1", "host", s.Host, "gpu", view.GPUWords(s.GPUs), "driver", s.Driver,
 		"harness", s.Harness.Version, "target", s.Target, "plan", s.Plan.Name, "plan_sha256", s.Plan.SHA256,
 		"fixture", strconv.FormatBool(s.Fixture), "gpu_used", strconv.FormatBool(s.GPUUsed))
-	family("gpusmoke_plan_deviations", "The steps of the plan that ran whose command differs from the runbook's, each with a written reason.")
-	sample("gpusmoke_plan_deviations", strconv.Itoa(s.Plan.Deviations))
+	w.family("gpusmoke_plan_deviations", "The steps of the plan that ran whose command differs from the runbook's, each with a written reason.")
+	w.sample("gpusmoke_plan_deviations", strconv.Itoa(s.Plan.Deviations))
 
-	family("gpusmoke_verdict", "The run's verdict: 1 for the verdict it has, 0 for each of the others ("+strings.Join(evidence.Verdicts, ", ")+").")
-	verdicts := evidence.Verdicts
-	if !slices.Contains(verdicts, s.Verdict) { // a verdict this renderer does not know still shows
-		verdicts = append(verdicts[:len(verdicts):len(verdicts)], s.Verdict)
-	}
-	for _, v := range verdicts {
-		sample("gpusmoke_verdict", bit(v == s.Verdict), "verdict", v)
-	}
+	w.family("gpusmoke_verdict", "The run's verdict: 1 for the verdict it has, 0 for each of the others ("+strings.Join(evidence.Verdicts, ", ")+").")
+	w.stateSet("gpusmoke_verdict", "verdict", evidence.Verdicts, s.Verdict)
+	w.family("gpusmoke_failed", "1 when the run failed or was interrupted, else 0 (PASS, or INCOMPLETE: a -run filter left sections out).")
+	w.sample("gpusmoke_failed", bit(evidence.ExitCode(s.Verdict) == evidence.ExitFailed))
 
-	family("gpusmoke_failed", "1 when the run failed or was interrupted, else 0 (PASS, or INCOMPLETE: a -run filter left sections out).")
-	sample("gpusmoke_failed", bit(evidence.ExitCode(s.Verdict) == evidence.ExitFailed))
-
-	family("gpusmoke_section_result", "Each section's result: 1 for the result it has, 0 for each of the others ("+strings.Join(evidence.Results, ", ")+").")
+	w.family("gpusmoke_section_result", "Each section's result: 1 for the result it has, 0 for each of the others ("+strings.Join(evidence.Results, ", ")+").")
 	for _, sec := range s.Sections {
-		results := evidence.Results
-		if !slices.Contains(results, sec.Result) {
-			results = append(results[:len(results):len(results)], sec.Result)
-		}
-		for _, r := range results {
-			sample("gpusmoke_section_result", bit(r == sec.Result), "section", sec.ID, "result", r)
-		}
+		w.stateSet("gpusmoke_section_result", "result", evidence.Results, sec.Result, "section", sec.ID)
 	}
-
-	family("gpusmoke_section_failed", "1 when the section failed or was interrupted, else 0 (a section SKIPPED after an earlier failure is 0).")
+	w.family("gpusmoke_section_failed", "1 when the section failed or was interrupted, else 0 (a section SKIPPED after an earlier failure is 0).")
 	for _, sec := range s.Sections {
-		sample("gpusmoke_section_failed", bit(sec.Result == evidence.Fail || sec.Result == evidence.Interrupted), "section", sec.ID)
+		w.sample("gpusmoke_section_failed", bit(sec.Result == evidence.Fail || sec.Result == evidence.Interrupted), "section", sec.ID)
 	}
-
-	if n := s.Node; n != nil {
-		family("gpusmoke_gpu_failed", "In a node run, 1 when the GPU's own run of the plan failed or was interrupted, or a finding that fails the node names it, else 0.")
-		for _, g := range n.GPUs {
-			sample("gpusmoke_gpu_failed", bit(g.Bad), "gpu", strconv.Itoa(g.Index), "uuid", g.UUID)
-		}
-		family("gpusmoke_gpu_train_seconds", "In a node run, the training section's wall time on the GPU.")
-		for _, g := range n.GPUs {
-			if g.TrainSeconds > 0 {
-				sample("gpusmoke_gpu_train_seconds", strconv.FormatFloat(g.TrainSeconds, 'f', -1, 64), "gpu", strconv.Itoa(g.Index), "uuid", g.UUID)
-			}
-		}
-		family("gpusmoke_bad_gpus", "In a node run, the GPUs that failed their run or that a finding that fails the node names.")
-		sample("gpusmoke_bad_gpus", strconv.Itoa(n.BadGPUs))
+	if s.Node != nil {
+		w.node(s.Node)
 	}
-
 	for _, t := range []struct{ name, help, v string }{
 		{"gpusmoke_run_start_timestamp_seconds", "When the run started, in seconds since the Unix epoch.", s.StartedUTC},
 		{"gpusmoke_run_finish_timestamp_seconds", "When the run ended, in seconds since the Unix epoch.", s.FinishedUTC},
 	} {
 		if sec, ok := unixSeconds(t.v); ok {
-			family(t.name, t.help)
-			sample(t.name, sec)
+			w.family(t.name, t.help)
+			w.sample(t.name, sec)
 		}
 	}
-	return b.Bytes()
+	return w.Bytes()
+}
+
+// promWriter writes the text format: families (HELP and TYPE) and their samples.
+type promWriter struct{ bytes.Buffer }
+
+func (w *promWriter) family(name, help string) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", name, escapeHelp(help), name)
+}
+
+// sample writes one sample; labels are name, value pairs.
+func (w *promWriter) sample(name string, v string, labels ...string) {
+	w.WriteString(name)
+	if len(labels) > 0 {
+		w.WriteByte('{')
+		for i := 0; i+1 < len(labels); i += 2 {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			w.WriteString(labels[i] + `="` + escapeLabel(labels[i+1]) + `"`)
+		}
+		w.WriteByte('}')
+	}
+	w.WriteString(" " + v + "\n")
+}
+
+// stateSet writes one sample per possible value (and the value had, when it is not one of
+// them, so that a value this renderer does not know still shows): 1 for the value had, else 0.
+func (w *promWriter) stateSet(name, label string, values []string, had string, labels ...string) {
+	if !slices.Contains(values, had) {
+		values = append(values[:len(values):len(values)], had)
+	}
+	for _, v := range values {
+		w.sample(name, bit(v == had), append(labels[:len(labels):len(labels)], label, v)...)
+	}
+}
+
+// node writes a node run's families: each GPU's failure and training time, and the bad GPUs.
+func (w *promWriter) node(n *evidence.SummaryNode) {
+	w.family("gpusmoke_gpu_failed", "In a node run, 1 when the GPU's own run of the plan failed or was interrupted, or a finding that fails the node names it, else 0.")
+	for _, g := range n.GPUs {
+		w.sample("gpusmoke_gpu_failed", bit(g.Bad), "gpu", strconv.Itoa(g.Index), "uuid", g.UUID)
+	}
+	w.family("gpusmoke_gpu_train_seconds", "In a node run, the training section's wall time on the GPU.")
+	for _, g := range n.GPUs {
+		if g.TrainSeconds > 0 {
+			w.sample("gpusmoke_gpu_train_seconds", strconv.FormatFloat(g.TrainSeconds, 'f', -1, 64), "gpu", strconv.Itoa(g.Index), "uuid", g.UUID)
+		}
+	}
+	w.family("gpusmoke_bad_gpus", "In a node run, the GPUs that failed their run or that a finding that fails the node names.")
+	w.sample("gpusmoke_bad_gpus", strconv.Itoa(n.BadGPUs))
+}
+
+func bit(ok bool) string {
+	if ok {
+		return "1"
+	}
+	return "0"
 }
 
 // unixSeconds is an RFC 3339 time as seconds since the epoch, with its fraction when it has one.

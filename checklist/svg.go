@@ -58,6 +58,9 @@ type telemetry struct {
 	gpus  []*gpuSamples
 	steps []stepSpan // in the order the steps ran
 	rows  int
+	// byIndex and stepAt find a GPU's samples and a step's span while the file is read.
+	byIndex map[int]*gpuSamples
+	stepAt  map[string]int
 }
 
 // gpuSamples are one GPU's samples: t in seconds since the first sample, and per metric the
@@ -89,9 +92,7 @@ func readTelemetry(p string) (*telemetry, error) {
 	for m, mt := range metrics {
 		col[m] = slices.Index(want, mt.column)
 	}
-	tel := &telemetry{}
-	byIndex := map[int]*gpuSamples{}
-	steps := map[string]int{}
+	tel := &telemetry{byIndex: map[int]*gpuSamples{}, stepAt: map[string]int{}}
 	for line := 1; ; line++ { // line counts records
 		rec, err := r.Read()
 		if err == io.EOF {
@@ -114,55 +115,64 @@ func readTelemetry(p string) (*telemetry, error) {
 		if len(rec) != len(want) {
 			return nil, fmt.Errorf("read %s: line %d: %d fields, want %d (%s)", p, ln, len(rec), len(want), strings.Join(want, ","))
 		}
-		bad := func(col int, why string) error {
-			return fmt.Errorf("read %s: line %d: %s: %q %s", p, ln, want[col], rec[col], why)
+		if col, why := tel.add(rec, col); why != "" {
+			return nil, fmt.Errorf("read %s: line %d: %s: %q %s", p, ln, want[col], rec[col], why)
 		}
-		at, err := time.Parse(time.RFC3339Nano, rec[0])
-		if err != nil {
-			return nil, bad(0, "is not an RFC 3339 time")
-		}
-		if tel.rows == 0 {
-			tel.start = at
-		}
-		t := at.Sub(tel.start).Seconds()
-		if t < 0 {
-			return nil, bad(0, "is earlier than the first sample")
-		}
-		if rec[1] == "" {
-			return nil, bad(1, "is empty")
-		}
-		idx, err := strconv.Atoi(rec[2])
-		if err != nil || idx < 0 || idx > 1023 {
-			return nil, bad(2, "is not a GPU index")
-		}
-		g := byIndex[idx]
-		if g == nil {
-			g = &gpuSamples{index: idx}
-			byIndex[idx] = g
-			tel.gpus = append(tel.gpus, g)
-		}
-		g.t = append(g.t, t)
-		for m := range metrics {
-			v := math.NaN()
-			if cell := rec[col[m]]; cell != "" {
-				if v, err = strconv.ParseFloat(cell, 64); err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-					return nil, bad(col[m], "is not a number ≥ 0")
-				}
-			}
-			g.v[m] = append(g.v[m], v)
-		}
-		i, ok := steps[rec[1]]
-		if !ok {
-			i = len(tel.steps)
-			steps[rec[1]] = i
-			tel.steps = append(tel.steps, stepSpan{id: rec[1], first: t})
-		}
-		tel.steps[i].first = min(tel.steps[i].first, t)
-		tel.steps[i].last = max(tel.steps[i].last, t)
-		tel.rows++
 	}
 	slices.SortFunc(tel.gpus, func(a, b *gpuSamples) int { return a.index - b.index })
 	return tel, nil
+}
+
+// add adds one sample row (rec, its metrics in the columns col) to tel; a bad cell is returned
+// as its column and why it is bad.
+func (tel *telemetry) add(rec []string, col []int) (int, string) {
+	at, err := time.Parse(time.RFC3339Nano, rec[0])
+	if err != nil {
+		return 0, "is not an RFC 3339 time"
+	}
+	if tel.rows == 0 {
+		tel.start = at
+	}
+	t := at.Sub(tel.start).Seconds()
+	if t < 0 {
+		return 0, "is earlier than the first sample"
+	}
+	if rec[1] == "" {
+		return 1, "is empty"
+	}
+	idx, err := strconv.Atoi(rec[2])
+	if err != nil || idx < 0 || idx > 1023 {
+		return 2, "is not a GPU index"
+	}
+	g := tel.byIndex[idx]
+	if g == nil {
+		g = &gpuSamples{index: idx}
+		tel.byIndex[idx] = g
+		tel.gpus = append(tel.gpus, g)
+	}
+	var v [len(gpuSamples{}.v)]float64 // one per metric
+	for m := range metrics {
+		v[m] = math.NaN()
+		if cell := rec[col[m]]; cell != "" {
+			if v[m], err = strconv.ParseFloat(cell, 64); err != nil || math.IsNaN(v[m]) || math.IsInf(v[m], 0) || v[m] < 0 {
+				return col[m], "is not a number ≥ 0"
+			}
+		}
+	}
+	g.t = append(g.t, t)
+	for m := range metrics {
+		g.v[m] = append(g.v[m], v[m])
+	}
+	i, ok := tel.stepAt[rec[1]]
+	if !ok {
+		i = len(tel.steps)
+		tel.stepAt[rec[1]] = i
+		tel.steps = append(tel.steps, stepSpan{id: rec[1], first: t})
+	}
+	tel.steps[i].first = min(tel.steps[i].first, t)
+	tel.steps[i].last = max(tel.steps[i].last, t)
+	tel.rows++
+	return 0, ""
 }
 
 // telemetryColumns checks telemetry.csv's header against the sampler's columns (want) and
