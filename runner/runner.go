@@ -162,16 +162,7 @@ func Run(ctx context.Context, c Cmd) Result {
 
 	waitErr := l.wait(ctx, c.Timeout, &res)
 	found, left := l.end(c.StepID, pipe, c.Filter)
-	var cr copyResult
-	select {
-	case cr = <-copied:
-	case <-time.After(Grace):
-		// A process no sweep can see (another user's, say) still holds the pipe: stop reading,
-		// so that the step's timeout holds whatever its processes do with their pipes.
-		pr.Close()
-		cr = <-copied
-		res.HeldOpen = fmt.Sprintf("the output pipe was still open %s after the step ended, held by a process that could not be found; stopped reading it", Grace)
-	}
+	cr := drain(pr, copied, &res)
 	res.Bytes, res.LogErr = cr.n, cr.logErr
 	stopBeat()
 	pr.Close()
@@ -190,6 +181,21 @@ func Run(ctx context.Context, c Cmd) Result {
 		}
 	}
 	return res
+}
+
+// drain waits for the copy of the step's output to end, for at most Grace once the step has
+// ended: a process no sweep can see (another user's, say) may still hold the pipe, and then
+// reading stops (res.HeldOpen), so that the step's timeout holds whatever its processes do with
+// their pipes.
+func drain(pr *os.File, copied <-chan copyResult, res *Result) copyResult {
+	select {
+	case cr := <-copied:
+		return cr
+	case <-time.After(Grace):
+		pr.Close()
+		res.HeldOpen = fmt.Sprintf("the output pipe was still open %s after the step ended, held by a process that could not be found; stopped reading it", Grace)
+		return <-copied
+	}
 }
 
 // streamer is the live stream of c's output, with its heartbeat started, and the func that
