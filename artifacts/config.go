@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/difftrain/gpusmoke/internal/printable"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -65,7 +66,7 @@ func ReadYAMLConfig(path string) (map[string]any, error) {
 func parseYAMLConfig(name string, data []byte) (map[string]any, error) {
 	var v any
 	if err := yaml.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("%s: not YAML: %v", name, oneLine(err.Error()))
+		return nil, fmt.Errorf("%s: not YAML: %v", name, printable.OneLine(err.Error()))
 	}
 	if v == nil {
 		return nil, fmt.Errorf("%s: empty document", name)

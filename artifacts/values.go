@@ -424,9 +424,3 @@ func (o obj) object(key string) (obj, error) {
 	}
 	return obj{file: o.file, path: o.field(key), m: m}, nil
 }
-
-// oneLine joins a multi-line message (yaml.v3's "unmarshal errors:\n  line 3: ...").
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, ":\n", ": ")
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
-}

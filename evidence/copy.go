@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/difftrain/gpusmoke/internal/printable"
 	"github.com/difftrain/gpusmoke/redact"
 )
 
@@ -44,7 +45,7 @@ func WriteRef(p string, r Ref) error {
 	if !r.Whole() {
 		b += fmt.Sprintf("hashed: %d\nallocated: %d\n", r.Hashed, r.Allocated)
 	}
-	b += fmt.Sprintf("path: %s\nreason: %s\n", r.Path, oneLine(r.Reason))
+	b += fmt.Sprintf("path: %s\nreason: %s\n", r.Path, printable.OneLine(r.Reason))
 	if err := os.WriteFile(p, []byte(b), 0o644); err != nil {
 		return fmt.Errorf("write reference %s: %w", p, err)
 	}
@@ -412,6 +413,3 @@ func copyThrough(src, dst string, wrap func(io.Writer) io.WriteCloser) error {
 	}
 	return nil
 }
-
-// oneLine joins a multi-line text into one line.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

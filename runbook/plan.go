@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/internal/printable"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -187,7 +188,7 @@ func Parse(b []byte, path string) (*Plan, error) {
 				hint = fmt.Sprintf(" (its sections are those of the built-in plan %s: say base: %s)", b.Name, b.Name)
 			}
 		}
-		return nil, fmt.Errorf("plan %s: %s%s", path, oneLine(err), hint)
+		return nil, fmt.Errorf("plan %s: %s%s", path, yamlError(err), hint)
 	}
 	return p, nil
 }
@@ -207,7 +208,7 @@ func parse(b []byte, path string) (*Plan, error) {
 	if err := dec.Decode(&p); errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("plan %s: empty file", path)
 	} else if err != nil {
-		return nil, fmt.Errorf("plan %s: %s", path, oneLine(err))
+		return nil, fmt.Errorf("plan %s: %s", path, yamlError(err))
 	}
 	sum := sha256.Sum256(b)
 	p.Path, p.SHA256 = path, hex.EncodeToString(sum[:])
@@ -326,13 +327,11 @@ func (p *Plan) Deviations() []evidence.Deviation {
 	return out
 }
 
-// oneLine flattens an error into one line: yaml.v3's type errors list one problem per line,
-// and a value it quotes may span lines.
-func oneLine(err error) string {
-	msg := err.Error()
+// yamlError is err on one line: yaml.v3's type errors list one problem per line.
+func yamlError(err error) string {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		msg = "yaml: " + strings.Join(te.Errors, "; ")
+		return printable.OneLine("yaml: " + strings.Join(te.Errors, "; "))
 	}
-	return strings.ReplaceAll(msg, "\n", `\n`)
+	return printable.OneLine(err.Error())
 }
