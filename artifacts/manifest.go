@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/difftrain/gpusmoke/evidence"
@@ -227,10 +228,10 @@ func (m *Manifest) Check(name string, in ManifestInputs) error {
 			return fmt.Errorf("%s: %s: %q is outside the output directory %s", name, p.field, p.path, out)
 		}
 	}
-	if !contains(in.SourceSHA256, m.Config.SourceSHA256) {
+	if !slices.Contains(in.SourceSHA256, m.Config.SourceSHA256) {
 		return fmt.Errorf("%s: config.source.sha256: %s, but %s hashes to %s", name, m.Config.SourceSHA256, in.SourcePath, first(in.SourceSHA256))
 	}
-	if !contains(in.ResolvedSHA256, m.Config.ResolvedFileSHA256) {
+	if !slices.Contains(in.ResolvedSHA256, m.Config.ResolvedFileSHA256) {
 		return fmt.Errorf("%s: config.resolved_file_sha256: %s, but %s hashes to %s", name, m.Config.ResolvedFileSHA256, ResolvedConfigFile, first(in.ResolvedSHA256))
 	}
 	if in.Deterministic != nil && m.Deterministic != *in.Deterministic {
@@ -268,15 +269,6 @@ func textSHA256s(data []byte) []string {
 func hexSHA256(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 func first(list []string) string {
