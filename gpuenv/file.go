@@ -8,18 +8,6 @@ import (
 	"os"
 )
 
-// Write saves the facts as indented JSON (gpu_env.json).
-func Write(path string, f *Facts) error {
-	b, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
 // Read loads a facts file. Its one-line errors name the file and, for a wrong type, the field.
 func Read(path string) (*Facts, error) {
 	b, err := os.ReadFile(path)

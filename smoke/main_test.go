@@ -368,9 +368,8 @@ func (su *Suite) preflight() {
 		if fake != "" {
 			facts.Notes = append(facts.Notes, "NVML is a "+fake+", not this machine's GPU")
 		}
-		// Encoded as gpuenv.Write does, with its strings redacted one by one: valid JSON,
-		// whatever the secrets are.
-		p := filepath.Join(s.Out, gpuenv.FileName)
+		// Indented JSON with its strings redacted one by one: valid JSON, whatever the secrets are.
+		p := filepath.Join(s.Out, evidence.GPUEnvFile)
 		b, werr := su.Redactor.MarshalIndent(facts)
 		if werr != nil {
 			werr = fmt.Errorf("encode %s: %w", p, werr)

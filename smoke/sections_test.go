@@ -23,7 +23,7 @@ import (
 
 func Test00Preflight(t *testing.T) {
 	suite.Section(t, func(c *Section) {
-		c.Checked(gpuenv.FileName, evidence.NvidiaSMIFile)
+		c.Checked(evidence.GPUEnvFile, evidence.NvidiaSMIFile)
 		f := c.Suite.Facts
 		if c.Suite.FactsErr != nil {
 			c.Fatalf("preflight: %v", c.Suite.FactsErr)
