@@ -121,7 +121,7 @@ type Finding struct {
 
 // CopyRedacted copies files into out/artifacts/<subdir>/ under their base names and returns the
 // paths it wrote, relative to out with '/' separators. A file larger than capBytes
-// (DefaultCopyCap when capBytes < 0; 0 references every non-empty file) is not copied:
+// (0 references every non-empty file; the suite's default is DefaultCopyCap) is not copied:
 // <name>.sha256ref records its sha256, size and absolute path instead. A symlink is never
 // followed, and neither is a file that is not regular: each is an error naming it (and the
 // link's target). Two files with one base name are an error. No secret goes into the evidence:
@@ -336,13 +336,10 @@ func reference(src, dst, reason string) (string, error) {
 }
 
 func copyFiles(out, subdir string, capBytes int64, rc *redactingCopy, files []string) ([]string, error) {
-	if capBytes < 0 {
-		capBytes = DefaultCopyCap
-	}
 	if subdir == "" || strings.Contains(subdir, "..") || filepath.IsAbs(subdir) {
 		return nil, fmt.Errorf("copy artifacts: subdir %q must be a relative path inside %s", subdir, CopiesDir)
 	}
-	relDir := path.Join(CopiesDir, filepath.ToSlash(subdir))
+	relDir := filepath.ToSlash(CopyRel(subdir))
 	dstDir := filepath.Join(out, filepath.FromSlash(relDir))
 	if err := os.MkdirAll(dstDir, 0o755); err != nil {
 		return nil, fmt.Errorf("copy artifacts: %w", err)

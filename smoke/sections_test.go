@@ -143,7 +143,7 @@ func Test05Artifacts(t *testing.T) {
 		}
 		resolved := c.checkRepro(out, cfg, writer)
 		c.checkCheckpoints(out, cfg, trainCmd, writer, resolved, "", ckpts)
-		if log := c.Out(logRel(train)); c.ranInThisRun(train.ID()) {
+		if log := c.Out(evidence.LogRel(train.ID())); c.ranInThisRun(train.ID()) {
 			if err := artifacts.CheckSaved(log, train.Flag("--output-dir"), ckpts); err != nil {
 				c.Fatalf("artifacts: %v", err)
 			}
