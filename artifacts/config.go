@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/internal/printable"
 	"go.yaml.in/yaml/v3"
 )
@@ -56,7 +57,7 @@ func ExpectFor(cmd Command, source string) (Expect, error) {
 
 // ReadYAMLConfig reads a YAML config into the generic tree; it must be a mapping.
 func ReadYAMLConfig(path string) (map[string]any, error) {
-	data, err := readLimit(path, MaxConfigBytes)
+	data, err := evidence.ReadFileLimit(path, MaxConfigBytes)
 	if err != nil {
 		return nil, readErr("read config", err)
 	}
@@ -236,7 +237,7 @@ func WithValues(cfg map[string]any, values map[string]any) map[string]any {
 // each scalar leaf by dotted path: difftrain reads YAML with PyYAML (YAML 1.1), yaml.v3 reads
 // YAML 1.2, and the two disagree on a few plain scalars (see pyyamlEqual).
 func readSourceConfig(path string) (map[string]any, map[string]string, error) {
-	data, err := readLimit(path, MaxConfigBytes)
+	data, err := evidence.ReadFileLimit(path, MaxConfigBytes)
 	if err != nil {
 		return nil, nil, readErr("read config", err)
 	}

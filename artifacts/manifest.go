@@ -44,7 +44,7 @@ type ManifestConfig struct {
 
 // ReadManifest reads run_manifest.json and type-checks the fields the checks use.
 func ReadManifest(path string) (*Manifest, error) {
-	data, err := readLimit(path, MaxManifestBytes)
+	data, err := evidence.ReadFileLimit(path, MaxManifestBytes)
 	if err != nil {
 		return nil, readErr("read run_manifest.json", err)
 	}
@@ -161,7 +161,7 @@ func CheckManifestOf(manifestPath, outputDir, sourcePath string, cmd Command) er
 }
 
 func checkManifest(manifestPath, outputDir, sourcePath string, deterministic *bool) error {
-	data, err := readLimit(manifestPath, MaxManifestBytes)
+	data, err := evidence.ReadFileLimit(manifestPath, MaxManifestBytes)
 	if err != nil {
 		return readErr("read run_manifest.json", err)
 	}
@@ -172,11 +172,11 @@ func checkManifest(manifestPath, outputDir, sourcePath string, deterministic *bo
 	dir := filepath.Dir(manifestPath)
 	in := ManifestInputs{OutputDir: outputDir, Deterministic: deterministic}
 	envPath := filepath.Join(dir, EnvJSONFile)
-	if in.EnvJSON, err = readLimit(envPath, MaxEnvJSONBytes); err != nil {
+	if in.EnvJSON, err = evidence.ReadFileLimit(envPath, MaxEnvJSONBytes); err != nil {
 		return readErr(fmt.Sprintf("check %s: read env.json beside it", manifestPath), err)
 	}
 	resolvedPath := filepath.Join(dir, ResolvedConfigFile)
-	resolvedData, err := readLimit(resolvedPath, MaxConfigBytes)
+	resolvedData, err := evidence.ReadFileLimit(resolvedPath, MaxConfigBytes)
 	if err != nil {
 		return readErr(fmt.Sprintf("check %s: read config.resolved.yaml beside it", manifestPath), err)
 	}
@@ -194,7 +194,7 @@ func checkManifest(manifestPath, outputDir, sourcePath string, deterministic *bo
 			sourcePath = m.Paths.ConfigPath
 		}
 	}
-	sourceData, err := readLimit(sourcePath, MaxConfigBytes)
+	sourceData, err := evidence.ReadFileLimit(sourcePath, MaxConfigBytes)
 	if err != nil {
 		return readErr(fmt.Sprintf("check %s: config.source.path: read the source config", manifestPath), err)
 	}

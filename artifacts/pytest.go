@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/difftrain/gpusmoke/evidence"
 )
 
 // MaxPytestJUnitBytes bounds a pytest lane's JUnit as the suite reads it.
@@ -66,7 +68,7 @@ func (m pytestMessage) firstLine() string {
 
 // ReadPytestJUnit reads the JUnit a pytest lane wrote. Errors name the file.
 func ReadPytestJUnit(path string) ([]PytestCase, error) {
-	b, err := readLimit(path, MaxPytestJUnitBytes)
+	b, err := evidence.ReadFileLimit(path, MaxPytestJUnitBytes)
 	if err != nil {
 		return nil, readErr("read pytest's JUnit", err)
 	}
