@@ -23,7 +23,7 @@ func ReadJSON(p string, v any, limit int64) error {
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &se):
-			line := 1 + bytes.Count(b[:min(int(se.Offset), len(b))], []byte("\n"))
+			line, _ := Position(b, se.Offset)
 			return fmt.Errorf("read %s: line %d: %v", p, line, se)
 		case errors.As(err, &te) && te.Field == "":
 			return fmt.Errorf("read %s: want a JSON object, got %s", p, te.Value)
@@ -71,4 +71,13 @@ type TooLarge struct {
 
 func (e *TooLarge) Error() string {
 	return fmt.Sprintf("read %s: larger than %d bytes, the most the harness reads of it", e.Path, e.Limit)
+}
+
+// Position turns a json.SyntaxError offset, which counts the offending byte, into the 1-based
+// line and column of that byte.
+func Position(b []byte, offset int64) (line, col int) {
+	before := b[:min(max(offset, 0), int64(len(b)))]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = max(len(before)-bytes.LastIndexByte(before, '\n')-1, 1)
+	return line, col
 }
