@@ -67,18 +67,7 @@ func GPUSmokeTest(argv []string, tmp string, maxSteps int) Command {
 }
 
 // Flag returns the value of an argparse option given as "--name value" or "--name=value".
-func (c Command) Flag(name string) (string, bool) {
-	for i := 1; i < len(c.Argv); i++ {
-		a := c.Argv[i]
-		if a == name && i+1 < len(c.Argv) {
-			return c.Argv[i+1], true
-		}
-		if v, ok := strings.CutPrefix(a, name+"="); ok {
-			return v, true
-		}
-	}
-	return "", false
-}
+func (c Command) Flag(name string) (string, bool) { return evidence.Flag(c.Argv, name) }
 
 // Overrides are the resolved-config keys the command writes from its flags (or, for
 // GPUSmokeTest, its code) instead of the source config: train_text_to_image.py sets

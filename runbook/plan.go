@@ -120,13 +120,10 @@ func (s Step) Test() string {
 	return b.String()
 }
 
-// Flag returns the value that follows flag in the command, or "".
+// Flag returns the value of the command's option flag ("--flag value" or "--flag=value"), or "".
 func (s Step) Flag(flag string) string {
-	i := slices.Index(s.Command, flag)
-	if i < 0 || i+1 >= len(s.Command) {
-		return ""
-	}
-	return s.Command[i+1]
+	v, _ := evidence.Flag(s.Command, flag)
+	return v
 }
 
 // Argv is the command with the word "python" replaced by the interpreter.
