@@ -36,10 +36,16 @@ type Builtin struct {
 	yaml    []byte
 }
 
+// The built-in plans' names.
+const (
+	RunbookPlan     = "runbook"
+	PytestLanesPlan = "pytest-lanes"
+)
+
 // Builtins are the built-in plans; the first is the default.
 var Builtins = []Builtin{
-	{"runbook", "the cloud test engineer's runbook (docs/runbook.md): install, dummy dataset, config validation, 2-step training, artifacts, resume, fp16 and bf16", runbookYAML},
-	{"pytest-lanes", "difftrain's newer runbook (docs/runbook.md): its own pytest lanes (unit tests on CPU, the GPU smoke test), then the GPU lane's artifacts", pytestLanesYAML},
+	{RunbookPlan, "the cloud test engineer's runbook (docs/runbook.md): install, dummy dataset, config validation, 2-step training, artifacts, resume, fp16 and bf16", runbookYAML},
+	{PytestLanesPlan, "difftrain's newer runbook (docs/runbook.md): its own pytest lanes (unit tests on CPU, the GPU smoke test), then the GPU lane's artifacts", pytestLanesYAML},
 }
 
 // BuiltinPath is the Path of a built-in plan.
