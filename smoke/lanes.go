@@ -10,6 +10,7 @@ import (
 	"github.com/difftrain/gpusmoke/artifacts"
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/gpuenv"
+	"github.com/difftrain/gpusmoke/junit"
 	"github.com/difftrain/gpusmoke/runbook"
 )
 
@@ -89,9 +90,9 @@ func (c *Section) lane(gpuLane bool) []artifacts.PytestCase {
 	var failed, skipped []artifacts.PytestCase
 	for _, pc := range cases {
 		switch pc.Outcome {
-		case artifacts.PytestFailed:
+		case junit.Failed:
 			failed = append(failed, pc)
-		case artifacts.PytestSkipped:
+		case junit.Skipped:
 			skipped = append(skipped, pc)
 		}
 	}
@@ -145,9 +146,9 @@ func (c *Section) replay(cases []artifacts.PytestCase) {
 		// As the subtest's properties carry them, so that run.json and junit.xml agree.
 		cs := evidence.Case{ID: c.Suite.propValue(pc.ID), Result: evidence.Pass, Reason: c.Suite.propValue(pc.Message)}
 		switch pc.Outcome {
-		case artifacts.PytestFailed:
+		case junit.Failed:
 			cs.Result = evidence.Fail
-		case artifacts.PytestSkipped:
+		case junit.Skipped:
 			cs.Result = evidence.Skipped
 		}
 		c.rec.Cases = append(c.rec.Cases, cs)
