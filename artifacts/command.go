@@ -9,12 +9,8 @@ import (
 	"github.com/difftrain/gpusmoke/evidence"
 )
 
-// The difftrain scripts whose outputs the harness checks.
-const (
-	TrainScript    = "train_text_to_image.py"
-	ValidateScript = "validate_config.py"
-	DatasetScript  = "make_dummy_imagefolder.py"
-)
+// TrainScript is difftrain's training script, whose flags Command.Overrides reads.
+const TrainScript = "train_text_to_image.py"
 
 // Command is one call of a difftrain script, from its argv with or without the interpreter:
 // what the checks of its outputs must expect follows from it (the contract's "Facts checked

@@ -42,15 +42,6 @@ type ManifestConfig struct {
 	ResolvedFileSHA256 string         // config.resolved_file_sha256
 }
 
-// ReadManifest reads run_manifest.json and type-checks the fields the checks use.
-func ReadManifest(path string) (*Manifest, error) {
-	data, err := evidence.ReadFileLimit(path, MaxManifestBytes)
-	if err != nil {
-		return nil, readErr("read run_manifest.json", err)
-	}
-	return ParseManifest(path, data)
-}
-
 // ParseManifest type-checks run_manifest.json's content; name is the file named in errors.
 func ParseManifest(name string, data []byte) (*Manifest, error) {
 	v, err := decodeJSONFile(data)
@@ -140,26 +131,17 @@ func sha256Field(o obj, key string) (string, error) {
 	return strings.ToLower(s), nil
 }
 
-// CheckManifest checks run_manifest.json against the files beside it (env.json,
-// config.resolved.yaml) and the source config it names (config.source.path). outputDir is
-// the directory every path but config_path must point into.
-func CheckManifest(manifestPath, outputDir string) error {
-	return CheckManifestSource(manifestPath, outputDir, "")
-}
-
-// CheckManifestSource is CheckManifest with the source config given: sourcePath, when not
-// "", is hashed instead of the manifest's config.source.path.
-func CheckManifestSource(manifestPath, outputDir, sourcePath string) error {
-	return checkManifest(manifestPath, outputDir, sourcePath, nil)
-}
-
-// CheckManifestOf is CheckManifestSource for the manifest that cmd wrote: repro.deterministic
-// must also be what cmd records (Command.Deterministic).
+// CheckManifestOf checks run_manifest.json, which cmd wrote, against the files beside it
+// (env.json, config.resolved.yaml) and the source config: sourcePath, when not "", is hashed
+// instead of the manifest's config.source.path. outputDir is the directory every path but
+// config_path must point into; repro.deterministic must be what cmd records
+// (Command.Deterministic).
 func CheckManifestOf(manifestPath, outputDir, sourcePath string, cmd Command) error {
 	det := cmd.Deterministic()
 	return checkManifest(manifestPath, outputDir, sourcePath, &det)
 }
 
+// checkManifest is CheckManifestOf; a nil deterministic is not checked.
 func checkManifest(manifestPath, outputDir, sourcePath string, deterministic *bool) error {
 	data, err := evidence.ReadFileLimit(manifestPath, MaxManifestBytes)
 	if err != nil {
