@@ -61,8 +61,8 @@ func (c *Section) laneArgvTo(st runbook.Step, junit string) []string {
 // subtests, and judges the lane from them. pytest's own success is never enough: a lane that
 // collected nothing fails, and one whose every test was skipped never passes. It fails under
 // -tags gpu, or when torch sees CUDA; otherwise a GPU lane is SKIPPED with pytest's reason, as
-// the AMP sections are on a CPU. It returns the cases.
-func (c *Section) lane(gpuLane bool) []artifacts.PytestCase {
+// the AMP sections are on a CPU.
+func (c *Section) lane(gpuLane bool) {
 	c.T.Helper()
 	st := c.Step
 	junitRel := evidence.PytestRel(st.ID())
@@ -114,7 +114,6 @@ func (c *Section) lane(gpuLane bool) []artifacts.PytestCase {
 		}
 		c.Fatalf("%s: %s; a lane with no test run is not a pass", st.ID(), why)
 	}
-	return cases
 }
 
 // collects says what the lane asks pytest to collect: its paths and its -m expression.
