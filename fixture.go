@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/difftrain/gpusmoke/runbook"
 )
 
 //go:embed all:testdata/difftrain
@@ -27,9 +29,9 @@ var fixtureLanesPlan []byte
 // path names the file it was read from. ok is false for a name with no variant.
 func FixturePlan(name string) (b []byte, path string, ok bool) {
 	switch name {
-	case "runbook":
+	case runbook.RunbookPlan:
 		return fixturePlan, "testdata/fixture-plan.yaml (embedded)", true
-	case "pytest-lanes":
+	case runbook.PytestLanesPlan:
 		return fixtureLanesPlan, "testdata/fixture-pytest-lanes-plan.yaml (embedded)", true
 	}
 	return nil, "", false

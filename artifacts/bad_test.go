@@ -54,7 +54,7 @@ func TestBadInputs(t *testing.T) {
 				source = ""
 			}
 			path := filepath.Join(dir, ManifestFile)
-			return CheckManifestSource(path, badOutputDir, source), path
+			return checkManifest(path, badOutputDir, source, nil), path
 		}},
 		{"checkpoint", "checkpoint/*.pt", func(path string) (error, string) {
 			_, err := CheckCheckpoint(path, 1, "fp32", resolved)

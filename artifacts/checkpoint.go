@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/difftrain/gpusmoke/internal/printable"
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
 )
@@ -362,7 +363,7 @@ func DecodePayload(data []byte) (p *Payload, err error) {
 	}()
 	v, err := u.Load()
 	if err != nil {
-		return nil, fmt.Errorf("unpickle: %s", oneLine(err.Error()))
+		return nil, fmt.Errorf("unpickle: %s", printable.OneLine(err.Error()))
 	}
 	p = &Payload{}
 	switch top := v.(type) {

@@ -1,9 +1,7 @@
 package artifacts
 
 import (
-	"archive/zip"
 	"bytes"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -260,23 +258,4 @@ func FuzzDecodePayload(f *testing.F) {
 		}
 		require.NotNil(t, p.Dict)
 	})
-}
-
-// dataPKL returns a checkpoint's data.pkl, for the fuzz corpus.
-func dataPKL(t testing.TB, path string) []byte {
-	zr, err := zip.OpenReader(path)
-	require.NoError(t, err)
-	defer zr.Close()
-	for _, f := range zr.File {
-		if strings.HasSuffix(f.Name, "/data.pkl") {
-			rc, err := f.Open()
-			require.NoError(t, err)
-			defer rc.Close()
-			data, err := io.ReadAll(rc)
-			require.NoError(t, err)
-			return data
-		}
-	}
-	t.Fatalf("%s: no data.pkl", path)
-	return nil
 }

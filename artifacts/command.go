@@ -9,12 +9,8 @@ import (
 	"github.com/difftrain/gpusmoke/evidence"
 )
 
-// The difftrain scripts whose outputs the harness checks.
-const (
-	TrainScript    = "train_text_to_image.py"
-	ValidateScript = "validate_config.py"
-	DatasetScript  = "make_dummy_imagefolder.py"
-)
+// TrainScript is difftrain's training script, whose flags Command.Overrides reads.
+const TrainScript = "train_text_to_image.py"
 
 // Command is one call of a difftrain script, from its argv with or without the interpreter:
 // what the checks of its outputs must expect follows from it (the contract's "Facts checked
@@ -67,18 +63,7 @@ func GPUSmokeTest(argv []string, tmp string, maxSteps int) Command {
 }
 
 // Flag returns the value of an argparse option given as "--name value" or "--name=value".
-func (c Command) Flag(name string) (string, bool) {
-	for i := 1; i < len(c.Argv); i++ {
-		a := c.Argv[i]
-		if a == name && i+1 < len(c.Argv) {
-			return c.Argv[i+1], true
-		}
-		if v, ok := strings.CutPrefix(a, name+"="); ok {
-			return v, true
-		}
-	}
-	return "", false
-}
+func (c Command) Flag(name string) (string, bool) { return evidence.Flag(c.Argv, name) }
 
 // Overrides are the resolved-config keys the command writes from its flags (or, for
 // GPUSmokeTest, its code) instead of the source config: train_text_to_image.py sets

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/internal/printable"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -55,7 +57,7 @@ func ExpectFor(cmd Command, source string) (Expect, error) {
 
 // ReadYAMLConfig reads a YAML config into the generic tree; it must be a mapping.
 func ReadYAMLConfig(path string) (map[string]any, error) {
-	data, err := readLimit(path, MaxConfigBytes)
+	data, err := evidence.ReadFileLimit(path, MaxConfigBytes)
 	if err != nil {
 		return nil, readErr("read config", err)
 	}
@@ -65,7 +67,7 @@ func ReadYAMLConfig(path string) (map[string]any, error) {
 func parseYAMLConfig(name string, data []byte) (map[string]any, error) {
 	var v any
 	if err := yaml.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("%s: not YAML: %v", name, oneLine(err.Error()))
+		return nil, fmt.Errorf("%s: not YAML: %v", name, printable.OneLine(err.Error()))
 	}
 	if v == nil {
 		return nil, fmt.Errorf("%s: empty document", name)
@@ -235,7 +237,7 @@ func WithValues(cfg map[string]any, values map[string]any) map[string]any {
 // each scalar leaf by dotted path: difftrain reads YAML with PyYAML (YAML 1.1), yaml.v3 reads
 // YAML 1.2, and the two disagree on a few plain scalars (see pyyamlEqual).
 func readSourceConfig(path string) (map[string]any, map[string]string, error) {
-	data, err := readLimit(path, MaxConfigBytes)
+	data, err := evidence.ReadFileLimit(path, MaxConfigBytes)
 	if err != nil {
 		return nil, nil, readErr("read config", err)
 	}

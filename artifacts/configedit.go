@@ -8,12 +8,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/difftrain/gpusmoke/evidence"
 	"go.yaml.in/yaml/v3"
 )
 
 // readNode parses a YAML file into its document node.
 func readNode(path string) (*yaml.Node, error) {
-	b, err := readLimit(path, MaxConfigBytes)
+	b, err := evidence.ReadFileLimit(path, MaxConfigBytes)
 	if err != nil {
 		return nil, readErr("read config", err)
 	}
@@ -81,7 +82,7 @@ func ConfigInt(path, key string) (int, error) {
 // the value's node; the new value is spliced in at that node's line and column, so every other
 // byte of the file (comments, order, spacing) stays as it was.
 func SetPrecision(src, dst, p string) error {
-	b, err := readLimit(src, MaxConfigBytes)
+	b, err := evidence.ReadFileLimit(src, MaxConfigBytes)
 	if err != nil {
 		return readErr("read config", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/difftrain/gpusmoke/evidence"
 )
 
 // MetadataFile is the captions file of an ImageFolder dataset.
@@ -46,7 +48,7 @@ func CheckDataset(dir string, n, size int) error {
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && st.Size() > MaxMetadataBytes {
-		return &tooLarge{path: meta, limit: MaxMetadataBytes}
+		return &evidence.TooLarge{Path: meta, Limit: MaxMetadataBytes}
 	}
 	seen := map[string]int{}
 	r := bufio.NewReader(io.LimitReader(f, MaxMetadataBytes))

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/difftrain/gpusmoke/evidence"
 )
 
 // EnvJSONFile is the name difftrain gives env.json in its output directory.
@@ -44,7 +46,7 @@ type Device struct {
 // ReadEnvJSON reads env.json and checks that it has every key of the contract with the
 // contract's type. Keys the contract does not name are allowed.
 func ReadEnvJSON(path string) (*EnvJSON, error) {
-	data, err := readLimit(path, MaxEnvJSONBytes)
+	data, err := evidence.ReadFileLimit(path, MaxEnvJSONBytes)
 	if err != nil {
 		return nil, readErr("read env.json", err)
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
+
+	"github.com/difftrain/gpusmoke/evidence"
 )
 
 // Limits on the files the harness parses, so that whatever difftrain writes, checking it costs
@@ -35,40 +37,16 @@ const (
 	MaxZipDirectoryBytes = 4 << 20
 )
 
-// tooLarge is the error of a file over its limit; it names the file and the limit.
-type tooLarge struct {
-	path  string
-	limit int64
-}
-
-func (e *tooLarge) Error() string {
-	return fmt.Sprintf("read %s: larger than %d bytes, the most the harness reads of it", e.path, e.limit)
-}
-
-// readLimit reads a file of at most limit bytes, reading no further than the limit. An error
-// opening or reading it is as os gives it; a larger file is a *tooLarge.
-func readLimit(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, &tooLarge{path: path, limit: limit}
-	}
-	return b, nil
-}
-
-// readErr wraps an error of readLimit with what was being read, but for a file over its limit,
-// whose one line already says it all.
+// readErr is the error of reading a file for what: a file over its limit is the
+// *evidence.TooLarge as it is, another error is os's, after what.
 func readErr(what string, err error) error {
-	var tl *tooLarge
-	if errors.As(err, &tl) {
+	var tl *evidence.TooLarge
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &tl):
 		return tl
+	case errors.As(err, &pe):
+		return fmt.Errorf("%s: %w", what, pe)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -43,10 +43,6 @@ type LogScan struct {
 	First map[string][]string
 }
 
-// Clean reports whether the log has no NaN or Inf loss and no traceback. Warnings are not
-// failures (the contract's precision fallbacks are warnings).
-func (s *LogScan) Clean() bool { return s.NaN == 0 && s.Inf == 0 && s.Tracebacks == 0 }
-
 // ScanLog streams a log in bounded memory (a 64 KiB buffer however long its lines) and
 // counts NaN/Inf losses, warnings and tracebacks.
 func ScanLog(path string) (*LogScan, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/difftrain/gpusmoke/evidence"
@@ -39,15 +40,6 @@ type ManifestConfig struct {
 	SourceSHA256       string         // config.source.sha256: of the source file's text
 	Resolved           map[string]any // config.resolved
 	ResolvedFileSHA256 string         // config.resolved_file_sha256
-}
-
-// ReadManifest reads run_manifest.json and type-checks the fields the checks use.
-func ReadManifest(path string) (*Manifest, error) {
-	data, err := readLimit(path, MaxManifestBytes)
-	if err != nil {
-		return nil, readErr("read run_manifest.json", err)
-	}
-	return ParseManifest(path, data)
 }
 
 // ParseManifest type-checks run_manifest.json's content; name is the file named in errors.
@@ -139,28 +131,19 @@ func sha256Field(o obj, key string) (string, error) {
 	return strings.ToLower(s), nil
 }
 
-// CheckManifest checks run_manifest.json against the files beside it (env.json,
-// config.resolved.yaml) and the source config it names (config.source.path). outputDir is
-// the directory every path but config_path must point into.
-func CheckManifest(manifestPath, outputDir string) error {
-	return CheckManifestSource(manifestPath, outputDir, "")
-}
-
-// CheckManifestSource is CheckManifest with the source config given: sourcePath, when not
-// "", is hashed instead of the manifest's config.source.path.
-func CheckManifestSource(manifestPath, outputDir, sourcePath string) error {
-	return checkManifest(manifestPath, outputDir, sourcePath, nil)
-}
-
-// CheckManifestOf is CheckManifestSource for the manifest that cmd wrote: repro.deterministic
-// must also be what cmd records (Command.Deterministic).
+// CheckManifestOf checks run_manifest.json, which cmd wrote, against the files beside it
+// (env.json, config.resolved.yaml) and the source config: sourcePath, when not "", is hashed
+// instead of the manifest's config.source.path. outputDir is the directory every path but
+// config_path must point into; repro.deterministic must be what cmd records
+// (Command.Deterministic).
 func CheckManifestOf(manifestPath, outputDir, sourcePath string, cmd Command) error {
 	det := cmd.Deterministic()
 	return checkManifest(manifestPath, outputDir, sourcePath, &det)
 }
 
+// checkManifest is CheckManifestOf; a nil deterministic is not checked.
 func checkManifest(manifestPath, outputDir, sourcePath string, deterministic *bool) error {
-	data, err := readLimit(manifestPath, MaxManifestBytes)
+	data, err := evidence.ReadFileLimit(manifestPath, MaxManifestBytes)
 	if err != nil {
 		return readErr("read run_manifest.json", err)
 	}
@@ -171,11 +154,11 @@ func checkManifest(manifestPath, outputDir, sourcePath string, deterministic *bo
 	dir := filepath.Dir(manifestPath)
 	in := ManifestInputs{OutputDir: outputDir, Deterministic: deterministic}
 	envPath := filepath.Join(dir, EnvJSONFile)
-	if in.EnvJSON, err = readLimit(envPath, MaxEnvJSONBytes); err != nil {
+	if in.EnvJSON, err = evidence.ReadFileLimit(envPath, MaxEnvJSONBytes); err != nil {
 		return readErr(fmt.Sprintf("check %s: read env.json beside it", manifestPath), err)
 	}
 	resolvedPath := filepath.Join(dir, ResolvedConfigFile)
-	resolvedData, err := readLimit(resolvedPath, MaxConfigBytes)
+	resolvedData, err := evidence.ReadFileLimit(resolvedPath, MaxConfigBytes)
 	if err != nil {
 		return readErr(fmt.Sprintf("check %s: read config.resolved.yaml beside it", manifestPath), err)
 	}
@@ -193,7 +176,7 @@ func checkManifest(manifestPath, outputDir, sourcePath string, deterministic *bo
 			sourcePath = m.Paths.ConfigPath
 		}
 	}
-	sourceData, err := readLimit(sourcePath, MaxConfigBytes)
+	sourceData, err := evidence.ReadFileLimit(sourcePath, MaxConfigBytes)
 	if err != nil {
 		return readErr(fmt.Sprintf("check %s: config.source.path: read the source config", manifestPath), err)
 	}
@@ -227,10 +210,10 @@ func (m *Manifest) Check(name string, in ManifestInputs) error {
 			return fmt.Errorf("%s: %s: %q is outside the output directory %s", name, p.field, p.path, out)
 		}
 	}
-	if !contains(in.SourceSHA256, m.Config.SourceSHA256) {
+	if !slices.Contains(in.SourceSHA256, m.Config.SourceSHA256) {
 		return fmt.Errorf("%s: config.source.sha256: %s, but %s hashes to %s", name, m.Config.SourceSHA256, in.SourcePath, first(in.SourceSHA256))
 	}
-	if !contains(in.ResolvedSHA256, m.Config.ResolvedFileSHA256) {
+	if !slices.Contains(in.ResolvedSHA256, m.Config.ResolvedFileSHA256) {
 		return fmt.Errorf("%s: config.resolved_file_sha256: %s, but %s hashes to %s", name, m.Config.ResolvedFileSHA256, ResolvedConfigFile, first(in.ResolvedSHA256))
 	}
 	if in.Deterministic != nil && m.Deterministic != *in.Deterministic {
@@ -268,15 +251,6 @@ func textSHA256s(data []byte) []string {
 func hexSHA256(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 func first(list []string) string {

@@ -29,7 +29,7 @@ func TestCheckManifest(t *testing.T) {
 		if tc.outDir != nil {
 			out = tc.outDir(w)
 		}
-		err := CheckManifest(w.manifest, out)
+		err := checkManifest(w.manifest, out, "", nil)
 		if tc.wantErr == "" {
 			require.NoError(t, err)
 			return
@@ -106,18 +106,21 @@ func TestCheckManifestSource(t *testing.T) {
 	moved := filepath.Join(w.dir, "copy.yaml")
 	writeFile(t, moved, readFile(t, w.source))
 	require.NoError(t, os.Remove(w.source))
-	require.NoError(t, CheckManifestSource(w.manifest, w.out, moved))
+	require.NoError(t, checkManifest(w.manifest, w.out, moved, nil))
 
 	// A relative config.source.path falls back to paths.config_path.
 	w = newWorkspace(t)
 	editJSON(t, w.manifest, func(m map[string]any) {
 		at(m, "config", "source")["path"] = "./difftrain/configs/smoke_text2image.yaml"
 	})
-	require.NoError(t, CheckManifest(w.manifest, w.out))
+	require.NoError(t, checkManifest(w.manifest, w.out, "", nil))
 }
 
 func TestParseManifest_Recorded(t *testing.T) {
-	m, err := ReadManifest(filepath.Join(input, "run", "run_manifest.json"))
+	p := filepath.Join(input, "run", "run_manifest.json")
+	data, err := os.ReadFile(p)
+	require.NoError(t, err)
+	m, err := ParseManifest(p, data)
 	require.NoError(t, err)
 	require.EqualValues(t, 123, m.Seed)
 	require.True(t, m.Deterministic)

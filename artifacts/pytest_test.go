@@ -6,20 +6,21 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/difftrain/gpusmoke/junit"
 	"github.com/stretchr/testify/require"
 )
 
 // casesWant is what testdata/pytest/cases.py gives: one test of each of pytest's outcomes.
 var casesWant = []PytestCase{
-	{ID: "cases::test_passes", Outcome: PytestPassed},
-	{ID: "cases::test_fails", Outcome: PytestFailed, Message: "AssertionError: lists differ"},
-	{ID: "cases::test_skipped_by_call", Outcome: PytestSkipped, Message: "CUDA is required for this smoke test."},
-	{ID: "cases::test_skipped_by_marker", Outcome: PytestSkipped, Message: "slow tests are disabled (use --run-slow)"},
-	{ID: "cases::test_xfail", Outcome: PytestSkipped, Message: "known bug"},
-	{ID: "cases::test_setup_error", Outcome: PytestFailed, Message: `failed on setup with "RuntimeError: fixture setup failed"`},
-	{ID: "cases::test_param[1]", Outcome: PytestPassed},
-	{ID: "cases::test_param[2]", Outcome: PytestPassed},
-	{ID: "cases.TestGroup::test_in_class", Outcome: PytestPassed},
+	{ID: "cases::test_passes", Outcome: junit.Passed},
+	{ID: "cases::test_fails", Outcome: junit.Failed, Message: "AssertionError: lists differ"},
+	{ID: "cases::test_skipped_by_call", Outcome: junit.Skipped, Message: "CUDA is required for this smoke test."},
+	{ID: "cases::test_skipped_by_marker", Outcome: junit.Skipped, Message: "slow tests are disabled (use --run-slow)"},
+	{ID: "cases::test_xfail", Outcome: junit.Skipped, Message: "known bug"},
+	{ID: "cases::test_setup_error", Outcome: junit.Failed, Message: `failed on setup with "RuntimeError: fixture setup failed"`},
+	{ID: "cases::test_param[1]", Outcome: junit.Passed},
+	{ID: "cases::test_param[2]", Outcome: junit.Passed},
+	{ID: "cases.TestGroup::test_in_class", Outcome: junit.Passed},
 }
 
 // TestReadPytestJUnit reads the JUnit a real pytest wrote for testdata/pytest/cases.py

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/redact"
 )
 
@@ -47,19 +48,10 @@ func decodeJSONFile(data []byte) (any, error) {
 	v, err := decodeJSON(data)
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		line, col := position(data, se.Offset)
+		line, col := evidence.Position(data, se.Offset)
 		return nil, fmt.Errorf("line %d, column %d: %v", line, col, err)
 	}
 	return v, err
-}
-
-// position turns a json.SyntaxError offset, which counts the offending byte, into the 1-based
-// line and column of that byte.
-func position(b []byte, offset int64) (line, col int) {
-	before := b[:min(max(offset, 0), int64(len(b)))]
-	line = bytes.Count(before, []byte("\n")) + 1
-	col = max(len(before)-bytes.LastIndexByte(before, '\n')-1, 1)
-	return line, col
 }
 
 // typeName names a decoded value's type the way JSON and YAML readers say it.
@@ -423,10 +415,4 @@ func (o obj) object(key string) (obj, error) {
 		return obj{}, o.wrongType(key, "object", v)
 	}
 	return obj{file: o.file, path: o.field(key), m: m}, nil
-}
-
-// oneLine joins a multi-line message (yaml.v3's "unmarshal errors:\n  line 3: ...").
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, ":\n", ": ")
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }

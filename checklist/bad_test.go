@@ -13,8 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/difftrain/gpusmoke/gpuenv"
 )
 
 // bad is the broken-input corpus; testdata/bad/gen_bad.py writes it.
@@ -33,7 +31,7 @@ func TestBadInputs(t *testing.T) {
 	}{
 		{"junit", "*.xml", evidence.JUnitFile},
 		{"runjson", "*.json", evidence.RunFile},
-		{"gpuenv", "*.json", gpuenv.FileName},
+		{"gpuenv", "*.json", evidence.GPUEnvFile},
 	} {
 		t.Run(kind.dir, func(t *testing.T) {
 			got := badinput.Errors(t, filepath.Join(bad, kind.dir, kind.glob), func(c string) (string, string) {

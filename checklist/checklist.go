@@ -11,9 +11,6 @@ import (
 	"github.com/difftrain/gpusmoke/view"
 )
 
-// tailLines is how many log lines a failure shows: the evidence's one tail length.
-const tailLines = evidence.TailLines
-
 // checklistMD is checklist.md: the runbook's checklist, filled from the run.
 func checklistMD(e *view.Evidence, opts view.Options) ([]byte, string, error) {
 	var b bytes.Buffer
@@ -225,7 +222,7 @@ func failureTails(e *view.Evidence) []string {
 	var out []string
 	if e.TestMain != "" {
 		out = append(out, fmt.Sprintf("### TestMain\n\nFrom %s (last %d lines):\n\n%s",
-			view.Code(e.OutPath(evidence.JUnitFile)), tailLines, view.Fence("text", evidence.TailText(e.TestMain, tailLines))))
+			view.Code(e.OutPath(evidence.JUnitFile)), evidence.TailLines, view.Fence("text", evidence.TailText(e.TestMain, evidence.TailLines))))
 	}
 	for _, s := range append(slices.Clone(e.Sections), e.Others...) {
 		if s.Result != evidence.Fail && s.Result != evidence.Interrupted {
@@ -234,9 +231,9 @@ func failureTails(e *view.Evidence) []string {
 		heading := fmt.Sprintf("### %s — %s\n\n", view.Text(cmpOr(s.ID(), s.Test)), s.Result)
 		logRel := cmpOr(s.Log, guessLog(e, s))
 		if logRel != "" {
-			tail, err := evidence.Tail(filepath.Join(e.Dir, filepath.FromSlash(logRel)), tailLines)
+			tail, err := evidence.Tail(filepath.Join(e.Dir, filepath.FromSlash(logRel)), evidence.TailLines)
 			if err == nil {
-				out = append(out, heading+fmt.Sprintf("Log %s (last %d lines):\n\n%s", view.Code(e.OutPath(logRel)), tailLines, view.Fence("text", tail)))
+				out = append(out, heading+fmt.Sprintf("Log %s (last %d lines):\n\n%s", view.Code(e.OutPath(logRel)), evidence.TailLines, view.Fence("text", tail)))
 				continue
 			}
 			heading += fmt.Sprintf("Log %s was not found.\n\n", view.Code(e.OutPath(logRel)))

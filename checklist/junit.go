@@ -135,8 +135,8 @@ func explain(e *view.Evidence, c *junit.Case, records map[string]evidence.Sectio
 	if isSection {
 		c.Failure[0].Message = cmpOr(s.Reason, c.Failure[0].Message)
 		if s.Log != "" && c.SystemOut == "" {
-			if tail, err := evidence.Tail(filepath.Join(e.Dir, filepath.FromSlash(s.Log)), tailLines); err == nil {
-				c.SystemOut = fmt.Sprintf("--- last %d lines of %s ---\n%s\n", tailLines, s.Log, tail)
+			if tail, err := evidence.Tail(filepath.Join(e.Dir, filepath.FromSlash(s.Log)), evidence.TailLines); err == nil {
+				c.SystemOut = fmt.Sprintf("--- last %d lines of %s ---\n%s\n", evidence.TailLines, s.Log, tail)
 			}
 		}
 		return

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/difftrain/gpusmoke/internal/printable"
 	"github.com/difftrain/gpusmoke/redact"
 )
 
@@ -44,7 +45,7 @@ func WriteRef(p string, r Ref) error {
 	if !r.Whole() {
 		b += fmt.Sprintf("hashed: %d\nallocated: %d\n", r.Hashed, r.Allocated)
 	}
-	b += fmt.Sprintf("path: %s\nreason: %s\n", r.Path, oneLine(r.Reason))
+	b += fmt.Sprintf("path: %s\nreason: %s\n", r.Path, printable.OneLine(r.Reason))
 	if err := os.WriteFile(p, []byte(b), 0o644); err != nil {
 		return fmt.Errorf("write reference %s: %w", p, err)
 	}
@@ -120,7 +121,7 @@ type Finding struct {
 
 // CopyRedacted copies files into out/artifacts/<subdir>/ under their base names and returns the
 // paths it wrote, relative to out with '/' separators. A file larger than capBytes
-// (DefaultCopyCap when capBytes < 0; 0 references every non-empty file) is not copied:
+// (0 references every non-empty file; the suite's default is DefaultCopyCap) is not copied:
 // <name>.sha256ref records its sha256, size and absolute path instead. A symlink is never
 // followed, and neither is a file that is not regular: each is an error naming it (and the
 // link's target). Two files with one base name are an error. No secret goes into the evidence:
@@ -335,13 +336,10 @@ func reference(src, dst, reason string) (string, error) {
 }
 
 func copyFiles(out, subdir string, capBytes int64, rc *redactingCopy, files []string) ([]string, error) {
-	if capBytes < 0 {
-		capBytes = DefaultCopyCap
-	}
 	if subdir == "" || strings.Contains(subdir, "..") || filepath.IsAbs(subdir) {
 		return nil, fmt.Errorf("copy artifacts: subdir %q must be a relative path inside %s", subdir, CopiesDir)
 	}
-	relDir := path.Join(CopiesDir, filepath.ToSlash(subdir))
+	relDir := filepath.ToSlash(CopyRel(subdir))
 	dstDir := filepath.Join(out, filepath.FromSlash(relDir))
 	if err := os.MkdirAll(dstDir, 0o755); err != nil {
 		return nil, fmt.Errorf("copy artifacts: %w", err)
@@ -412,6 +410,3 @@ func copyThrough(src, dst string, wrap func(io.Writer) io.WriteCloser) error {
 	}
 	return nil
 }
-
-// oneLine joins a multi-line text into one line.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

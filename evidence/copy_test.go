@@ -38,7 +38,7 @@ func TestCopy(t *testing.T) {
 	require.True(t, errors.Is(err, os.ErrNotExist))
 
 	// The default cap copies both.
-	got, err = copyPlain(out, "resume", -1, small, big)
+	got, err = copyPlain(out, "resume", DefaultCopyCap, small, big)
 	require.NoError(t, err)
 	require.Equal(t, []string{"artifacts/resume/env.json", "artifacts/resume/checkpoint-1.pt"}, got)
 
@@ -95,7 +95,7 @@ func TestCopy_Symlinks(t *testing.T) {
 		link := filepath.Join(dir, "checkpoint-1.pt")
 		os.Remove(link)
 		require.NoError(t, os.Symlink(target, link))
-		written, err := copyPlain(out, "04-train", -1, link)
+		written, err := copyPlain(out, "04-train", DefaultCopyCap, link)
 		require.EqualError(t, err, "copy "+link+": a symlink to "+target+", not followed")
 		require.Empty(t, written)
 		require.NoFileExists(t, filepath.Join(out, CopiesDir, "04-train", "checkpoint-1.pt"))
@@ -161,7 +161,7 @@ func TestCopyRedacted(t *testing.T) {
 	writeFile(t, leaky, "PK\x03\x04\x00binary\x80\x02X\x18\x00\x00\x00"+token+"q\x07\xff")
 	writeFile(t, clean, "PK\x03\x04\x00binary\x80\x02 nothing to see")
 
-	written, found, err := CopyRedacted(out, "04-train", -1, red, env, cfg, leaky, clean)
+	written, found, err := CopyRedacted(out, "04-train", DefaultCopyCap, red, env, cfg, leaky, clean)
 	require.NoError(t, err)
 	require.Equal(t, []string{"artifacts/04-train/env.json", "artifacts/04-train/config.resolved.yaml",
 		"artifacts/04-train/checkpoint-1.pt.sha256ref", "artifacts/04-train/checkpoint-2.pt"}, written)
@@ -184,7 +184,7 @@ func TestCopyRedacted(t *testing.T) {
 	// A token shape no variable holds is found too.
 	shaped := filepath.Join(src, "other", "checkpoint-3.pt")
 	writeFile(t, shaped, "\x00ghp_ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210\x00")
-	_, found, err = CopyRedacted(out, "shape", -1, red, shaped)
+	_, found, err = CopyRedacted(out, "shape", DefaultCopyCap, red, shaped)
 	require.NoError(t, err)
 	require.Equal(t, []string{redact.ShapeGitHubToken}, found[0].Names)
 
@@ -194,7 +194,7 @@ func TestCopyRedacted(t *testing.T) {
 	huge := filepath.Join(src, "huge", "env.json")
 	writeFile(t, huge, "{}")
 	require.NoError(t, os.Truncate(huge, MaxRedactJSONBytes+1))
-	written, found, err = CopyRedacted(out, "odd", -1, red, bad, huge)
+	written, found, err = CopyRedacted(out, "odd", DefaultCopyCap, red, bad, huge)
 	require.NoError(t, err)
 	require.Empty(t, found)
 	require.Equal(t, []string{"artifacts/odd/run_manifest.json", "artifacts/odd/env.json.sha256ref"}, written)
@@ -207,7 +207,7 @@ func TestCopyRedacted(t *testing.T) {
 	link := filepath.Join(src, "link", "checkpoint-1.pt")
 	require.NoError(t, os.MkdirAll(filepath.Dir(link), 0o755))
 	require.NoError(t, os.Symlink("/proc/self/environ", link))
-	_, _, err = CopyRedacted(out, "link", -1, red, link)
+	_, _, err = CopyRedacted(out, "link", DefaultCopyCap, red, link)
 	require.EqualError(t, err, "copy "+link+": a symlink to /proc/self/environ, not followed")
 }
 

@@ -23,7 +23,7 @@ func ReadJSON(p string, v any, limit int64) error {
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &se):
-			line := 1 + bytes.Count(b[:min(int(se.Offset), len(b))], []byte("\n"))
+			line, _ := Position(b, se.Offset)
 			return fmt.Errorf("read %s: line %d: %v", p, line, se)
 		case errors.As(err, &te) && te.Field == "":
 			return fmt.Errorf("read %s: want a JSON object, got %s", p, te.Value)
@@ -43,8 +43,9 @@ func ReadJSON(p string, v any, limit int64) error {
 	return nil
 }
 
-// ReadFileLimit reads a file of at most limit bytes; a larger one is an error naming the file
-// and the limit, read no further than the limit.
+// ReadFileLimit reads a file of at most limit bytes; a larger one is a *TooLarge, read no
+// further than the limit. An error opening or reading it is os's *fs.PathError, wrapped as
+// "read <path>: ...".
 func ReadFileLimit(p string, limit int64) ([]byte, error) {
 	f, err := os.Open(p)
 	if err != nil {
@@ -56,7 +57,27 @@ func ReadFileLimit(p string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("read %s: larger than %d bytes, the most the harness reads of it", p, limit)
+		return nil, &TooLarge{Path: p, Limit: limit}
 	}
 	return b, nil
+}
+
+// TooLarge is the error of a file over the most the harness reads of it; it names the file and
+// the limit.
+type TooLarge struct {
+	Path  string
+	Limit int64
+}
+
+func (e *TooLarge) Error() string {
+	return fmt.Sprintf("read %s: larger than %d bytes, the most the harness reads of it", e.Path, e.Limit)
+}
+
+// Position turns a json.SyntaxError offset, which counts the offending byte, into the 1-based
+// line and column of that byte.
+func Position(b []byte, offset int64) (line, col int) {
+	before := b[:min(max(offset, 0), int64(len(b)))]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = max(len(before)-bytes.LastIndexByte(before, '\n')-1, 1)
+	return line, col
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -62,7 +63,7 @@ func CaseFromProperties(props map[string]string) (c Case, n int, isCase bool, er
 	if n, err = strconv.Atoi(props[PropCaseIndex]); err != nil || n < 1 {
 		return c, 0, true, fmt.Errorf("property %s: %q is not a position from 1", PropCaseIndex, props[PropCaseIndex])
 	}
-	if !contains([]string{Pass, Fail, Skipped}, c.Result) {
+	if !slices.Contains([]string{Pass, Fail, Skipped}, c.Result) {
 		return c, 0, true, fmt.Errorf("property %s: %q is not one of %s, %s, %s", PropResult, c.Result, Pass, Fail, Skipped)
 	}
 	return c, n, true, nil
@@ -83,7 +84,7 @@ func SectionFromProperties(props map[string]string) (Section, bool, error) {
 	}
 	s.Section, s.Name = n, props[PropName]
 	s.Result = props[PropResult]
-	if !contains(Results, s.Result) {
+	if !slices.Contains(Results, s.Result) {
 		return s, true, fmt.Errorf("property %s: %q is not one of %s", PropResult, s.Result, strings.Join(Results, ", "))
 	}
 	s.Reason, s.Command, s.Duration, s.Log = props[PropReason], props[PropCommand], props[PropDuration], props[PropLog]

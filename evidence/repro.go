@@ -116,3 +116,18 @@ func Quote(argv []string) string {
 	}
 	return strings.Join(words, " ")
 }
+
+// Flag returns the value of an option of the command argv (its first word is the program) given
+// as "--name value" or "--name=value", as argparse reads it; ok is false when argv has none.
+func Flag(argv []string, name string) (value string, ok bool) {
+	for i := 1; i < len(argv); i++ {
+		a := argv[i]
+		if a == name && i+1 < len(argv) {
+			return argv[i+1], true
+		}
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}

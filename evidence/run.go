@@ -299,7 +299,7 @@ func ReadRun(dir string) (*Run, error) {
 			return nil, fmt.Errorf("read %s: sections[%d]: section %s is already sections[%d]", p, i, r.Sections[i].Section, prev)
 		}
 		seen[r.Sections[i].Section] = i
-		if !contains(Results, s.Result) {
+		if !slices.Contains(Results, s.Result) {
 			return nil, fmt.Errorf("read %s: sections[%d].result: %q is not one of %s", p, i, s.Result, strings.Join(Results, ", "))
 		}
 	}
@@ -326,15 +326,6 @@ func SectionNumber(v string) (string, error) {
 		return "", fmt.Errorf("%q is not a section number", v)
 	}
 	return fmt.Sprintf("%02d", n), nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // writeJSON writes v as indented JSON to p, with every string redacted (red may be nil), through

@@ -117,7 +117,7 @@ func TestHashFile_NotRegular(t *testing.T) {
 	})
 	_, _, err := HashFile(link)
 	require.EqualError(t, err, "hash "+link+": open "+link+": a symlink, not followed")
-	_, _, err = CopyRedacted(t.TempDir(), "04-train", -1, redact.New(nil), fifo)
+	_, _, err = CopyRedacted(t.TempDir(), "04-train", DefaultCopyCap, redact.New(nil), fifo)
 	require.EqualError(t, err, "copy "+fifo+": not a regular file")
 }
 
@@ -157,7 +157,7 @@ func TestCopy_SparseReference(t *testing.T) {
 	var written []string
 	within(t, time.Minute, "Copy", func() {
 		var err error
-		written, _, err = CopyRedacted(out, "04-train", -1, redact.New(nil), src)
+		written, _, err = CopyRedacted(out, "04-train", DefaultCopyCap, redact.New(nil), src)
 		require.NoError(t, err)
 	})
 	require.Equal(t, []string{"artifacts/04-train/checkpoint-2.pt.sha256ref"}, written)

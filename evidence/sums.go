@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,7 +34,7 @@ func WriteSums(out string, skip ...string) error {
 	}
 	sums := map[string]string{}
 	for _, rel := range files {
-		if contains(skip, rel) || rel == SpecialsFile {
+		if slices.Contains(skip, rel) || rel == SpecialsFile {
 			continue
 		}
 		sum, _, err := HashFile(filepath.Join(out, filepath.FromSlash(rel)))
@@ -140,7 +141,7 @@ func listEntries(root string) (files []string, specials []special, err error) {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
-		if contains(Unsealed, rel) {
+		if slices.Contains(Unsealed, rel) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
@@ -404,7 +405,7 @@ func CheckSealed(out string) error {
 		skip  []string
 	}{{"changed", se.Mismatched, Documents}, {"is gone", se.Missing, Documents}, {"appeared", se.Extra, expected}} {
 		for _, rel := range f.files {
-			if !contains(f.skip, rel) {
+			if !slices.Contains(f.skip, rel) {
 				return fmt.Errorf("%s: %s %s since the run sealed it (%s): not rendering it again; `make verify` lists every difference",
 					out, rel, f.what, SumsFile)
 			}

@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/internal/printable"
 	"github.com/difftrain/gpusmoke/view"
 )
 
@@ -643,7 +644,7 @@ func nameList(names []string) string {
 
 // cut shortens s to at most n characters, ending it with "…" when cut.
 func cut(s string, n int) string {
-	s = view.OneLine(s)
+	s = printable.OneLine(s)
 	if len([]rune(s)) <= n {
 		return s
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/stretchr/testify/require"
 
+	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/gpuenv/gpufake"
 	"github.com/difftrain/gpusmoke/gpuenv/nvmlbind"
@@ -248,8 +249,8 @@ func TestCollectHere(t *testing.T) {
 		require.Empty(t, f.Python.Error)
 		require.NotEmpty(t, f.Python.Version)
 	}
-	path := filepath.Join(t.TempDir(), gpuenv.FileName)
-	require.NoError(t, gpuenv.Write(path, f))
+	path := filepath.Join(t.TempDir(), evidence.GPUEnvFile)
+	writeFacts(t, path, f)
 	got, err := gpuenv.Read(path)
 	require.NoError(t, err)
 	require.Equal(t, f, got)

@@ -4,9 +4,6 @@ package gpuenv
 // SchemaVersion is the version of the gpu_env.json layout. Bump it when a field changes meaning.
 const SchemaVersion = 1
 
-// FileName is the name of the facts file in the evidence directory.
-const FileName = "gpu_env.json"
-
 // Facts is everything the suite records about the machine, written to gpu_env.json.
 type Facts struct {
 	SchemaVersion int    `json:"schema_version"`

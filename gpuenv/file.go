@@ -6,19 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-)
 
-// Write saves the facts as indented JSON (gpu_env.json).
-func Write(path string, f *Facts) error {
-	b, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
+	"github.com/difftrain/gpusmoke/evidence"
+)
 
 // Read loads a facts file. Its one-line errors name the file and, for a wrong type, the field.
 func Read(path string) (*Facts, error) {
@@ -35,7 +25,7 @@ func Read(path string) (*Facts, error) {
 		var typ *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &syn):
-			line, col := position(b, syn.Offset)
+			line, col := evidence.Position(b, syn.Offset)
 			return nil, fmt.Errorf("read %s: line %d, column %d: %w", path, line, col, err)
 		case errors.As(err, &typ) && typ.Field == "":
 			return nil, fmt.Errorf("read %s: want a JSON object, got %s", path, typ.Value)
@@ -54,13 +44,4 @@ func Read(path string) (*Facts, error) {
 		return nil, fmt.Errorf("read %s: schema_version is %d, this build reads %d", path, f.SchemaVersion, SchemaVersion)
 	}
 	return &f, nil
-}
-
-// position turns a json.SyntaxError offset, which counts the offending byte, into the 1-based
-// line and column of that byte.
-func position(b []byte, offset int64) (line, col int) {
-	before := b[:min(max(offset, 0), int64(len(b)))]
-	line = bytes.Count(before, []byte("\n")) + 1
-	col = max(len(before)-bytes.LastIndexByte(before, '\n')-1, 1)
-	return line, col
 }

@@ -2,6 +2,7 @@ package gpuenv_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/gpuenv"
 	"github.com/difftrain/gpusmoke/gpuenv/gpufake"
 	"github.com/difftrain/gpusmoke/gpuenv/nvmlbind"
@@ -17,8 +19,8 @@ import (
 func TestWriteReadRoundTrip(t *testing.T) {
 	f, err := gpuenv.Collect(context.Background(), gpuenv.Options{Lib: nvmlbind.FromNVML(gpufake.NewRTX4090(gpufake.WithBusy()))})
 	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), gpuenv.FileName)
-	require.NoError(t, gpuenv.Write(path, f))
+	path := filepath.Join(t.TempDir(), evidence.GPUEnvFile)
+	writeFacts(t, path, f)
 	got, err := gpuenv.Read(path)
 	require.NoError(t, err)
 	require.Equal(t, f, got)
@@ -35,7 +37,7 @@ func TestReadErrorsNameFileAndField(t *testing.T) {
 		name, content, want string // want follows "read <path>: "
 	}
 	run := func(t *testing.T, tc testCase) {
-		path := filepath.Join(t.TempDir(), gpuenv.FileName)
+		path := filepath.Join(t.TempDir(), evidence.GPUEnvFile)
 		require.NoError(t, os.WriteFile(path, []byte(tc.content), 0o644))
 		_, err := gpuenv.Read(path)
 		require.Error(t, err)
@@ -69,8 +71,16 @@ func TestReadErrorsNameFileAndField(t *testing.T) {
 }
 
 func TestReadMissingFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), gpuenv.FileName)
+	path := filepath.Join(t.TempDir(), evidence.GPUEnvFile)
 	_, err := gpuenv.Read(path)
 	require.ErrorIs(t, err, os.ErrNotExist)
 	require.True(t, strings.HasPrefix(err.Error(), "read "+path+": "))
+}
+
+// writeFacts saves the facts as indented JSON, as the suite writes gpu_env.json.
+func writeFacts(t *testing.T, path string, f *gpuenv.Facts) {
+	t.Helper()
+	b, err := json.MarshalIndent(f, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/internal/printable"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -35,10 +36,16 @@ type Builtin struct {
 	yaml    []byte
 }
 
+// The built-in plans' names.
+const (
+	RunbookPlan     = "runbook"
+	PytestLanesPlan = "pytest-lanes"
+)
+
 // Builtins are the built-in plans; the first is the default.
 var Builtins = []Builtin{
-	{"runbook", "the cloud test engineer's runbook (docs/runbook.md): install, dummy dataset, config validation, 2-step training, artifacts, resume, fp16 and bf16", runbookYAML},
-	{"pytest-lanes", "difftrain's newer runbook (docs/runbook.md): its own pytest lanes (unit tests on CPU, the GPU smoke test), then the GPU lane's artifacts", pytestLanesYAML},
+	{RunbookPlan, "the cloud test engineer's runbook (docs/runbook.md): install, dummy dataset, config validation, 2-step training, artifacts, resume, fp16 and bf16", runbookYAML},
+	{PytestLanesPlan, "difftrain's newer runbook (docs/runbook.md): its own pytest lanes (unit tests on CPU, the GPU smoke test), then the GPU lane's artifacts", pytestLanesYAML},
 }
 
 // BuiltinPath is the Path of a built-in plan.
@@ -119,13 +126,10 @@ func (s Step) Test() string {
 	return b.String()
 }
 
-// Flag returns the value that follows flag in the command, or "".
+// Flag returns the value of the command's option flag ("--flag value" or "--flag=value"), or "".
 func (s Step) Flag(flag string) string {
-	i := slices.Index(s.Command, flag)
-	if i < 0 || i+1 >= len(s.Command) {
-		return ""
-	}
-	return s.Command[i+1]
+	v, _ := evidence.Flag(s.Command, flag)
+	return v
 }
 
 // Argv is the command with the word "python" replaced by the interpreter.
@@ -187,7 +191,7 @@ func Parse(b []byte, path string) (*Plan, error) {
 				hint = fmt.Sprintf(" (its sections are those of the built-in plan %s: say base: %s)", b.Name, b.Name)
 			}
 		}
-		return nil, fmt.Errorf("plan %s: %s%s", path, oneLine(err), hint)
+		return nil, fmt.Errorf("plan %s: %s%s", path, yamlError(err), hint)
 	}
 	return p, nil
 }
@@ -207,7 +211,7 @@ func parse(b []byte, path string) (*Plan, error) {
 	if err := dec.Decode(&p); errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("plan %s: empty file", path)
 	} else if err != nil {
-		return nil, fmt.Errorf("plan %s: %s", path, oneLine(err))
+		return nil, fmt.Errorf("plan %s: %s", path, yamlError(err))
 	}
 	sum := sha256.Sum256(b)
 	p.Path, p.SHA256 = path, hex.EncodeToString(sum[:])
@@ -326,13 +330,11 @@ func (p *Plan) Deviations() []evidence.Deviation {
 	return out
 }
 
-// oneLine flattens an error into one line: yaml.v3's type errors list one problem per line,
-// and a value it quotes may span lines.
-func oneLine(err error) string {
-	msg := err.Error()
+// yamlError is err on one line: yaml.v3's type errors list one problem per line.
+func yamlError(err error) string {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		msg = "yaml: " + strings.Join(te.Errors, "; ")
+		return printable.OneLine("yaml: " + strings.Join(te.Errors, "; "))
 	}
-	return strings.ReplaceAll(msg, "\n", `\n`)
+	return printable.OneLine(err.Error())
 }

@@ -144,9 +144,6 @@ func (c *Section) requireFiles(dir string, names ...string) {
 	}
 }
 
-// logRel is a step's log, relative to SMOKE_OUT.
-func logRel(st runbook.Step) string { return filepath.Join(evidence.LogsDir, st.ID()+".log") }
-
 func (c *Section) flagPath(flag string) string {
 	v := c.Step.Flag(flag)
 	if v == "" {
@@ -283,7 +280,7 @@ func (c *Section) keepAs(sub, dir string, names ...string) {
 		err = c.Suite.Ledger.Record(written...)
 	}
 	if err != nil {
-		if why, full := c.Suite.noSpace(err, filepath.Join(c.Suite.Settings.Out, evidence.CopiesDir, rel)); full {
+		if why, full := c.Suite.noSpace(err, filepath.Join(c.Suite.Settings.Out, evidence.CopyRel(rel))); full {
 			c.Fatalf("%s: %s", c.Step.ID(), why)
 		}
 		c.Fatalf("%s: keep evidence: %v", c.Step.ID(), err)

@@ -10,6 +10,7 @@ import (
 	"github.com/difftrain/gpusmoke/artifacts"
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/gpuenv"
+	"github.com/difftrain/gpusmoke/junit"
 	"github.com/difftrain/gpusmoke/runbook"
 )
 
@@ -60,8 +61,8 @@ func (c *Section) laneArgvTo(st runbook.Step, junit string) []string {
 // subtests, and judges the lane from them. pytest's own success is never enough: a lane that
 // collected nothing fails, and one whose every test was skipped never passes. It fails under
 // -tags gpu, or when torch sees CUDA; otherwise a GPU lane is SKIPPED with pytest's reason, as
-// the AMP sections are on a CPU. It returns the cases.
-func (c *Section) lane(gpuLane bool) []artifacts.PytestCase {
+// the AMP sections are on a CPU.
+func (c *Section) lane(gpuLane bool) {
 	c.T.Helper()
 	st := c.Step
 	junitRel := evidence.PytestRel(st.ID())
@@ -89,9 +90,9 @@ func (c *Section) lane(gpuLane bool) []artifacts.PytestCase {
 	var failed, skipped []artifacts.PytestCase
 	for _, pc := range cases {
 		switch pc.Outcome {
-		case artifacts.PytestFailed:
+		case junit.Failed:
 			failed = append(failed, pc)
-		case artifacts.PytestSkipped:
+		case junit.Skipped:
 			skipped = append(skipped, pc)
 		}
 	}
@@ -113,7 +114,6 @@ func (c *Section) lane(gpuLane bool) []artifacts.PytestCase {
 		}
 		c.Fatalf("%s: %s; a lane with no test run is not a pass", st.ID(), why)
 	}
-	return cases
 }
 
 // collects says what the lane asks pytest to collect: its paths and its -m expression.
@@ -145,9 +145,9 @@ func (c *Section) replay(cases []artifacts.PytestCase) {
 		// As the subtest's properties carry them, so that run.json and junit.xml agree.
 		cs := evidence.Case{ID: c.Suite.propValue(pc.ID), Result: evidence.Pass, Reason: c.Suite.propValue(pc.Message)}
 		switch pc.Outcome {
-		case artifacts.PytestFailed:
+		case junit.Failed:
 			cs.Result = evidence.Fail
-		case artifacts.PytestSkipped:
+		case junit.Skipped:
 			cs.Result = evidence.Skipped
 		}
 		c.rec.Cases = append(c.rec.Cases, cs)

@@ -333,7 +333,7 @@ func banner(s *Settings) {
 
 // warnTimeout says so when go test's -timeout is shorter than the plan's steps together: the go
 // command kills the suite a minute after it, whatever the suite does, so steps are cut to end
-// before it (Section.RunArgv) and the evidence is kept. make smoke and run-smoke run the
+// before it (Section.Run) and the evidence is kept. make smoke and run-smoke run the
 // compiled suite with no timeout; a plain go test needs -timeout 0.
 func warnTimeout(s *Settings) {
 	f := flag.Lookup("test.timeout")
@@ -368,9 +368,8 @@ func (su *Suite) preflight() {
 		if fake != "" {
 			facts.Notes = append(facts.Notes, "NVML is a "+fake+", not this machine's GPU")
 		}
-		// Encoded as gpuenv.Write does, with its strings redacted one by one: valid JSON,
-		// whatever the secrets are.
-		p := filepath.Join(s.Out, gpuenv.FileName)
+		// Indented JSON with its strings redacted one by one: valid JSON, whatever the secrets are.
+		p := filepath.Join(s.Out, evidence.GPUEnvFile)
 		b, werr := su.Redactor.MarshalIndent(facts)
 		if werr != nil {
 			werr = fmt.Errorf("encode %s: %w", p, werr)

@@ -23,7 +23,7 @@ import (
 
 func Test00Preflight(t *testing.T) {
 	suite.Section(t, func(c *Section) {
-		c.Checked(gpuenv.FileName, evidence.NvidiaSMIFile)
+		c.Checked(evidence.GPUEnvFile, evidence.NvidiaSMIFile)
 		f := c.Suite.Facts
 		if c.Suite.FactsErr != nil {
 			c.Fatalf("preflight: %v", c.Suite.FactsErr)
@@ -143,7 +143,7 @@ func Test05Artifacts(t *testing.T) {
 		}
 		resolved := c.checkRepro(out, cfg, writer)
 		c.checkCheckpoints(out, cfg, trainCmd, writer, resolved, "", ckpts)
-		if log := c.Out(logRel(train)); c.ranInThisRun(train.ID()) {
+		if log := c.Out(evidence.LogRel(train.ID())); c.ranInThisRun(train.ID()) {
 			if err := artifacts.CheckSaved(log, train.Flag("--output-dir"), ckpts); err != nil {
 				c.Fatalf("artifacts: %v", err)
 			}

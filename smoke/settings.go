@@ -55,7 +55,7 @@ type Settings struct {
 
 // LoadSettings reads the settings. Each error is one line that names the setting.
 func LoadSettings(getenv func(string) string, gpu bool) (*Settings, error) {
-	s := &Settings{GPU: gpu, SampleEvery: time.Second, CopyCap: 256 << 20, MinFree: 64 << 20}
+	s := &Settings{GPU: gpu, SampleEvery: time.Second, CopyCap: evidence.DefaultCopyCap, MinFree: 64 << 20}
 	var err error
 	if v := getenv("SMOKE_SAMPLE_INTERVAL"); v != "" {
 		if s.SampleEvery, err = time.ParseDuration(v); err != nil || s.SampleEvery < 10*time.Millisecond {

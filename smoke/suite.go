@@ -478,16 +478,10 @@ func (s *Settings) Environ() []string {
 // leaves the tracked files alone, logs no NaN or Inf loss, and sees no Xid error.
 func (c *Section) Run() runner.Result {
 	c.T.Helper()
-	return c.RunArgv(c.Step.Argv(c.Suite.Settings.Python))
+	return c.runArgv(c.Step.Argv(c.Suite.Settings.Python), nil)
 }
 
-// RunArgv is Run with an explicit argv, for sections whose command is derived from the plan.
-func (c *Section) RunArgv(argv []string) runner.Result {
-	c.T.Helper()
-	return c.runArgv(argv, nil)
-}
-
-// runArgv is RunArgv, but a command that exits by itself with one of the codes in ok (and
+// runArgv is Run with an explicit argv, but a command that exits by itself with one of the codes in ok (and
 // leaves no process behind) is not failed here: the section judges it (a pytest lane's
 // "tests failed" and "no tests collected").
 func (c *Section) runArgv(argv []string, ok []int) runner.Result {

@@ -473,15 +473,10 @@ func (f *filler) copyOf(p string) (view.File, bool) {
 	return best, best.Path != ""
 }
 
-// flagOf is the value after flag in a command line, or "".
+// flagOf is the value of the option flag in a command line, or "".
 func flagOf(cmd, flag string) string {
-	w := shellWords(cmd)
-	for i := 0; i+1 < len(w); i++ {
-		if w[i] == flag {
-			return w[i+1]
-		}
-	}
-	return ""
+	v, _ := evidence.Flag(shellWords(cmd), flag)
+	return v
 }
 
 // configBase is the base name of a command's --config value.

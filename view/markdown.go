@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/internal/printable"
@@ -17,7 +16,7 @@ import (
 // links. The result is one line and holds no unescaped pipe, so it can never add or remove a
 // column, and no link, image or HTML: text that came from a step stays text.
 func Text(s string) string {
-	s = OneLine(s)
+	s = printable.OneLine(s)
 	var b strings.Builder
 	b.Grow(len(s))
 	last := 0
@@ -66,7 +65,7 @@ func escapeText(b *strings.Builder, s string) {
 // cannot be written as a span that every renderer splits the same way, so it falls back to
 // Text. An empty value renders as nothing.
 func Code(s string) string {
-	s = OneLine(s)
+	s = printable.OneLine(s)
 	if s == "" {
 		return ""
 	}
@@ -111,29 +110,6 @@ func Fence(info, text string) string {
 	n := max(3, longestRun(text, '`')+1)
 	fence := strings.Repeat("`", n)
 	return fmt.Sprintf("%s%s\n%s\n%s\n", fence, info, text, fence)
-}
-
-// OneLine turns s into valid UTF-8 on one line: every control character (line breaks, tabs,
-// NUL...) becomes a space, runs of spaces collapse to one and the ends are trimmed.
-func OneLine(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	space := false
-	for _, r := range s {
-		if r < 0x20 || r >= 0x7f && r < 0xa0 || r == '\u2028' || r == '\u2029' || r == '\u0085' || r == ' ' {
-			space = true
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 func longestRun(s string, c byte) int {

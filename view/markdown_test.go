@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/difftrain/gpusmoke/internal/mdtest"
+	"github.com/difftrain/gpusmoke/internal/printable"
 )
 
 // unescapeText reverses Text, to show that escaping loses nothing but line breaks.
@@ -105,14 +106,14 @@ func FuzzTableCell(f *testing.F) {
 		if strings.ContainsAny(text, "<>") {
 			t.Fatalf("Text(%q) = %q holds raw HTML brackets", s, text)
 		}
-		if urlRE.MatchString(OneLine(s)) {
+		if urlRE.MatchString(printable.OneLine(s)) {
 			// A URL is a code span: no text outside one may start a link.
 			for _, m := range regexp.MustCompile("(?:^|[^`])(https?://|www\\.)").FindAllString(strings.ReplaceAll(text, `\:`, ""), -1) {
 				t.Fatalf("Text(%q) = %q: %q is outside a code span", s, text, m)
 			}
 			return
 		}
-		if got, want := unescapeText(text), OneLine(s); got != want {
+		if got, want := unescapeText(text), printable.OneLine(s); got != want {
 			t.Fatalf("Text(%q) = %q reads back as %q, want %q", s, text, got, want)
 		}
 		if i := strings.IndexAny(strings.ReplaceAll(strings.ReplaceAll(text, `\[`, ""), `\]`, ""), "[]"); i >= 0 {

@@ -63,3 +63,26 @@ func hasC1(s string) bool {
 	}
 	return false
 }
+
+// OneLine turns s into valid UTF-8 on one line: every control character (line breaks, tabs,
+// NUL...) becomes a space, runs of spaces collapse to one and the ends are trimmed.
+func OneLine(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for _, r := range s {
+		if r < 0x20 || r >= 0x7f && r < 0xa0 || r == '\u2028' || r == '\u2029' || r == '\u0085' || r == ' ' {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}

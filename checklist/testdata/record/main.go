@@ -495,9 +495,8 @@ func writeCheckout(dir string) error {
 }
 
 func lastLines(p string, n int) string {
-	b, _ := os.ReadFile(p)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+	tail, _ := evidence.Tail(p, n)
+	return tail
 }
 
 // size is the bytes of the files under dir, in KB.
