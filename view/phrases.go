@@ -307,10 +307,12 @@ func Result(s evidence.Section) string {
 }
 
 // Notes is a section's Notes cell, plain: why it did not pass, its exit code when its reason
-// does not say it, its warnings, its deviation and its own notes.
+// does not say it, its warnings, its deviation when its reason does not say it (a section the
+// plan leaves out gives the deviation's reason as its own), and its own notes.
 func Notes(s evidence.Section) string {
 	var parts []string
-	if s.Reason != "" && s.Result != evidence.Pass {
+	reason := s.Result != evidence.Pass && s.Reason != ""
+	if reason {
 		parts = append(parts, s.Reason)
 	}
 	if s.Result == evidence.NotRun {
@@ -322,7 +324,7 @@ func Notes(s evidence.Section) string {
 	if s.Warnings > 0 {
 		parts = append(parts, Plural(s.Warnings, "warning"))
 	}
-	if s.Deviation != "" {
+	if s.Deviation != "" && !(reason && strings.Contains(s.Reason, s.Deviation)) { // said once
 		parts = append(parts, "deviation: "+s.Deviation)
 	}
 	return strings.Join(append(parts, s.Notes...), "; ")

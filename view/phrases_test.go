@@ -38,3 +38,25 @@ func TestVerdict(t *testing.T) {
 		})
 	}
 }
+
+// The Notes cell says each fact once: a section the plan leaves out has the deviation's reason
+// as its own, and a deviation of a section that passed is still said.
+func TestNotesSayTheDeviationOnce(t *testing.T) {
+	why := "AMP is checked on the GPU fleet's own lane this week"
+	for _, tc := range []struct {
+		name string
+		s    evidence.Section
+		want string
+	}{
+		{"left out by the plan", evidence.Section{Result: evidence.NA, Reason: "not in this plan: " + why, Deviation: why},
+			"not in this plan: " + why},
+		{"passed, deviating", evidence.Section{Result: evidence.Pass, Reason: "ignored", Deviation: "an import check"},
+			"deviation: an import check"},
+		{"failed, deviating", evidence.Section{Result: evidence.Fail, Reason: "exit status 1", Deviation: "an import check"},
+			"exit status 1; deviation: an import check"},
+	} {
+		if got := Notes(tc.s); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
