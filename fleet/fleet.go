@@ -602,11 +602,13 @@ func Counts(f *Report) string {
 	return strings.Join(parts, ", ") + " of " + view.Plural(len(f.Instances), "instance")
 }
 
-// ofN is "all 12 instances", "the instance" or "3 of 12 instances".
+// ofN is "all 12 instances", "both instances", "the instance" or "3 of 12 instances".
 func ofN(k, n int) string {
 	switch {
 	case n == 1:
 		return "the instance"
+	case k == n && n == 2:
+		return "both instances"
 	case k == n:
 		return "all " + strconv.Itoa(n) + " instances"
 	}

@@ -399,3 +399,15 @@ func BenchmarkFleet1000(b *testing.B) {
 		},
 	}.Run(b)
 }
+
+// How many instances a finding concerns reads as English: never "all 2 instances".
+func TestOfN(t *testing.T) {
+	for _, c := range []struct {
+		k, n int
+		want string
+	}{{1, 1, "the instance"}, {2, 2, "both instances"}, {1, 2, "1 of 2 instances"}, {12, 12, "all 12 instances"}, {3, 12, "3 of 12 instances"}} {
+		if got := ofN(c.k, c.n); got != c.want {
+			t.Errorf("ofN(%d, %d) = %q, want %q", c.k, c.n, got, c.want)
+		}
+	}
+}
