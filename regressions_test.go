@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,20 +19,27 @@ import (
 
 // A step that rewrites a tracked file at the same size and sets its modification time back
 // (os.utime) is seen: by the file's change time where the checkout is not a git repository, by
-// git where it is.
+// git where it is, even when the checkout's git config tells git not to trust change times.
 func TestSameSizeRewriteIsSeen(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		git  bool
-		want string
+		name       string
+		git        bool
+		gitOptions []string // git config of the checkout
+		want       string
 	}{
-		{"not a git repository", false, `^02-dataset modified the difftrain checkout .*not a git repository.*: configs/base.yaml \(changed\)$`},
-		{"a git repository", true, `^02-dataset modified the difftrain checkout .*: M configs/base.yaml$`},
+		{"not a git repository", false, nil, `^02-dataset modified the difftrain checkout .*not a git repository.*: configs/base.yaml \(changed\)$`},
+		{"a git repository", true, nil, `^02-dataset modified the difftrain checkout .*: M configs/base.yaml$`},
+		{"a git repository that does not trust change times", true, []string{"core.trustctime=false", "core.checkStat=minimal"},
+			`^02-dataset modified the difftrain checkout .*: M configs/base.yaml$`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, env := fixtureCheckout(t)
 			if tc.git {
 				gitInit(t, dir)
+			}
+			for _, o := range tc.gitOptions {
+				k, v, _ := strings.Cut(o, "=")
+				require.NoError(t, exec.Command("git", "-C", dir, "config", k, v).Run())
 			}
 			base := filepath.Join(dir, "configs", "base.yaml")
 			before, err := os.Stat(base)

@@ -28,7 +28,9 @@ func readGit(dir string) gitState {
 		if g.err != nil {
 			return ""
 		}
-		cmd := exec.Command("git", args...)
+		// The checkout's own config must not blind git to a rewrite that keeps the size and
+		// the modification time: git then compares the change time and the inode too.
+		cmd := exec.Command("git", append([]string{"-c", "core.trustctime=true", "-c", "core.checkStat=default"}, args...)...)
 		cmd.Dir = dir
 		// git status refreshes the checkout's .git/index as a side effect: not here.
 		cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0")
