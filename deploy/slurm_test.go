@@ -348,8 +348,8 @@ exec `+filepath.Join(bundle, "run-smoke")+` "$@"
 			[]string{"gpusmoke: n1: passed", "gpusmoke: n2: MISSING evidence", "gpusmoke: 1 of 2 node(s) failed or missing: n2"}, []string{"n1"},
 			[]string{"| [n1](n1/checklist.md) | ", "\n| n2 | — | — | — | **MISSING** | — | no evidence directory n2 | — |\n"}},
 		{"node runs", []string{"--gres=gpu:2"}, []string{"GPUSMOKE_DIR=" + fakeGPUs, "SMOKE_FAKE_GPU=h200", "PRETEND_CUDA_GPU=h200", "PYTHONPATH=" + pretend},
-			"COMPLETED", "0:0", []string{"gpusmoke: n1: passed", "gpusmoke: n2: passed"}, []string{"n1", "n1/gpu7", "n2", "n2/gpu0"},
-			[]string{"Bad GPUs: 0 of 16 GPUs on 2 node runs.", "| [n2](n2/checklist.md) | gpu0 PASS | gpu1 PASS |"}},
+			"COMPLETED", "0:0", []string{"gpusmoke: n1: passed", "gpusmoke: n2: passed"}, []string{"n1", "n1/gpu1", "n2", "n2/gpu0"},
+			[]string{"Bad GPUs: 0 of 4 GPUs on 2 node runs.", "| [n2](n2/checklist.md) | gpu0 PASS | gpu1 PASS |"}},
 	}
 	// All are queued at once; they run one after the other, each on both nodes. The last one
 	// hangs in training until scancel --signal=INT stops it.

@@ -13,7 +13,11 @@ import (
 // NVML sees 8 GPUs, 0-7"); the caller says which setting it was. Duplicates, negatives, spaces,
 // empty items and anything but digits are refused; so is a GPU whose UUID cannot be read, since
 // its run cannot be pinned to it. lib is initialised for the call and given back.
-func Select(lib Library, spec string) ([]GPU, error) {
+//
+// "all" means the GPUs this process was given: where visible (CUDA_VISIBLE_DEVICES, as a
+// scheduler sets it) names fewer GPUs than NVML sees (NVML ignores it: Slurm without device
+// constraints), all is those, never a GPU given to another job (visibleGPUs).
+func Select(lib Library, spec, visible string) ([]GPU, error) {
 	if err := lib.Init(); err != nil {
 		return nil, fmt.Errorf("%s%w", NoGPUPrefix, err)
 	}
@@ -26,6 +30,9 @@ func Select(lib Library, spec string) ([]GPU, error) {
 		return nil, fmt.Errorf("%sNVML found no GPU", NoGPUPrefix)
 	}
 	picked, err := parseGPUs(spec, n)
+	if err == nil && spec == "all" && visible != "" {
+		picked, err = visibleGPUs(lib, n, visible)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -91,5 +98,66 @@ func parseGPUs(spec string, n int) ([]int, error) {
 		out = append(out, i)
 	}
 	slices.Sort(out)
+	return out, nil
+}
+
+// visibleGPUs are the NVML indexes of the GPUs that CUDA_VISIBLE_DEVICES (visible) names, of
+// the n that NVML sees: by UUID (or a UUID's prefix, as CUDA takes it), or by CUDA index. CUDA
+// indexes name every GPU when they are as many as NVML sees (the job's devices are constrained,
+// and CUDA counts from 0 among them); otherwise a CUDA index is an NVML index only where the
+// GPUs are all one model (CUDA's fastest-first order is then NVML's PCI order). Elsewhere, and
+// for MIG devices, the operator names the GPUs in SMOKE_GPUS.
+func visibleGPUs(lib Library, n int, visible string) ([]int, error) {
+	bad := func(why string) error {
+		return fmt.Errorf("CUDA_VISIBLE_DEVICES=%s %s: name the GPUs to run in SMOKE_GPUS (NVML indexes, such as 0,3)", visible, why)
+	}
+	gpus := make([]GPU, n)
+	for i := range gpus {
+		gpus[i], _ = lib.GPU(i) // a GPU that cannot be read has no UUID to match; Select says so if it is picked
+	}
+	var out []int
+	byIndex := false
+	for _, item := range strings.Split(visible, ",") {
+		item = strings.TrimSpace(item)
+		switch {
+		case strings.HasPrefix(item, "MIG-"):
+			return nil, bad("names a MIG device, and a node run takes whole GPUs")
+		case strings.HasPrefix(item, "GPU-"):
+			var match []int
+			for i, g := range gpus {
+				if g.UUID != "" && strings.HasPrefix(g.UUID, item) {
+					match = append(match, i)
+				}
+			}
+			switch len(match) {
+			case 0:
+				return nil, bad(fmt.Sprintf("names %s, a GPU that NVML does not see", item))
+			case 1:
+				out = append(out, match[0])
+			default:
+				return nil, bad(fmt.Sprintf("names %s, the start of %d GPUs' UUIDs", item, len(match)))
+			}
+		case item != "" && strings.Trim(item, "0123456789") == "":
+			i, err := strconv.Atoi(item)
+			if err != nil {
+				i = n
+			}
+			out, byIndex = append(out, i), true
+		default:
+			return nil, bad(fmt.Sprintf("has %q, neither a CUDA index nor a GPU UUID", item))
+		}
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	switch {
+	case !byIndex:
+		return out, nil
+	case len(out) == n:
+		return parseGPUs("all", n)
+	case out[len(out)-1] >= n:
+		return nil, bad(fmt.Sprintf("names CUDA device %d, and NVML sees %d GPUs", out[len(out)-1], n))
+	case slices.ContainsFunc(gpus, func(g GPU) bool { return g.Name != gpus[0].Name }):
+		return nil, bad("names GPUs by CUDA index on a node whose GPUs are not all one model (CUDA's order may not be NVML's)")
+	}
 	return out, nil
 }

@@ -74,7 +74,7 @@ type member struct {
 // newNode selects the GPUs of SMOKE_GPUS over NVML and lays out each one's place: its evidence
 // directory and its workspace.
 func newNode(s *Settings, lib gpuenv.Library) (*nodeRun, error) {
-	gpus, err := gpuenv.Select(lib, s.GPUs)
+	gpus, err := gpuenv.Select(lib, s.GPUs, s.CUDAVisible)
 	if err != nil {
 		return nil, fmt.Errorf("SMOKE_GPUS=%s: %w", s.GPUs, err)
 	}

@@ -41,6 +41,9 @@ type Settings struct {
 	// GPUs is SMOKE_GPUS: "" for one run on the GPU torch picks; "all" or NVML indexes ("0,3,5")
 	// for a node run, one run of the plan per GPU (node.go).
 	GPUs string
+	// CUDAVisible is CUDA_VISIBLE_DEVICES as the suite was started with it: what SMOKE_GPUS=all
+	// takes where a scheduler gave this job fewer GPUs than NVML sees (gpuenv.Select).
+	CUDAVisible string
 	// SlowFactor (SMOKE_SLOW_FACTOR) and Slow (SMOKE_SLOW) judge a node run's slow GPU; SDC
 	// (SMOKE_SDC) its GPU that computes differently (evidence.NodeRules).
 	SlowFactor float64
@@ -125,6 +128,7 @@ func (s *Settings) node(getenv func(string) string) error {
 	}
 	s.SlowFactor, s.Slow, s.SDC = rules.SlowFactor, rules.Slow, rules.SDC
 	s.GPUs = strings.TrimSpace(getenv("SMOKE_GPUS"))
+	s.CUDAVisible = strings.TrimSpace(getenv("CUDA_VISIBLE_DEVICES"))
 	if dir := getenv(evidence.NodeVar); dir != "" {
 		m, err := evidence.ReadMember(dir, getenv(evidence.NodeGPUVar))
 		if err != nil {
