@@ -250,5 +250,5 @@ func TestOneRunNotesTheOtherGPUs(t *testing.T) {
 	pretend, err := filepath.Abs("testdata/pretend-cuda")
 	require.NoError(t, err)
 	r := makeSmoke(t, "GPU=1", "FAKEGPU=1", "SMOKE_FAKE_GPU=h200", "PRETEND_CUDA_GPU=h200", "PYTHONPATH="+pretend, "TESTFLAGS=-run Test00")
-	require.Contains(t, r.notes("Test00Preflight"), "NVML sees 8 GPUs and this run exercised one, the GPU torch picks: SMOKE_GPUS=all (GPUS=all make smoke) runs the plan on each of them")
+	require.Contains(t, r.notes("Test00Preflight"), "NVML sees 8 GPUs and this run exercised one, the GPU torch picks: SMOKE_GPUS=all (GPUS=all make smoke) runs the plan on each of them (on those CUDA_VISIBLE_DEVICES names, when it names fewer)")
 }

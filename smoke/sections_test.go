@@ -52,7 +52,7 @@ func Test00Preflight(t *testing.T) {
 			}
 		}
 		if n := len(f.NVML.GPUs); n > 1 && c.Suite.node == nil {
-			c.Notef("NVML sees %d GPUs and this run exercised one, the GPU torch picks: SMOKE_GPUS=all (GPUS=all make smoke) runs the plan on each of them", n)
+			c.Notef("NVML sees %d GPUs and this run exercised one, the GPU torch picks: SMOKE_GPUS=all (GPUS=all make smoke) runs the plan on each of them (on those CUDA_VISIBLE_DEVICES names, when it names fewer)", n)
 		}
 		if fatal := c.fatalHealth(); len(fatal) > 0 {
 			var msgs []string
