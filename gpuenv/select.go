@@ -29,16 +29,29 @@ func Select(lib Library, spec, visible string) ([]GPU, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("%sNVML found no GPU", NoGPUPrefix)
 	}
+	type read struct {
+		g   GPU
+		err error
+	}
+	reads := map[int]read{} // each GPU is read from NVML once
+	gpu := func(i int) (GPU, error) {
+		r, ok := reads[i]
+		if !ok {
+			r.g, r.err = lib.GPU(i)
+			reads[i] = r
+		}
+		return r.g, r.err
+	}
 	picked, err := parseGPUs(spec, n)
 	if err == nil && spec == "all" && visible != "" {
-		picked, err = visibleGPUs(lib, n, visible)
+		picked, err = visibleGPUs(gpu, n, visible)
 	}
 	if err != nil {
 		return nil, err
 	}
 	out := make([]GPU, 0, len(picked))
 	for k, i := range picked {
-		g, err := lib.GPU(i) // a GPU that is read with errors but has its UUID is run: its preflight says what is wrong
+		g, err := gpu(i) // a GPU that is read with errors but has its UUID is run: its preflight says what is wrong
 		if g.UUID != "" {
 			out = append(out, g)
 			continue
@@ -107,13 +120,13 @@ func parseGPUs(spec string, n int) ([]int, error) {
 // and CUDA counts from 0 among them); otherwise a CUDA index is an NVML index only where the
 // GPUs are all one model (CUDA's fastest-first order is then NVML's PCI order). Elsewhere, and
 // for MIG devices, the operator names the GPUs in SMOKE_GPUS.
-func visibleGPUs(lib Library, n int, visible string) ([]int, error) {
+func visibleGPUs(gpu func(int) (GPU, error), n int, visible string) ([]int, error) {
 	bad := func(why string) error {
 		return fmt.Errorf("CUDA_VISIBLE_DEVICES=%s %s: name the GPUs to run in SMOKE_GPUS (NVML indexes, such as 0,3)", visible, why)
 	}
 	gpus := make([]GPU, n)
 	for i := range gpus {
-		gpus[i], _ = lib.GPU(i) // a GPU that cannot be read has no UUID to match; Select says so if it is picked
+		gpus[i], _ = gpu(i) // a GPU that cannot be read has no UUID to match; Select says so if it is picked
 	}
 	var out []int
 	byIndex := false

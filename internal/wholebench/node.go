@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/difftrain/gpusmoke"
 	"github.com/difftrain/gpusmoke/evidence"
 	"github.com/difftrain/gpusmoke/internal/testenv"
 )
@@ -111,11 +110,7 @@ pids=()
 	}
 	s += "for p in \"${pids[@]}\"; do wait \"$p\"; done # each GPU's commands must pass\n"
 	r.script = filepath.Join(r.dir, "node.sh")
-	fmt.Fprintf(r.w, "  baseline: bash %s <workspace>:\n    | %s\n", r.script, strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    | "))
-	if err := os.WriteFile(r.script, []byte(s), 0o755); err != nil {
-		return err
-	}
-	return os.RemoveAll(r.out)
+	return writeBaseline(r.w, r.script, "<workspace>", s, r.out)
 }
 
 // before is untimed: a fresh workspace for the plain script; the binaries rebuilt if a source
@@ -124,17 +119,8 @@ func (r *nodeRun) before(measured bool) error {
 	if measured {
 		return makeTargets(r.root, append([]string{"GPU=1", "FAKEGPU=1"}, nodeBinaries...)...)
 	}
-	r.ws = filepath.Join(r.dir, "ws")
-	err := os.RemoveAll(r.ws)
-	if err == nil {
-		err = os.Mkdir(r.ws, 0o755)
-	}
-	if err == nil {
-		err = gpusmoke.WriteFixture(filepath.Join(r.ws, "difftrain"))
-	}
-	if err == nil {
-		err = gpusmoke.WriteStandins(filepath.Join(r.ws, "standins"))
-	}
+	var err error
+	r.ws, err = freshWorkspace(r.dir)
 	return err
 }
 

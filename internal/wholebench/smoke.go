@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,30 +120,17 @@ export PYTHONPATH="$1/standins:$1/difftrain/src" PYTHONUNBUFFERED=1 PYTHONDONTWR
 		return fmt.Errorf("%s: no section ran a command", filepath.Join(r.out, evidence.RunFile))
 	}
 	r.script = filepath.Join(r.dir, "plain.sh")
-	fmt.Fprintf(r.w, "  baseline: bash %s <workspace> <times>:\n    | %s\n", r.script, strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    | "))
-	if err := os.WriteFile(r.script, []byte(s), 0o755); err != nil {
-		return err
-	}
-	return os.RemoveAll(r.out)
+	return writeBaseline(r.w, r.script, "<workspace> <times>", s, r.out)
 }
 
 // before is untimed: the plain script gets a fresh workspace laid out as the suite lays out its
 // own; make smoke's binaries are rebuilt if a source changed, so that no timed run rebuilds them.
 func (r *smokeRun) before(measured bool) error {
-	var err error
 	if measured {
 		return makeTargets(r.root, smokeBinaries...)
 	}
-	r.ws = filepath.Join(r.dir, "ws")
-	if err = os.RemoveAll(r.ws); err == nil {
-		err = os.Mkdir(r.ws, 0o755)
-	}
-	if err == nil {
-		err = gpusmoke.WriteFixture(filepath.Join(r.ws, "difftrain"))
-	}
-	if err == nil {
-		err = gpusmoke.WriteStandins(filepath.Join(r.ws, "standins"))
-	}
+	var err error
+	r.ws, err = freshWorkspace(r.dir)
 	return err
 }
 
@@ -261,4 +249,31 @@ func readPhases(path string, start, end time.Time) (phaseTimes, error) {
 		return phaseTimes{}, fmt.Errorf("read %s: no test ran", path)
 	}
 	return phaseTimes{[4]time.Duration{first.Sub(start), firstRun.Sub(first), last.Sub(firstRun), end.Sub(last)}, tests}, nil
+}
+
+// writeBaseline writes a figure's plain script s to path, prints it to w (with its arguments,
+// args), and removes the warm-up run's evidence, out, which the script was made from.
+func writeBaseline(w io.Writer, path, args, s, out string) error {
+	fmt.Fprintf(w, "  baseline: bash %s %s:\n    | %s\n", path, args, strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    | "))
+	if err := os.WriteFile(path, []byte(s), 0o755); err != nil {
+		return err
+	}
+	return os.RemoveAll(out)
+}
+
+// freshWorkspace makes dir/ws anew, laid out as the suite lays out its own (the fixture and the
+// stand-in model packages), for a plain script; it returns its path.
+func freshWorkspace(dir string) (string, error) {
+	ws := filepath.Join(dir, "ws")
+	err := os.RemoveAll(ws)
+	if err == nil {
+		err = os.Mkdir(ws, 0o755)
+	}
+	if err == nil {
+		err = gpusmoke.WriteFixture(filepath.Join(ws, "difftrain"))
+	}
+	if err == nil {
+		err = gpusmoke.WriteStandins(filepath.Join(ws, "standins"))
+	}
+	return ws, err
 }
