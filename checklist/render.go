@@ -92,6 +92,10 @@ func RenderDir(dir string, opts view.Options) (Result, error) {
 	if err := evidence.CheckSealed(dir); err != nil {
 		return Result{}, err
 	}
+	// The space the suite set aside for the documents, left by a suite killed before its seal.
+	if err := os.Remove(filepath.Join(dir, evidence.ReserveFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Result{}, fmt.Errorf("remove %s: %w", filepath.Join(dir, evidence.ReserveFile), err)
+	}
 	e, err := view.Load(dir)
 	if err != nil {
 		return Result{}, err

@@ -93,8 +93,9 @@ func (su *Suite) noSpace(err error, path string) (string, bool) {
 	return fmt.Sprintf("SMOKE_OUT: no space left on device (%s)", path), true
 }
 
-// freeReserve gives the reserve back: when the disk fills, and when the suite ends, so that
-// gotestsum's junit.xml and the documents rendered from it have the space.
+// freeReserve gives the reserve back: when the disk fills, and at the seal, so that gotestsum's
+// junit.xml and the documents rendered from it have the space. (The renderer removes the
+// reserve of a suite that was killed before its seal: checklist.RenderDir.)
 func (su *Suite) freeReserve() {
 	su.mu.Lock()
 	defer su.mu.Unlock()
@@ -197,6 +198,7 @@ func (su *Suite) seal() error {
 		return err
 	}
 	_, err = su.Ledger.Seal(others...)
+	su.freeReserve() // before the lock is given up: the renderer then finds the space, and no reserve
 	return err
 }
 
