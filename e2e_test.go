@@ -59,7 +59,7 @@ func (r smokeRun) tail() string {
 func (r smokeRun) read(t *testing.T, rel string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(r.out, rel))
-	require.NoError(t, err)
+	require.NoError(t, err, "the run (exit %d) left no %s; its output:\n%s", r.exit, rel, r.tail())
 	return string(b)
 }
 

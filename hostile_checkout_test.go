@@ -100,9 +100,12 @@ func TestTwoRunsOneEvidenceDirectory(t *testing.T) {
 	var buf bytes.Buffer
 	first.Stdout, first.Stderr = &buf, &buf
 	require.NoError(t, first.Start())
+	waited := false
 	t.Cleanup(func() {
-		_ = syscall.Kill(-first.Process.Pid, syscall.SIGKILL)
-		_ = first.Wait()
+		if !waited { // once waited for, its pid may be another process's
+			_ = syscall.Kill(-first.Process.Pid, syscall.SIGKILL)
+			_ = first.Wait()
+		}
 	})
 	require.Eventually(t, func() bool { return strings.Contains(fileText(filepath.Join(out, "logs/03-validate.log")), "hanging") },
 		time.Minute, 50*time.Millisecond, "the first run never reached 03:\n%s", &buf)
@@ -112,7 +115,9 @@ func TestTwoRunsOneEvidenceDirectory(t *testing.T) {
 	require.Equal(t, runJSON, fileText(filepath.Join(out, evidence.RunFile)), "the second run wrote into the first's evidence")
 
 	require.NoError(t, syscall.Kill(-first.Process.Pid, syscall.SIGTERM))
-	require.Error(t, first.Wait(), "an interrupted run never exits 0")
+	err := first.Wait()
+	waited = true
+	require.Error(t, err, "an interrupted run never exits 0")
 }
 
 // gitInit makes dir a git repository with one commit of everything in it.

@@ -25,6 +25,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/difftrain/gpusmoke/evidence"
+	"github.com/difftrain/gpusmoke/internal/procstat"
+	"github.com/difftrain/gpusmoke/internal/testenv"
 	"github.com/difftrain/gpusmoke/runner"
 )
 
@@ -159,22 +161,10 @@ func (w *watchedSmoke) wait(within time.Duration) smokeRun {
 // procAlive reports whether pid is a live process whose command line contains what (a zombie
 // is not), so that a pid reused by another process does not count.
 func procAlive(pid int, what string) bool {
-	stat := fileText(fmt.Sprintf("/proc/%d/stat", pid))
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' {
+	if f := procstat.Fields(pid); len(f) == 0 || f[0] == "Z" {
 		return false
 	}
 	return strings.Contains(strings.ReplaceAll(fileText(fmt.Sprintf("/proc/%d/cmdline", pid)), "\x00", " "), what)
-}
-
-// killAtEnd kills pid when the test ends, if it is still the process whose command line
-// contains what.
-func killAtEnd(t *testing.T, pid int, what string) {
-	t.Cleanup(func() {
-		if procAlive(pid, what) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
 }
 
 // requireGone waits for pid to be gone: a SIGKILL lands asynchronously.
@@ -199,8 +189,7 @@ func killProcessesIn(t *testing.T, dir string) {
 
 // parentOf is pid's parent, from /proc/<pid>/stat, or 0.
 func parentOf(pid int) int {
-	stat := fileText(fmt.Sprintf("/proc/%d/stat", pid))
-	f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
+	f := procstat.Fields(pid)
 	if len(f) < 2 {
 		return 0
 	}
@@ -273,7 +262,7 @@ func TestDaemonThatKeepsStdoutOpen(t *testing.T) {
 		w := startSmoke(t, "FIXTURE_DAEMON=validate_config", "TESTFLAGS=-run Test0[0-3]")
 		m := w.waitLog("03-validate", daemonLine, 3*time.Minute)
 		daemon, _ := strconv.Atoi(m[1])
-		killAtEnd(t, daemon, "validate_config")
+		testenv.KillAtEnd(t, testenv.Learn(daemon))
 		// The script exits 0 at once: the step must end at once, not when the daemon does.
 		w.waitSectionEnd("Test03Validate", stepSlack)
 		r := w.wait(2 * time.Minute)
@@ -289,11 +278,11 @@ func TestDaemonThatKeepsStdoutOpen(t *testing.T) {
 		w := startSmoke(t, "SMOKE_PLAN="+plan, "FIXTURE_DAEMON=validate_config:hang", "TESTFLAGS=-run Test0[0-3]")
 		m := w.waitLog("03-validate", daemonLine, 3*time.Minute)
 		daemon, _ := strconv.Atoi(m[1])
-		killAtEnd(t, daemon, "validate_config")
+		testenv.KillAtEnd(t, testenv.Learn(daemon))
 		died := deathTime(daemon, "validate_config")
 		hang := w.waitLog("03-validate", `hanging \(FIXTURE_DAEMON\), pid=(\d+)`, time.Minute)
 		leader, _ := strconv.Atoi(hang[1])
-		killAtEnd(t, leader, "validate_config")
+		testenv.KillAtEnd(t, testenv.Learn(leader))
 		started := startedAt(t, leader)
 		leaderDied := deathTime(leader, "validate_config")
 		// The timeout holds although the daemon holds the pipe: old code hung here.
@@ -323,7 +312,7 @@ func TestCtrlCWhileADaemonHoldsThePipe(t *testing.T) {
 	w := startSmoke(t, "FIXTURE_DAEMON=validate_config:hang", "TESTFLAGS=-run Test0[0-4]")
 	m := w.waitLog("03-validate", daemonLine, 3*time.Minute)
 	daemon, _ := strconv.Atoi(m[1])
-	killAtEnd(t, daemon, "validate_config")
+	testenv.KillAtEnd(t, testenv.Learn(daemon))
 	w.waitLog("03-validate", `hanging \(FIXTURE_DAEMON\)`, time.Minute)
 	died := deathTime(daemon, "validate_config")
 	sent := time.Now()
@@ -418,8 +407,8 @@ func kill9Once(t *testing.T, oc orphanCase) (stolen bool) {
 	before := stepCgroupDirs(t)
 	w := startSmoke(t, oc.knob, "TESTFLAGS=-run Test0[0-4]")
 	leader, child := oc.pids(w)
-	killAtEnd(t, leader, "train_text_to_image")
-	killAtEnd(t, child, oc.cmd)
+	testenv.KillAtEnd(t, testenv.Learn(leader))
+	testenv.KillAtEnd(t, testenv.Learn(child))
 	suite := parentOf(leader)
 	require.True(t, procAlive(suite, "smoke.test"), "the training's parent, pid %d, is not the test binary", suite)
 
@@ -431,6 +420,7 @@ func kill9Once(t *testing.T, oc orphanCase) (stolen bool) {
 	// while the killed run's make still renders its documents.
 	r := makeSmoke(t, "TESTFLAGS=-run Test00")
 	w.wait(2 * time.Minute)
+	require.NoFileExists(t, filepath.Join(w.out, evidence.ReserveFile), "the renderer frees the reserve of a suite killed before its seal")
 	require.Equal(t, evidence.ExitIncomplete, r.exit, "-run left sections out: INCOMPLETE; output:\n%s", r.tail())
 	requireGone(t, child, oc.cmd, "the next run left the orphan running")
 	requireNoStepCgroupLeft(t, before)
@@ -461,8 +451,8 @@ func TestGoTestTimeout(t *testing.T) {
 	m := w.waitLog("04-train", hangLine, 3*time.Minute)
 	leader, _ := strconv.Atoi(m[1])
 	child, _ := strconv.Atoi(m[2])
-	killAtEnd(t, leader, "train_text_to_image")
-	killAtEnd(t, child, "time.sleep")
+	testenv.KillAtEnd(t, testenv.Learn(leader))
+	testenv.KillAtEnd(t, testenv.Learn(child))
 	var info evidence.Run
 	require.NoError(t, json.Unmarshal([]byte(fileText(filepath.Join(w.out, evidence.RunFile))), &info))
 	killProcessesIn(t, info.Workspace)
@@ -582,12 +572,12 @@ func TestFamiliesTheStepsCgroupHolds(t *testing.T) {
 				"FIXTURE_DAEMON_LOCK="+lock, "TESTFLAGS=-run Test0[0-3]")
 			m := w.waitLog("03-validate", daemonAnyLine, 3*time.Minute)
 			daemon := atoi(m[1])
-			what := "validate_config"
-			if kind == "tmux" {
-				what = "tmux"
-			}
-			killAtEnd(t, daemon, what)
-			t.Cleanup(func() { _ = syscall.Kill(-daemon, syscall.SIGKILL) }) // the forking family's group
+			testenv.KillAtEnd(t, testenv.Learn(daemon))
+			t.Cleanup(func() { // the forking family's group, which lives on while a member holds the lock
+				if !lockFree(lock) {
+					_ = syscall.Kill(-daemon, syscall.SIGKILL)
+				}
+			})
 			w.waitSectionEnd("Test03Validate", stepSlack)
 			r := w.wait(2 * time.Minute)
 			reason := requireHalted(t, r, 3)
@@ -598,12 +588,12 @@ func TestFamiliesTheStepsCgroupHolds(t *testing.T) {
 				require.Contains(t, reason, fmt.Sprintf("pid %d (", daemon))
 				require.Regexp(t, `\(\S*python\S* -c import sys, time; time\.sleep\(float\(sys\.argv\[1\]\)\) 120\.0 validate_config\)`, reason)
 			case "forks":
-				require.Eventually(t, func() bool { return exec.Command("flock", "-n", lock, "true").Run() == nil }, 10*time.Second, 20*time.Millisecond,
+				require.Eventually(t, func() bool { return lockFree(lock) }, 10*time.Second, 20*time.Millisecond,
 					"the forking family outlived its step")
 				require.Regexp(t, `\(\S*python\S* \./difftrain/scripts/validate_config\.py `, reason)
 			case "tmux":
 				pane := atoi(m[2])
-				killAtEnd(t, pane, "sleep")
+				testenv.KillAtEnd(t, testenv.Learn(pane))
 				requireGone(t, daemon, "tmux", "the tmux server outlived its step")
 				requireGone(t, pane, "sleep", "the tmux window's command outlived its step")
 				require.Regexp(t, fmt.Sprintf(`pid %d \(\S*tmux -S `, daemon), reason)
@@ -613,6 +603,11 @@ func TestFamiliesTheStepsCgroupHolds(t *testing.T) {
 			requireNoStepCgroupLeft(t, before)
 		})
 	}
+}
+
+// lockFree reports whether no process holds an flock on path.
+func lockFree(path string) bool {
+	return exec.Command("flock", "-n", path, "true").Run() == nil
 }
 
 // asNobody prepares a run of make smoke as the user nobody: the suite's binaries built first, as
@@ -661,7 +656,7 @@ func TestNonRootSuite(t *testing.T) {
 		cred, out, env := asNobody(t)
 		w := startSmokeAs(t, cred, out, append(env, "FIXTURE_DAEMON=validate_config:nodump", "FIXTURE_DAEMON_SECONDS=60", "TESTFLAGS=-run Test0[0-3]")...)
 		m := w.waitLog("03-validate", daemonLine, 3*time.Minute)
-		killAtEnd(t, atoi(m[1]), "validate_config")
+		testenv.KillAtEnd(t, testenv.Learn(atoi(m[1])))
 		w.waitSectionEnd("Test03Validate", stepSlack)
 		r := w.wait(2 * time.Minute)
 		reason := requireHalted(t, r, 3)
@@ -673,10 +668,10 @@ func TestNonRootSuite(t *testing.T) {
 		cred, out, env := asNobody(t)
 		w := startSmokeAs(t, cred, out, append(env, "FIXTURE_DAEMON=validate_config:hang:nodump", "FIXTURE_DAEMON_SECONDS=60", "TESTFLAGS=-run Test0[0-4]")...)
 		m := w.waitLog("03-validate", daemonLine, 3*time.Minute)
-		killAtEnd(t, atoi(m[1]), "validate_config")
+		testenv.KillAtEnd(t, testenv.Learn(atoi(m[1])))
 		hang := w.waitLog("03-validate", `hanging \(FIXTURE_DAEMON\), pid=(\d+)`, time.Minute)
 		leader := atoi(hang[1])
-		killAtEnd(t, leader, "validate_config")
+		testenv.KillAtEnd(t, testenv.Learn(leader))
 		sent := time.Now()
 		require.NoError(t, syscall.Kill(-w.cmd.Process.Pid, syscall.SIGINT)) // what a terminal's Ctrl-C does
 		ended := w.waitSectionEnd("Test03Validate", stepSlack)

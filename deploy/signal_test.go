@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/difftrain/gpusmoke/internal/testenv"
 )
 
 var hangChild = regexp.MustCompile(`hanging \(FIXTURE_HANG\), pid=\d+ child_pid=(\d+)`)
@@ -51,14 +53,17 @@ func TestRunSmokeStops(t *testing.T) {
 			go func() { done <- cmd.Wait() }()
 			exited := false
 			var child int // the hanging step's child, in the step's own process group
+			var childProc testenv.Proc
 			// After a failure nothing of this run may outlive the test: run-smoke's process group
 			// (the suite) and the hanging step's are killed. (After a pass both are gone already.)
 			t.Cleanup(func() {
 				if exited && !t.Failed() {
 					return
 				}
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				if child != 0 {
+				if !exited { // once waited for, its pid may be another process's
+					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				}
+				if childProc.Same() {
 					if pgid, err := syscall.Getpgid(child); err == nil && pgid > 1 {
 						_ = syscall.Kill(-pgid, syscall.SIGKILL)
 					}
@@ -73,6 +78,7 @@ func TestRunSmokeStops(t *testing.T) {
 				b, _ := os.ReadFile(logPath)
 				if m := hangChild.FindSubmatch(b); m != nil {
 					child, _ = strconv.Atoi(string(m[1]))
+					childProc = testenv.Learn(child)
 				}
 				time.Sleep(100 * time.Millisecond)
 			}

@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/difftrain/gpusmoke/internal/procstat"
 )
 
 // cgroupPrefix begins the name of every step's cgroup: "gpusmoke.<run id>.<section>".
@@ -113,7 +115,7 @@ func StepCgroups() error {
 		return errors.New("per-step cgroups are turned off")
 	}
 	pid := os.Getpid()
-	g, err := newStepCgroup(fmt.Sprintf("%d.%d.probe/preflight", pid, startTicks(pid)))
+	g, err := newStepCgroup(fmt.Sprintf("%d.%d.probe/preflight", pid, procstat.StartTicks(pid)))
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/internal/procstat"
+	"github.com/difftrain/gpusmoke/internal/testenv"
 )
 
 // requireCgroups skips the test where no step cgroup can be had, saying why, except where CI=true
@@ -91,10 +94,10 @@ func TestForkingFamilyDoesNotOutliveTheStep(t *testing.T) {
 			dir := t.TempDir()
 			lock, pidFile := filepath.Join(dir, "family.lock"), filepath.Join(dir, "family.pid")
 			t.Cleanup(func() {
-				if pids, err := os.ReadFile(pidFile); err == nil {
-					if g, err := strconv.Atoi(string(pids)); err == nil && g > 1 {
-						_ = syscall.Kill(-g, syscall.SIGKILL)
-					}
+				// While a member holds the lock, the family's group lives on, and no other
+				// process can have been given its id; once the lock is free, nothing is left.
+				if g, err := strconv.Atoi(fileText(pidFile)); err == nil && g > 1 && !lockFree(lock) {
+					_ = syscall.Kill(-g, syscall.SIGKILL)
 				}
 			})
 			res, log := runBounded(t, context.Background(), Cmd{Argv: sh(forkChain(lock, pidFile)), StepID: NewRunID() + "/03-validate"},
@@ -135,7 +138,6 @@ func TestOnlyTheCgroupFindsThem(t *testing.T) {
 			}
 			pidFile := filepath.Join(t.TempDir(), "escaped.pid")
 			script := fmt.Sprintf(start, pidFile) + fmt.Sprintf("\nwhile [ ! -s %[1]s ]; do sleep 0.01; done\nsleep 0.2\necho started", pidFile)
-			t.Cleanup(func() { killAll(pidFile) })
 			res, log := runBounded(t, context.Background(), Cmd{Argv: sh(script), StepID: NewRunID() + "/03-validate"}, pidFile, 4*Grace+10*time.Second)
 			require.Contains(t, log, "started\n")
 			pids := childPids(t, pidFile)
@@ -153,16 +155,6 @@ func TestOnlyTheCgroupFindsThem(t *testing.T) {
 			require.Contains(t, log, "[smoke] 03-validate: ")
 			requireCgroupGone(t, res)
 		})
-	}
-}
-
-// killAll kills the pids in pidFile that are still alive.
-func killAll(pidFile string) {
-	b, _ := os.ReadFile(pidFile)
-	for _, f := range strings.Fields(string(b)) {
-		if pid, err := strconv.Atoi(f); err == nil && alive(pid) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
 	}
 }
 
@@ -203,7 +195,7 @@ func TestSweepOrphansRemovesADeadRunsCgroup(t *testing.T) {
 	requireCgroups(t)
 	// A run id every other suite on this machine judges alive (this process's pid and start
 	// time), so that none of theirs sweeps it first; this sweep judges it dead.
-	self := fmt.Sprintf("%d.%d", os.Getpid(), startTicks(os.Getpid()))
+	self := fmt.Sprintf("%d.%d", os.Getpid(), procstat.StartTicks(os.Getpid()))
 	stepID := self + ".0000dead/04-train"
 	t.Setenv(helperStepEnv, stepID)
 	helper, out, _ := startHelper(t, "orphan")
@@ -211,11 +203,7 @@ func TestSweepOrphansRemovesADeadRunsCgroup(t *testing.T) {
 	require.NoError(t, err)
 	orphan, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(line), "orphan "))
 	require.NoError(t, err, "the helper said %q", line)
-	t.Cleanup(func() {
-		if alive(orphan) {
-			_ = syscall.Kill(orphan, syscall.SIGKILL)
-		}
-	})
+	testenv.KillAtEnd(t, testenv.Learn(orphan))
 	cg := strings.TrimSpace(strings.TrimPrefix(fileText(fmt.Sprintf("/proc/%d/cgroup", orphan)), "0::"))
 	require.Contains(t, cg, cgroupPrefix+self+".0000dead.04-train")
 	require.NoError(t, helper.Process.Signal(syscall.SIGKILL))
@@ -242,7 +230,7 @@ func fileText(p string) string {
 // another process (alive, but started at another time) is a dead run (issue 18, item 9).
 func TestRunAliveIsNotFooledByAReusedPid(t *testing.T) {
 	pid := os.Getpid()
-	ticks := startTicks(pid)
+	ticks := procstat.StartTicks(pid)
 	require.NotZero(t, ticks)
 	require.True(t, RunAlive(fmt.Sprintf("%d.%d.0000beef/04-train", pid, ticks)))
 	require.False(t, RunAlive(fmt.Sprintf("%d.%d.0000beef/04-train", pid, ticks+1)), "a reused pid counted as the run that marked")

@@ -118,7 +118,7 @@ func stepEndOnce(t *testing.T, kind, end string) (time.Duration, int, int) {
 	survived := 0
 	if b, err := os.ReadFile(pids); err == nil {
 		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil && alive(pid) {
+			if pid, err := strconv.Atoi(f); err == nil && running(pid) {
 				survived = 1
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 				_ = syscall.Kill(-pid, syscall.SIGKILL)

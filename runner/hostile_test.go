@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/difftrain/gpusmoke/internal/procstat"
 	"github.com/difftrain/gpusmoke/internal/testenv"
 	"github.com/difftrain/gpusmoke/redact"
 )
@@ -48,13 +48,7 @@ func runBounded(t *testing.T, ctx context.Context, c Cmd, pidFile string, limit 
 	dir := t.TempDir()
 	c.Dir, c.Log = dir, filepath.Join(dir, "logs", "03-validate.log")
 	c.Prefix = "03-validate"
-	t.Cleanup(func() {
-		if b, err := os.ReadFile(pidFile); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && alive(pid) {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	})
+	testenv.WatchPids(t, pidFile)
 	done := make(chan Result, 1)
 	go func() { done <- Run(ctx, c) }()
 	select {
@@ -205,7 +199,7 @@ func TestHelperSuite(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // a SIGKILL, had one been sent, has landed
 		n := 0
 		for _, pid := range pids {
-			if alive(pid) {
+			if running(pid) {
 				n++
 			}
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
@@ -231,16 +225,11 @@ func startHelper(t *testing.T, mode string) (*exec.Cmd, *bufio.Reader, int) {
 	cmd.Env = append(os.Environ(), helperEnv+"="+pidFile, "RUNNER_TEST_MODE="+mode, "GOMAXPROCS=8")
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
+	testenv.WatchPids(t, pidFile) // killed after the helper
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		b, _ := os.ReadFile(pidFile)
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil && alive(pid) {
-				_ = syscall.Kill(-pid, syscall.SIGKILL)
-			}
-		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for !fileHas(pidFile, 1) {
@@ -279,7 +268,7 @@ func TestSweepOrphans(t *testing.T) {
 	// RunAlive: a run is alive while its suite's process is, with the same start time.
 	suite := exec.Command("sleep", "300")
 	require.NoError(t, suite.Start())
-	deadRun := fmt.Sprintf("%d.%d.deadbeef", suite.Process.Pid, startTicks(suite.Process.Pid))
+	deadRun := fmt.Sprintf("%d.%d.deadbeef", suite.Process.Pid, procstat.StartTicks(suite.Process.Pid))
 	require.True(t, RunAlive(deadRun+"/04-train"))
 	require.NoError(t, suite.Process.Kill())
 	_ = suite.Wait()
@@ -288,7 +277,7 @@ func TestSweepOrphans(t *testing.T) {
 
 	// The sweep, with this test's judge: the suites other tests run at the same time judge by
 	// RunAlive, for which every run below is alive (this process's), so they leave them alone.
-	self := fmt.Sprintf("%d.%d", os.Getpid(), startTicks(os.Getpid()))
+	self := fmt.Sprintf("%d.%d", os.Getpid(), procstat.StartTicks(os.Getpid()))
 	orphanID, liveID := self+".0000dead/04-train", self+".00a11ve0/04-train"
 	start := func(marker string) int {
 		cmd := exec.Command("sleep", "300")
@@ -306,7 +295,7 @@ func TestSweepOrphans(t *testing.T) {
 	require.Equal(t, []Proc{{PID: orphan, Cmdline: "sleep 300", StepID: orphanID}}, found)
 	require.Equal(t, fmt.Sprintf("pid %d (sleep 300)", orphan), found[0].String())
 	requireDies(t, orphan)
-	require.True(t, alive(live))
+	require.True(t, running(live))
 }
 
 // A holder of the step's output pipe that no sweep can find or kill (here the suite's own

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/difftrain/gpusmoke/internal/testenv"
 )
 
 func sh(script string) []string { return []string{"/bin/sh", "-c", script} }
@@ -80,27 +82,17 @@ func TestStartFailureIsLogged(t *testing.T) {
 	require.Contains(t, log, "start /nonexistent/python")
 }
 
-// alive reports whether pid is a live process (zombies count as gone).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
-}
-
 // requireDies waits for pid to be gone. A SIGKILL is delivered asynchronously: the process may
 // still be running for a moment after Run returns, longer on a busy machine.
 func requireDies(t *testing.T, pid int) {
 	t.Helper()
+	p := testenv.Learn(pid)
 	t.Cleanup(func() { // a failed check leaves no process behind
-		if t.Failed() && alive(pid) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+		if t.Failed() {
+			p.Kill()
 		}
 	})
-	require.Eventually(t, func() bool { return !alive(pid) }, 5*time.Second, 10*time.Millisecond, "pid %d survived", pid)
+	require.Eventually(t, func() bool { return !p.Alive() }, 5*time.Second, 10*time.Millisecond, "pid %d survived", pid)
 }
 
 // groupMembers returns the live (not zombie) processes of process group pgid.

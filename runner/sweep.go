@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/difftrain/gpusmoke/internal/procstat"
 	"github.com/difftrain/gpusmoke/redact"
 )
 
@@ -67,7 +68,7 @@ func NewRunID() string {
 	var r [4]byte
 	_, _ = rand.Read(r[:])
 	pid := os.Getpid()
-	return fmt.Sprintf("%d.%d.%s", pid, startTicks(pid), hex.EncodeToString(r[:]))
+	return fmt.Sprintf("%d.%d.%s", pid, procstat.StartTicks(pid), hex.EncodeToString(r[:]))
 }
 
 // RunAlive reports whether the run whose id begins stepID ("<run id>/<section>") is still
@@ -83,35 +84,12 @@ func RunAlive(stepID string) bool {
 	if err1 != nil || err2 != nil || pid <= 0 || start == 0 {
 		return true
 	}
-	return running(pid) && startTicks(pid) == start
-}
-
-// statFields returns the fields of /proc/<pid>/stat after the command name: state, ppid, pgrp, ...
-func statFields(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(string(b[i+1:]))
-}
-
-// startTicks is field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot; 0 if unknown.
-func startTicks(pid int) uint64 {
-	f := statFields(pid)
-	if len(f) < 20 {
-		return 0
-	}
-	n, _ := strconv.ParseUint(f[19], 10, 64)
-	return n
+	return running(pid) && procstat.StartTicks(pid) == start
 }
 
 // running reports whether pid is a process that has not exited (a zombie has).
 func running(pid int) bool {
-	f := statFields(pid)
+	f := procstat.Fields(pid)
 	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
 }
 
@@ -123,9 +101,9 @@ func sessionOf(pid int) int { return statInt(pid, 3) }
 
 func ppidOf(pid int) int { return statInt(pid, 1) }
 
-// statInt is field i of statFields(pid) as a number, or 0 if unknown.
+// statInt is field i of procstat.Fields(pid) as a number, or 0 if unknown.
 func statInt(pid, i int) int {
-	f := statFields(pid)
+	f := procstat.Fields(pid)
 	if len(f) <= i {
 		return 0
 	}

@@ -1,0 +1,37 @@
+// Package procstat reads a process's /proc/<pid>/stat: its state, parent, group, session and
+// start time. The runner judges processes by it, and the tests tell a process from a later one
+// given the same pid by its start time.
+package procstat
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Fields are the fields of /proc/<pid>/stat after the command name: state, ppid, pgrp, ...;
+// nil when there is no such process.
+func Fields(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
+}
+
+// StartTicks is field 22 of /proc/<pid>/stat: when the process started, in clock ticks since
+// boot; 0 when there is no such process.
+func StartTicks(pid int) uint64 {
+	f := Fields(pid)
+	if len(f) < 20 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[19], 10, 64)
+	return n
+}
