@@ -55,20 +55,23 @@ $(BINDIR)/ldflags: FORCE
 	  { cmp -s $$t $@ && rm -f $$t || mv -f $$t $@ 2>/dev/null || rm -f $$t; }
 
 $(BINDIR)/smoke.test: $(GO_SOURCES) $(EMBEDDED) $(BINDIR)/ldflags
-	$(GO) test -c $(TAGS) -ldflags "$$(cat $(BINDIR)/ldflags)" -o $@ ./smoke
+	$(GO) test -c $(TAGS) -ldflags "$$(cat $(BINDIR)/ldflags)" -o $@.$$$$.tmp ./smoke && mv -f $@.$$$$.tmp $@
 
 .PHONY: FORCE
 FORCE:
 
 # gotestsum runs as its own binary, not under `go tool`, which would hand it a second Ctrl-C.
+# Each binary is built beside its target and renamed into place: another make (a second
+# terminal, or the tests, which run make smoke from several packages at once) may be running the
+# old one or building the same target, and must never exec a half-written file.
 .bin/gotestsum: go.mod go.sum
-	$(GO) build -o $@ gotest.tools/gotestsum
+	$(GO) build -o $@.$$$$.tmp gotest.tools/gotestsum && mv -f $@.$$$$.tmp $@
 
 .bin/test2json: go.mod
-	$(GO) build -o $@ cmd/test2json
+	$(GO) build -o $@.$$$$.tmp cmd/test2json && mv -f $@.$$$$.tmp $@
 
 .bin/checklist: $(GO_SOURCES)
-	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/checklist
+	CGO_ENABLED=0 $(GO) build -o $@.$$$$.tmp ./cmd/checklist && mv -f $@.$$$$.tmp $@
 
 $(BINDIR)/gotestsum $(BINDIR)/test2json $(BINDIR)/checklist: $(BINDIR)/%: .bin/%
 	@mkdir -p $(BINDIR) && ln -sf ../$* $@
