@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -267,4 +268,57 @@ func TestSweepLooksTwice(t *testing.T) {
 	require.Empty(t, left)
 	require.Len(t, found, 1, "the second look must find what the first missed")
 	require.Equal(t, pid, found[0].PID)
+}
+
+// threadID is the id of a thread of this process other than its leader, alive until the test
+// ends: goroutines locked to their threads until one runs on another thread than the main one.
+func threadID(t *testing.T) int {
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	for {
+		tid := make(chan int)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+			tid <- syscall.Gettid()
+			<-done
+		}()
+		if id := <-tid; id != os.Getpid() {
+			return id
+		}
+	}
+}
+
+// A thread's id is not a process, though /proc resolves it and shows its process's descriptors
+// there: the pids a sweep tries ahead of the last one given reach the threads that the sweeping
+// suite starts meanwhile, which hold the step's pipe. The old sweep took such a thread for a
+// holder of the pipe and killed it by pid, which ended the suite itself (seen in CI as a suite,
+// a test helper and a bench child dying of SIGKILL). Here a family that wants every holder of a
+// pipe this process holds: its thread is never a member, and a kill of it never lands.
+func TestSweepNeverTakesAThreadForItsProcess(t *testing.T) {
+	if os.Getenv("RUNNER_THREAD_CHILD") == "1" {
+		tid := threadID(t)
+		killChecked(tid, func() bool { return true })
+		time.Sleep(200 * time.Millisecond) // a SIGKILL, had one been sent, has landed
+		fmt.Println("alive")
+		return
+	}
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	defer pr.Close()
+	defer pw.Close()
+	pipe := pipeLink(pr)
+	fam := family{want: func(pid int) (Proc, bool) { return Proc{}, holds(pid, pipe) }}
+	tid := threadID(t)
+	_, wanted := fam.want(tid)
+	require.True(t, wanted, "thread %d shows this process's descriptors", tid)
+	_, member := fam.member(tid)
+	require.False(t, member, "thread %d of process %d counts as a process of the family", tid, os.Getpid())
+	_, member = fam.member(os.Getpid())
+	require.True(t, member, "the process that holds the pipe is not a member")
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSweepNeverTakesAThreadForItsProcess$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "RUNNER_THREAD_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "a kill checked against one of its threads ended the process:\n%s", out)
+	require.Contains(t, string(out), "alive\n")
 }

@@ -317,7 +317,7 @@ func (fam family) lookProc(spare, spareGroups, inCgroup map[int]bool, add func(i
 		if spare[pid] || inCgroup[pid] || !running(pid) {
 			continue
 		}
-		p, ok := fam.want(pid)
+		p, ok := fam.member(pid)
 		g := pgidOf(pid)
 		if !ok {
 			others[g] = append(others[g], pid)
@@ -328,13 +328,13 @@ func (fam family) lookProc(spare, spareGroups, inCgroup map[int]bool, add func(i
 		ours[g] = true
 	}
 	for _, pid := range mine {
-		killChecked(pid, func() bool { _, ok := fam.want(pid); return ok })
+		killChecked(pid, func() bool { _, ok := fam.member(pid); return ok })
 	}
 	for g := range ours {
 		// A member that was exiting when it was looked at (its memory, and so its marker, gone
 		// already) is no reason to spare the group.
 		if g <= 0 || spareGroups[g] || slices.ContainsFunc(others[g], func(pid int) bool {
-			_, ok := fam.want(pid)
+			_, ok := fam.member(pid)
 			return !ok && running(pid) && pgidOf(pid) == g && !exiting(pid)
 		}) {
 			continue
@@ -392,17 +392,27 @@ func exiting(pid int) bool {
 	return n == 0 && (err == nil || err == io.EOF)
 }
 
+// member is want for a process, and never for the id of a thread that does not lead its
+// process: /proc resolves those too, though it lists only processes, and a thread's fd and
+// environ there are its process's. The pids newestFirst tries ahead reach the threads a process
+// starts meanwhile, the sweeping process's own among them, which hold the step's pipe.
+func (fam family) member(pid int) (Proc, bool) {
+	p, ok := fam.want(pid)
+	return p, ok && procstat.Leader(pid)
+}
+
 // killChecked sends SIGKILL to pid if, once a pidfd holds the process, still(), so that a pid reused
 // by an unrelated process since it was found is never killed. Without pidfds (Linux before 5.3,
-// or a seccomp filter) it checks and kills by pid.
+// or a seccomp filter) it checks and kills by pid; a thread's id, which pidfd_open refuses, it
+// never kills (a kill by pid would end the thread's process).
 func killChecked(pid int, still func() bool) {
 	fd, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
 	switch errno {
 	case 0:
 	case syscall.ESRCH:
 		return // gone already
-	default: // no pidfds: an old kernel, or a seccomp filter that refuses them
-		if still() {
+	default: // no pidfds (an old kernel, a seccomp filter), or not a process: a thread's id, which a kill by pid would take for its process
+		if still() && procstat.Leader(pid) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		return

@@ -35,3 +35,20 @@ func StartTicks(pid int) uint64 {
 	n, _ := strconv.ParseUint(f[19], 10, 64)
 	return n
 }
+
+// Leader reports whether pid is a process (the leader of its thread group), not another
+// thread's id: /proc/<tid> resolves for every thread, though /proc lists only processes, and a
+// thread's files there (fd, environ) are its process's.
+func Leader(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, ok := bytes.Cut(b, []byte("\nTgid:"))
+	if !ok {
+		return false
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	tgid, err := strconv.Atoi(strings.TrimSpace(string(line)))
+	return err == nil && tgid == pid
+}
