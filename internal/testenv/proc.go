@@ -88,7 +88,7 @@ func (p Proc) Kill() {
 	const sysPidfdOpen, sysPidfdSendSignal = 434, 424
 	fd, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(p.PID), 0, 0)
 	if errno != 0 {
-		if errno != syscall.ESRCH && p.Same() { // no pidfds: check, then kill by pid
+		if errno != syscall.ESRCH && p.Same() && procstat.Leader(p.PID) { // no pidfds: check, then kill by pid
 			_ = syscall.Kill(-p.PID, syscall.SIGKILL)
 			_ = syscall.Kill(p.PID, syscall.SIGKILL)
 		}

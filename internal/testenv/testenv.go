@@ -1,7 +1,8 @@
 // Package testenv gives the suite's own tests an environment that does not depend on the shell
 // they were started from: the variables of a user's shell that change what the suite, make,
 // Python, pip, the Hugging Face hub or CUDA do are left out, and each test adds back those it
-// relies on. A test helper, as internal/badinput is.
+// relies on. It also names the processes a test learned of by pid and start time (Proc), so that
+// a cleanup never kills a pid that has changed hands. A test helper, as internal/badinput is.
 package testenv
 
 import (
