@@ -1,6 +1,7 @@
-// Package procstat reads a process's /proc/<pid>/stat: its state, parent, group, session and
-// start time. The runner judges processes by it, and the tests tell a process from a later one
-// given the same pid by its start time.
+// Package procstat reads what /proc says of a process: from /proc/<pid>/stat its state, parent,
+// group, session and start time, and from /proc/<pid>/status whether a pid is a process or
+// another thread's id. The runner judges processes by it, and the tests tell a process from a
+// later one given the same pid by its start time.
 package procstat
 
 import (

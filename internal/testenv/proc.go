@@ -4,7 +4,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,12 +31,9 @@ func Learn(pid int) Proc {
 // by a step the test runs), as soon as it appears there and while the process still runs, and
 // kills those that are still the processes learned, with their groups, when the test ends.
 func WatchPids(t testing.TB, path string) {
-	var mu sync.Mutex
-	seen := map[int]Proc{}
+	seen := map[int]Proc{} // the watcher's until it has stopped, then the cleanup's
 	look := func() {
 		b, _ := os.ReadFile(path)
-		mu.Lock()
-		defer mu.Unlock()
 		for _, f := range strings.Fields(string(b)) {
 			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
 				if _, ok := seen[pid]; !ok {
