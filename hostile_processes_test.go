@@ -574,7 +574,7 @@ func TestFamiliesTheStepsCgroupHolds(t *testing.T) {
 			daemon := atoi(m[1])
 			testenv.KillAtEnd(t, testenv.Learn(daemon))
 			t.Cleanup(func() { // the forking family's group, which lives on while a member holds the lock
-				if !lockFree(lock) {
+				if !testenv.LockFree(lock) {
 					_ = syscall.Kill(-daemon, syscall.SIGKILL)
 				}
 			})
@@ -588,7 +588,7 @@ func TestFamiliesTheStepsCgroupHolds(t *testing.T) {
 				require.Contains(t, reason, fmt.Sprintf("pid %d (", daemon))
 				require.Regexp(t, `\(\S*python\S* -c import sys, time; time\.sleep\(float\(sys\.argv\[1\]\)\) 120\.0 validate_config\)`, reason)
 			case "forks":
-				require.Eventually(t, func() bool { return lockFree(lock) }, 10*time.Second, 20*time.Millisecond,
+				require.Eventually(t, func() bool { return testenv.LockFree(lock) }, 10*time.Second, 20*time.Millisecond,
 					"the forking family outlived its step")
 				require.Regexp(t, `\(\S*python\S* \./difftrain/scripts/validate_config\.py `, reason)
 			case "tmux":
@@ -603,11 +603,6 @@ func TestFamiliesTheStepsCgroupHolds(t *testing.T) {
 			requireNoStepCgroupLeft(t, before)
 		})
 	}
-}
-
-// lockFree reports whether no process holds an flock on path.
-func lockFree(path string) bool {
-	return exec.Command("flock", "-n", path, "true").Run() == nil
 }
 
 // asNobody prepares a run of make smoke as the user nobody: the suite's binaries built first, as

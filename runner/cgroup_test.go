@@ -52,16 +52,6 @@ func requireCgroupGone(t *testing.T, res Result) {
 	require.NoDirExists(t, res.Cgroup, "the step's cgroup was left behind")
 }
 
-// lockFree reports whether nothing holds an flock on path.
-func lockFree(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
-}
-
 // forkChain is a family that keeps the step's marker but never keeps a pid: a daemon (setsid,
 // its output to /dev/null) that forks a child and exits, over and over, one generation a
 // millisecond, for a minute. Every generation holds an flock on lock, so that the lock is free
@@ -97,14 +87,14 @@ func TestForkingFamilyDoesNotOutliveTheStep(t *testing.T) {
 			t.Cleanup(func() {
 				// While a member holds the lock, the family's group lives on, and no other
 				// process can have been given its id; once the lock is free, nothing is left.
-				if g, err := strconv.Atoi(fileText(pidFile)); err == nil && g > 1 && !lockFree(lock) {
+				if g, err := strconv.Atoi(fileText(pidFile)); err == nil && g > 1 && !testenv.LockFree(lock) {
 					_ = syscall.Kill(-g, syscall.SIGKILL)
 				}
 			})
 			res, log := runBounded(t, context.Background(), Cmd{Argv: sh(forkChain(lock, pidFile)), StepID: NewRunID() + "/03-validate"},
 				pidFile, 4*Grace+10*time.Second)
 			require.Contains(t, log, "started\n")
-			require.Eventually(t, func() bool { return lockFree(lock) }, 5*time.Second, 10*time.Millisecond,
+			require.Eventually(t, func() bool { return testenv.LockFree(lock) }, 5*time.Second, 10*time.Millisecond,
 				"the forking family outlived the step; log:\n%s", log)
 			require.NotEmpty(t, res.Escaped, "the family was not named")
 			require.ErrorContains(t, res.Err, "exited 0, but ")
@@ -297,7 +287,7 @@ func threadID(t *testing.T) int {
 func TestSweepNeverTakesAThreadForItsProcess(t *testing.T) {
 	if os.Getenv("RUNNER_THREAD_CHILD") == "1" {
 		tid := threadID(t)
-		killChecked(tid, func() bool { return true })
+		procstat.KillChecked(tid, func() bool { return true })
 		time.Sleep(200 * time.Millisecond) // a SIGKILL, had one been sent, has landed
 		fmt.Println("alive")
 		return

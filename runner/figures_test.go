@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/difftrain/gpusmoke/internal/testenv"
 )
 
 // TestStepEndFigures measures, for each kind of process that outlives a step and each way the
@@ -125,7 +127,7 @@ func stepEndOnce(t *testing.T, kind, end string) (time.Duration, int, int) {
 			}
 		}
 	}
-	if kind == "forking family (marked)" && !lockFree(lock) {
+	if kind == "forking family (marked)" && !testenv.LockFree(lock) {
 		survived = 1
 	}
 	return returned.Sub(from), survived, min(len(res.Escaped), 1)

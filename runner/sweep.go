@@ -55,12 +55,6 @@ const (
 	listMax    = 10      // processes named in one reason; the rest are counted
 )
 
-// Linux syscall numbers, the same on every architecture since 5.3 (the unified table).
-const (
-	sysPidfdSendSignal = 424
-	sysPidfdOpen       = 434
-)
-
 // NewRunID returns an id for this process's run: "<pid>.<start time>.<random>", where the start
 // time is /proc/self/stat's, in clock ticks since boot. A later run reads the pid and the start
 // time back to tell whether the run that marked a process is still alive (RunAlive).
@@ -328,7 +322,7 @@ func (fam family) lookProc(spare, spareGroups, inCgroup map[int]bool, add func(i
 		ours[g] = true
 	}
 	for _, pid := range mine {
-		killChecked(pid, func() bool { _, ok := fam.member(pid); return ok })
+		procstat.KillChecked(pid, func() bool { _, ok := fam.member(pid); return ok })
 	}
 	for g := range ours {
 		// A member that was exiting when it was looked at (its memory, and so its marker, gone
@@ -399,29 +393,6 @@ func exiting(pid int) bool {
 func (fam family) member(pid int) (Proc, bool) {
 	p, ok := fam.want(pid)
 	return p, ok && procstat.Leader(pid)
-}
-
-// killChecked sends SIGKILL to pid if, once a pidfd holds the process, still(), so that a pid reused
-// by an unrelated process since it was found is never killed. Without pidfds (Linux before 5.3,
-// or a seccomp filter) it checks and kills by pid; a thread's id, which pidfd_open refuses, it
-// never kills (a kill by pid would end the thread's process).
-func killChecked(pid int, still func() bool) {
-	fd, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
-	switch errno {
-	case 0:
-	case syscall.ESRCH:
-		return // gone already
-	default: // no pidfds (an old kernel, a seccomp filter), or not a process: a thread's id, which a kill by pid would take for its process
-		if still() && procstat.Leader(pid) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		return
-	}
-	defer syscall.Close(int(fd))
-	if !still() {
-		return
-	}
-	_, _, _ = syscall.Syscall6(sysPidfdSendSignal, fd, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
 }
 
 // SweepOrphans kills the processes that an earlier run left behind: every process whose

@@ -1,7 +1,8 @@
 // Package procstat reads what /proc says of a process: from /proc/<pid>/stat its state, parent,
 // group, session and start time, and from /proc/<pid>/status whether a pid is a process or
-// another thread's id. The runner judges processes by it, and the tests tell a process from a
-// later one given the same pid by its start time.
+// another thread's id; and it kills a process only while it is the one judged (KillChecked).
+// The runner judges processes by it, and the tests tell a process from a later one given the
+// same pid by its start time.
 package procstat
 
 import (
@@ -10,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Fields are the fields of /proc/<pid>/stat after the command name: state, ppid, pgrp, ...;
@@ -52,4 +54,35 @@ func Leader(pid int) bool {
 	line, _, _ := bytes.Cut(rest, []byte("\n"))
 	tgid, err := strconv.Atoi(strings.TrimSpace(string(line)))
 	return err == nil && tgid == pid
+}
+
+// Linux syscall numbers, the same on every architecture since 5.3 (the unified table).
+const (
+	sysPidfdSendSignal = 424
+	sysPidfdOpen       = 434
+)
+
+// KillChecked sends SIGKILL to pid if, once a pidfd holds the process, still(), so that a pid
+// reused by an unrelated process since it was judged is never killed. Without pidfds (Linux
+// before 5.3, or a seccomp filter) it checks and kills by pid; a thread's id, which pidfd_open
+// refuses, it never kills (a kill by pid would end the thread's process).
+func KillChecked(pid int, still func() bool) {
+	if pid <= 1 {
+		return
+	}
+	fd, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
+	switch errno {
+	case 0:
+	case syscall.ESRCH:
+		return // gone already
+	default: // no pidfds (an old kernel, a seccomp filter), or not a process: a thread's id
+		if still() && Leader(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		return
+	}
+	defer syscall.Close(int(fd))
+	if still() {
+		_, _, _ = syscall.Syscall6(sysPidfdSendSignal, fd, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+	}
 }

@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -75,26 +77,13 @@ func (p Proc) Alive() bool {
 }
 
 // Kill sends SIGKILL to p, and to the process group it leads if it leads one, when p is still
-// the process learned. A pidfd holds the process while it is checked, so that its pid cannot
-// change hands in between.
+// the process learned (procstat.KillChecked holds it by a pidfd while it checks).
 func (p Proc) Kill() {
-	if p.Start == 0 || p.PID <= 1 {
+	if p.Start == 0 || !p.Same() {
 		return
 	}
-	const sysPidfdOpen, sysPidfdSendSignal = 434, 424
-	fd, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(p.PID), 0, 0)
-	if errno != 0 {
-		if errno != syscall.ESRCH && p.Same() && procstat.Leader(p.PID) { // no pidfds: check, then kill by pid
-			_ = syscall.Kill(-p.PID, syscall.SIGKILL)
-			_ = syscall.Kill(p.PID, syscall.SIGKILL)
-		}
-		return
-	}
-	defer syscall.Close(int(fd))
-	if p.Same() {
-		_ = syscall.Kill(-p.PID, syscall.SIGKILL) // no group has its id unless p leads it
-		_, _, _ = syscall.Syscall6(sysPidfdSendSignal, fd, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
-	}
+	_ = syscall.Kill(-p.PID, syscall.SIGKILL) // no group has its id unless p leads it
+	procstat.KillChecked(p.PID, p.Same)
 }
 
 // KillAtEnd kills each of ps that is still the process learned, with the group it leads, when
@@ -105,4 +94,18 @@ func KillAtEnd(t testing.TB, ps ...Proc) {
 			p.Kill()
 		}
 	})
+}
+
+// LockFree reports whether no process holds an flock on the file at path (a missing file is
+// free): the fixture's forking families hold one while any member lives.
+func LockFree(path string) bool {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
 }
